@@ -1,0 +1,27 @@
+import ArgumentParser
+import StrataCore
+
+@main
+struct StrataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "strata",
+        abstract: "Strata: a storage-first data platform for clusters.",
+        version: StrataVersion.current,
+        subcommands: [VersionCommand.self, DebugCommand.self]
+    )
+}
+
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print Strata's version.")
+
+    @Flag(help: "Print machine-readable JSON.")
+    var json = false
+
+    func run() throws {
+        if json {
+            print(try JSONOutput.encode(["version": StrataVersion.current]))
+        } else {
+            print("strata \(StrataVersion.current)")
+        }
+    }
+}
