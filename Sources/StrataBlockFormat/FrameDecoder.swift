@@ -1,5 +1,3 @@
-import CZstd
-
 /// Verifies and decodes frames. Owns a zstd decompression context, so one decoder serves one
 /// thread at a time.
 ///
@@ -7,14 +5,9 @@ import CZstd
 /// the CRC32C of the stored payload (before decompressing), and the CRC32C of the raw bytes
 /// (after). No bytes reach a caller unless all of these hold.
 public final class FrameDecoder {
-    private let context: OpaquePointer
+    private let decompressor = ZstdDecompressor()
 
-    public init() {
-        guard let context = ZSTD_createDCtx() else { fatalError("ZSTD_createDCtx failed: out of memory") }
-        self.context = context
-    }
-
-    deinit { ZSTD_freeDCtx(context) }
+    public init() {}
 
     /// Checks a whole frame (header and payload) without decompressing it: header checksum,
     /// lengths, and the CRC32C of the stored payload. This is what a data node does before it
@@ -34,7 +27,7 @@ public final class FrameDecoder {
                 throw BlockFormatError(.invalidFrameHeader, "raw frame whose stored and raw fields differ")
             }
         case .zstd:
-            if Int(header.storedLength) > ZSTD_compressBound(Int(header.rawLength)) || header.storedLength == 0 {
+            if Int(header.storedLength) > ZstdCompressor.bound(Int(header.rawLength)) || header.storedLength == 0 {
                 throw BlockFormatError(
                     .invalidFrameHeader, "stored length \(header.storedLength) impossible for raw length \(header.rawLength)")
             }
@@ -72,9 +65,11 @@ public final class FrameDecoder {
             // Stored and raw bytes are the same bytes, and their checksum was just verified.
             output.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: rawLength)
         case .zstd:
-            let produced = ZSTD_decompressDCtx(context, output.baseAddress, rawLength, payload.baseAddress, payload.count)
-            if ZSTD_isError(produced) != 0 {
-                throw BlockFormatError(.decompressionFailed, String(cString: ZSTD_getErrorName(produced)))
+            let destination = UnsafeMutableRawBufferPointer(rebasing: output[0..<rawLength])
+            let produced: Int
+            switch decompressor.decompress(payload, into: destination) {
+            case .success(let count): produced = count
+            case .failure(let error): throw BlockFormatError(.decompressionFailed, error.message)
             }
             if produced != rawLength {
                 throw BlockFormatError(.decompressionFailed, "decoded \(produced) bytes, header says \(rawLength)")

@@ -1,4 +1,3 @@
-import CZstd
 import StrataCore
 
 /// How frames are encoded.
@@ -26,19 +25,16 @@ public struct FrameEncoderOptions: Sendable, Equatable {
 /// encoder serves one thread at a time; make one per concurrent task.
 public final class FrameEncoder {
     public let options: FrameEncoderOptions
-    private let context: OpaquePointer
+    private let compressor: ZstdCompressor
 
     public init(options: FrameEncoderOptions = FrameEncoderOptions()) {
         self.options = options
-        guard let context = ZSTD_createCCtx() else { fatalError("ZSTD_createCCtx failed: out of memory") }
-        self.context = context
+        self.compressor = ZstdCompressor(level: options.zstdLevel)
     }
-
-    deinit { ZSTD_freeCCtx(context) }
 
     /// Room an output buffer needs to encode `rawLength` bytes whatever the data.
     public static func maximumFrameLength(rawLength: Int) -> Int {
-        FrameHeader.encodedSize + max(rawLength, ZSTD_compressBound(rawLength))
+        FrameHeader.encodedSize + max(rawLength, ZstdCompressor.bound(rawLength))
     }
 
     /// Encodes `raw` (1 byte up to the block's frame size) as one frame at the start of `output`,
@@ -53,9 +49,7 @@ public final class FrameEncoder {
             rawLength: UInt32(raw.count), storedLength: UInt32(raw.count), codec: .raw,
             storedChecksum: rawChecksum, rawChecksum: rawChecksum)
         if options.codec == .zstd {
-            let compressedLength = ZSTD_compressCCtx(
-                context, payload.baseAddress, payload.count, raw.baseAddress, raw.count, options.zstdLevel)
-            precondition(ZSTD_isError(compressedLength) == 0, "zstd compression failed: \(String(cString: ZSTD_getErrorName(compressedLength)))")
+            let compressedLength = compressor.compress(raw, into: payload)
             let worthIt = Double(compressedLength) <= Double(raw.count) * (1 - options.minimumSavings)
             if worthIt {
                 header.codec = .zstd

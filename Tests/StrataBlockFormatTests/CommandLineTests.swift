@@ -1,0 +1,79 @@
+import Foundation
+import StrataBlockFormat
+import Testing
+
+/// `strata debug block` run as a real process.
+@Suite struct CommandLineTests {
+    /// The `strata` executable built beside the test bundle.
+    static var strataExecutable: String {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // The test runner may sit inside a bundle directory; walk up to the build products.
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("strata").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return testBinary.deletingLastPathComponent().appendingPathComponent("strata").path
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: strataExecutable)
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test func healthyBlockVerifies() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("block")
+        try writeBlock(TestData.logs(10_000) + TestData.random(3000), to: path, frameSize: 1024)
+        let result = try Self.run(["debug", "block", path])
+        #expect(result.status == 0)
+        #expect(result.output.contains("all 13 frames verified: OK"))
+        #expect(result.output.contains("zstd"))
+        #expect(result.output.contains("raw"))
+        let json = try Self.run(["debug", "block", "--json", path])
+        #expect(json.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        #expect(object?["healthy"] as? Bool == true)
+        #expect((object?["frames"] as? [Any])?.count == 13)
+        #expect(object?["blockId"] as? Int == 7)
+    }
+
+    @Test func damagedBlockExitsNonZero() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("block")
+        try writeBlock(TestData.logs(10_000), to: path, frameSize: 1024)
+        let good = try fileBytes(path)
+        var generator = SeededGenerator(seed: 99)
+        // Header, a frame payload, the trailer, and a truncation.
+        let positions = [3, 20, good.count / 2, good.count - 3, Int.random(in: 0..<good.count, using: &generator)]
+        for position in positions {
+            var bytes = good
+            bytes[position] ^= 0x04
+            try writeFileBytes(bytes, to: path)
+            let result = try Self.run(["debug", "block", path])
+            #expect(result.status == 1, "flip at \(position)")
+            #expect(result.error.contains("CORRUPT"), "flip at \(position)")
+        }
+        try writeFileBytes(Array(good.dropLast(100)), to: path)
+        let truncated = try Self.run(["debug", "block", path])
+        #expect(truncated.status == 1)
+        #expect(truncated.error.contains("truncated"))
+    }
+
+    @Test func versionPrints() throws {
+        let result = try Self.run(["version"])
+        #expect(result.status == 0)
+        #expect(result.output.hasPrefix("strata "))
+    }
+}
