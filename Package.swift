@@ -16,6 +16,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libzstd-dev, libisal-dev).
@@ -29,6 +33,12 @@ let package = Package(
             pkgConfig: "libisal",
             providers: [.apt(["libisal-dev"])]
         ),
+        // The name node's journal (Debian: libsqlite3-dev).
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .target(
             name: "StrataCore",
             swiftSettings: strictSwift
@@ -38,18 +48,75 @@ let package = Package(
             dependencies: ["CZstd", "CISAL", "StrataCore"],
             swiftSettings: strictSwift
         ),
+        .target(
+            name: "StrataJournal",
+            dependencies: ["CSQLite", "StrataCore", "StrataBlockFormat"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "StrataWire",
+            dependencies: [
+                "StrataCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "StrataNameNode",
+            dependencies: ["StrataCore", "StrataWire", "StrataJournal", "StrataBlockFormat"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "StrataClient",
+            dependencies: ["StrataCore", "StrataWire", "StrataBlockFormat"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "StrataDataNode",
+            dependencies: ["StrataCore", "StrataWire", "StrataBlockFormat", "StrataClient"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "StrataTestKit",
+            dependencies: [
+                "StrataNameNode", "StrataDataNode", "StrataClient",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .executableTarget(
             name: "strata",
             dependencies: [
                 "StrataCore",
                 "StrataBlockFormat",
+                "StrataJournal",
+                "StrataNameNode",
+                "StrataDataNode",
+                "StrataClient",
+                "StrataTestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),
         .testTarget(
             name: "StrataBlockFormatTests",
             dependencies: ["StrataBlockFormat", "StrataCore"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataDFSTests",
+            dependencies: ["StrataTestKit", "StrataClient", "StrataNameNode", "StrataDataNode", "StrataBlockFormat", "StrataWire"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataJournalTests",
+            dependencies: ["StrataJournal", "StrataCore"],
             swiftSettings: strictSwift
         ),
     ]

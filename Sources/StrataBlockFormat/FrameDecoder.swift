@@ -4,7 +4,7 @@
 /// Every decode checks, in order: the frame header's checksum, that the lengths are possible,
 /// the CRC32C of the stored payload (before decompressing), and the CRC32C of the raw bytes
 /// (after). No bytes reach a caller unless all of these hold.
-public final class FrameDecoder {
+public final class FrameDecoder: @unchecked Sendable {
     private let decompressor = ZstdDecompressor()
 
     public init() {}

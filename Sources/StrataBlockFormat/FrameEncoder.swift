@@ -22,8 +22,8 @@ public struct FrameEncoderOptions: Sendable, Equatable {
 }
 
 /// Encodes raw bytes into frames (header + payload). Owns a zstd compression context, so one
-/// encoder serves one thread at a time; make one per concurrent task.
-public final class FrameEncoder {
+/// encoder serves one thread at a time (it may move between threads); make one per concurrent task.
+public final class FrameEncoder: @unchecked Sendable {
     public let options: FrameEncoderOptions
     private let compressor: ZstdCompressor
 

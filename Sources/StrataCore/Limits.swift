@@ -17,3 +17,34 @@ public enum Limits {
     /// A frame is stored compressed only if zstd saves at least this fraction of the raw bytes.
     public static let defaultMinimumCompressionSavings = 0.05
 }
+
+extension Limits {
+    /// Largest wire frame (header and body) a Strata connection accepts. Block transfer packets
+    /// are the largest messages: a few frames of at most `maximumRawFrameSizeBytes` each.
+    public static let maximumWireFrameBytes = 96 * 1024 * 1024
+    /// Largest header inside a wire frame.
+    public static let maximumWireHeaderBytes = 1024 * 1024
+    /// Longest path the name node accepts, in UTF-8 bytes (HDFS: 8000 characters).
+    public static let maximumPathBytes = 8000
+    /// Longest single path component, in UTF-8 bytes (HDFS `dfs.namenode.fs-limits.max-component-length`).
+    public static let maximumNameBytes = 255
+    /// Deepest directory nesting (HDFS `dfs.namenode.fs-limits.max-directory-items` is separate).
+    public static let maximumPathDepth = 1000
+    /// Calls a client may have waiting for answers on one connection.
+    public static let maximumInFlightCallsPerConnection = 1024
+    /// Entries one listing call returns at most (HDFS `dfs.ls.limit`).
+    public static let listingBatchSize = 1000
+    /// Default block size (HDFS `dfs.blocksize`).
+    public static let defaultBlockSizeBytes: UInt64 = 128 * 1024 * 1024
+    /// Smallest block size a file may have (HDFS `dfs.namenode.fs-limits.min-block-size` is 1 MiB;
+    /// Strata allows smaller so tests can use many blocks).
+    public static let minimumBlockSizeBytes: UInt64 = 1024
+    /// Default replication (HDFS `dfs.replication`).
+    public static let defaultReplication = 3
+    /// Highest replication a file may ask for (HDFS `dfs.replication.max`).
+    public static let maximumReplication = 512
+    /// Raw bytes a block transfer packet carries at most (a few frames).
+    public static let packetRawBytes = 1024 * 1024
+    /// Packets a writer may have sent but not yet had acknowledged.
+    public static let maximumUnacknowledgedPackets = 16
+}

@@ -7,7 +7,7 @@ struct DebugCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "debug",
         abstract: "Inspect Strata's on-disk formats.",
-        subcommands: [BlockInspectCommand.self, BlockWriteCommand.self, BlockCatCommand.self]
+        subcommands: [BlockInspectCommand.self, BlockWriteCommand.self, BlockCatCommand.self, DebugJournalTortureCommand.self]
     )
 }
 

@@ -1,0 +1,218 @@
+import Foundation
+import NIOCore
+import StrataBlockFormat
+import StrataCore
+import StrataWire
+
+extension DFSClient {
+    /// Reads `length` bytes (nil: to the end) of a file from `offset`, handing them to `sink` in
+    /// order. Each block comes from its nearest replica; frames are verified and decoded here, and
+    /// a replica that fails (unreachable, or damaged bytes, which are reported to the name node)
+    /// is replaced by the next one without repeating bytes already delivered. Returns the bytes read.
+    @discardableResult
+    public func read(
+        _ path: String, offset: UInt64 = 0, length: UInt64? = nil, into sink: ([UInt8]) async throws -> Void
+    ) async throws -> UInt64 {
+        var located = try await blockLocations(path, offset: offset, length: length ?? 0)
+        var fileLength = located.fileLength
+        if located.hasLastBlock, let visible = try? await visibleLength(of: located.lastBlock) {
+            // A file being written: its last block is as long as its replicas have it.
+            fileLength = located.lastBlock.offset + visible
+            located.lastBlock.block.numBytes = visible
+            located.blocks.append(located.lastBlock)
+        }
+        guard offset <= fileLength else {
+            throw RemoteException("EOFException", "Cannot seek after EOF: offset \(offset) is past the end of \(path) (\(fileLength) bytes)")
+        }
+        let end = length.map { min(fileLength, offset + $0) } ?? fileLength
+        var position = offset
+        for var block in located.blocks where block.offset + block.block.numBytes > position && block.offset < end {
+            let blockEnd = min(end, block.offset + block.block.numBytes)
+            let deadline = Date().addingTimeInterval(configuration.retryWindowSeconds)
+            var failures: [String] = []
+            // Try each replica; with none, ask the name node again (its data nodes may still be
+            // reporting after a restart).
+            while position < blockEnd {
+                if block.locations.isEmpty {
+                    guard Date() < deadline else {
+                        throw RemoteException(
+                            "BlockMissingException",
+                            "Could not obtain block: \(block.block.blockID) file=\(path)"
+                                + (failures.isEmpty ? " (no live replica)" : " (\(failures.joined(separator: "; ")))"))
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
+                    let refreshed = try await blockLocations(path, offset: position, length: 1)
+                    if let match = refreshed.blocks.first(where: { $0.block.blockID == block.block.blockID }) {
+                        block.locations = match.locations.filter { location in !failures.contains { $0.hasPrefix(location.nodeID) } }
+                    }
+                    continue
+                }
+                let node = block.locations.removeFirst()
+                do {
+                    try await fetch(block, node: node, from: position - block.offset, to: blockEnd - block.offset) { bytes in
+                        position += UInt64(bytes.count)
+                        try await sink(bytes)
+                    }
+                } catch let error as BlockFormatError where error.isCorruption {
+                    failures.append("\(node.nodeID): \(error)")
+                    await reportBadReplica(block.block, node: node, reason: error.description)
+                } catch let error as SinkError {
+                    throw error.underlying
+                } catch {
+                    failures.append("\(node.nodeID): \(error)")
+                }
+            }
+        }
+        return position - offset
+    }
+
+    /// Reads a whole file (or a range) into memory.
+    public func readAll(_ path: String, offset: UInt64 = 0, length: UInt64? = nil) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try await read(path, offset: offset, length: length) { bytes += $0 }
+        return bytes
+    }
+
+    /// Raw bytes [from, to) of one block, from its replicas in order.
+    func readBlockRange(_ block: Strata_Wire_LocatedBlock, from: UInt64, to: UInt64) async throws -> [UInt8] {
+        var lastError: (any Error)?
+        for node in block.locations {
+            var bytes: [UInt8] = []
+            do {
+                try await fetch(block, node: node, from: from, to: to) { bytes += $0 }
+                return bytes
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? RemoteException.io("block \(block.block.blockID) has no replica to read")
+    }
+
+    /// How many bytes the replicas of a block being written hold.
+    func visibleLength(of block: Strata_Wire_LocatedBlock) async throws -> UInt64 {
+        for node in block.locations {
+            guard let channel = try? await Transfer.connect(host: node.ipAddress, port: Int(node.transferPort), group: group) else { continue }
+            let length: UInt64? = try await channel.executeThenClose { inbound, outbound in
+                var header = Strata_Wire_TransferHeader()
+                header.op = .blockInfo
+                header.blockInfo.block = block.block
+                try await outbound.write(try Transfer.frame(header))
+                for try await frame in inbound {
+                    let reply = try Strata_Wire_TransferHeader(buffer: frame.header)
+                    return reply.response.status == .success ? reply.response.rawLength : nil
+                }
+                return nil
+            }
+            if let length { return length }
+        }
+        return 0
+    }
+
+    struct SinkError: Error {
+        var underlying: any Error
+    }
+
+    /// Streams the frames covering raw bytes [from, to) of a block from one data node, verifies
+    /// and decodes them (in parallel), and hands the requested bytes to `deliver` in order.
+    func fetch(
+        _ block: Strata_Wire_LocatedBlock, node: Strata_Wire_DatanodeInfo, from: UInt64, to: UInt64,
+        deliver: ([UInt8]) async throws -> Void
+    ) async throws {
+        let channel = try await Transfer.connect(host: node.ipAddress, port: Int(node.transferPort), group: group)
+        try await channel.executeThenClose { inbound, outbound in
+            var header = Strata_Wire_TransferHeader()
+            header.op = .readBlock
+            header.read.block = block.block
+            header.read.offset = from
+            header.read.length = to - from
+            try await outbound.write(try Transfer.frame(header))
+            var frames = inbound.makeAsyncIterator()
+            guard let first = try await frames.next() else {
+                throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) closed the connection")
+            }
+            let response = try Strata_Wire_TransferHeader(buffer: first.header).response
+            switch response.status {
+            case .success: break
+            case .errorChecksum: throw BlockFormatError(.storedChecksumMismatch, response.message, blockId: block.block.blockID)
+            default: throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort): \(response.message)")
+            }
+            let frameSize = Int(response.rawFrameSize)
+            guard frameSize >= Limits.minimumRawFrameSizeBytes && frameSize <= Limits.maximumRawFrameSizeBytes else {
+                throw RemoteException.io("data node sent frame size \(frameSize)")
+            }
+            var rawPosition = response.firstFrameOffset
+            while rawPosition < to {
+                guard let frame = try await frames.next() else {
+                    throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) ended the block early")
+                }
+                let reply = try Strata_Wire_TransferHeader(buffer: frame.header)
+                if reply.op == .response {
+                    if reply.response.status == .errorChecksum {
+                        throw BlockFormatError(.storedChecksumMismatch, reply.response.message, blockId: block.block.blockID)
+                    }
+                    throw RemoteException.io(reply.response.message)
+                }
+                guard reply.op == .packet, let parts = PacketBody.frames(frame.body, count: Int(reply.packet.frameCount)) else {
+                    throw RemoteException.io("malformed packet from \(node.ipAddress):\(node.transferPort)")
+                }
+                let decoded = try await decodeFrames(parts, frameSize: frameSize, blockId: block.block.blockID)
+                for raw in decoded {
+                    let frameStart = rawPosition
+                    rawPosition += UInt64(raw.count)
+                    let sliceStart = Int(max(from, frameStart) - frameStart)
+                    let sliceEnd = Int(min(to, rawPosition) - frameStart)
+                    guard sliceStart < sliceEnd else { continue }
+                    do {
+                        try await deliver(sliceStart == 0 && sliceEnd == raw.count ? raw : Array(raw[sliceStart..<sliceEnd]))
+                    } catch {
+                        throw SinkError(underlying: error)
+                    }
+                }
+                if reply.packet.last { break }
+            }
+            if rawPosition < to {
+                throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) sent \(rawPosition) of \(to) bytes")
+            }
+        }
+    }
+
+    /// Verifies and decodes frames concurrently, keeping their order.
+    func decodeFrames(_ frames: [ByteBuffer], frameSize: Int, blockId: UInt64) async throws -> [[UInt8]] {
+        let codecs = self.codecs
+        if frames.count == 1 {
+            return [try Self.decode(frames[0], frameSize: frameSize, codecs: codecs, blockId: blockId)]
+        }
+        return try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            for (index, frame) in frames.enumerated() {
+                group.addTask { (index, try Self.decode(frame, frameSize: frameSize, codecs: codecs, blockId: blockId)) }
+            }
+            var decoded = [[UInt8]](repeating: [], count: frames.count)
+            for try await (index, raw) in group { decoded[index] = raw }
+            return decoded
+        }
+    }
+
+    static func decode(_ frame: ByteBuffer, frameSize: Int, codecs: CodecPool, blockId: UInt64) throws -> [UInt8] {
+        try frame.withUnsafeReadableBytes { bytes in
+            let header = try FrameHeader.decode(bytes)
+            guard header.rawLength > 0, Int(header.rawLength) <= frameSize else {
+                throw BlockFormatError(.invalidFrameHeader, "frame of \(header.rawLength) raw bytes in a block of \(frameSize)-byte frames", blockId: blockId)
+            }
+            var raw = [UInt8](repeating: 0, count: Int(header.rawLength))
+            try raw.withUnsafeMutableBytes { output in
+                _ = try codecs.withDecoder { try $0.decode(frame: bytes, maximumRawLength: frameSize, into: output) }
+            }
+            return raw
+        }
+    }
+
+    func reportBadReplica(_ block: Strata_Wire_ExtendedBlock, node: Strata_Wire_DatanodeInfo, reason: String) async {
+        var request = Strata_Wire_ReportBadBlocksRequest()
+        var bad = Strata_Wire_ReportBadBlocksRequest.BadReplica()
+        bad.block = block
+        bad.nodeID = node.nodeID
+        bad.reason = reason
+        request.replicas = [bad]
+        let _: Strata_Wire_Empty? = try? await call("reportBadBlocks", request, retrying: false)
+    }
+}

@@ -1,0 +1,267 @@
+import Foundation
+import NIOCore
+import StrataBlockFormat
+import StrataCore
+import StrataWire
+import Synchronization
+
+/// How a client reaches the file system and who it is.
+public struct DFSClientConfiguration: Sendable {
+    public var nameNodeHost: String = "127.0.0.1"
+    public var nameNodePort: Int = 8020
+    /// The calling user (HDFS simple authentication).
+    public var user: String
+    /// The data node this client runs on, if any: writes put their first replica there and reads
+    /// prefer its replicas.
+    public var localNodeId: String = ""
+    /// How long reads wait for a block with no reported replica (the name node may have just
+    /// restarted), and writes wait out safe mode.
+    public var retryWindowSeconds: Double = 30
+    public var frameOptions = FrameEncoderOptions()
+
+    public init(user: String) {
+        self.user = user
+    }
+}
+
+/// A client of the Strata file system: namespace calls to the name node, block reads and writes
+/// with data nodes. Frames are compressed and verified here, on the client's cores.
+public final class DFSClient: Sendable {
+    public let configuration: DFSClientConfiguration
+    /// Identifies this client's leases on files it writes.
+    public let clientName: String
+    let group: any EventLoopGroup
+    let nameNode: ServiceClient
+    let codecs: CodecPool
+    private let leaseRenewer = Mutex<Task<Void, Never>?>(nil)
+    let openStreams = Atomic<Int>(0)
+
+    public init(configuration: DFSClientConfiguration, group: any EventLoopGroup) {
+        self.configuration = configuration
+        self.group = group
+        self.clientName = "Strata_DFSClient_\(UUID().uuidString.prefix(8))"
+        self.nameNode = ServiceClient(host: configuration.nameNodeHost, port: configuration.nameNodePort, group: group)
+        self.codecs = CodecPool(options: configuration.frameOptions)
+    }
+
+    public func close() async {
+        leaseRenewer.withLock { $0?.cancel() }
+        await nameNode.close()
+    }
+
+    /// Calls the name node; while it is in start-up safe mode or not reachable, mutations are
+    /// retried for a while rather than failed at once.
+    func call<Response: SwiftProtobuf.Message>(
+        _ method: String, _ request: some SwiftProtobuf.Message, retrying: Bool = true
+    ) async throws -> Response {
+        let deadline = Date().addingTimeInterval(configuration.retryWindowSeconds)
+        var delay = 0.05
+        while true {
+            do {
+                return try await nameNode.call(method, request, user: configuration.user, clientName: clientName)
+            } catch let error as RemoteException where retrying && error.exceptionClass == "SafeModeException" && !error.message.contains("manually") {
+                if Date().addingTimeInterval(delay) > deadline { throw error }
+            } catch let error as RPCConnectionError where retrying {
+                if Date().addingTimeInterval(delay) > deadline { throw error }
+            }
+            try await Task.sleep(for: .seconds(delay))
+            delay = min(delay * 2, 1)
+        }
+    }
+
+    // MARK: - Namespace
+
+    public func status(_ path: String) async throws -> Strata_Wire_FileStatus? {
+        var request = Strata_Wire_PathRequest()
+        request.path = path
+        let response: Strata_Wire_GetFileInfoResponse = try await call("getFileInfo", request)
+        return response.hasStatus ? response.status : nil
+    }
+
+    /// Lists a directory (every entry, fetched in batches), or a file as itself.
+    public func list(_ path: String) async throws -> [Strata_Wire_FileStatus] {
+        var entries: [Strata_Wire_FileStatus] = []
+        var request = Strata_Wire_GetListingRequest()
+        request.path = path
+        while true {
+            let response: Strata_Wire_GetListingResponse = try await call("getListing", request)
+            entries += response.entries
+            if response.remaining == 0 || response.entries.isEmpty { return entries }
+            request.startAfter = (response.entries.last!.path as NSString).lastPathComponent
+        }
+    }
+
+    /// One batch of a listing (HDFS `LISTSTATUS_BATCH`).
+    public func listBatch(_ path: String, startAfter: String, limit: Int) async throws -> Strata_Wire_GetListingResponse {
+        var request = Strata_Wire_GetListingRequest()
+        request.path = path
+        request.startAfter = startAfter
+        request.limit = UInt32(limit)
+        return try await call("getListing", request)
+    }
+
+    public func mkdirs(_ path: String, permission: UInt16 = 0o755, createParent: Bool = true) async throws {
+        var request = Strata_Wire_MkdirsRequest()
+        request.path = path
+        request.permission = UInt32(permission)
+        request.createParent = createParent
+        let _: Strata_Wire_BoolResponse = try await call("mkdirs", request)
+    }
+
+    @discardableResult
+    public func delete(_ path: String, recursive: Bool) async throws -> Bool {
+        var request = Strata_Wire_DeleteRequest()
+        request.path = path
+        request.recursive = recursive
+        let response: Strata_Wire_BoolResponse = try await call("delete", request)
+        return response.result
+    }
+
+    public func rename(_ source: String, to destination: String, overwrite: Bool = false) async throws {
+        var request = Strata_Wire_RenameRequest()
+        request.source = source
+        request.destination = destination
+        request.overwrite = overwrite
+        let _: Strata_Wire_BoolResponse = try await call("rename", request)
+    }
+
+    @discardableResult
+    public func setReplication(_ path: String, replication: Int) async throws -> Bool {
+        var request = Strata_Wire_SetReplicationRequest()
+        request.path = path
+        request.replication = UInt32(replication)
+        let response: Strata_Wire_BoolResponse = try await call("setReplication", request)
+        return response.result
+    }
+
+    public func setPermission(_ path: String, permission: UInt16) async throws {
+        var request = Strata_Wire_SetPermissionRequest()
+        request.path = path
+        request.permission = UInt32(permission)
+        let _: Strata_Wire_Empty = try await call("setPermission", request)
+    }
+
+    public func setOwner(_ path: String, owner: String, group: String) async throws {
+        var request = Strata_Wire_SetOwnerRequest()
+        request.path = path
+        request.owner = owner
+        request.group = group
+        let _: Strata_Wire_Empty = try await call("setOwner", request)
+    }
+
+    public func setTimes(_ path: String, modificationTimeMs: Int64, accessTimeMs: Int64) async throws {
+        var request = Strata_Wire_SetTimesRequest()
+        request.path = path
+        request.modificationTimeMs = modificationTimeMs
+        request.accessTimeMs = accessTimeMs
+        let _: Strata_Wire_Empty = try await call("setTimes", request)
+    }
+
+    public func contentSummary(_ path: String) async throws -> Strata_Wire_ContentSummary {
+        var request = Strata_Wire_PathRequest()
+        request.path = path
+        return try await call("getContentSummary", request)
+    }
+
+    public func fsck(_ path: String, listFiles: Bool = false) async throws -> Strata_Wire_FsckReport {
+        var request = Strata_Wire_FsckRequest()
+        request.path = path
+        request.listFiles = listFiles
+        return try await call("fsck", request)
+    }
+
+    public func serverDefaults() async throws -> Strata_Wire_ServerDefaults {
+        try await call("getServerDefaults", Strata_Wire_Empty())
+    }
+
+    public func datanodeReport() async throws -> [Strata_Wire_DatanodeInfo] {
+        let report: Strata_Wire_DatanodeReport = try await call("getDatanodeReport", Strata_Wire_Empty())
+        return report.nodes
+    }
+
+    /// `get`, `enter` or `leave`; returns whether safe mode is on afterwards.
+    public func safeMode(_ action: String) async throws -> Bool {
+        var request = Strata_Wire_PathRequest()
+        request.path = action
+        let response: Strata_Wire_BoolResponse = try await call("safeMode", request, retrying: false)
+        return response.result
+    }
+
+    public func blockLocations(_ path: String, offset: UInt64 = 0, length: UInt64 = 0) async throws -> Strata_Wire_LocatedBlocks {
+        var request = Strata_Wire_GetBlockLocationsRequest()
+        request.path = path
+        request.offset = offset
+        request.length = length
+        request.readerNodeID = configuration.localNodeId
+        return try await call("getBlockLocations", request)
+    }
+
+    // MARK: - Writing
+
+    /// Creates a file and returns a stream to write it. The file is open for writing (leased to
+    /// this client) until the stream is closed.
+    public func create(
+        _ path: String, overwrite: Bool = false, replication: Int? = nil, blockSize: UInt64? = nil,
+        permission: UInt16 = 0o644, createParent: Bool = true
+    ) async throws -> DFSOutputStream {
+        var request = Strata_Wire_CreateRequest()
+        request.path = path
+        request.overwrite = overwrite
+        request.replication = UInt32(replication ?? 0)
+        request.blockSize = blockSize ?? 0
+        request.permission = UInt32(permission)
+        request.createParent = createParent
+        let response: Strata_Wire_CreateResponse = try await call("create", request)
+        let defaults = try await serverDefaults()
+        startLeaseRenewal()
+        return DFSOutputStream(
+            client: self, path: response.status.path, blockSize: response.status.blockSize, rawFrameSize: Int(defaults.rawFrameSize),
+            initialLength: 0, lastBlock: nil, continuesLastBlock: false, pendingTail: [])
+    }
+
+    /// Opens an existing file to add bytes at its end.
+    public func append(_ path: String) async throws -> DFSOutputStream {
+        var request = Strata_Wire_AppendRequest()
+        request.path = path
+        let response: Strata_Wire_AppendResponse = try await call("append", request)
+        let defaults = try await serverDefaults()
+        let frameSize = Int(defaults.rawFrameSize)
+        startLeaseRenewal()
+        var tail: [UInt8] = []
+        if response.hasLastBlock {
+            // New bytes extend the last frame, which is re-encoded whole: fetch its raw bytes.
+            let block = response.lastBlock
+            let frameStart = block.block.numBytes - block.block.numBytes % UInt64(frameSize)
+            if frameStart < block.block.numBytes {
+                tail = try await readBlockRange(block, from: frameStart, to: block.block.numBytes)
+            }
+        }
+        var lastBlock: Strata_Wire_LocatedBlock?
+        var continuing = false
+        if response.hasLastBlock {
+            lastBlock = response.lastBlock
+            continuing = true
+        } else if response.status.length > 0 {
+            // The last block is full: the next one follows it.
+            lastBlock = try await blockLocations(response.status.path, offset: response.status.length - 1, length: 1).blocks.last
+        }
+        return DFSOutputStream(
+            client: self, path: response.status.path, blockSize: response.status.blockSize, rawFrameSize: frameSize,
+            initialLength: response.status.length, lastBlock: lastBlock, continuesLastBlock: continuing, pendingTail: tail)
+    }
+
+    /// Renews this client's leases while it has files open for writing.
+    func startLeaseRenewal() {
+        leaseRenewer.withLock { task in
+            guard task == nil else { return }
+            task = Task { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(10))
+                    let _: Strata_Wire_Empty? = try? await nameNode.call("renewLease", Strata_Wire_Empty(), user: configuration.user, clientName: clientName)
+                }
+            }
+        }
+    }
+}
+
+import SwiftProtobuf

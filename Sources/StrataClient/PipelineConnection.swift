@@ -1,0 +1,201 @@
+import NIOCore
+import NIOPosix
+import StrataCore
+import StrataWire
+
+/// A write pipeline failed: which node (index in the pipeline, 0 = the first) and why.
+public struct PipelineError: Error, CustomStringConvertible, Sendable {
+    public var failedNodeIndex: Int
+    public var message: String
+    public var isChecksumError = false
+    public var description: String { "write pipeline failed at node \(failedNodeIndex): \(message)" }
+}
+
+/// The sending end of a block write pipeline: packets of frames go to the first node, which
+/// passes them down the pipeline; acknowledgements come back in order. At most
+/// `Limits.maximumUnacknowledgedPackets` packets are in flight.
+public final class PipelineConnection: Sendable {
+    private let channel: any Channel
+    private let handler: NIOLoopBound<PipelineHandler>
+    public let nodeCount: Int
+
+    private init(channel: any Channel, handler: NIOLoopBound<PipelineHandler>, nodeCount: Int) {
+        self.channel = channel
+        self.handler = handler
+        self.nodeCount = nodeCount
+    }
+
+    /// Connects to `targets[0]` and asks it to set up a pipeline through the rest.
+    public static func open(
+        block: Strata_Wire_ExtendedBlock, stage: Strata_Wire_WriteBlockOp.Stage, targets: [Strata_Wire_DatanodeInfo],
+        rawFrameSize: Int, clientName: String, previousGenerationStamp: UInt64 = 0, group: any EventLoopGroup
+    ) async throws -> PipelineConnection {
+        precondition(!targets.isEmpty)
+        let first = targets[0]
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(10))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireFrameEncoder(preamble: .transfer)))
+                        try channel.pipeline.syncOperations.addHandler(PipelineHandler())
+                    }
+                }
+                .connect(host: first.ipAddress, port: Int(first.transferPort)).get()
+        } catch {
+            throw PipelineError(failedNodeIndex: 0, message: "cannot connect to \(first.ipAddress):\(first.transferPort): \(error)")
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: PipelineHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        var header = Strata_Wire_TransferHeader()
+        header.op = .writeBlock
+        header.write.block = block
+        header.write.stage = stage
+        header.write.targets = Array(targets.dropFirst())
+        header.write.clientName = clientName
+        header.write.rawFrameSize = UInt32(rawFrameSize)
+        header.write.previousGenerationStamp = previousGenerationStamp
+        let setup = channel.eventLoop.makePromise(of: Strata_Wire_TransferResponse.self)
+        channel.eventLoop.execute { handler.value.setupPromise = setup }
+        channel.writeAndFlush(try Transfer.frame(header), promise: nil)
+        let response: Strata_Wire_TransferResponse
+        do {
+            response = try await setup.futureResult.get()
+        } catch {
+            channel.close(promise: nil)
+            throw PipelineError(failedNodeIndex: 0, message: "\(error)")
+        }
+        guard response.status == .success else {
+            channel.close(promise: nil)
+            throw PipelineError(
+                failedNodeIndex: response.firstBadNode >= 0 ? Int(response.firstBadNode) : 0,
+                message: response.message.isEmpty ? "pipeline setup refused (\(response.status))" : response.message)
+        }
+        return PipelineConnection(channel: channel, handler: handler, nodeCount: targets.count)
+    }
+
+    /// Sends one packet. Returns a future for its acknowledgement; waits first while the window
+    /// of unacknowledged packets is full.
+    public func send(_ packet: Strata_Wire_Packet, body: ByteBuffer) async throws -> EventLoopFuture<Strata_Wire_PipelineAck> {
+        let handler = self.handler
+        let oldest: EventLoopFuture<Strata_Wire_PipelineAck>? = try await channel.eventLoop.submit {
+            handler.value.outstanding.count >= Limits.maximumUnacknowledgedPackets ? handler.value.outstanding.first?.promise.futureResult : nil
+        }.get()
+        if let oldest { _ = try await oldest.get() }
+        var header = Strata_Wire_TransferHeader()
+        header.op = .packet
+        header.packet = packet
+        let frame = try Transfer.frame(header, body: body)
+        let sequence = packet.sequenceNumber
+        let channel = self.channel
+        return try await channel.eventLoop.submit {
+            let promise = channel.eventLoop.makePromise(of: Strata_Wire_PipelineAck.self)
+            if let failure = handler.value.failure {
+                promise.fail(failure)
+            } else {
+                handler.value.outstanding.append((sequence, promise))
+                channel.writeAndFlush(frame, promise: nil)
+            }
+            return promise.futureResult
+        }.get()
+    }
+
+    /// Waits until every packet sent so far is acknowledged by every node.
+    public func waitForAcknowledgements() async throws {
+        let handler = self.handler
+        let last: EventLoopFuture<Strata_Wire_PipelineAck>? = try await channel.eventLoop.submit {
+            if let failure = handler.value.failure { throw failure }
+            return handler.value.outstanding.last?.promise.futureResult
+        }.get()
+        if let last { _ = try await last.get() }
+    }
+
+    public func close() {
+        channel.close(promise: nil)
+    }
+}
+
+final class PipelineHandler: ChannelInboundHandler {
+    typealias InboundIn = WireFrame
+
+    var setupPromise: EventLoopPromise<Strata_Wire_TransferResponse>?
+    var outstanding: [(sequence: UInt64, promise: EventLoopPromise<Strata_Wire_PipelineAck>)] = []
+    var failure: PipelineError?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard let header = try? Strata_Wire_TransferHeader(buffer: frame.header) else {
+            fail(PipelineError(failedNodeIndex: 0, message: "malformed message from the pipeline"), context: context)
+            return
+        }
+        if let setup = setupPromise {
+            setupPromise = nil
+            setup.succeed(header.response)
+            return
+        }
+        guard header.op == .ack else {
+            fail(PipelineError(failedNodeIndex: 0, message: "unexpected \(header.op) in the pipeline"), context: context)
+            return
+        }
+        let ack = header.ack
+        guard let first = outstanding.first, first.sequence == ack.sequenceNumber else {
+            fail(PipelineError(failedNodeIndex: 0, message: "acknowledgement for packet \(ack.sequenceNumber) out of order"), context: context)
+            return
+        }
+        if let bad = ack.replies.firstIndex(where: { $0 != .success }) {
+            var error = PipelineError(failedNodeIndex: bad, message: ack.message.isEmpty ? "node \(bad) failed to store packet \(ack.sequenceNumber)" : ack.message)
+            error.isChecksumError = ack.replies[bad] == .errorChecksum
+            fail(error, context: context)
+            return
+        }
+        outstanding.removeFirst()
+        first.promise.succeed(ack)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(PipelineError(failedNodeIndex: 0, message: "connection to the pipeline closed"), context: nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(PipelineError(failedNodeIndex: 0, message: "\(error)"), context: context)
+    }
+
+    private func fail(_ error: PipelineError, context: ChannelHandlerContext?) {
+        if failure == nil { failure = error }
+        setupPromise?.fail(error)
+        setupPromise = nil
+        let waiting = outstanding
+        outstanding = []
+        for entry in waiting { entry.promise.fail(failure!) }
+        context?.close(promise: nil)
+    }
+}
+
+/// Packet bodies: frames back to back, each self-delimiting by its header.
+public enum PacketBody {
+    public static func make(_ frames: [[UInt8]], allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: frames.reduce(0) { $0 + $1.count })
+        for frame in frames { buffer.writeBytes(frame) }
+        return buffer
+    }
+
+    /// Splits a body into its frames (as views into it); nil if the frames do not tile it.
+    public static func frames(_ body: ByteBuffer, count: Int) -> [ByteBuffer]? {
+        var remaining = body
+        var frames: [ByteBuffer] = []
+        frames.reserveCapacity(count)
+        for _ in 0..<count {
+            guard remaining.readableBytes >= 24,
+                let stored = remaining.getInteger(at: remaining.readerIndex + 4, endianness: .little, as: UInt32.self),
+                let frame = remaining.readSlice(length: 24 + Int(stored))
+            else { return nil }
+            frames.append(frame)
+        }
+        return remaining.readableBytes == 0 ? frames : nil
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import Glibc
+import StrataBlockFormat
+import StrataCore
+import StrataWire
+import Synchronization
+
+/// A data node's replicas on its local disk:
+///
+///     <directory>/current/finalized/<subdir>/blk_<id>_<generation stamp>   finished replicas
+///     <directory>/current/rbw/blk_<id>_<generation stamp>                  replicas being written
+///
+/// (HDFS's layout, with the generation stamp in the name so a stale replica is known without
+/// opening it.) Each file is a block file in Strata's block format. The store keeps an index of
+/// its replicas in memory; files are opened per read or write.
+public final class BlockStore: Sendable {
+    public struct Replica: Sendable, Equatable {
+        public var generationStamp: UInt64
+        public var isFinalized: Bool
+        public var rawLength: UInt64
+        public var storedBytes: UInt64
+    }
+
+    public let directory: String
+    let finalizedDirectory: String
+    let beingWrittenDirectory: String
+    private let replicas: Mutex<[UInt64: Replica]>
+
+    public init(directory: String) throws {
+        self.directory = directory
+        finalizedDirectory = directory + "/current/finalized"
+        beingWrittenDirectory = directory + "/current/rbw"
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: finalizedDirectory, withIntermediateDirectories: true)
+        try manager.createDirectory(atPath: beingWrittenDirectory, withIntermediateDirectories: true)
+        var found: [UInt64: Replica] = [:]
+        // Finished replicas: the trailer gives the raw length; an unreadable one is left out, so
+        // the name node sees it missing and copies the block from elsewhere.
+        for subdirectory in (try? manager.contentsOfDirectory(atPath: finalizedDirectory)) ?? [] {
+            let path = finalizedDirectory + "/" + subdirectory
+            for name in (try? manager.contentsOfDirectory(atPath: path)) ?? [] {
+                guard let (id, stamp) = Self.parse(name) else { continue }
+                let file = path + "/" + name
+                guard let reader = try? BlockReader(path: file, expectedBlockId: id) else { continue }
+                let size = (try? manager.attributesOfItem(atPath: file)[.size] as? UInt64) ?? 0
+                Self.keepNewest(&found, id, Replica(generationStamp: stamp, isFinalized: true, rawLength: reader.rawLength, storedBytes: size))
+            }
+        }
+        for name in (try? manager.contentsOfDirectory(atPath: beingWrittenDirectory)) ?? [] {
+            guard let (id, stamp) = Self.parse(name) else { continue }
+            let file = beingWrittenDirectory + "/" + name
+            guard let reader = try? BlockReader(unfinishedPath: file, expectedBlockId: id) else { continue }
+            let size = (try? manager.attributesOfItem(atPath: file)[.size] as? UInt64) ?? 0
+            Self.keepNewest(&found, id, Replica(generationStamp: stamp, isFinalized: false, rawLength: reader.rawLength, storedBytes: size))
+        }
+        replicas = Mutex(found)
+    }
+
+    private static func keepNewest(_ found: inout [UInt64: Replica], _ id: UInt64, _ replica: Replica) {
+        if let existing = found[id], existing.generationStamp >= replica.generationStamp { return }
+        found[id] = replica
+    }
+
+    static func parse(_ name: String) -> (UInt64, UInt64)? {
+        let parts = name.split(separator: "_")
+        guard parts.count == 3, parts[0] == "blk", let id = UInt64(parts[1]), let stamp = UInt64(parts[2]) else { return nil }
+        return (id, stamp)
+    }
+
+    static func fileName(_ id: UInt64, _ stamp: UInt64) -> String { "blk_\(id)_\(stamp)" }
+
+    func finalizedPath(_ id: UInt64, _ stamp: UInt64) -> String {
+        // Spread finished replicas over 256 directories so none grows huge.
+        finalizedDirectory + "/subdir" + String(id % 256, radix: 16) + "/" + Self.fileName(id, stamp)
+    }
+
+    func beingWrittenPath(_ id: UInt64, _ stamp: UInt64) -> String {
+        beingWrittenDirectory + "/" + Self.fileName(id, stamp)
+    }
+
+    public func replica(_ id: UInt64) -> Replica? {
+        replicas.withLock { $0[id] }
+    }
+
+    public var count: Int { replicas.withLock { $0.count } }
+
+    /// The path of a replica's file.
+    public func path(of id: UInt64) -> String? {
+        guard let replica = replica(id) else { return nil }
+        return replica.isFinalized ? finalizedPath(id, replica.generationStamp) : beingWrittenPath(id, replica.generationStamp)
+    }
+
+    /// A new replica file to write, in the being-written directory. An older replica of the
+    /// same block (a lower generation stamp) is removed; an equal or newer one is an error.
+    public func createReplica(
+        _ block: Strata_Wire_ExtendedBlock, rawFrameSize: Int, options: FrameEncoderOptions
+    ) throws -> BlockWriter {
+        let id = block.blockID
+        let stale: Replica? = try replicas.withLock { (replicas) throws(RemoteException) -> Replica? in
+            if let existing = replicas[id] {
+                if existing.generationStamp >= block.generationStamp {
+                    throw RemoteException(
+                        "ReplicaAlreadyExistsException",
+                        "Block \(id)_\(block.generationStamp) already exists in state \(existing.isFinalized ? "FINALIZED" : "RBW")")
+                }
+                replicas[id] = nil
+                return existing
+            }
+            return nil
+        }
+        if let stale { removeFile(id, stale) }
+        let path = beingWrittenPath(id, block.generationStamp)
+        unlink(path)
+        let writer = try BlockWriter(
+            creating: path, blockId: id, generationStamp: block.generationStamp, rawFrameSizeBytes: rawFrameSize, options: options)
+        replicas.withLock { $0[id] = Replica(generationStamp: block.generationStamp, isFinalized: false, rawLength: 0, storedBytes: 0) }
+        return writer
+    }
+
+    /// Reopens a finished replica for append: it moves to the being-written directory under its
+    /// new generation stamp.
+    public func reopenReplica(
+        _ block: Strata_Wire_ExtendedBlock, previousGenerationStamp: UInt64, options: FrameEncoderOptions
+    ) throws -> BlockWriter {
+        let id = block.blockID
+        guard let existing = replica(id), existing.isFinalized, existing.generationStamp < block.generationStamp,
+            previousGenerationStamp == 0 || existing.generationStamp == previousGenerationStamp
+        else {
+            throw RemoteException(
+                "ReplicaNotFoundException", "Cannot append to replica \(id)_\(previousGenerationStamp): no such finished replica")
+        }
+        let from = finalizedPath(id, existing.generationStamp)
+        let to = beingWrittenPath(id, block.generationStamp)
+        guard rename(from, to) == 0 else {
+            throw RemoteException.io("cannot move \(from) to \(to): \(String(cString: strerror(errno)))")
+        }
+        try LocalFile.synchronizeDirectory(beingWrittenDirectory)
+        replicas.withLock {
+            $0[id] = Replica(generationStamp: block.generationStamp, isFinalized: false, rawLength: existing.rawLength, storedBytes: existing.storedBytes)
+        }
+        return try BlockWriter(reopening: to, newGenerationStamp: block.generationStamp, options: options)
+    }
+
+    /// Records the progress of a replica being written (for readers of an open file).
+    public func updateBeingWritten(_ id: UInt64, rawLength: UInt64) {
+        replicas.withLock { replicas in
+            if var replica = replicas[id], !replica.isFinalized {
+                replica.rawLength = rawLength
+                replicas[id] = replica
+            }
+        }
+    }
+
+    /// Moves a written replica to the finished directory, durably.
+    public func finalize(_ id: UInt64, summary: BlockSummary) throws {
+        let from = beingWrittenPath(id, summary.generationStamp)
+        let to = finalizedPath(id, summary.generationStamp)
+        let directory = (to as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        guard rename(from, to) == 0 else {
+            throw RemoteException.io("cannot move \(from) to \(to): \(String(cString: strerror(errno)))")
+        }
+        try LocalFile.synchronizeDirectory(directory)
+        try LocalFile.synchronizeDirectory(beingWrittenDirectory)
+        replicas.withLock {
+            $0[id] = Replica(generationStamp: summary.generationStamp, isFinalized: true, rawLength: summary.rawLength, storedBytes: summary.storedLength)
+        }
+    }
+
+    /// Opens a replica for reading: a finished one, or the whole frames of one being written.
+    public func reader(_ id: UInt64) throws -> BlockReader {
+        guard let replica = replica(id) else {
+            throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)")
+        }
+        if replica.isFinalized {
+            return try BlockReader(path: finalizedPath(id, replica.generationStamp), expectedBlockId: id)
+        }
+        return try BlockReader(unfinishedPath: beingWrittenPath(id, replica.generationStamp), expectedBlockId: id)
+    }
+
+    /// Deletes a replica; false if there was none (or only a newer one, which is kept).
+    @discardableResult
+    public func remove(_ id: UInt64, generationStamp: UInt64? = nil) -> Bool {
+        let removed = replicas.withLock { replicas -> Replica? in
+            guard let replica = replicas[id] else { return nil }
+            if let generationStamp, generationStamp != 0, replica.generationStamp > generationStamp { return nil }
+            replicas[id] = nil
+            return replica
+        }
+        guard let removed else { return false }
+        removeFile(id, removed)
+        return true
+    }
+
+    private func removeFile(_ id: UInt64, _ replica: Replica) {
+        unlink(replica.isFinalized ? finalizedPath(id, replica.generationStamp) : beingWrittenPath(id, replica.generationStamp))
+    }
+
+    /// Every replica, for a full block report.
+    public func report() -> [Strata_Wire_ReportedBlock] {
+        replicas.withLock { replicas in
+            replicas.map { id, replica in Self.reported(id, replica) }
+        }
+    }
+
+    static func reported(_ id: UInt64, _ replica: Replica) -> Strata_Wire_ReportedBlock {
+        var reported = Strata_Wire_ReportedBlock()
+        reported.block.blockID = id
+        reported.block.generationStamp = replica.generationStamp
+        reported.block.numBytes = replica.rawLength
+        reported.state = replica.isFinalized ? .finalized : .beingWritten
+        reported.storedBytes = replica.storedBytes
+        return reported
+    }
+
+    /// Disk capacity and free space of the volume, and bytes used by replicas.
+    public func usage() -> (capacity: UInt64, used: UInt64, remaining: UInt64) {
+        var info = statvfs()
+        let capacity: UInt64
+        let available: UInt64
+        if statvfs(directory, &info) == 0 {
+            capacity = UInt64(info.f_blocks) * UInt64(info.f_frsize)
+            available = UInt64(info.f_bavail) * UInt64(info.f_frsize)
+        } else {
+            capacity = 0
+            available = 0
+        }
+        let used = replicas.withLock { $0.values.reduce(0) { $0 + $1.storedBytes } }
+        return (capacity, used, available)
+    }
+}

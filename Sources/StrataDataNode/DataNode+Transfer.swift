@@ -1,0 +1,278 @@
+import NIOCore
+import StrataBlockFormat
+import StrataClient
+import StrataCore
+import StrataWire
+
+extension DataNode {
+    typealias Inbound = NIOAsyncChannelInboundStream<WireFrame>.AsyncIterator
+    typealias Outbound = NIOAsyncChannelOutboundWriter<WireFrame>
+
+    /// One transfer connection: its first message says what it wants.
+    func serve(_ connection: TransferChannel) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var frames = inbound.makeAsyncIterator()
+                guard let first = try await frames.next() else { return }
+                let header = try Strata_Wire_TransferHeader(buffer: first.header)
+                switch header.op {
+                case .writeBlock:
+                    try await receive(header.write, frames: &frames, outbound: outbound)
+                case .readBlock:
+                    try await send(header.read, outbound: outbound)
+                case .blockInfo:
+                    var response = Strata_Wire_TransferResponse()
+                    if let replica = store.replica(header.blockInfo.block.blockID) {
+                        response.status = .success
+                        response.rawLength = replica.rawLength
+                        response.generationStamp = replica.generationStamp
+                    } else {
+                        response.status = .errorNotFound
+                        response.message = "Replica not found for block \(header.blockInfo.block.blockID)"
+                    }
+                    try await outbound.write(try Self.responseFrame(response))
+                default:
+                    var response = Strata_Wire_TransferResponse()
+                    response.status = .errorInvalid
+                    response.message = "unexpected \(header.op) at the start of a transfer"
+                    try await outbound.write(try Self.responseFrame(response))
+                }
+            }
+        } catch {
+            logger.debug("transfer connection ended: \(error)")
+        }
+    }
+
+    static func responseFrame(_ response: Strata_Wire_TransferResponse) throws -> WireFrame {
+        var header = Strata_Wire_TransferHeader()
+        header.op = .response
+        header.response = response
+        return try Transfer.frame(header)
+    }
+
+    // MARK: - Writes
+
+    /// What this node did with one packet, handed to the task that acknowledges upstream.
+    struct LocalResult: Sendable {
+        var sequenceNumber: UInt64
+        var status: Strata_Wire_PipelineAck.Status
+        var message: String
+        var downstreamAck: EventLoopFuture<Strata_Wire_PipelineAck>?
+        var downstreamFailure: PipelineError?
+    }
+
+    /// A pipeline write: packets are passed downstream first, then stored here; a second task
+    /// acknowledges each packet upstream once this node and every node after it have it.
+    func receive(_ op: Strata_Wire_WriteBlockOp, frames: inout Inbound, outbound: Outbound) async throws {
+        activeTransfers.add(1, ordering: .relaxed)
+        defer { activeTransfers.subtract(1, ordering: .relaxed) }
+        let frameSize = Int(op.rawFrameSize)
+        guard frameSize >= Limits.minimumRawFrameSizeBytes && frameSize <= Limits.maximumRawFrameSizeBytes else {
+            var response = Strata_Wire_TransferResponse()
+            response.status = .errorInvalid
+            response.message = "raw frame size \(frameSize) out of range"
+            try await outbound.write(try Self.responseFrame(response))
+            return
+        }
+        var downstream: PipelineConnection?
+        if !op.targets.isEmpty {
+            do {
+                downstream = try await PipelineConnection.open(
+                    block: op.block, stage: op.stage, targets: op.targets, rawFrameSize: frameSize, clientName: op.clientName,
+                    previousGenerationStamp: op.previousGenerationStamp, group: group)
+            } catch let error as PipelineError {
+                var response = Strata_Wire_TransferResponse()
+                response.status = .error
+                response.firstBadNode = Int32(error.failedNodeIndex + 1)
+                response.message = error.message
+                try await outbound.write(try Self.responseFrame(response))
+                return
+            }
+        }
+        defer { downstream?.close() }
+        let box: WriterBox
+        do {
+            let store = self.store
+            let options = configuration.frameOptions
+            box = try await threadPool.runIfActive {
+                if op.stage == .append {
+                    return WriterBox(try store.reopenReplica(op.block, previousGenerationStamp: op.previousGenerationStamp, options: options))
+                }
+                return WriterBox(try store.createReplica(op.block, rawFrameSize: frameSize, options: options))
+            }
+        } catch {
+            var response = Strata_Wire_TransferResponse()
+            response.status = .error
+            response.firstBadNode = 0
+            response.message = "\(error)"
+            try await outbound.write(try Self.responseFrame(response))
+            return
+        }
+        var setup = Strata_Wire_TransferResponse()
+        setup.status = .success
+        setup.firstBadNode = -1
+        try await outbound.write(try Self.responseFrame(setup))
+
+        let (results, resultsContinuation) = AsyncStream.makeStream(of: LocalResult.self)
+        var finished = false
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await Self.acknowledge(results, outbound: outbound, downstreamCount: op.targets.count) }
+            defer { resultsContinuation.finish() }
+            while let frame = try await frames.next() {
+                guard let header = try? Strata_Wire_TransferHeader(buffer: frame.header), header.op == .packet else {
+                    resultsContinuation.yield(LocalResult(sequenceNumber: 0, status: .error, message: "expected a packet"))
+                    break
+                }
+                let packet = header.packet
+                var result = LocalResult(sequenceNumber: packet.sequenceNumber, status: .success, message: "")
+                if let downstream {
+                    do {
+                        result.downstreamAck = try await downstream.send(packet, body: frame.body)
+                    } catch let error as PipelineError {
+                        result.downstreamFailure = error
+                    }
+                }
+                do {
+                    let store = self.store
+                    let id = op.block.blockID
+                    let summary: BlockSummary? = try await threadPool.runIfActive {
+                        guard let parts = PacketBody.frames(frame.body, count: Int(packet.frameCount)) else {
+                            throw BlockFormatError(.invalidFrameHeader, "packet body does not hold \(packet.frameCount) whole frames")
+                        }
+                        for part in parts {
+                            try part.withUnsafeReadableBytes { bytes in try box.writer.appendEncodedFrame(bytes) }
+                        }
+                        if packet.sync { try box.writer.synchronize() } else if !packet.last { try box.writer.flush() }
+                        store.updateBeingWritten(id, rawLength: box.writer.rawLength)
+                        guard packet.last else { return nil }
+                        let summary = try box.writer.finish()
+                        try store.finalize(id, summary: summary)
+                        return summary
+                    }
+                    if summary != nil {
+                        finished = true
+                        await reportReceived(id)
+                    }
+                } catch let error as BlockFormatError {
+                    result.status = error.isCorruption ? .errorChecksum : .error
+                    result.message = "node \(nodeId): \(error)"
+                } catch {
+                    result.status = .error
+                    result.message = "node \(nodeId): \(error)"
+                }
+                resultsContinuation.yield(result)
+                if packet.last || result.status != .success { break }
+            }
+            resultsContinuation.finish()
+            try await tasks.waitForAll()
+        }
+        if !finished {
+            // The writer went away (or failed): the replica stays unfinished for recovery.
+            box.writer.abandon()
+        }
+    }
+
+    /// Acknowledges packets upstream in order: this node's status, then those of the nodes after it.
+    static func acknowledge(_ results: AsyncStream<LocalResult>, outbound: Outbound, downstreamCount: Int) async throws {
+        for await result in results {
+            var ack = Strata_Wire_PipelineAck()
+            ack.sequenceNumber = result.sequenceNumber
+            ack.replies = [result.status]
+            ack.message = result.message
+            ack.firstBadNode = -1
+            if downstreamCount > 0 {
+                if let failure = result.downstreamFailure {
+                    ack.replies += Array(repeating: .error, count: downstreamCount)
+                    ack.message = failure.message
+                } else if let future = result.downstreamAck {
+                    do {
+                        let downstreamAck = try await future.get()
+                        ack.replies += downstreamAck.replies
+                    } catch let error as PipelineError {
+                        var replies = Array(repeating: Strata_Wire_PipelineAck.Status.success, count: downstreamCount)
+                        replies[min(error.failedNodeIndex, downstreamCount - 1)] = error.isChecksumError ? .errorChecksum : .error
+                        ack.replies += replies
+                        ack.message = error.message
+                    }
+                }
+            }
+            if let bad = ack.replies.firstIndex(where: { $0 != .success }) { ack.firstBadNode = Int32(bad) }
+            var header = Strata_Wire_TransferHeader()
+            header.op = .ack
+            header.ack = ack
+            try await outbound.write(try Transfer.frame(header))
+            if ack.firstBadNode >= 0 { return }
+        }
+    }
+
+    // MARK: - Reads
+
+    /// Sends the stored frames covering a raw range; the reader verifies and decodes them.
+    func send(_ op: Strata_Wire_ReadBlockOp, outbound: Outbound) async throws {
+        let id = op.block.blockID
+        var response = Strata_Wire_TransferResponse()
+        let box: ReaderBox
+        do {
+            guard let replica = store.replica(id), replica.generationStamp >= op.block.generationStamp else {
+                throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)_\(op.block.generationStamp)")
+            }
+            let store = self.store
+            box = try await threadPool.runIfActive { ReaderBox(try store.reader(id)) }
+        } catch let error as BlockFormatError where error.isCorruption {
+            await reportCorrupt(id, reason: error.description)
+            response.status = .errorChecksum
+            response.message = "\(error)"
+            try await outbound.write(try Self.responseFrame(response))
+            return
+        } catch {
+            response.status = .errorNotFound
+            response.message = "\(error)"
+            try await outbound.write(try Self.responseFrame(response))
+            return
+        }
+        let reader = box.reader
+        let rawLength = reader.rawLength
+        guard op.offset <= rawLength else {
+            response.status = .errorInvalid
+            response.message = "offset \(op.offset) is past the replica's \(rawLength) bytes"
+            try await outbound.write(try Self.responseFrame(response))
+            return
+        }
+        let end = op.length == 0 ? rawLength : min(rawLength, op.offset + op.length)
+        let frameSize = UInt64(reader.rawFrameSize)
+        let firstFrame = Int(op.offset / frameSize)
+        let endFrame = end == op.offset ? firstFrame : Int((end - 1) / frameSize) + 1
+        response.status = .success
+        response.rawLength = rawLength
+        response.rawFrameSize = UInt32(reader.rawFrameSize)
+        response.firstFrameOffset = UInt64(firstFrame) * frameSize
+        response.generationStamp = reader.header.generationStamp
+        try await outbound.write(try Self.responseFrame(response))
+        var sequence: UInt64 = 0
+        var index = firstFrame
+        repeat {
+            let batchEnd = min(endFrame, index + 4)
+            let start = index
+            let frames: [[UInt8]]
+            do {
+                frames = try await threadPool.runIfActive { try (start..<batchEnd).map { try box.reader.storedFrame($0) } }
+            } catch let error as BlockFormatError where error.isCorruption {
+                await reportCorrupt(id, reason: error.description)
+                var failure = Strata_Wire_TransferResponse()
+                failure.status = .errorChecksum
+                failure.message = "\(error)"
+                try await outbound.write(try Self.responseFrame(failure))
+                return
+            }
+            var header = Strata_Wire_TransferHeader()
+            header.op = .packet
+            header.packet.sequenceNumber = sequence
+            header.packet.offsetInBlock = UInt64(start) * frameSize
+            header.packet.frameCount = UInt32(frames.count)
+            header.packet.last = batchEnd == endFrame
+            try await outbound.write(try Transfer.frame(header, body: PacketBody.make(frames)))
+            sequence += 1
+            index = batchEnd
+        } while index < endFrame
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import StrataBlockFormat
+import StrataClient
+import StrataCore
+import StrataWire
+import Synchronization
+
+/// How a data node runs.
+public struct DataNodeConfiguration: Sendable {
+    /// Where replicas and the node's identity live.
+    public var directory: String
+    public var host: String = "127.0.0.1"
+    /// The block transfer port (HDFS `dfs.datanode.address`, default 9866); 0 picks a free one.
+    public var transferPort: Int = 9866
+    public var nameNodeHost: String = "127.0.0.1"
+    public var nameNodePort: Int = 8020
+    /// How frames are encoded when this node compresses (a Strata client usually has already).
+    public var frameOptions = FrameEncoderOptions()
+    public var heartbeatIntervalMs: Int64 = 3_000
+    public var blockReportIntervalMs: Int64 = 60_000
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+}
+
+/// A data node: stores replicas in its block store, serves block reads and pipeline writes on
+/// its transfer port, and reports to the name node (registration, heartbeats, block reports),
+/// carrying out the deletions and copies the name node asks for.
+public final class DataNode: Sendable {
+    public let configuration: DataNodeConfiguration
+    public let store: BlockStore
+    /// This node's identity, kept in its directory so it survives restarts and port changes.
+    public let nodeId: String
+    let logger: Logger
+    let group: any EventLoopGroup
+    let threadPool: NIOThreadPool
+    let nameNode: ServiceClient
+    private let server = Mutex<TransferServer?>(nil)
+    private let heartbeats = Mutex<Task<Void, Never>?>(nil)
+    let activeTransfers = Atomic<Int>(0)
+    static let rpcUser = "datanode"
+
+    public init(configuration: DataNodeConfiguration, group: any EventLoopGroup, logger: Logger) throws {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+        let idPath = configuration.directory + "/node-id"
+        if let existing = try? String(contentsOfFile: idPath, encoding: .utf8), !existing.isEmpty {
+            nodeId = existing.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            nodeId = UUID().uuidString
+            try nodeId.write(toFile: idPath, atomically: true, encoding: .utf8)
+        }
+        store = try BlockStore(directory: configuration.directory)
+        threadPool = NIOThreadPool(numberOfThreads: 4)
+        threadPool.start()
+        nameNode = ServiceClient(host: configuration.nameNodeHost, port: configuration.nameNodePort, group: group)
+    }
+
+    /// Starts the transfer server and the heartbeat loop. Returns the bound transfer port.
+    @discardableResult
+    public func start() async throws -> Int {
+        let server = try await TransferServer.start(
+            host: configuration.host, port: configuration.transferPort, group: group, logger: logger
+        ) { [self] connection in
+            await self.serve(connection)
+        }
+        self.server.withLock { $0 = server }
+        let task = Task { [self] in await self.runHeartbeats() }
+        heartbeats.withLock { $0 = task }
+        logger.info("data node serving", metadata: ["node": "\(nodeId)", "transfer": "\(configuration.host):\(server.port)", "replicas": "\(store.count)"])
+        return server.port
+    }
+
+    public var transferPort: Int { server.withLock { $0?.port ?? 0 } }
+
+    public func shutdown() async {
+        heartbeats.withLock { $0?.cancel() }
+        let server = self.server.withLock { $0 }
+        await server?.close()
+        await nameNode.close()
+        try? await threadPool.shutdownGracefully()
+    }
+
+    var info: Strata_Wire_DatanodeInfo {
+        var info = Strata_Wire_DatanodeInfo()
+        info.nodeID = nodeId
+        info.hostname = configuration.host
+        info.ipAddress = configuration.host
+        info.transferPort = UInt32(transferPort)
+        let usage = store.usage()
+        info.capacity = usage.capacity
+        info.dfsUsed = usage.used
+        info.remaining = usage.remaining
+        return info
+    }
+
+    // MARK: - Name node
+
+    func runHeartbeats() async {
+        var registered = false
+        var lastReportMs: Int64 = 0
+        while !Task.isCancelled {
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            do {
+                if !registered {
+                    var request = Strata_Wire_RegisterRequest()
+                    request.node = info
+                    request.softwareVersion = StrataVersion.current
+                    let _: Strata_Wire_RegisterResponse = try await nameNode.call("registerDatanode", request, user: Self.rpcUser)
+                    try await sendBlockReport()
+                    registered = true
+                    lastReportMs = now
+                }
+                var heartbeat = Strata_Wire_HeartbeatRequest()
+                heartbeat.nodeID = nodeId
+                let usage = store.usage()
+                heartbeat.capacity = usage.capacity
+                heartbeat.dfsUsed = usage.used
+                heartbeat.remaining = usage.remaining
+                heartbeat.activeTransfers = UInt32(activeTransfers.load(ordering: .relaxed))
+                let response: Strata_Wire_HeartbeatResponse = try await nameNode.call("sendHeartbeat", heartbeat, user: Self.rpcUser)
+                let command = response.command
+                if command.reregister {
+                    registered = false
+                    continue
+                }
+                if !command.invalidate.isEmpty { try await invalidate(command.invalidate) }
+                for transfer in command.transfers {
+                    Task { await self.copy(transfer) }
+                }
+                if command.reportBlocks || now - lastReportMs > configuration.blockReportIntervalMs {
+                    try await sendBlockReport()
+                    lastReportMs = now
+                }
+            } catch {
+                logger.debug("name node unreachable: \(error)")
+            }
+            try? await Task.sleep(for: .milliseconds(configuration.heartbeatIntervalMs))
+        }
+    }
+
+    func sendBlockReport() async throws {
+        var report = Strata_Wire_BlockReportRequest()
+        report.nodeID = nodeId
+        report.blocks = store.report()
+        let _: Strata_Wire_Empty = try await nameNode.call("blockReport", report, user: Self.rpcUser)
+    }
+
+    func invalidate(_ blocks: [Strata_Wire_ExtendedBlock]) async throws {
+        var report = Strata_Wire_IncrementalBlockReportRequest()
+        report.nodeID = nodeId
+        for block in blocks where store.remove(block.blockID, generationStamp: block.generationStamp) {
+            report.deleted.append(block)
+        }
+        if !report.deleted.isEmpty {
+            logger.debug("deleted replicas", metadata: ["count": "\(report.deleted.count)"])
+            let _: Strata_Wire_Empty = try await nameNode.call("blockReceivedAndDeleted", report, user: Self.rpcUser)
+        }
+    }
+
+    /// Tells the name node a replica is finished, before the writer hears so: once a writer's
+    /// last packet is acknowledged, `complete` finds every replica reported.
+    func reportReceived(_ id: UInt64) async {
+        guard let replica = store.replica(id) else { return }
+        var report = Strata_Wire_IncrementalBlockReportRequest()
+        report.nodeID = nodeId
+        report.received = [BlockStore.reported(id, replica)]
+        do {
+            let _: Strata_Wire_Empty = try await nameNode.call("blockReceivedAndDeleted", report, user: Self.rpcUser)
+        } catch {
+            logger.warning("could not report block \(id) received: \(error)")
+        }
+    }
+
+    func reportCorrupt(_ id: UInt64, reason: String) async {
+        guard let replica = store.replica(id) else { return }
+        var request = Strata_Wire_ReportBadBlocksRequest()
+        var bad = Strata_Wire_ReportBadBlocksRequest.BadReplica()
+        bad.block.blockID = id
+        bad.block.generationStamp = replica.generationStamp
+        bad.nodeID = nodeId
+        bad.reason = reason
+        request.replicas = [bad]
+        logger.warning("replica is corrupt", metadata: ["block": "\(id)", "reason": "\(reason)"])
+        let _: Strata_Wire_Empty? = try? await nameNode.call("reportBadBlocks", request, user: Self.rpcUser)
+    }
+
+    /// Copies a finished replica to other nodes (re-replication), frames as they are.
+    func copy(_ transfer: Strata_Wire_DatanodeCommand.Transfer) async {
+        activeTransfers.add(1, ordering: .relaxed)
+        defer { activeTransfers.subtract(1, ordering: .relaxed) }
+        let id = transfer.block.blockID
+        do {
+            let reader = ReaderBox(try store.reader(id))
+            var block = transfer.block
+            block.generationStamp = reader.reader.header.generationStamp
+            block.numBytes = reader.reader.rawLength
+            let pipeline = try await PipelineConnection.open(
+                block: block, stage: .copy, targets: transfer.targets, rawFrameSize: reader.reader.rawFrameSize,
+                clientName: "datanode-\(nodeId)", group: group)
+            defer { pipeline.close() }
+            let frameCount = reader.reader.frameCount
+            var sequence: UInt64 = 0
+            var index = 0
+            repeat {
+                let end = min(frameCount, index + 4)
+                let first = index
+                let frames = try await threadPool.runIfActive { try (first..<end).map { try reader.reader.storedFrame($0) } }
+                var packet = Strata_Wire_Packet()
+                packet.sequenceNumber = sequence
+                packet.offsetInBlock = UInt64(first) * UInt64(reader.reader.rawFrameSize)
+                packet.frameCount = UInt32(frames.count)
+                packet.last = end == frameCount
+                _ = try await pipeline.send(packet, body: PacketBody.make(frames))
+                sequence += 1
+                index = end
+            } while index < frameCount
+            try await pipeline.waitForAcknowledgements()
+            logger.info("replica copied", metadata: ["block": "\(id)", "to": "\(transfer.targets.map { "\($0.ipAddress):\($0.transferPort)" })"])
+        } catch let error as BlockFormatError where error.isCorruption {
+            await reportCorrupt(id, reason: error.description)
+        } catch {
+            logger.warning("copy of block \(id) failed: \(error)")
+        }
+    }
+}
+
+/// Lets a block reader or writer, used by one task at a time, cross into the I/O thread pool.
+final class ReaderBox: @unchecked Sendable {
+    let reader: BlockReader
+    init(_ reader: BlockReader) { self.reader = reader }
+}
+
+final class WriterBox: @unchecked Sendable {
+    let writer: BlockWriter
+    init(_ writer: BlockWriter) { self.writer = writer }
+}

@@ -1,0 +1,96 @@
+/// One file or directory in the name node's memory. Kept small: the namespace holds one of
+/// these per file, and its size decides how many files a name node can hold.
+struct INode: Sendable {
+    /// The last path component ("" for the root). Names up to 15 UTF-8 bytes are stored inline.
+    var name: String
+    /// Index of the parent directory in the inode table (the root is its own parent).
+    var parent: UInt32
+    var isDirectory: Bool
+    var replication: UInt16
+    var permission: UInt16
+    /// Interned owner and group names (`StringTable`).
+    var owner: UInt32
+    var group: UInt32
+    var modificationTime: Int64
+    var accessTime: Int64
+    /// Files: the block size. Directories: unused.
+    var blockSize: UInt64
+    /// Files: block ids in order. Directories: empty.
+    var blocks: BlockList
+    /// Directories: child name to inode index. Files: nil.
+    var children: [String: UInt32]?
+}
+
+/// A file's block ids: the first one inline (most files have one block), the rest in an array
+/// that is only allocated for files with two or more.
+struct BlockList: Sequence, Sendable {
+    private var first: UInt64 = 0
+    private var rest: [UInt64] = []
+
+    init() {}
+
+    init(_ ids: [UInt64]) {
+        for id in ids { append(id) }
+    }
+
+    var isEmpty: Bool { first == 0 }
+    var count: Int { first == 0 ? 0 : 1 + rest.count }
+    var last: UInt64? { rest.last ?? (first == 0 ? nil : first) }
+
+    mutating func append(_ id: UInt64) {
+        precondition(id != 0, "block id 0 is reserved")
+        if first == 0 { first = id } else { rest.append(id) }
+    }
+
+    mutating func removeLast() {
+        if rest.isEmpty { first = 0 } else { rest.removeLast() }
+    }
+
+    mutating func removeAll() {
+        first = 0
+        rest = []
+    }
+
+    subscript(index: Int) -> UInt64 {
+        index == 0 ? first : rest[index - 1]
+    }
+
+    func makeIterator() -> AnyIterator<UInt64> {
+        var index = 0
+        let count = self.count
+        let copy = self
+        return AnyIterator {
+            guard index < count else { return nil }
+            defer { index += 1 }
+            return copy[index]
+        }
+    }
+
+    var array: [UInt64] { Array(self) }
+}
+
+/// A block's persistent facts (where its replicas are is runtime state, in `BlockMap`).
+struct BlockRecord: Sendable {
+    /// Index of the file that owns the block.
+    var inode: UInt32
+    var generationStamp: UInt64
+    /// Raw bytes: final once the block is complete, the last known length while it is written.
+    var numBytes: UInt64
+    var isComplete: Bool
+}
+
+/// Interns owner and group names: a namespace has few distinct ones and millions of inodes.
+struct StringTable: Sendable {
+    private var ids: [String: UInt32] = [:]
+    private var names: [String] = []
+
+    mutating func intern(_ name: String) -> UInt32 {
+        if let id = ids[name] { return id }
+        let id = UInt32(names.count)
+        names.append(name)
+        ids[name] = id
+        return id
+    }
+
+    func name(_ id: UInt32) -> String { names[Int(id)] }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import StrataCore
+import StrataWire
+
+extension NameNode {
+    /// The background loop: dead data nodes, end of start-up safe mode, replication work and
+    /// checkpoints. Bounded work per pass; runs until the name node shuts down.
+    func runMonitor() async {
+        var generator = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(configuration.monitorIntervalMs))
+            let now = Self.nowMs()
+            state.withLock { state in
+                let died = state.blockManager.checkHeartbeats(now: now)
+                for node in died {
+                    logger.warning("data node is dead: no heartbeat within the timeout", metadata: [
+                        "node": "\(node)", "timeoutMs": "\(configuration.blockManager.heartbeatTimeoutMs)"])
+                }
+                if !died.isEmpty { state.replicationScanNeeded = true }
+                if state.safeMode == .startup {
+                    let (reported, total) = reportedBlocks(state)
+                    if total == 0 || Double(reported) >= Double(total) * configuration.safeModeThreshold {
+                        state.safeMode = .off
+                        logger.info("leaving safe mode", metadata: ["reportedBlocks": "\(reported)", "totalBlocks": "\(total)"])
+                    }
+                }
+                // A full scan costs time proportional to the blocks: do it when something changed,
+                // and at least every 30 s to retry work that did not happen.
+                if state.safeMode == .off && (state.replicationScanNeeded || now - state.lastReplicationScanMs > 30_000) {
+                    state.replicationScanNeeded = false
+                    state.lastReplicationScanMs = now
+                    var blocks: [(UInt64, BlockRecordView, Int)] = []
+                    blocks.reserveCapacity(state.namespace.blocks.count)
+                    state.namespace.forEachBlock { blocks.append(($0, $1, $2)) }
+                    let work = state.blockManager.computeReplicationWork(now: now, blocks: blocks, using: &generator)
+                    if work.scheduledCopies > 0 || work.scheduledDeletions > 0 {
+                        logger.info("replication work scheduled", metadata: [
+                            "copies": "\(work.scheduledCopies)", "deletions": "\(work.scheduledDeletions)"])
+                    }
+                }
+            }
+            maybeCheckpoint()
+        }
+    }
+
+    /// Writes a checkpoint image in the background once enough edits have gathered, so a
+    /// restart replays a bounded number of edits.
+    func maybeCheckpoint() {
+        let due = journal.lastSubmittedTransactionId - journal.checkpointTransactionId >= configuration.checkpointEveryEdits
+        guard due, checkpointRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        // A copy of the namespace is a consistent snapshot: its storage is shared until the live
+        // namespace next changes.
+        let journal = self.journal
+        let logger = self.logger
+        let (snapshot, transaction) = state.withLock { state in (state.namespace, journal.lastSubmittedTransactionId) }
+        let running = self
+        Thread.detachNewThread {
+            defer { running.checkpointRunning.store(false, ordering: .releasing) }
+            let started = Date()
+            do {
+                try journal.flush()
+                try journal.writeCheckpoint(transactionId: transaction, records: snapshot.image)
+                logger.info("checkpoint written", metadata: [
+                    "transaction": "\(transaction)", "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
+            } catch {
+                logger.error("checkpoint failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Forces a checkpoint now (tests and `strata dfsadmin saveNamespace`).
+    public func checkpointNow() throws {
+        let (snapshot, transaction) = state.withLock { state in (state.namespace, journal.lastSubmittedTransactionId) }
+        try journal.flush()
+        try journal.writeCheckpoint(transactionId: transaction, records: snapshot.image)
+    }
+
+    // MARK: - fsck
+
+    func fsck(_ request: Strata_Wire_FsckRequest, caller: Caller) throws -> Strata_Wire_FsckReport {
+        try state.withLock { (state) throws(RemoteException) in
+            let files = try state.namespace.files(under: request.path, caller: caller)
+            var report = Strata_Wire_FsckReport()
+            report.path = request.path
+            report.defaultReplication = UInt32(configuration.defaultReplication)
+            report.liveDatanodes = UInt32(state.blockManager.liveNodeCount)
+            report.deadDatanodes = UInt32(state.blockManager.deadNodeCount)
+            report.totalDirectories = UInt64(state.namespace.directoryCount(under: request.path))
+            var replicaTotal = 0
+            for file in files {
+                report.totalFiles += 1
+                report.totalSize += file.length
+                if file.openForWrite { report.openFiles += 1 }
+                var problem = Strata_Wire_FsckFile()
+                problem.path = file.path
+                problem.length = file.length
+                problem.blockCount = UInt32(file.blocks.count)
+                problem.replication = UInt32(file.replication)
+                problem.minLiveReplicas = UInt32.max
+                var hasProblem = false
+                for (position, id) in file.blocks.enumerated() {
+                    // The block being written is not judged until the file is closed.
+                    if file.openForWrite && position == file.blocks.count - 1 { continue }
+                    report.totalBlocks += 1
+                    report.storedBytes += state.blockManager.storedBytes(of: id)
+                    let health = state.blockManager.health(of: id, replication: file.replication)
+                    replicaTotal += health.live
+                    problem.minLiveReplicas = min(problem.minLiveReplicas, UInt32(health.live))
+                    if health.live == 0 && health.corrupt > 0 {
+                        report.corruptBlocks += 1
+                        problem.corrupt = true
+                        hasProblem = true
+                    } else if health.live == 0 {
+                        report.missingBlocks += 1
+                        problem.missing = true
+                        hasProblem = true
+                    } else {
+                        report.minReplicatedBlocks += 1
+                        if health.live < file.replication {
+                            report.underReplicatedBlocks += 1
+                            hasProblem = true
+                        } else if health.live > file.replication {
+                            report.overReplicatedBlocks += 1
+                        }
+                    }
+                }
+                if problem.minLiveReplicas == UInt32.max { problem.minLiveReplicas = 0 }
+                if hasProblem || request.listFiles { report.problemFiles.append(problem) }
+            }
+            report.averageReplication = report.totalBlocks == 0 ? 0 : Double(replicaTotal) / Double(report.totalBlocks)
+            report.healthy = report.corruptBlocks == 0 && report.missingBlocks == 0
+            return report
+        }
+    }
+}

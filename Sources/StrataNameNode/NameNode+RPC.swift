@@ -1,0 +1,413 @@
+import Foundation
+import StrataCore
+import StrataWire
+import SwiftProtobuf
+
+extension NameNode {
+    /// Answers one RPC call.
+    func handle(_ call: RPCCall) async throws -> any SwiftProtobuf.Message {
+        switch call.method {
+        // Namespace reads.
+        case "getFileInfo":
+            let request = try call.request(Strata_Wire_PathRequest.self)
+            let caller = try caller(call)
+            var response = Strata_Wire_GetFileInfoResponse()
+            if let status = try state.withLock({ (state) throws(RemoteException) in try state.namespace.status(request.path, caller: caller) }) {
+                response.status = status
+            }
+            return response
+        case "getListing":
+            let request = try call.request(Strata_Wire_GetListingRequest.self)
+            let caller = try caller(call)
+            let limit = request.limit == 0 ? Limits.listingBatchSize : min(Int(request.limit), Limits.listingBatchSize)
+            let listing = try state.withLock { (state) throws(RemoteException) in
+                try state.namespace.listing(request.path, startAfter: request.startAfter, limit: limit, caller: caller)
+            }
+            var response = Strata_Wire_GetListingResponse()
+            response.status = listing.status
+            response.entries = listing.entries
+            response.remaining = UInt32(listing.remaining)
+            return response
+        case "getContentSummary":
+            let request = try call.request(Strata_Wire_PathRequest.self)
+            let caller = try caller(call)
+            return try state.withLock { (state) throws(RemoteException) in
+                let blockManager = state.blockManager
+                return try state.namespace.contentSummary(request.path, caller: caller) { blockManager.storedBytes(of: $0) }
+            }
+        case "getBlockLocations":
+            return try getBlockLocations(try call.request(), caller: try caller(call))
+        case "getServerDefaults":
+            var defaults = Strata_Wire_ServerDefaults()
+            defaults.blockSize = configuration.defaultBlockSize
+            defaults.replication = UInt32(configuration.defaultReplication)
+            defaults.rawFrameSize = UInt32(configuration.rawFrameSize)
+            defaults.superuser = configuration.superuser
+            defaults.umask = UInt32(configuration.umask)
+            return defaults
+        case "fsck":
+            return try fsck(try call.request(), caller: try caller(call))
+        case "getDatanodeReport":
+            var report = Strata_Wire_DatanodeReport()
+            report.nodes = state.withLock { state in
+                state.blockManager.nodes.indices.map { state.blockManager.nodeInfo(UInt16($0)) }
+            }
+            return report
+        case "renewLease":
+            let now = Self.nowMs()
+            state.withLock { $0.leaseRenewals[call.header.clientName] = now }
+            return Strata_Wire_Empty()
+
+        // Namespace mutations.
+        case "mkdirs":
+            let request = try call.request(Strata_Wire_MkdirsRequest.self)
+            let caller = try caller(call)
+            let now = Self.nowMs()
+            try await mutate("create directory", path: request.path) { (state) throws(RemoteException) in
+                (try state.namespace.prepareMkdirs(
+                    request.path, permission: UInt16(request.permission & 0o1777), createParent: request.createParent, caller: caller, now: now), ())
+            }
+            return boolResponse(true)
+        case "create":
+            let request = try call.request(Strata_Wire_CreateRequest.self)
+            let caller = try caller(call)
+            let clientName = try requireClientName(call)
+            let now = Self.nowMs()
+            let status = try await mutate("create file", path: request.path) { (state) throws(RemoteException) in
+                let replication = request.replication == 0 ? configuration.defaultReplication : Int(request.replication)
+                let blockSize = request.blockSize == 0 ? configuration.defaultBlockSize : request.blockSize
+                let edits = try state.namespace.prepareCreate(
+                    request.path, permission: UInt16(request.permission & 0o1777), overwrite: request.overwrite,
+                    createParent: request.createParent, replication: replication, blockSize: blockSize, clientName: clientName,
+                    caller: caller, now: now)
+                state.leaseRenewals[clientName] = now
+                return (edits, edits.last!.createFile.path)
+            }
+            var response = Strata_Wire_CreateResponse()
+            if let created = try state.withLock({ (state) throws(RemoteException) in try state.namespace.status(status, caller: caller) }) {
+                response.status = created
+            }
+            return response
+        case "addBlock":
+            return try await addBlock(try call.request(), clientName: try requireClientName(call))
+        case "abandonBlock":
+            let request = try call.request(Strata_Wire_AbandonBlockRequest.self)
+            let clientName = try requireClientName(call)
+            try await mutate("abandon block", path: request.path) { (state) throws(RemoteException) in
+                ([try state.namespace.prepareAbandonBlock(request.path, clientName: clientName, blockId: request.block.blockID)], ())
+            }
+            return Strata_Wire_Empty()
+        case "complete":
+            return try await complete(try call.request(), clientName: try requireClientName(call))
+        case "append":
+            return try await append(try call.request(), caller: try caller(call), clientName: try requireClientName(call))
+        case "rename":
+            let request = try call.request(Strata_Wire_RenameRequest.self)
+            let caller = try caller(call)
+            let now = Self.nowMs()
+            try await mutate("rename", path: request.source) { (state) throws(RemoteException) in
+                ([try state.namespace.prepareRename(request.source, to: request.destination, overwrite: request.overwrite, caller: caller, now: now)], ())
+            }
+            return boolResponse(true)
+        case "delete":
+            let request = try call.request(Strata_Wire_DeleteRequest.self)
+            let caller = try caller(call)
+            let now = Self.nowMs()
+            let deleted = try await mutate("delete", path: request.path) { (state) throws(RemoteException) in
+                let edit = try state.namespace.prepareDelete(request.path, recursive: request.recursive, caller: caller, now: now)
+                return (edit.map { [$0] } ?? [], edit != nil)
+            }
+            return boolResponse(deleted)
+        case "setReplication":
+            let request = try call.request(Strata_Wire_SetReplicationRequest.self)
+            let caller = try caller(call)
+            let changed = try await mutate("set replication", path: request.path) { (state) throws(RemoteException) in
+                let edit = try state.namespace.prepareSetReplication(request.path, replication: Int(request.replication), caller: caller)
+                return (edit.map { [$0] } ?? [], edit != nil)
+            }
+            return boolResponse(changed)
+        case "setPermission":
+            let request = try call.request(Strata_Wire_SetPermissionRequest.self)
+            let caller = try caller(call)
+            try await mutate("set permission", path: request.path) { (state) throws(RemoteException) in
+                ([try state.namespace.prepareSetPermission(request.path, permission: UInt16(truncatingIfNeeded: request.permission), caller: caller)], ())
+            }
+            return Strata_Wire_Empty()
+        case "setOwner":
+            let request = try call.request(Strata_Wire_SetOwnerRequest.self)
+            let caller = try caller(call)
+            try await mutate("set owner", path: request.path) { (state) throws(RemoteException) in
+                ([try state.namespace.prepareSetOwner(request.path, owner: request.owner, group: request.group, caller: caller)], ())
+            }
+            return Strata_Wire_Empty()
+        case "setTimes":
+            let request = try call.request(Strata_Wire_SetTimesRequest.self)
+            let caller = try caller(call)
+            try await mutate("set times", path: request.path) { (state) throws(RemoteException) in
+                ([try state.namespace.prepareSetTimes(
+                    request.path, modificationTime: request.modificationTimeMs, accessTime: request.accessTimeMs, caller: caller)], ())
+            }
+            return Strata_Wire_Empty()
+        case "reportBadBlocks":
+            let request = try call.request(Strata_Wire_ReportBadBlocksRequest.self)
+            state.withLock { state in
+                for replica in request.replicas {
+                    logger.warning("replica reported corrupt", metadata: [
+                        "block": "\(replica.block.blockID)", "node": "\(replica.nodeID)", "reason": "\(replica.reason)"])
+                    state.blockManager.markCorrupt(replica.block.blockID, nodeId: replica.nodeID)
+                }
+                state.replicationScanNeeded = true
+            }
+            return Strata_Wire_Empty()
+
+        // Data nodes.
+        case "registerDatanode":
+            return registerDatanode(try call.request())
+        case "sendHeartbeat":
+            return heartbeat(try call.request())
+        case "blockReport":
+            return try blockReport(try call.request())
+        case "blockReceivedAndDeleted":
+            return try incrementalBlockReport(try call.request())
+        case "safeMode":
+            return try safeMode(try call.request(), caller: try caller(call))
+        default:
+            throw RemoteException("RpcNoSuchMethodException", "Unknown method \(call.method) called on the name node protocol.")
+        }
+    }
+
+    func boolResponse(_ value: Bool) -> Strata_Wire_BoolResponse {
+        var response = Strata_Wire_BoolResponse()
+        response.result = value
+        return response
+    }
+
+    func requireClientName(_ call: RPCCall) throws(RemoteException) -> String {
+        guard !call.header.clientName.isEmpty else {
+            throw RemoteException.illegalArgument("\(call.method) needs a client name")
+        }
+        return call.header.clientName
+    }
+
+    // MARK: - Write path
+
+    func addBlock(_ request: Strata_Wire_AddBlockRequest, clientName: String) async throws -> Strata_Wire_AddBlockResponse {
+        let now = Self.nowMs()
+        var generator = SystemRandomNumberGenerator()
+        let located = try await mutate("add block", path: request.path) { (state) throws(RemoteException) -> ([Edit], Strata_Wire_LocatedBlock) in
+            let edit = try state.namespace.prepareAddBlock(
+                request.path, clientName: clientName, previous: request.hasPrevious ? request.previous : nil)
+            // The previous block must have a replica before the file moves on (HDFS NotReplicatedYetException).
+            if edit.addBlock.hasPrevious {
+                let previous = edit.addBlock.previous.blockID
+                if state.blockManager.locations(of: previous).isEmpty {
+                    throw RemoteException("NotReplicatedYetException", "Not replicated yet: block \(previous) of \(request.path)")
+                }
+            }
+            let file = try state.namespace.openFile(request.path, clientName: clientName)
+            let node = state.namespace.inode(file.index)
+            let excluded = Set(request.excludeNodeIds.compactMap { state.blockManager.index(ofNode: $0) })
+            let writer = request.writerNodeID.isEmpty ? nil : state.blockManager.index(ofNode: request.writerNodeID)
+            let targets = state.blockManager.chooseTargets(
+                count: Int(node.replication), writer: writer, excluding: excluded, requiredBytes: node.blockSize, using: &generator)
+            guard !targets.isEmpty else {
+                throw RemoteException.io(
+                    "File \(file.path) could only be written to 0 of the 1 minReplication nodes. There are "
+                        + "\(state.blockManager.liveNodeCount) datanode(s) running and \(excluded.count) node(s) are excluded in this operation.")
+            }
+            state.pipelineTargets[edit.addBlock.block.blockID] = targets
+            if edit.addBlock.hasPrevious { state.pipelineTargets[edit.addBlock.previous.blockID] = nil }
+            state.leaseRenewals[clientName] = now
+            var located = Strata_Wire_LocatedBlock()
+            located.block.blockID = edit.addBlock.block.blockID
+            located.block.generationStamp = edit.addBlock.block.generationStamp
+            // The file's length once the previous block takes the length the writer reached.
+            located.offset = state.namespace.fileLength(node)
+            if edit.addBlock.hasPrevious {
+                let recorded = state.namespace.block(edit.addBlock.previous.blockID)?.numBytes ?? 0
+                located.offset = located.offset - recorded + edit.addBlock.previous.numBytes
+            }
+            located.locations = targets.map { state.blockManager.nodeInfo($0) }
+            located.rawFrameSize = UInt32(configuration.rawFrameSize)
+            return ([edit], located)
+        }
+        var response = Strata_Wire_AddBlockResponse()
+        response.block = located
+        return response
+    }
+
+    func complete(_ request: Strata_Wire_CompleteRequest, clientName: String) async throws -> Strata_Wire_BoolResponse {
+        // The last block must have a finished replica; its data node reports it right after the
+        // last packet, so wait briefly rather than make every writer poll.
+        let deadline = Date().addingTimeInterval(20)
+        while true {
+            let ready: Bool = try state.withLock { (state) throws(RemoteException) in
+                guard request.hasLast else { return true }
+                _ = try state.namespace.openFileOrClosed(request.path, clientName: clientName)
+                return !state.blockManager.locations(of: request.last.blockID).isEmpty
+            }
+            if ready { break }
+            if Date() > deadline { return boolResponse(false) }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let now = Self.nowMs()
+        try await mutate("complete", path: request.path) { (state) throws(RemoteException) in
+            let edit = try state.namespace.prepareComplete(request.path, clientName: clientName, last: request.hasLast ? request.last : nil, now: now)
+            if request.hasLast { state.pipelineTargets[request.last.blockID] = nil }
+            return (edit.map { [$0] } ?? [], ())
+        }
+        return boolResponse(true)
+    }
+
+    func append(_ request: Strata_Wire_AppendRequest, caller: Caller, clientName: String) async throws -> Strata_Wire_AppendResponse {
+        let now = Self.nowMs()
+        let (path, lastBlock) = try await mutate("append", path: request.path) { (state) throws(RemoteException) -> ([Edit], (String, Strata_Wire_LocatedBlock?)) in
+            let edit = try state.namespace.prepareAppend(request.path, clientName: clientName, caller: caller, now: now)
+            state.leaseRenewals[clientName] = now
+            var located: Strata_Wire_LocatedBlock?
+            if edit.reopenFile.hasLast {
+                let last = edit.reopenFile.last
+                let nodes = state.blockManager.locations(of: last.blockID)
+                guard !nodes.isEmpty else {
+                    throw RemoteException.io("Failed to append to \(request.path): its last block \(last.blockID) has no live replica")
+                }
+                var block = Strata_Wire_LocatedBlock()
+                block.block.blockID = last.blockID
+                block.block.generationStamp = last.generationStamp
+                block.block.numBytes = last.numBytes
+                block.locations = nodes.map { state.blockManager.nodeInfo($0) }
+                block.rawFrameSize = UInt32(configuration.rawFrameSize)
+                state.pipelineTargets[last.blockID] = nodes
+                located = block
+            }
+            return ([edit], (edit.reopenFile.path, located))
+        }
+        var response = Strata_Wire_AppendResponse()
+        if let status = try state.withLock({ (state) throws(RemoteException) in try state.namespace.status(path, caller: caller) }) {
+            response.status = status
+        }
+        if var lastBlock {
+            lastBlock.offset = response.status.length - lastBlock.block.numBytes
+            response.lastBlock = lastBlock
+        }
+        return response
+    }
+
+    // MARK: - Read path
+
+    func getBlockLocations(_ request: Strata_Wire_GetBlockLocationsRequest, caller: Caller) throws -> Strata_Wire_LocatedBlocks {
+        try state.withLock { (state) throws(RemoteException) in
+            let list = try state.namespace.blockList(request.path, caller: caller)
+            let reader = request.readerNodeID.isEmpty ? nil : state.blockManager.index(ofNode: request.readerNodeID)
+            var response = Strata_Wire_LocatedBlocks()
+            response.fileLength = list.length
+            response.underConstruction = list.underConstruction
+            let end = request.length == 0 ? UInt64.max : request.offset &+ request.length
+            for entry in list.blocks {
+                let blockEnd = entry.offset + entry.record.numBytes
+                let isOpenLast = !entry.record.isComplete
+                guard isOpenLast || (blockEnd > request.offset && entry.offset < end) else { continue }
+                var located = Strata_Wire_LocatedBlock()
+                located.block.blockID = entry.id
+                located.block.generationStamp = entry.record.generationStamp
+                located.block.numBytes = entry.record.numBytes
+                located.offset = entry.offset
+                located.rawFrameSize = UInt32(configuration.rawFrameSize)
+                var nodes = state.blockManager.locations(of: entry.id, reader: reader)
+                if isOpenLast, nodes.isEmpty, let targets = state.pipelineTargets[entry.id] {
+                    nodes = targets.filter { state.blockManager.nodes[Int($0)].isAlive }
+                }
+                located.locations = nodes.map { state.blockManager.nodeInfo($0) }
+                located.corrupt = state.blockManager.isCorrupt(entry.id)
+                if isOpenLast {
+                    response.lastBlock = located
+                    response.lastBlockComplete = false
+                } else {
+                    response.blocks.append(located)
+                }
+            }
+            return response
+        }
+    }
+
+    // MARK: - Data nodes
+
+    func registerDatanode(_ request: Strata_Wire_RegisterRequest) -> Strata_Wire_RegisterResponse {
+        let now = Self.nowMs()
+        state.withLock { state in
+            let index = state.blockManager.register(request.node, now: now)
+            logger.info("data node registered", metadata: [
+                "node": "\(request.node.nodeID)", "address": "\(request.node.ipAddress):\(request.node.transferPort)", "index": "\(index)"])
+        }
+        var response = Strata_Wire_RegisterResponse()
+        response.namespaceID = namespaceId
+        response.heartbeatIntervalMs = configuration.blockManager.heartbeatIntervalMs
+        response.blockReportIntervalMs = configuration.blockManager.blockReportIntervalMs
+        return response
+    }
+
+    func heartbeat(_ request: Strata_Wire_HeartbeatRequest) -> Strata_Wire_HeartbeatResponse {
+        let now = Self.nowMs()
+        var response = Strata_Wire_HeartbeatResponse()
+        if let command = state.withLock({ $0.blockManager.heartbeat(request, now: now) }) {
+            response.command = command
+        } else {
+            response.command.reregister = true
+        }
+        return response
+    }
+
+    func blockReport(_ request: Strata_Wire_BlockReportRequest) throws -> Strata_Wire_Empty {
+        try state.withLock { (state) throws(RemoteException) in
+            guard let node = state.blockManager.index(ofNode: request.nodeID) else {
+                throw RemoteException("UnregisteredNodeException", "data node \(request.nodeID) is not registered")
+            }
+            let namespace = state.namespace
+            state.blockManager.processBlockReport(request.blocks, node: node) { namespace.block($0) }
+            state.replicationScanNeeded = true
+        }
+        return Strata_Wire_Empty()
+    }
+
+    func incrementalBlockReport(_ request: Strata_Wire_IncrementalBlockReportRequest) throws -> Strata_Wire_Empty {
+        try state.withLock { (state) throws(RemoteException) in
+            guard let node = state.blockManager.index(ofNode: request.nodeID) else {
+                throw RemoteException("UnregisteredNodeException", "data node \(request.nodeID) is not registered")
+            }
+            for replica in request.received {
+                state.blockManager.processReportedReplica(replica, node: node, record: state.namespace.block(replica.block.blockID))
+            }
+            for block in request.deleted {
+                state.blockManager.removeReplica(block.blockID, node: node)
+            }
+            state.replicationScanNeeded = true
+        }
+        return Strata_Wire_Empty()
+    }
+
+    func safeMode(_ request: Strata_Wire_PathRequest, caller: Caller) throws -> Strata_Wire_BoolResponse {
+        // The path field carries the action: get, enter or leave.
+        let action = request.path
+        return try state.withLock { (state) throws(RemoteException) in
+            if action != "get" && !(caller.user == configuration.superuser || caller.groups.contains(configuration.supergroup)) {
+                throw RemoteException.accessDenied("Access denied for user \(caller.user). Superuser privilege is required")
+            }
+            switch action {
+            case "get": break
+            case "enter": state.safeMode = .manual
+            case "leave": state.safeMode = .off
+            default: throw RemoteException.illegalArgument("safe mode action must be get, enter or leave")
+            }
+            return boolResponse(state.safeMode != .off)
+        }
+    }
+}
+
+extension Namespace {
+    /// Like `openFile`, but a file already closed is fine (a retried `complete`).
+    func openFileOrClosed(_ path: String, clientName: String) throws(RemoteException) -> UInt32? {
+        let resolution = try resolve(path)
+        if let target = resolution.target, writers[target] == nil, !inodes[Int(target)].isDirectory { return nil }
+        return try openFile(path, clientName: clientName).index
+    }
+}

@@ -1,0 +1,30 @@
+import StrataCore
+
+/// How a name node runs.
+public struct NameNodeConfiguration: Sendable {
+    /// Where the journal and checkpoint images live.
+    public var directory: String
+    public var host: String = "127.0.0.1"
+    /// The RPC port (HDFS `dfs.namenode.rpc-address`, default 8020).
+    public var rpcPort: Int = 8020
+    public var superuser: String
+    public var supergroup: String = "supergroup"
+    public var permissionsEnabled = true
+    public var defaultBlockSize: UInt64 = Limits.defaultBlockSizeBytes
+    public var defaultReplication: Int = Limits.defaultReplication
+    public var rawFrameSize: Int = Limits.defaultRawFrameSizeBytes
+    public var umask: UInt16 = 0o022
+    public var blockManager = BlockManager.Settings()
+    /// Write a checkpoint image after this many edits (HDFS `dfs.namenode.checkpoint.txns`).
+    public var checkpointEveryEdits: UInt64 = 200_000
+    /// Fraction of blocks that must have a reported replica before safe mode ends
+    /// (HDFS `dfs.namenode.safemode.threshold-pct`).
+    public var safeModeThreshold: Double = 0.999
+    /// How often the monitor checks heartbeats, safe mode and replication.
+    public var monitorIntervalMs: Int64 = 500
+
+    public init(directory: String, superuser: String) {
+        self.directory = directory
+        self.superuser = superuser
+    }
+}

@@ -1,0 +1,409 @@
+import StrataCore
+import StrataWire
+
+public typealias Edit = Strata_Journal_Edit
+
+/// A journal edit that does not fit the namespace it is applied to: the journal and the image
+/// disagree, and the name node must not start from them.
+public struct ReplayError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { "journal replay failed: \(message)" }
+}
+
+extension Namespace {
+    // MARK: - Preparing mutations (checks, then edits)
+
+    /// `mkdir` (with `createParent`, `mkdir -p`). An existing directory is success with no edits.
+    public func prepareMkdirs(
+        _ path: String, permission: UInt16, createParent: Bool, caller: Caller, now: Int64
+    ) throws(RemoteException) -> [Edit] {
+        let resolution = try resolve(path)
+        try checkTraverse(caller, resolution)
+        if let target = resolution.target {
+            if inodes[Int(target)].isDirectory { return [] }
+            throw RemoteException("FileAlreadyExistsException", "Path is not a directory: \(resolution.path)")
+        }
+        let parent = try existingParentDirectory(resolution)
+        let missing = resolution.components.count - (resolution.indices.count - 1)
+        if missing > 1 && !createParent {
+            throw RemoteException(
+                "FileNotFoundException",
+                "Parent directory doesn't exist: \(PathName.normalized(Array(resolution.components.dropLast())))")
+        }
+        try check(caller, .writeExecute, parent, path: PathName.normalized(Array(resolution.components.prefix(resolution.indices.count - 1))))
+        let group = strings.name(inodes[Int(parent)].group)
+        return (resolution.indices.count...resolution.components.count).map { length in
+            var mkdir = Strata_Journal_Mkdir()
+            mkdir.path = PathName.normalized(Array(resolution.components.prefix(length)))
+            // Directories made along the way are writable and searchable by their owner (HDFS).
+            mkdir.permission = UInt32(length == resolution.components.count ? permission : permission | 0o300)
+            mkdir.owner = caller.user
+            mkdir.group = group
+            mkdir.timeMs = now
+            var edit = Edit()
+            edit.mkdir = mkdir
+            return edit
+        }
+    }
+
+    /// The deepest existing inode on the path, which must be a directory for anything to be made below it.
+    func existingParentDirectory(_ resolution: Resolution) throws(RemoteException) -> UInt32 {
+        let deepest = resolution.deepest
+        guard inodes[Int(deepest)].isDirectory else {
+            throw RemoteException(
+                "ParentNotDirectoryException",
+                "\(PathName.normalized(Array(resolution.components.prefix(resolution.indices.count - 1)))) (is not a directory)")
+        }
+        return deepest
+    }
+
+    /// `create`: a new file open for writing by `clientName` (replacing an existing file with `overwrite`).
+    public func prepareCreate(
+        _ path: String, permission: UInt16, overwrite: Bool, createParent: Bool, replication: Int, blockSize: UInt64,
+        clientName: String, caller: Caller, now: Int64
+    ) throws(RemoteException) -> [Edit] {
+        guard (1...Limits.maximumReplication).contains(replication) else {
+            throw RemoteException.illegalArgument(
+                "Requested replication factor of \(replication) is outside the allowed range 1...\(Limits.maximumReplication) for \(path)")
+        }
+        guard blockSize >= Limits.minimumBlockSizeBytes else {
+            throw RemoteException.illegalArgument(
+                "Specified block size is less than configured minimum value (dfs.namenode.fs-limits.min-block-size): \(blockSize) < \(Limits.minimumBlockSizeBytes)")
+        }
+        let resolution = try resolve(path)
+        try checkTraverse(caller, resolution)
+        if resolution.components.isEmpty {
+            throw RemoteException("FileAlreadyExistsException", "/ already exists as a directory")
+        }
+        var edits: [Edit] = []
+        if let target = resolution.target {
+            let node = inodes[Int(target)]
+            if node.isDirectory {
+                throw RemoteException("FileAlreadyExistsException", "\(resolution.path) already exists as a directory")
+            }
+            if let holder = writers[target] {
+                throw RemoteException(
+                    "AlreadyBeingCreatedException",
+                    "Failed to CREATE_FILE \(resolution.path) for \(clientName) because this file lease is currently owned by \(holder)")
+            }
+            if !overwrite {
+                throw RemoteException("FileAlreadyExistsException", "\(resolution.path) for client \(clientName) already exists")
+            }
+            let parent = resolution.indices[resolution.indices.count - 2]
+            try check(caller, .writeExecute, parent, path: PathName.normalized(resolution.components.dropLast()))
+            try checkSticky(caller, parent: parent, child: target, path: resolution.path)
+        } else {
+            let parentComponents = Array(resolution.components.dropLast())
+            if resolution.indices.count < resolution.components.count {
+                // Some parent directories are missing.
+                _ = try existingParentDirectory(resolution)
+                guard createParent else {
+                    throw RemoteException("FileNotFoundException", "Parent directory doesn't exist: \(PathName.normalized(parentComponents))")
+                }
+                edits = try prepareMkdirs(PathName.normalized(parentComponents), permission: 0o755, createParent: true, caller: caller, now: now)
+            } else {
+                let parent = try existingParentDirectory(resolution)
+                try check(caller, .writeExecute, parent, path: PathName.normalized(parentComponents))
+            }
+        }
+        let parentGroup = strings.name(inodes[Int(resolution.indices[min(resolution.indices.count, resolution.components.count) - 1])].group)
+        var create = Strata_Journal_CreateFile()
+        create.path = resolution.path
+        create.permission = UInt32(permission)
+        create.owner = caller.user
+        create.group = edits.last?.mkdir.group ?? parentGroup
+        create.timeMs = now
+        create.replication = UInt32(replication)
+        create.blockSize = blockSize
+        create.clientName = clientName
+        create.overwrite = resolution.target != nil
+        var edit = Edit()
+        edit.createFile = create
+        edits.append(edit)
+        return edits
+    }
+
+    /// The file at `path`, which `clientName` must hold open for writing.
+    func openFile(_ path: String, clientName: String) throws(RemoteException) -> (index: UInt32, path: String) {
+        let resolution = try resolve(path)
+        guard let target = resolution.target, !inodes[Int(target)].isDirectory else {
+            throw RemoteException(
+                "LeaseExpiredException",
+                "No lease on \(resolution.path): File does not exist. Holder \(clientName) does not have any open files.")
+        }
+        guard let holder = writers[target] else {
+            throw RemoteException("LeaseExpiredException", "No lease on \(resolution.path): File is not open for writing.")
+        }
+        guard holder == clientName else {
+            throw RemoteException(
+                "LeaseExpiredException", "No lease on \(resolution.path): \(clientName) is not the lease holder (\(holder) is).")
+        }
+        return (target, resolution.path)
+    }
+
+    /// The next block of a file being written; `previous` is its current last block with the
+    /// length the writer reached.
+    public func prepareAddBlock(
+        _ path: String, clientName: String, previous: Strata_Wire_ExtendedBlock?
+    ) throws(RemoteException) -> Edit {
+        let file = try openFile(path, clientName: clientName)
+        let last = inodes[Int(file.index)].blocks.last
+        var addBlock = Strata_Journal_AddBlock()
+        addBlock.path = file.path
+        if let last {
+            guard let previous, previous.blockID == last else {
+                throw RemoteException.io(
+                    "addBlock for \(file.path): previous block \(previous.map { "\($0.blockID)" } ?? "none") is not the file's last block \(last)")
+            }
+            var reference = Strata_Journal_BlockRef()
+            reference.blockID = last
+            reference.generationStamp = blocks[last]!.generationStamp
+            reference.numBytes = previous.numBytes
+            addBlock.previous = reference
+        }
+        addBlock.block.blockID = nextBlockId
+        addBlock.block.generationStamp = nextGenerationStamp
+        var edit = Edit()
+        edit.addBlock = addBlock
+        return edit
+    }
+
+    /// Gives up the last block of a file being written (its pipeline could not be set up).
+    public func prepareAbandonBlock(_ path: String, clientName: String, blockId: UInt64) throws(RemoteException) -> Edit {
+        let file = try openFile(path, clientName: clientName)
+        guard inodes[Int(file.index)].blocks.last == blockId else {
+            throw RemoteException.io("abandonBlock for \(file.path): block \(blockId) is not the file's last block")
+        }
+        var abandon = Strata_Journal_AbandonBlock()
+        abandon.path = file.path
+        abandon.blockID = blockId
+        var edit = Edit()
+        edit.abandonBlock = abandon
+        return edit
+    }
+
+    /// Closes a file being written. Nil when it is already closed (a retried `complete`).
+    public func prepareComplete(
+        _ path: String, clientName: String, last: Strata_Wire_ExtendedBlock?, now: Int64
+    ) throws(RemoteException) -> Edit? {
+        let resolution = try resolve(path)
+        if let target = resolution.target, writers[target] == nil, !inodes[Int(target)].isDirectory {
+            return nil
+        }
+        let file = try openFile(path, clientName: clientName)
+        var close = Strata_Journal_CloseFile()
+        close.path = file.path
+        close.timeMs = now
+        if let lastId = inodes[Int(file.index)].blocks.last {
+            guard let last, last.blockID == lastId else {
+                throw RemoteException.io("complete for \(file.path): last block \(last.map { "\($0.blockID)" } ?? "none") is not the file's last block \(lastId)")
+            }
+            var reference = Strata_Journal_BlockRef()
+            reference.blockID = lastId
+            reference.generationStamp = blocks[lastId]!.generationStamp
+            reference.numBytes = last.numBytes
+            close.last = reference
+        }
+        var edit = Edit()
+        edit.closeFile = close
+        return edit
+    }
+
+    /// Deletes a file or directory. Nil when nothing is at `path` (HDFS `delete` returns false).
+    public func prepareDelete(_ path: String, recursive: Bool, caller: Caller, now: Int64) throws(RemoteException) -> Edit? {
+        let resolution = try resolve(path)
+        try checkTraverse(caller, resolution)
+        guard let target = resolution.target else { return nil }
+        guard target != Self.rootIndex else {
+            throw RemoteException.io("Cannot delete the root directory /")
+        }
+        let node = inodes[Int(target)]
+        if let children = node.children, !children.isEmpty, !recursive {
+            throw RemoteException("PathIsNotEmptyDirectoryException", "`\(resolution.path) is non empty': Directory is not empty")
+        }
+        let parent = node.parent
+        try check(caller, .writeExecute, parent, path: PathName.normalized(resolution.components.dropLast()))
+        try checkSticky(caller, parent: parent, child: target, path: resolution.path)
+        if node.isDirectory { try checkSubtree(caller, .all, target, path: resolution.path) }
+        var delete = Strata_Journal_Delete()
+        delete.path = resolution.path
+        delete.timeMs = now
+        var edit = Edit()
+        edit.delete = delete
+        return edit
+    }
+
+    /// Renames `source` to exactly `destination` (HDFS `rename2`): the destination's parent must
+    /// exist; an existing destination is replaced only with `overwrite`, and only by the same kind
+    /// (a file by a file, an empty directory by a directory).
+    public func prepareRename(
+        _ source: String, to destination: String, overwrite: Bool, caller: Caller, now: Int64
+    ) throws(RemoteException) -> Edit {
+        let from = try resolve(source)
+        let to = try resolve(destination)
+        try checkTraverse(caller, from)
+        try checkTraverse(caller, to)
+        guard let sourceIndex = from.target else {
+            throw RemoteException("FileNotFoundException", "rename source \(from.path) is not found.")
+        }
+        guard sourceIndex != Self.rootIndex else { throw RemoteException.io("rename source cannot be the root") }
+        if from.path == to.path {
+            throw RemoteException("FileAlreadyExistsException", "The source \(from.path) and destination \(to.path) are the same")
+        }
+        if to.components.count > from.components.count, Array(to.components.prefix(from.components.count)) == from.components {
+            throw RemoteException.io("Cannot rename \(from.path) to its own subdirectory \(to.path)")
+        }
+        guard to.indices.count >= to.components.count else {
+            throw RemoteException("FileNotFoundException", "rename destination parent \(PathName.normalized(to.components.dropLast())) not found.")
+        }
+        let destinationParent = to.indices[to.components.count - 1]
+        guard inodes[Int(destinationParent)].isDirectory else {
+            throw RemoteException("ParentNotDirectoryException", "rename destination parent \(PathName.normalized(to.components.dropLast())) is a file.")
+        }
+        let sourceIsDirectory = inodes[Int(sourceIndex)].isDirectory
+        if let existing = to.target {
+            if existing == Self.rootIndex { throw RemoteException.io("rename destination cannot be the root") }
+            guard overwrite else {
+                throw RemoteException("FileAlreadyExistsException", "rename destination \(to.path) already exists.")
+            }
+            let existingNode = inodes[Int(existing)]
+            if existingNode.isDirectory != sourceIsDirectory {
+                throw RemoteException.io(
+                    sourceIsDirectory
+                        ? "Source \(from.path) is a directory but destination \(to.path) is a file."
+                        : "Source \(from.path) is a file but destination \(to.path) is a directory.")
+            }
+            if let children = existingNode.children, !children.isEmpty {
+                throw RemoteException.io("rename destination directory is not empty: \(to.path)")
+            }
+            try checkSticky(caller, parent: destinationParent, child: existing, path: to.path)
+        }
+        let sourceParent = inodes[Int(sourceIndex)].parent
+        try check(caller, .writeExecute, sourceParent, path: PathName.normalized(from.components.dropLast()))
+        try check(caller, .writeExecute, destinationParent, path: PathName.normalized(to.components.dropLast()))
+        try checkSticky(caller, parent: sourceParent, child: sourceIndex, path: from.path)
+        var rename = Strata_Journal_Rename()
+        rename.source = from.path
+        rename.destination = to.path
+        rename.overwrite = to.target != nil
+        rename.timeMs = now
+        var edit = Edit()
+        edit.rename = rename
+        return edit
+    }
+
+    /// Sets a file's replication. Nil for a directory (HDFS returns false and changes nothing).
+    public func prepareSetReplication(_ path: String, replication: Int, caller: Caller) throws(RemoteException) -> Edit? {
+        guard (1...Limits.maximumReplication).contains(replication) else {
+            throw RemoteException.illegalArgument("Requested replication factor of \(replication) is outside 1...\(Limits.maximumReplication)")
+        }
+        let resolution = try resolve(path)
+        try checkTraverse(caller, resolution)
+        guard let target = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
+        if inodes[Int(target)].isDirectory { return nil }
+        try check(caller, .write, target, path: resolution.path)
+        var set = Strata_Journal_SetReplication()
+        set.path = resolution.path
+        set.replication = UInt32(replication)
+        var edit = Edit()
+        edit.setReplication = set
+        return edit
+    }
+
+    /// Only the owner or a superuser may change an inode's mode.
+    public func prepareSetPermission(_ path: String, permission: UInt16, caller: Caller) throws(RemoteException) -> Edit {
+        guard permission <= 0o1777 else { throw RemoteException.illegalArgument("permission \(String(permission, radix: 8)) is not a valid mode") }
+        let (target, normalized) = try existing(path, caller: caller)
+        try checkOwner(caller, target, path: normalized)
+        var set = Strata_Journal_SetPermission()
+        set.path = normalized
+        set.permission = UInt32(permission)
+        var edit = Edit()
+        edit.setPermission = set
+        return edit
+    }
+
+    /// Only a superuser may change an owner; the owner may change the group to one of its own.
+    public func prepareSetOwner(_ path: String, owner: String, group: String, caller: Caller) throws(RemoteException) -> Edit {
+        let (target, normalized) = try existing(path, caller: caller)
+        let node = inodes[Int(target)]
+        try checkOwner(caller, target, path: normalized)
+        if settings.permissionsEnabled && !isSuperuser(caller) {
+            if !owner.isEmpty && owner != strings.name(node.owner) {
+                throw RemoteException.accessDenied("Non-super user cannot change owner")
+            }
+            if !group.isEmpty && !caller.groups.contains(group) {
+                throw RemoteException.accessDenied("User \(caller.user) does not belong to \(group)")
+            }
+        }
+        var set = Strata_Journal_SetOwner()
+        set.path = normalized
+        set.owner = owner.isEmpty ? strings.name(node.owner) : owner
+        set.group = group.isEmpty ? strings.name(node.group) : group
+        var edit = Edit()
+        edit.setOwner = set
+        return edit
+    }
+
+    /// Sets modification and/or access time (-1 leaves one as it is); needs WRITE access.
+    public func prepareSetTimes(_ path: String, modificationTime: Int64, accessTime: Int64, caller: Caller) throws(RemoteException) -> Edit {
+        let (target, normalized) = try existing(path, caller: caller)
+        try check(caller, .write, target, path: normalized)
+        let node = inodes[Int(target)]
+        var set = Strata_Journal_SetTimes()
+        set.path = normalized
+        set.modificationTimeMs = modificationTime < 0 ? node.modificationTime : modificationTime
+        set.accessTimeMs = accessTime < 0 ? node.accessTime : accessTime
+        var edit = Edit()
+        edit.setTimes = set
+        return edit
+    }
+
+    /// Opens an existing file for append by `clientName`. The edit gives a partly filled last
+    /// block a new generation stamp, so replicas from before the append can be told apart.
+    public func prepareAppend(_ path: String, clientName: String, caller: Caller, now: Int64) throws(RemoteException) -> Edit {
+        let resolution = try resolve(path)
+        try checkTraverse(caller, resolution)
+        guard let target = resolution.target else {
+            throw RemoteException("FileNotFoundException", "Failed to append to non-existent file \(resolution.path) for client \(clientName)")
+        }
+        let node = inodes[Int(target)]
+        if node.isDirectory {
+            throw RemoteException("FileNotFoundException", "Failed to append to non-file \(resolution.path): it is a directory")
+        }
+        if let holder = writers[target] {
+            throw RemoteException(
+                "AlreadyBeingCreatedException",
+                "Failed to APPEND_FILE \(resolution.path) for \(clientName) because this file lease is currently owned by \(holder)")
+        }
+        try check(caller, .write, target, path: resolution.path)
+        var reopen = Strata_Journal_ReopenFile()
+        reopen.path = resolution.path
+        reopen.clientName = clientName
+        reopen.timeMs = now
+        if let last = node.blocks.last, let record = blocks[last], record.numBytes < node.blockSize {
+            var reference = Strata_Journal_BlockRef()
+            reference.blockID = last
+            reference.generationStamp = nextGenerationStamp
+            reference.numBytes = record.numBytes
+            reopen.last = reference
+        }
+        var edit = Edit()
+        edit.reopenFile = reopen
+        return edit
+    }
+
+    func existing(_ path: String, caller: Caller) throws(RemoteException) -> (UInt32, String) {
+        let resolution = try resolve(path)
+        try checkTraverse(caller, resolution)
+        guard let target = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
+        return (target, resolution.path)
+    }
+
+    func checkOwner(_ caller: Caller, _ index: UInt32, path: String) throws(RemoteException) {
+        guard settings.permissionsEnabled, !isSuperuser(caller) else { return }
+        if caller.user != strings.name(inodes[Int(index)].owner) {
+            throw RemoteException.accessDenied("user=\(caller.user) is not the owner of inode=\(path)")
+        }
+    }
+}

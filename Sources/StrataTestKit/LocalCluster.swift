@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import StrataClient
+import StrataDataNode
+import StrataNameNode
+
+/// A name node and data nodes in this process, on loopback ports chosen by the system, with
+/// their data in a directory: what `strata cluster up` runs, and what tests start.
+public final class LocalCluster: Sendable {
+    public let directory: String
+    public let group: MultiThreadedEventLoopGroup
+    public let nameNode: NameNode
+    public let dataNodes: [DataNode]
+    public let nameNodePort: Int
+    let logger: Logger
+
+    public struct Options: Sendable {
+        public var dataNodes = 3
+        public var superuser = "strata"
+        public var heartbeatIntervalMs: Int64 = 1_000
+        public var heartbeatTimeoutMs: Int64 = 30_000
+        public var rpcPort = 0
+        public var monitorIntervalMs: Int64 = 200
+        public var checkpointEveryEdits: UInt64 = 200_000
+        public var logLevel: Logger.Level = .warning
+        public init() {}
+    }
+
+    /// Starts (or restarts, on an existing directory) a cluster and waits until every data node
+    /// has registered.
+    public static func start(directory: String, options: Options = Options()) async throws -> LocalCluster {
+        var logger = Logger(label: "strata")
+        logger.logLevel = options.logLevel
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        var configuration = NameNodeConfiguration(directory: directory + "/namenode", superuser: options.superuser)
+        configuration.rpcPort = options.rpcPort
+        configuration.blockManager.heartbeatIntervalMs = options.heartbeatIntervalMs
+        configuration.blockManager.heartbeatTimeoutMs = options.heartbeatTimeoutMs
+        configuration.monitorIntervalMs = options.monitorIntervalMs
+        configuration.checkpointEveryEdits = options.checkpointEveryEdits
+        let nameNode = try NameNode(configuration: configuration, logger: logger)
+        let port = try await nameNode.start(group: group)
+        var dataNodes: [DataNode] = []
+        for index in 1...max(1, options.dataNodes) {
+            var node = DataNodeConfiguration(directory: directory + "/node\(index)")
+            node.transferPort = 0
+            node.nameNodePort = port
+            node.heartbeatIntervalMs = options.heartbeatIntervalMs
+            let dataNode = try DataNode(configuration: node, group: group, logger: logger)
+            try await dataNode.start()
+            dataNodes.append(dataNode)
+        }
+        let cluster = LocalCluster(directory: directory, group: group, nameNode: nameNode, dataNodes: dataNodes, port: port, logger: logger)
+        try await cluster.waitForDataNodes(options.dataNodes)
+        return cluster
+    }
+
+    private init(directory: String, group: MultiThreadedEventLoopGroup, nameNode: NameNode, dataNodes: [DataNode], port: Int, logger: Logger) {
+        self.directory = directory
+        self.group = group
+        self.nameNode = nameNode
+        self.dataNodes = dataNodes
+        self.nameNodePort = port
+        self.logger = logger
+    }
+
+    /// A client of this cluster acting as `user`.
+    public func client(user: String = "strata") -> DFSClient {
+        var configuration = DFSClientConfiguration(user: user)
+        configuration.nameNodePort = nameNodePort
+        return DFSClient(configuration: configuration, group: group)
+    }
+
+    /// Waits until `count` data nodes are live and the name node is out of safe mode.
+    public func waitForDataNodes(_ count: Int, timeoutSeconds: Double = 30) async throws {
+        let client = self.client(user: "strata")
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            if let nodes = try? await client.datanodeReport(), nodes.filter({ $0.state == "live" }).count >= count,
+                let inSafeMode = try? await client.safeMode("get"), !inSafeMode
+            {
+                await client.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await client.close()
+        throw ClusterError(message: "data nodes did not all register within \(timeoutSeconds) s")
+    }
+
+    public func shutdown() async {
+        for node in dataNodes { await node.shutdown() }
+        await nameNode.shutdown()
+        try? await group.shutdownGracefully()
+    }
+}
+
+public struct ClusterError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}

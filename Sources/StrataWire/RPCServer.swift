@@ -1,0 +1,134 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import StrataCore
+import SwiftProtobuf
+
+/// One call as a service receives it.
+public struct RPCCall: Sendable {
+    public var header: Strata_Wire_RequestHeader
+    public var body: ByteBuffer
+    public var remoteAddress: SocketAddress?
+
+    public var method: String { header.method }
+    public var user: String { header.user }
+
+    /// The request message, or a protocol error if the body is not one.
+    public func request<Request: SwiftProtobuf.Message>(_ type: Request.Type = Request.self) throws(WireProtocolError) -> Request {
+        try Request(buffer: body)
+    }
+}
+
+/// Answers a call with a response message, or throws (a `RemoteException` reaches the caller as
+/// it is; anything else as an `IOException`).
+public typealias RPCHandler = @Sendable (RPCCall) async throws -> any SwiftProtobuf.Message
+
+/// A TCP server for Strata RPC: frames in, a task per call, responses out in any order (calls
+/// are matched by id), at most `Limits.maximumInFlightCallsPerConnection` per connection.
+public final class RPCServer: Sendable {
+    public let localAddress: SocketAddress
+    private let channel: any Channel
+
+    public var port: Int { localAddress.port ?? 0 }
+
+    private init(channel: any Channel) {
+        self.channel = channel
+        self.localAddress = channel.localAddress!
+    }
+
+    public static func start(
+        host: String, port: Int, group: any EventLoopGroup, logger: Logger, handler: @escaping RPCHandler
+    ) async throws -> RPCServer {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireFrameDecoder(expecting: .rpc)))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireFrameEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(RPCServerHandler(handler: handler, logger: logger))
+                }
+            }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        return RPCServer(channel: channel)
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+final class RPCServerHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = WireFrame
+    typealias OutboundOut = WireFrame
+
+    private let handler: RPCHandler
+    private let logger: Logger
+    private let inFlight = NIOLockedValueBox(0)
+
+    init(handler: @escaping RPCHandler, logger: Logger) {
+        self.handler = handler
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let header: Strata_Wire_RequestHeader
+        do {
+            header = try Strata_Wire_RequestHeader(buffer: frame.header)
+        } catch {
+            logger.warning("closing RPC connection from \(String(describing: context.remoteAddress)): \(error)")
+            context.close(promise: nil)
+            return
+        }
+        let channel = context.channel
+        let call = RPCCall(header: header, body: frame.body, remoteAddress: context.remoteAddress)
+        let admitted = inFlight.withLockedValue { count in
+            guard count < Limits.maximumInFlightCallsPerConnection else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else {
+            let busy = RemoteException("RetriableException", "too many calls in flight on this connection")
+            channel.writeAndFlush(Self.errorFrame(callId: header.callID, busy), promise: nil)
+            return
+        }
+        let handler = self.handler
+        let inFlight = self.inFlight
+        Task {
+            let response: WireFrame
+            do {
+                let message = try await handler(call)
+                var responseHeader = Strata_Wire_ResponseHeader()
+                responseHeader.callID = header.callID
+                responseHeader.ok = true
+                response = WireFrame(header: try responseHeader.serializedBuffer(), body: try message.serializedBuffer())
+            } catch let error as RemoteException {
+                response = Self.errorFrame(callId: header.callID, error)
+            } catch let error as WireProtocolError {
+                response = Self.errorFrame(callId: header.callID, RemoteException("RpcServerException", error.message))
+            } catch {
+                response = Self.errorFrame(callId: header.callID, RemoteException("IOException", "\(error)"))
+            }
+            inFlight.withLockedValue { $0 -= 1 }
+            channel.writeAndFlush(response, promise: nil)
+        }
+    }
+
+    static func errorFrame(callId: UInt64, _ error: RemoteException) -> WireFrame {
+        var header = Strata_Wire_ResponseHeader()
+        header.callID = callId
+        header.ok = false
+        header.exceptionClass = error.exceptionClass
+        header.message = error.message
+        // Serializing a plain header cannot fail.
+        return WireFrame(header: try! header.serializedBuffer(), body: ByteBuffer())
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("RPC connection error from \(String(describing: context.remoteAddress)): \(error)")
+        context.close(promise: nil)
+    }
+}
