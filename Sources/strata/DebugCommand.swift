@@ -3,11 +3,14 @@ import Foundation
 import StrataBlockFormat
 import StrataCore
 
-struct DebugCommand: ParsableCommand {
+struct DebugCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "debug",
         abstract: "Inspect Strata's on-disk formats.",
-        subcommands: [BlockInspectCommand.self, BlockWriteCommand.self, BlockCatCommand.self, DebugJournalTortureCommand.self]
+        subcommands: [
+            BlockInspectCommand.self, BlockWriteCommand.self, BlockCatCommand.self, DebugJournalTortureCommand.self,
+            CodecSpeedCommand.self, MetadataBenchCommand.self, NamespaceMemoryCommand.self,
+        ]
     )
 }
 

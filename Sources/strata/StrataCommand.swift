@@ -2,12 +2,15 @@ import ArgumentParser
 import StrataCore
 
 @main
-struct StrataCommand: ParsableCommand {
+struct StrataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "Strata: a storage-first data platform for clusters.",
         version: StrataVersion.current,
-        subcommands: [VersionCommand.self, DebugCommand.self]
+        subcommands: [
+            VersionCommand.self, ClusterCommand.self, DFSCommand.self, FsckCommand.self, DFSAdminCommand.self,
+            NameNodeCommand.self, DataNodeCommand.self, DebugCommand.self,
+        ]
     )
 }
 

@@ -1,0 +1,214 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import StrataCore
+import StrataDataNode
+import StrataNameNode
+import StrataTestKit
+
+/// A name node as a service: started by `run`, stopped on graceful shutdown (SIGTERM, Ctrl-C).
+struct NameNodeService: Service {
+    let nameNode: NameNode
+    let group: MultiThreadedEventLoopGroup
+
+    func run() async throws {
+        try await nameNode.start(group: group)
+        try? await gracefulShutdown()
+        await nameNode.shutdown()
+    }
+}
+
+struct DataNodeService: Service {
+    let dataNode: DataNode
+
+    func run() async throws {
+        try await dataNode.start()
+        try? await gracefulShutdown()
+        await dataNode.shutdown()
+    }
+}
+
+/// A whole local cluster as one service (`strata cluster up`).
+struct LocalClusterService: Service {
+    let directory: String
+    let options: LocalCluster.Options
+    let ready: @Sendable (LocalCluster) -> Void
+
+    func run() async throws {
+        let cluster = try await LocalCluster.start(directory: directory, options: options)
+        ready(cluster)
+        try? await gracefulShutdown()
+        await cluster.shutdown()
+    }
+}
+
+func makeLogger(verbose: Bool) -> Logger {
+    var logger = Logger(label: "strata")
+    logger.logLevel = verbose ? .debug : .info
+    return logger
+}
+
+func runServices(_ services: [any Service], logger: Logger) async throws {
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+    try await group.run()
+}
+
+struct NameNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "namenode", abstract: "Run a name node (namespace, journal, block placement) until SIGTERM or Ctrl-C.")
+
+    @Option(name: .customLong("dir"), help: "Journal and checkpoint directory.")
+    var directory: String = "./strata-data/namenode"
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "RPC port.")
+    var port: Int = 8020
+
+    @Option(help: "The superuser (default: the user running the name node).")
+    var superuser: String?
+
+    @Option(help: "Seconds without a heartbeat before a data node is dead.")
+    var heartbeatTimeout: Double = 30
+
+    @Flag(help: "Log debug messages.")
+    var verbose = false
+
+    func run() async throws {
+        let logger = makeLogger(verbose: verbose)
+        var configuration = NameNodeConfiguration(directory: directory, superuser: superuser ?? operatingSystemUser())
+        configuration.host = host
+        configuration.rpcPort = port
+        configuration.blockManager.heartbeatTimeoutMs = Int64(heartbeatTimeout * 1000)
+        let nameNode: NameNode
+        do {
+            nameNode = try NameNode(configuration: configuration, logger: logger)
+        } catch {
+            printError("strata namenode: cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        try await runServices([NameNodeService(nameNode: nameNode, group: group)], logger: logger)
+        try await group.shutdownGracefully()
+    }
+}
+
+struct DataNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "datanode", abstract: "Run a data node (block storage and transfer) until SIGTERM or Ctrl-C.")
+
+    @Option(name: .customLong("dir"), help: "Replica directory.")
+    var directory: String = "./strata-data/datanode"
+
+    @Option(help: "Address to listen on (and to advertise).")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Block transfer port (0: any free port).")
+    var port: Int = 9866
+
+    @Option(name: .customLong("namenode"), help: "Name node address host:port.")
+    var nameNode: String = "127.0.0.1:8020"
+
+    @Option(help: "Seconds between heartbeats to the name node.")
+    var heartbeatInterval: Double = 3
+
+    @Flag(help: "Log debug messages.")
+    var verbose = false
+
+    func validate() throws {
+        guard heartbeatInterval >= 0.05 && heartbeatInterval <= 600 else {
+            throw ValidationError("--heartbeat-interval must be between 0.05 and 600 seconds")
+        }
+    }
+
+    func run() async throws {
+        let logger = makeLogger(verbose: verbose)
+        let (nameNodeHost, nameNodePort) = try parseAddress(nameNode, defaultPort: 8020)
+        var configuration = DataNodeConfiguration(directory: directory)
+        configuration.heartbeatIntervalMs = Int64(heartbeatInterval * 1000)
+        configuration.host = host
+        configuration.transferPort = port
+        configuration.nameNodeHost = nameNodeHost
+        configuration.nameNodePort = nameNodePort
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let dataNode: DataNode
+        do {
+            dataNode = try DataNode(configuration: configuration, group: group, logger: logger)
+        } catch {
+            printError("strata datanode: cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        try await runServices([DataNodeService(dataNode: dataNode)], logger: logger)
+        try await group.shutdownGracefully()
+    }
+}
+
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "Run a whole local cluster.", subcommands: [ClusterUpCommand.self])
+}
+
+struct ClusterUpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start a name node and data nodes on loopback in this process, until Ctrl-C.",
+        discussion: "Running it again on the same --data directory brings back every file.")
+
+    @Option(help: "How many data nodes.")
+    var nodes: Int = 3
+
+    @Option(name: .customLong("data"), help: "Directory for all of the cluster's data.")
+    var directory: String = "./strata-data"
+
+    @Option(help: "Name node RPC port.")
+    var port: Int = 8020
+
+    @Option(help: "Seconds without a heartbeat before a data node is dead.")
+    var heartbeatTimeout: Double = 30
+
+    @Flag(help: "Log debug messages.")
+    var verbose = false
+
+    func validate() throws {
+        guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
+    }
+
+    func run() async throws {
+        var logger = makeLogger(verbose: verbose)
+        logger.logLevel = verbose ? .debug : .notice
+        var options = LocalCluster.Options()
+        options.dataNodes = nodes
+        options.rpcPort = port
+        options.superuser = operatingSystemUser()
+        options.heartbeatIntervalMs = 3_000
+        options.heartbeatTimeoutMs = Int64(heartbeatTimeout * 1000)
+        options.monitorIntervalMs = 500
+        options.logLevel = verbose ? .debug : .warning
+        let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
+        let service = LocalClusterService(directory: directory, options: options) { cluster in
+            print("Strata cluster up (data in \(directory))")
+            print("  name node      127.0.0.1:\(cluster.nameNodePort)")
+            for (index, node) in cluster.dataNodes.enumerated() {
+                print("  data node \(index + 1)     127.0.0.1:\(node.transferPort)  \(node.configuration.directory)")
+            }
+            print("Use it with: STRATA_NAMENODE=127.0.0.1:\(cluster.nameNodePort) strata dfs ls /")
+            print("Press Ctrl-C to stop.")
+            fflush(nil)
+        }
+        do {
+            try await runServices([service], logger: logger)
+        } catch {
+            printError("strata cluster up: \(error)")
+            throw ExitCode(1)
+        }
+        print("Strata cluster stopped.")
+    }
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""`tools/bench dfs`: one name node and three data nodes on this machine (replication 3).
+
+Puts and gets 1 GiB of make-logs.py output and 1 GiB of random bytes, runs the metadata
+benchmark (create, stat, list, delete 10,000 empty files with 16 concurrent clients) and the
+name node memory measurement (1,000,000 files), and measures in the same run the machine's own
+limits: single-core libzstd level 1 compress/decompress on the same data, and `dd conv=fsync`
+write speed on the same disk. Every result is printed as a ratio to those limits."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+MIB = 1024 * 1024
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(args, env=None, capture=True):
+    result = subprocess.run(args, env=env, capture_output=capture, text=True)
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(args)}\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def timed(args, env):
+    started = time.monotonic()
+    run(args, env)
+    return time.monotonic() - started
+
+
+def dd_speed(directory, size_mib):
+    target = os.path.join(directory, "dd.tmp")
+    result = subprocess.run(
+        ["dd", "if=/dev/zero", f"of={target}", "bs=4M", f"count={size_mib // 4}", "conv=fsync"],
+        capture_output=True, text=True)
+    os.remove(target)
+    match = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", result.stderr)
+    if not match:
+        sys.exit(f"cannot parse dd output: {result.stderr}")
+    return int(match.group(1)) / float(match.group(2))
+
+
+def main():
+    strata, workdir, logs, random_file = sys.argv[1:5]
+    size = os.path.getsize(logs)
+    os.makedirs(workdir, exist_ok=True)
+    cluster_dir = os.path.join(workdir, "cluster")
+    shutil.rmtree(cluster_dir, ignore_errors=True)
+    port = free_port()
+    env = dict(os.environ, STRATA_NAMENODE=f"127.0.0.1:{port}")
+
+    print("measuring the machine: dd conv=fsync, single-core zstd-1", file=sys.stderr)
+    dd = dd_speed(workdir, 1024)
+    codec_logs = json.loads(run([strata, "debug", "codec-speed", logs]))
+    codec_random = json.loads(run([strata, "debug", "codec-speed", random_file]))
+
+    print("starting the cluster", file=sys.stderr)
+    log = open(os.path.join(workdir, "cluster.log"), "w")
+    cluster = subprocess.Popen([strata, "cluster", "up", "--data", cluster_dir, "--port", str(port)], stdout=log, stderr=log)
+    try:
+        for _ in range(300):
+            probe = subprocess.run([strata, "dfsadmin", "safemode", "get"], env=env, capture_output=True, text=True)
+            if "OFF" in probe.stdout:
+                break
+            time.sleep(0.2)
+        else:
+            sys.exit("cluster did not start")
+        run([strata, "dfs", "mkdir", "-p", "/bench"], env)
+        results = {}
+        for name, path in (("logs", logs), ("random", random_file)):
+            print(f"put/get {name}", file=sys.stderr)
+            results[f"{name} put"] = size / timed([strata, "dfs", "put", path, f"/bench/{name}"], env)
+            out = os.path.join(workdir, f"{name}.copy")
+            if os.path.exists(out):
+                os.remove(out)
+            results[f"{name} get"] = size / timed([strata, "dfs", "get", f"/bench/{name}", out], env)
+            if subprocess.run(["cmp", "-s", path, out]).returncode != 0:
+                sys.exit(f"get of {name} returned different bytes")
+            os.remove(out)
+        du = json.loads(run([strata, "dfs", "du", "--json", "/bench/logs"], env))
+        stored = du[0]["storedBytes"]
+        print("metadata: 10,000 files, 16 clients", file=sys.stderr)
+        metadata = json.loads(run([strata, "debug", "metadata-bench", "--files", "10000", "--clients", "16"], env))
+    finally:
+        cluster.send_signal(signal.SIGINT)
+        cluster.wait(timeout=60)
+    print("name node memory: 1,000,000 files", file=sys.stderr)
+    memory = json.loads(run([strata, "debug", "namespace-memory", "--files", "1000000"]))
+    shutil.rmtree(cluster_dir, ignore_errors=True)
+
+    def mbps(value):
+        return f"{value / 1e6:8.0f} MB/s"
+
+    print(f"\nmachine limits (same run)")
+    print(f"  zstd-1 compress, one core, logs     {codec_logs['compressMBps']:8.0f} MB/s")
+    print(f"  zstd-1 decompress, one core, logs   {codec_logs['decompressMBps']:8.0f} MB/s")
+    print(f"  dd conv=fsync, same disk            {mbps(dd)}")
+    print(f"\nresults ({size // MIB} MiB each, replication 3)")
+    for name, value in results.items():
+        print(f"  {name:<34} {mbps(value)}")
+    print(f"  logs stored on disk (3 replicas)   {stored} bytes ({stored / (size * 3):.3f} of raw x 3)")
+    print(f"  create / stat / delete per second  {metadata['createPerSecond']:.0f} / {metadata['statPerSecond']:.0f} / {metadata['deletePerSecond']:.0f}")
+    print(f"  list 10,000 entries                {metadata['listSeconds'] * 1000:.0f} ms")
+    print(f"  name node heap per file            {memory['bytesPerFile']:.0f} bytes")
+
+    checks = [
+        ("log put / single-core zstd-1 compress", results["logs put"] / (codec_logs["compressMBps"] * 1e6), ">=", 1.0),
+        ("log get / single-core zstd-1 decompress", results["logs get"] / (codec_logs["decompressMBps"] * 1e6), ">=", 1.0),
+        ("random put / (dd speed / 3)", results["random put"] / (dd / 3), ">=", 0.8),
+        ("logs stored bytes / (raw x replication)", stored / (size * 3), "<=", 0.3),
+        ("creates per second", metadata["createPerSecond"], ">=", 5000),
+        ("stats per second", metadata["statPerSecond"], ">=", 20000),
+        ("name node bytes per file", memory["bytesPerFile"], "<=", 250),
+    ]
+    print(f"\n{'check':<44}{'value':>10}  target")
+    failed = 0
+    for label, value, relation, target in checks:
+        ok = value >= target if relation == ">=" else value <= target
+        failed += 0 if ok else 1
+        print(f"{label:<44}{value:>10.3f}  {relation} {target:<8} {'PASS' if ok else 'FAIL'}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
