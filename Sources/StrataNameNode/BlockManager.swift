@@ -34,10 +34,8 @@ public struct BlockManager {
     /// Where a block's replicas are. Replicas of one block hold the same frames, so they take the
     /// same bytes on disk: one stored size per block.
     struct Replicas {
-        var nodes: [UInt16] = []
+        var nodes = NodeList()
         var storedBytes: UInt64 = 0
-        /// Nodes whose replica is known to be damaged.
-        var corrupt: [UInt16] = []
     }
 
     struct PendingReplication {
@@ -49,6 +47,8 @@ public struct BlockManager {
     public private(set) var nodes: [Node] = []
     var nodeIndex: [String: UInt16] = [:]
     var replicas: [UInt64: Replicas] = [:]
+    /// Nodes whose replica of a block is known to be damaged (rare, so kept apart).
+    var corrupt: [UInt64: [UInt16]] = [:]
     var pendingReplications: [UInt64: PendingReplication] = [:]
 
     public init(settings: Settings = Settings()) {
@@ -107,8 +107,11 @@ public struct BlockManager {
         let dead = Set(died)
         for (id, var entry) in replicas where entry.nodes.contains(where: dead.contains) {
             entry.nodes.removeAll(where: dead.contains)
-            entry.corrupt.removeAll(where: dead.contains)
             replicas[id] = entry
+        }
+        for (id, var nodes) in corrupt where nodes.contains(where: dead.contains) {
+            nodes.removeAll(where: dead.contains)
+            corrupt[id] = nodes.isEmpty ? nil : nodes
         }
         for index in died { nodes[Int(index)].blockCount = 0 }
         return died.map { nodes[Int($0)].info.nodeID }
@@ -152,7 +155,8 @@ public struct BlockManager {
     /// Nodes holding a good replica of a block, live ones only, nearest to `reader` first.
     public func locations(of blockId: UInt64, reader: UInt16? = nil) -> [UInt16] {
         guard let entry = replicas[blockId] else { return [] }
-        var good = entry.nodes.filter { nodes[Int($0)].isAlive && !entry.corrupt.contains($0) }
+        let damaged = corrupt[blockId] ?? []
+        var good = entry.nodes.filter { nodes[Int($0)].isAlive && !damaged.contains($0) }
         if let reader, let position = good.firstIndex(of: reader) {
             good.remove(at: position)
             good.insert(reader, at: 0)
@@ -162,7 +166,8 @@ public struct BlockManager {
 
     public func isCorrupt(_ blockId: UInt64) -> Bool {
         guard let entry = replicas[blockId] else { return false }
-        return !entry.corrupt.isEmpty && entry.nodes.allSatisfy { entry.corrupt.contains($0) || !nodes[Int($0)].isAlive }
+        guard let damaged = corrupt[blockId], !damaged.isEmpty else { return false }
+        return entry.nodes.allSatisfy { damaged.contains($0) || !nodes[Int($0)].isAlive }
     }
 
     /// Bytes the block takes on disk over all its live replicas.
@@ -189,7 +194,10 @@ public struct BlockManager {
     mutating func removeReplica(_ blockId: UInt64, node: UInt16) {
         guard var entry = replicas[blockId], let position = entry.nodes.firstIndex(of: node) else { return }
         entry.nodes.remove(at: position)
-        entry.corrupt.removeAll { $0 == node }
+        if var damaged = corrupt[blockId] {
+            damaged.removeAll { $0 == node }
+            corrupt[blockId] = damaged.isEmpty ? nil : damaged
+        }
         nodes[Int(node)].blockCount -= 1
         replicas[blockId] = entry
     }
@@ -203,6 +211,7 @@ public struct BlockManager {
     public mutating func blockRemoved(_ blockId: UInt64) {
         guard let entry = replicas.removeValue(forKey: blockId) else { return }
         pendingReplications[blockId] = nil
+        corrupt[blockId] = nil
         var block = Strata_Wire_ExtendedBlock()
         block.blockID = blockId
         for node in entry.nodes {
@@ -214,9 +223,10 @@ public struct BlockManager {
     /// A replica was found damaged (by a reader or the node's scanner). It stops being served;
     /// once a good copy exists elsewhere the replication monitor deletes it.
     public mutating func markCorrupt(_ blockId: UInt64, nodeId: String) {
-        guard let node = nodeIndex[nodeId], var entry = replicas[blockId], entry.nodes.contains(node) else { return }
-        if !entry.corrupt.contains(node) { entry.corrupt.append(node) }
-        replicas[blockId] = entry
+        guard let node = nodeIndex[nodeId], let entry = replicas[blockId], entry.nodes.contains(node) else { return }
+        var damaged = corrupt[blockId] ?? []
+        if !damaged.contains(node) { damaged.append(node) }
+        corrupt[blockId] = damaged
     }
 
     /// Reconciles one reported replica with the namespace's record of its block. Returns false
@@ -273,16 +283,17 @@ public struct BlockManager {
         var underReplicated: [(id: UInt64, record: BlockRecordView, live: [UInt16], missing: Int)] = []
         var deletions = 0
         for (id, record, replication) in blocks where record.isComplete {
-            guard var entry = replicas[id] else { continue }
+            guard let entry = replicas[id] else { continue }
             let live = entry.nodes.filter { nodes[Int($0)].isAlive }
-            let good = live.filter { !entry.corrupt.contains($0) }
+            let damaged = corrupt[id] ?? []
+            let good = live.filter { !damaged.contains($0) }
             let pending = pendingReplications[id]?.targets.count ?? 0
             if good.count + pending < replication && !good.isEmpty {
                 underReplicated.append((id, record, good, replication - good.count - pending))
             }
             // A corrupt replica goes once enough good copies exist.
-            if !entry.corrupt.isEmpty && good.count >= replication {
-                for node in entry.corrupt where live.contains(node) {
+            if !damaged.isEmpty && good.count >= replication {
+                for node in damaged where live.contains(node) {
                     var block = Strata_Wire_ExtendedBlock()
                     block.blockID = id
                     block.generationStamp = record.generationStamp
@@ -290,7 +301,6 @@ public struct BlockManager {
                     removeReplica(id, node: node)
                     deletions += 1
                 }
-                entry = replicas[id]!
             }
             if good.count > replication && pending == 0 {
                 // Remove excess replicas from the most loaded nodes.
@@ -314,7 +324,7 @@ public struct BlockManager {
             guard let source = item.live.min(by: { transfersPerNode[$0, default: 0] < transfersPerNode[$1, default: 0] }),
                 transfersPerNode[source, default: 0] < settings.maximumTransfersPerNode
             else { continue }
-            let holding = Set(replicas[item.id]?.nodes ?? []).union(pendingReplications[item.id]?.targets ?? [])
+            let holding = Set(replicas[item.id]?.nodes.array ?? []).union(pendingReplications[item.id]?.targets ?? [])
             let targets = chooseTargets(
                 count: item.missing, writer: nil, excluding: holding, requiredBytes: item.record.numBytes, using: &generator)
             guard !targets.isEmpty else { continue }
@@ -338,6 +348,7 @@ public struct BlockManager {
     public func health(of blockId: UInt64, replication: Int) -> (live: Int, corrupt: Int) {
         guard let entry = replicas[blockId] else { return (0, 0) }
         let live = entry.nodes.filter { nodes[Int($0)].isAlive }
-        return (live.filter { !entry.corrupt.contains($0) }.count, live.filter { entry.corrupt.contains($0) }.count)
+        let damaged = corrupt[blockId] ?? []
+        return (live.filter { !damaged.contains($0) }.count, live.filter { damaged.contains($0) }.count)
     }
 }

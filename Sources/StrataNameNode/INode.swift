@@ -71,12 +71,20 @@ struct BlockList: Sequence, Sendable {
 
 /// A block's persistent facts (where its replicas are is runtime state, in `BlockMap`).
 struct BlockRecord: Sendable {
-    /// Index of the file that owns the block.
-    var inode: UInt32
+    // Fields ordered widest first so the record packs into 24 bytes.
     var generationStamp: UInt64
     /// Raw bytes: final once the block is complete, the last known length while it is written.
     var numBytes: UInt64
+    /// Index of the file that owns the block.
+    var inode: UInt32
     var isComplete: Bool
+
+    init(inode: UInt32, generationStamp: UInt64, numBytes: UInt64, isComplete: Bool) {
+        self.generationStamp = generationStamp
+        self.numBytes = numBytes
+        self.inode = inode
+        self.isComplete = isComplete
+    }
 }
 
 /// Interns owner and group names: a namespace has few distinct ones and millions of inodes.

@@ -1,0 +1,133 @@
+import StrataWire
+import Testing
+
+@testable import StrataNameNode
+
+/// The namespace as a pure state machine: prepared edits, replay, images, permissions.
+@Suite struct NamespaceTests {
+    let superuser = Caller(user: "strata", groups: ["strata", "supergroup"])
+    let alice = Caller(user: "alice", groups: ["alice"])
+
+    func makeNamespace() -> Namespace {
+        Namespace(settings: NamespaceSettings(superuser: "strata"), now: 1)
+    }
+
+    /// Runs a mutation and returns its edits (as the name node journals them).
+    @discardableResult
+    func run(_ namespace: inout Namespace, _ edits: [Edit]) -> [Edit] {
+        _ = namespace.applyPrepared(edits)
+        return edits
+    }
+
+    func listing(_ namespace: inout Namespace, _ path: String) throws -> [String] {
+        try namespace.listing(path, startAfter: "", limit: 10_000, caller: superuser).entries.map {
+            "\($0.path) \($0.kind) \($0.length) \($0.owner):\($0.group) \(String($0.permission, radix: 8)) r\($0.replication)"
+        }
+    }
+
+    @Test func replayingTheJournalGivesTheSameNamespace() throws {
+        var live = makeNamespace()
+        var journal: [Edit] = []
+        journal += run(&live, try live.prepareMkdirs("/a/b/c", permission: 0o755, createParent: true, caller: superuser, now: 2))
+        journal += run(&live, try live.prepareCreate(
+            "/a/b/file", permission: 0o644, overwrite: false, createParent: false, replication: 3, blockSize: 4096,
+            clientName: "c1", caller: superuser, now: 3))
+        let add = try live.prepareAddBlock("/a/b/file", clientName: "c1", previous: nil)
+        journal += run(&live, [add])
+        var last = Strata_Wire_ExtendedBlock()
+        last.blockID = add.addBlock.block.blockID
+        last.numBytes = 1234
+        journal += run(&live, [try #require(try live.prepareComplete("/a/b/file", clientName: "c1", last: last, now: 4))])
+        journal += run(&live, [try live.prepareRename("/a/b/file", to: "/a/renamed", overwrite: false, caller: superuser, now: 5)])
+        journal += run(&live, [try #require(try live.prepareSetReplication("/a/renamed", replication: 2, caller: superuser))])
+        journal += run(&live, [try live.prepareSetOwner("/a/b", owner: "alice", group: "staff", caller: superuser)])
+        journal += run(&live, [try #require(try live.prepareDelete("/a/b/c", recursive: false, caller: superuser, now: 6))])
+
+        var replayed = makeNamespace()
+        for edit in journal {
+            let bytes: [UInt8] = try edit.serializedBytes()
+            try replayed.apply(try Edit(serializedBytes: bytes))
+        }
+        #expect(try listing(&replayed, "/a") == listing(&live, "/a"))
+        #expect(try listing(&replayed, "/a") == ["/a/b directory 0 alice:staff 755 r0", "/a/renamed file 1234 strata:supergroup 644 r2"])
+        #expect(replayed.nextBlockId == live.nextBlockId)
+        #expect(replayed.fileCount == 1)
+        #expect(replayed.directoryCount == 3)
+    }
+
+    @Test func imageRoundTripKeepsEverything() throws {
+        var namespace = makeNamespace()
+        run(&namespace, try namespace.prepareMkdirs("/d", permission: 0o700, createParent: true, caller: superuser, now: 2))
+        for index in 0..<50 {
+            run(&namespace, try namespace.prepareCreate(
+                "/d/f\(index)", permission: 0o600, overwrite: false, createParent: false, replication: 1 + index % 3,
+                blockSize: 8192, clientName: "c", caller: superuser, now: 3))
+            run(&namespace, [try namespace.prepareAddBlock("/d/f\(index)", clientName: "c", previous: nil)])
+            if index % 10 != 0 {
+                // Every tenth file stays open for writing in the image.
+                var last = Strata_Wire_ExtendedBlock()
+                last.blockID = namespace.inode(namespace.resolve(components: ["d", "f\(index)"]).target!).blocks.last!
+                last.numBytes = UInt64(index)
+                run(&namespace, [try #require(try namespace.prepareComplete("/d/f\(index)", clientName: "c", last: last, now: 4))])
+            }
+        }
+        run(&namespace, [try #require(try namespace.prepareDelete("/d/f3", recursive: false, caller: superuser, now: 5))])
+        var loader = Namespace.ImageLoader(settings: namespace.settings)
+        for record in namespace.image { try loader.add(record) }
+        var loaded = try loader.finish()
+        #expect(try listing(&loaded, "/d") == listing(&namespace, "/d"))
+        #expect(loaded.writers.count == 5)
+        #expect(loaded.nextBlockId == namespace.nextBlockId)
+        // New inodes reuse freed slots without clashing.
+        run(&loaded, try loaded.prepareMkdirs("/e", permission: 0o755, createParent: false, caller: superuser, now: 6))
+        #expect(try loaded.status("/e", caller: superuser)?.kind == .directory)
+        #expect(try loaded.status("/d/f4", caller: superuser)?.length == 4)
+    }
+
+    @Test func permissionsFollowHdfs() throws {
+        var namespace = makeNamespace()
+        run(&namespace, try namespace.prepareMkdirs("/private", permission: 0o700, createParent: true, caller: superuser, now: 2))
+        run(&namespace, try namespace.prepareMkdirs("/tmp", permission: 0o1777, createParent: true, caller: superuser, now: 2))
+        let denied = #expect(throws: RemoteException.self) {
+            try namespace.prepareMkdirs("/private/x", permission: 0o755, createParent: false, caller: alice, now: 3)
+        }
+        #expect(denied?.exceptionClass == "AccessControlException")
+        #expect(denied?.message.contains("user=alice, access=EXECUTE") == true)
+        #expect(throws: RemoteException.self) { try namespace.status("/private/x", caller: alice) }
+        // Sticky /tmp: alice's file cannot be deleted by bob.
+        run(&namespace, try namespace.prepareCreate(
+            "/tmp/alice", permission: 0o666, overwrite: false, createParent: false, replication: 1, blockSize: 4096,
+            clientName: "a", caller: alice, now: 3))
+        let bob = Caller(user: "bob", groups: ["bob"])
+        let sticky = #expect(throws: RemoteException.self) { try namespace.prepareDelete("/tmp/alice", recursive: false, caller: bob, now: 4) }
+        #expect(sticky?.exceptionClass == "AccessControlException")
+        #expect(try namespace.prepareDelete("/tmp/alice", recursive: false, caller: alice, now: 4) != nil)
+        // Only a superuser changes owners.
+        let chown = #expect(throws: RemoteException.self) { try namespace.prepareSetOwner("/tmp/alice", owner: "bob", group: "", caller: alice) }
+        #expect(chown?.message.contains("Non-super user cannot change owner") == true)
+    }
+
+    @Test func listingsAreInByteOrderAndPage() throws {
+        var namespace = makeNamespace()
+        for name in ["b", "a", "C", "é", "aa", "_"] {
+            run(&namespace, try namespace.prepareMkdirs("/" + name, permission: 0o755, createParent: false, caller: superuser, now: 2))
+        }
+        let all = try namespace.listing("/", startAfter: "", limit: 100, caller: superuser).entries.map(\.path)
+        #expect(all == ["/C", "/_", "/a", "/aa", "/b", "/é"])
+        let page = try namespace.listing("/", startAfter: "a", limit: 2, caller: superuser)
+        #expect(page.entries.map(\.path) == ["/aa", "/b"])
+        #expect(page.remaining == 1)
+    }
+
+    @Test func nodeListHoldsAnyNumberOfNodes() {
+        var list = NodeList()
+        #expect(list.isEmpty)
+        for node in [UInt16(7), 0, 65_534, 3, 9, 11] { list.append(node) }
+        #expect(Array(list) == [7, 0, 65_534, 3, 9, 11])
+        list.remove(at: 1)
+        #expect(Array(list) == [7, 65_534, 3, 9, 11])
+        list.removeAll { $0 > 8 }
+        #expect(Array(list) == [7, 3])
+        #expect(list.contains(3) && !list.contains(9))
+    }
+}
