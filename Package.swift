@@ -28,6 +28,8 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        // glibc's malloc.h, for heap statistics in benchmarks.
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CISAL",
             pkgConfig: "libisal",
@@ -98,9 +100,12 @@ let package = Package(
                 "StrataDataNode",
                 "StrataClient",
                 "StrataTestKit",
+                "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSwift
         ),
@@ -112,6 +117,16 @@ let package = Package(
         .testTarget(
             name: "StrataDFSTests",
             dependencies: ["StrataTestKit", "StrataClient", "StrataNameNode", "StrataDataNode", "StrataBlockFormat", "StrataWire"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataCLITests",
+            dependencies: [],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataNameNodeTests",
+            dependencies: ["StrataNameNode", "StrataWire"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -42,7 +42,9 @@ extension DFSClient {
                     }
                     try await Task.sleep(for: .milliseconds(500))
                     let refreshed = try await blockLocations(path, offset: position, length: 1)
-                    if let match = refreshed.blocks.first(where: { $0.block.blockID == block.block.blockID }) {
+                    // The block may be the open last one, which the name node lists apart.
+                    let candidates = refreshed.blocks + (refreshed.hasLastBlock ? [refreshed.lastBlock] : [])
+                    if let match = candidates.first(where: { $0.block.blockID == block.block.blockID }) {
                         block.locations = match.locations.filter { location in !failures.contains { $0.hasPrefix(location.nodeID) } }
                     }
                     continue

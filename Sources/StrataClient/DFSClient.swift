@@ -17,6 +17,9 @@ public struct DFSClientConfiguration: Sendable {
     /// How long reads wait for a block with no reported replica (the name node may have just
     /// restarted), and writes wait out safe mode.
     public var retryWindowSeconds: Double = 30
+    /// How long calls keep trying to reach a name node that refuses connections (HDFS retries
+    /// connecting for about 10 s).
+    public var connectionRetrySeconds: Double = 5
     public var frameOptions = FrameEncoderOptions()
 
     public init(user: String) {
@@ -55,6 +58,7 @@ public final class DFSClient: Sendable {
         _ method: String, _ request: some SwiftProtobuf.Message, retrying: Bool = true
     ) async throws -> Response {
         let deadline = Date().addingTimeInterval(configuration.retryWindowSeconds)
+        let connectionDeadline = Date().addingTimeInterval(configuration.connectionRetrySeconds)
         var delay = 0.05
         while true {
             do {
@@ -62,7 +66,7 @@ public final class DFSClient: Sendable {
             } catch let error as RemoteException where retrying && error.exceptionClass == "SafeModeException" && !error.message.contains("manually") {
                 if Date().addingTimeInterval(delay) > deadline { throw error }
             } catch let error as RPCConnectionError where retrying {
-                if Date().addingTimeInterval(delay) > deadline { throw error }
+                if Date().addingTimeInterval(delay) > connectionDeadline { throw error }
             }
             try await Task.sleep(for: .seconds(delay))
             delay = min(delay * 2, 1)
@@ -230,7 +234,10 @@ public final class DFSClient: Sendable {
         var tail: [UInt8] = []
         if response.hasLastBlock {
             // New bytes extend the last frame, which is re-encoded whole: fetch its raw bytes.
-            let block = response.lastBlock
+            // The replicas keep the stamp from before the append until its pipeline reopens
+            // them, and a data node serves no replica older than the stamp asked for.
+            var block = response.lastBlock
+            block.block.generationStamp = response.previousGenerationStamp
             let frameStart = block.block.numBytes - block.block.numBytes % UInt64(frameSize)
             if frameStart < block.block.numBytes {
                 tail = try await readBlockRange(block, from: frameStart, to: block.block.numBytes)
@@ -247,7 +254,8 @@ public final class DFSClient: Sendable {
         }
         return DFSOutputStream(
             client: self, path: response.status.path, blockSize: response.status.blockSize, rawFrameSize: frameSize,
-            initialLength: response.status.length, lastBlock: lastBlock, continuesLastBlock: continuing, pendingTail: tail)
+            initialLength: response.status.length, lastBlock: lastBlock, continuesLastBlock: continuing, pendingTail: tail,
+            previousGenerationStamp: response.previousGenerationStamp)
     }
 
     /// Renews this client's leases while it has files open for writing.
@@ -256,7 +264,7 @@ public final class DFSClient: Sendable {
             guard task == nil else { return }
             task = Task { [self] in
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(10))
+                    do { try await Task.sleep(for: .seconds(10)) } catch { return }
                     let _: Strata_Wire_Empty? = try? await nameNode.call("renewLease", Strata_Wire_Empty(), user: configuration.user, clientName: clientName)
                 }
             }

@@ -20,6 +20,8 @@ public final class DFSOutputStream {
     private var block: Strata_Wire_LocatedBlock?
     private var pipeline: PipelineConnection?
     private var appendStage = false
+    /// The appended block's stamp before the append: its replicas must have it to be reopened.
+    private let previousGenerationStamp: UInt64
     /// Raw bytes of the current block in full frames already sent.
     private var blockBytesInFullFrames: UInt64 = 0
     private var sequence: UInt64 = 0
@@ -28,7 +30,7 @@ public final class DFSOutputStream {
 
     init(
         client: DFSClient, path: String, blockSize: UInt64, rawFrameSize: Int, initialLength: UInt64,
-        lastBlock: Strata_Wire_LocatedBlock?, continuesLastBlock: Bool, pendingTail: [UInt8]
+        lastBlock: Strata_Wire_LocatedBlock?, continuesLastBlock: Bool, pendingTail: [UInt8], previousGenerationStamp: UInt64 = 0
     ) {
         self.client = client
         self.path = path
@@ -36,6 +38,7 @@ public final class DFSOutputStream {
         self.rawFrameSize = rawFrameSize
         self.pending = pendingTail
         self.bytesWritten = initialLength
+        self.previousGenerationStamp = previousGenerationStamp
         if let lastBlock {
             self.block = lastBlock
             // An append continues a partly filled last block where it ends; after a full one
@@ -61,7 +64,8 @@ public final class DFSOutputStream {
         guard !closed else { throw RemoteException.io("stream for \(path) is closed") }
         var start = 0
         while start < bytes.count {
-            if block == nil || blockBytes >= blockSize { try await startBlock() }
+            // No pipeline yet: the first block, the next one, or (after `append`) the reopened last one.
+            if pipeline == nil || blockBytes >= blockSize { try await startBlock() }
             // Fill up to the block's end, then send whole packets.
             let room = Int(min(UInt64(bytes.count - start), blockSize - blockBytes))
             pending.append(contentsOf: bytes[start..<(start + room)])
@@ -112,7 +116,7 @@ public final class DFSOutputStream {
         if appendStage, let block, pipeline == nil, blockBytes < blockSize {
             pipeline = try await PipelineConnection.open(
                 block: block.block, stage: .append, targets: block.locations, rawFrameSize: Int(block.rawFrameSize),
-                clientName: client.clientName, group: client.group)
+                clientName: client.clientName, previousGenerationStamp: previousGenerationStamp, group: client.group)
             appendStage = false
             return
         }
@@ -182,6 +186,9 @@ public final class DFSOutputStream {
     public func close() async throws {
         guard !closed else { return }
         closed = true
+        // An append that wrote nothing still reopens and finishes the last block: the name node
+        // gave it a new generation stamp, and replicas left with the old one would be stale.
+        if appendStage { try await startBlock() }
         if pipeline != nil { try await finishBlock() }
         var request = Strata_Wire_CompleteRequest()
         request.path = path

@@ -25,6 +25,10 @@ public final class BlockStore: Sendable {
     let finalizedDirectory: String
     let beingWrittenDirectory: String
     private let replicas: Mutex<[UInt64: Replica]>
+    /// Striped locks that keep readers from seeing a replica file half rewritten: a writer
+    /// rewrites the partial last frame in place (and truncates after it), so its changes to a
+    /// file and a reader's opening of it must not interleave (`withFileLock`).
+    private let fileLocks: [NSLock] = (0..<64).map { _ in NSLock() }
 
     public init(directory: String) throws {
         self.directory = directory
@@ -117,9 +121,40 @@ public final class BlockStore: Sendable {
         return writer
     }
 
+    /// Runs `body` holding the lock for a replica's file. Writers hold it while they change the
+    /// file (a packet's frames, finishing, moving it); `openForReading` holds it while it takes
+    /// a consistent view. Held for one packet at most, so a reader never waits long.
+    public func withFileLock<Result>(_ id: UInt64, _ body: () throws -> Result) rethrows -> Result {
+        let lock = fileLocks[Int(id % UInt64(fileLocks.count))]
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Opens a replica for reading, consistently even while it is written or appended to: the
+    /// file is opened and its last frame copied under the file lock. Frames before the last never
+    /// change again (a writer only rewrites the partial last frame), so they are read from the
+    /// file later; the last is served from the copy. Without this a reader could see a frame half
+    /// rewritten, and report a good replica as corrupt.
+    public func openForReading(_ id: UInt64) throws -> ReplicaSnapshot {
+        try withFileLock(id) {
+            let reader = try self.reader(id)
+            let last = reader.frameCount > 0 ? try reader.storedFrame(reader.frameCount - 1) : nil
+            return ReplicaSnapshot(reader: reader, lastFrame: last)
+        }
+    }
+
     /// Reopens a finished replica for append: it moves to the being-written directory under its
     /// new generation stamp.
     public func reopenReplica(
+        _ block: Strata_Wire_ExtendedBlock, previousGenerationStamp: UInt64, options: FrameEncoderOptions
+    ) throws -> BlockWriter {
+        try withFileLock(block.blockID) {
+            try reopenReplicaLocked(block, previousGenerationStamp: previousGenerationStamp, options: options)
+        }
+    }
+
+    private func reopenReplicaLocked(
         _ block: Strata_Wire_ExtendedBlock, previousGenerationStamp: UInt64, options: FrameEncoderOptions
     ) throws -> BlockWriter {
         let id = block.blockID
@@ -227,5 +262,23 @@ public final class BlockStore: Sendable {
         }
         let used = replicas.withLock { $0.values.reduce(0) { $0 + $1.storedBytes } }
         return (capacity, used, available)
+    }
+}
+
+/// A replica opened by `BlockStore.openForReading`: the reader, and a copy of the last frame as
+/// it was when the replica was opened. Used by one task at a time.
+public final class ReplicaSnapshot: @unchecked Sendable {
+    public let reader: BlockReader
+    private let lastFrame: [UInt8]?
+
+    init(reader: BlockReader, lastFrame: [UInt8]?) {
+        self.reader = reader
+        self.lastFrame = lastFrame
+    }
+
+    /// The stored bytes of frame `index`, verified (see `BlockReader.storedFrame`).
+    public func storedFrame(_ index: Int) throws(BlockFormatError) -> [UInt8] {
+        if index == reader.frameCount - 1, let lastFrame { return lastFrame }
+        return try reader.storedFrame(index)
     }
 }

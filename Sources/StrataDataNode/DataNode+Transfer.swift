@@ -139,15 +139,18 @@ extension DataNode {
                         guard let parts = PacketBody.frames(frame.body, count: Int(packet.frameCount)) else {
                             throw BlockFormatError(.invalidFrameHeader, "packet body does not hold \(packet.frameCount) whole frames")
                         }
-                        for part in parts {
-                            try part.withUnsafeReadableBytes { bytes in try box.writer.appendEncodedFrame(bytes) }
+                        // Readers of the open block must not see the last frame half rewritten.
+                        return try store.withFileLock(id) {
+                            for part in parts {
+                                try part.withUnsafeReadableBytes { bytes in try box.writer.appendEncodedFrame(bytes) }
+                            }
+                            if packet.sync { try box.writer.synchronize() } else if !packet.last { try box.writer.flush() }
+                            store.updateBeingWritten(id, rawLength: box.writer.rawLength)
+                            guard packet.last else { return nil }
+                            let summary = try box.writer.finish()
+                            try store.finalize(id, summary: summary)
+                            return summary
                         }
-                        if packet.sync { try box.writer.synchronize() } else if !packet.last { try box.writer.flush() }
-                        store.updateBeingWritten(id, rawLength: box.writer.rawLength)
-                        guard packet.last else { return nil }
-                        let summary = try box.writer.finish()
-                        try store.finalize(id, summary: summary)
-                        return summary
                     }
                     if summary != nil {
                         finished = true
@@ -211,13 +214,13 @@ extension DataNode {
     func send(_ op: Strata_Wire_ReadBlockOp, outbound: Outbound) async throws {
         let id = op.block.blockID
         var response = Strata_Wire_TransferResponse()
-        let box: ReaderBox
+        let snapshot: ReplicaSnapshot
         do {
             guard let replica = store.replica(id), replica.generationStamp >= op.block.generationStamp else {
                 throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)_\(op.block.generationStamp)")
             }
             let store = self.store
-            box = try await threadPool.runIfActive { ReaderBox(try store.reader(id)) }
+            snapshot = try await threadPool.runIfActive { try store.openForReading(id) }
         } catch let error as BlockFormatError where error.isCorruption {
             await reportCorrupt(id, reason: error.description)
             response.status = .errorChecksum
@@ -230,7 +233,7 @@ extension DataNode {
             try await outbound.write(try Self.responseFrame(response))
             return
         }
-        let reader = box.reader
+        let reader = snapshot.reader
         let rawLength = reader.rawLength
         guard op.offset <= rawLength else {
             response.status = .errorInvalid
@@ -255,7 +258,7 @@ extension DataNode {
             let start = index
             let frames: [[UInt8]]
             do {
-                frames = try await threadPool.runIfActive { try (start..<batchEnd).map { try box.reader.storedFrame($0) } }
+                frames = try await threadPool.runIfActive { try (start..<batchEnd).map { try snapshot.storedFrame($0) } }
             } catch let error as BlockFormatError where error.isCorruption {
                 await reportCorrupt(id, reason: error.description)
                 var failure = Strata_Wire_TransferResponse()

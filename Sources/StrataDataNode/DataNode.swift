@@ -197,7 +197,7 @@ public final class DataNode: Sendable {
         defer { activeTransfers.subtract(1, ordering: .relaxed) }
         let id = transfer.block.blockID
         do {
-            let reader = ReaderBox(try store.reader(id))
+            let reader = try store.openForReading(id)
             var block = transfer.block
             block.generationStamp = reader.reader.header.generationStamp
             block.numBytes = reader.reader.rawLength
@@ -211,7 +211,7 @@ public final class DataNode: Sendable {
             repeat {
                 let end = min(frameCount, index + 4)
                 let first = index
-                let frames = try await threadPool.runIfActive { try (first..<end).map { try reader.reader.storedFrame($0) } }
+                let frames = try await threadPool.runIfActive { try (first..<end).map { try reader.storedFrame($0) } }
                 var packet = Strata_Wire_Packet()
                 packet.sequenceNumber = sequence
                 packet.offsetInBlock = UInt64(first) * UInt64(reader.reader.rawFrameSize)
@@ -231,12 +231,7 @@ public final class DataNode: Sendable {
     }
 }
 
-/// Lets a block reader or writer, used by one task at a time, cross into the I/O thread pool.
-final class ReaderBox: @unchecked Sendable {
-    let reader: BlockReader
-    init(_ reader: BlockReader) { self.reader = reader }
-}
-
+/// Lets a block writer, used by one task at a time, cross into the I/O thread pool.
 final class WriterBox: @unchecked Sendable {
     let writer: BlockWriter
     init(_ writer: BlockWriter) { self.writer = writer }

@@ -261,12 +261,16 @@ extension NameNode {
 
     func append(_ request: Strata_Wire_AppendRequest, caller: Caller, clientName: String) async throws -> Strata_Wire_AppendResponse {
         let now = Self.nowMs()
-        let (path, lastBlock) = try await mutate("append", path: request.path) { (state) throws(RemoteException) -> ([Edit], (String, Strata_Wire_LocatedBlock?)) in
+        let (path, lastBlock, previousStamp) = try await mutate("append", path: request.path) {
+            (state) throws(RemoteException) -> ([Edit], (String, Strata_Wire_LocatedBlock?, UInt64)) in
             let edit = try state.namespace.prepareAppend(request.path, clientName: clientName, caller: caller, now: now)
             state.leaseRenewals[clientName] = now
             var located: Strata_Wire_LocatedBlock?
+            var previousStamp: UInt64 = 0
             if edit.reopenFile.hasLast {
                 let last = edit.reopenFile.last
+                // The edit is not applied yet: the record still has the stamp the replicas have.
+                previousStamp = state.namespace.block(last.blockID)?.generationStamp ?? 0
                 let nodes = state.blockManager.locations(of: last.blockID)
                 guard !nodes.isEmpty else {
                     throw RemoteException.io("Failed to append to \(request.path): its last block \(last.blockID) has no live replica")
@@ -280,9 +284,10 @@ extension NameNode {
                 state.pipelineTargets[last.blockID] = nodes
                 located = block
             }
-            return ([edit], (edit.reopenFile.path, located))
+            return ([edit], (edit.reopenFile.path, located, previousStamp))
         }
         var response = Strata_Wire_AppendResponse()
+        response.previousGenerationStamp = previousStamp
         if let status = try state.withLock({ (state) throws(RemoteException) in try state.namespace.status(path, caller: caller) }) {
             response.status = status
         }

@@ -180,7 +180,7 @@ extension Namespace {
     /// Puts a new inode into the table (reusing a free slot) and links it under its parent.
     mutating func insert(_ node: INode, time: Int64) -> UInt32 {
         let index: UInt32
-        if let free = freeIndices.popLast() {
+        if let free = popFreeIndex() {
             index = free
             inodes[Int(free)] = node
         } else {
@@ -229,8 +229,46 @@ extension Namespace {
             inodes[Int(current)] = INode(
                 name: "", parent: 0, isDirectory: false, replication: 0, permission: 0, owner: 0, group: 0,
                 modificationTime: 0, accessTime: 0, blockSize: 0, blocks: BlockList(), children: nil)
-            freeIndices.append(current)
+            pushFreeIndex(current)
         }
         return removed
+    }
+
+    // MARK: - Free inode slots
+
+    // A new inode takes the lowest free slot. Which slot that is depends only on which slots are
+    // free, not on the order they were freed in: a name node that loads a checkpoint image (which
+    // records the occupied slots, not that order) and replays the edits after it then gives
+    // every new inode the slot, and so the file id, it had on the name node that made it.
+
+    /// Adds a slot to the free slots.
+    mutating func pushFreeIndex(_ index: UInt32) {
+        freeIndices.append(index)
+        var child = freeIndices.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard freeIndices[child] < freeIndices[parent] else { break }
+            freeIndices.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    /// Takes the lowest free slot; nil when there is none.
+    mutating func popFreeIndex() -> UInt32? {
+        guard let lowest = freeIndices.first else { return nil }
+        let last = freeIndices.removeLast()
+        guard !freeIndices.isEmpty else { return lowest }
+        freeIndices[0] = last
+        var parent = 0
+        while true {
+            var smallest = parent
+            let left = 2 * parent + 1
+            let right = left + 1
+            if left < freeIndices.count && freeIndices[left] < freeIndices[smallest] { smallest = left }
+            if right < freeIndices.count && freeIndices[right] < freeIndices[smallest] { smallest = right }
+            guard smallest != parent else { return lowest }
+            freeIndices.swapAt(parent, smallest)
+            parent = smallest
+        }
     }
 }

@@ -129,7 +129,8 @@ extension Namespace {
 
         public mutating func finish() throws(ReplayError) -> Namespace {
             guard sawHeader else { throw ReplayError(message: "image has no header") }
-            namespace.freeIndices = occupied.indices.filter { !occupied[$0] }.reversed().map { UInt32($0) }
+            // Ascending order is a valid min-heap.
+            namespace.freeIndices = occupied.indices.filter { !occupied[$0] }.map { UInt32($0) }
             return namespace
         }
 

@@ -25,6 +25,7 @@ public struct NamespaceSettings: Sendable {
 public struct Namespace: Sendable {
     public let settings: NamespaceSettings
     var inodes: [INode]
+    /// Free slots of `inodes`, a min-heap (`pushFreeIndex`, `popFreeIndex`).
     var freeIndices: [UInt32] = []
     var strings = StringTable()
     var blocks: [UInt64: BlockRecord] = [:]

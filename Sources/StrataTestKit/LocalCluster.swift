@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import StrataClient
+import StrataCore
 import StrataDataNode
 import StrataNameNode
 
@@ -17,6 +18,7 @@ public final class LocalCluster: Sendable {
     let logger: Logger
 
     public struct Options: Sendable {
+        /// Data nodes to start; 0 gives a name node alone (to test what writers see without any).
         public var dataNodes = 3
         public var superuser = "strata"
         public var heartbeatIntervalMs: Int64 = 1_000
@@ -24,6 +26,8 @@ public final class LocalCluster: Sendable {
         public var rpcPort = 0
         public var monitorIntervalMs: Int64 = 200
         public var checkpointEveryEdits: UInt64 = 200_000
+        /// Raw bytes per block frame; tests use small frames to cross many frame boundaries cheaply.
+        public var rawFrameSizeBytes = Limits.defaultRawFrameSizeBytes
         public var logLevel: Logger.Level = .warning
         public init() {}
     }
@@ -40,10 +44,11 @@ public final class LocalCluster: Sendable {
         configuration.blockManager.heartbeatTimeoutMs = options.heartbeatTimeoutMs
         configuration.monitorIntervalMs = options.monitorIntervalMs
         configuration.checkpointEveryEdits = options.checkpointEveryEdits
+        configuration.rawFrameSize = options.rawFrameSizeBytes
         let nameNode = try NameNode(configuration: configuration, logger: logger)
         let port = try await nameNode.start(group: group)
         var dataNodes: [DataNode] = []
-        for index in 1...max(1, options.dataNodes) {
+        for index in stride(from: 1, through: options.dataNodes, by: 1) {
             var node = DataNodeConfiguration(directory: directory + "/node\(index)")
             node.transferPort = 0
             node.nameNodePort = port

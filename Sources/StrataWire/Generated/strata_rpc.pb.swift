@@ -675,7 +675,8 @@ public nonisolated struct Strata_Wire_AppendResponse: @unchecked Sendable {
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
   public mutating func clearStatus() {_uniqueStorage()._status = nil}
 
-  /// The last block when it has room left (append continues it); unset otherwise.
+  /// The last block when it has room left (append continues it); unset otherwise. Its
+  /// generation stamp is the new one the append pipeline gives the replicas.
   public var lastBlock: Strata_Wire_LocatedBlock {
     get {_storage._lastBlock ?? Strata_Wire_LocatedBlock()}
     set {_uniqueStorage()._lastBlock = newValue}
@@ -684,6 +685,13 @@ public nonisolated struct Strata_Wire_AppendResponse: @unchecked Sendable {
   public var hasLastBlock: Bool {_storage._lastBlock != nil}
   /// Clears the value of `lastBlock`. Subsequent reads from it will return its default value.
   public mutating func clearLastBlock() {_uniqueStorage()._lastBlock = nil}
+
+  /// The last block's generation stamp before this append: the replicas keep it until the
+  /// append pipeline reopens them, so the writer reads the block's last partial frame with it.
+  public var previousGenerationStamp: UInt64 {
+    get {_storage._previousGenerationStamp}
+    set {_uniqueStorage()._previousGenerationStamp = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2852,11 +2860,12 @@ nonisolated extension Strata_Wire_AppendRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Strata_Wire_AppendResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AppendResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}last_block\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}last_block\0\u{3}previous_generation_stamp\0")
 
   fileprivate class _StorageClass {
     var _status: Strata_Wire_FileStatus? = nil
     var _lastBlock: Strata_Wire_LocatedBlock? = nil
+    var _previousGenerationStamp: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2869,6 +2878,7 @@ nonisolated extension Strata_Wire_AppendResponse: SwiftProtobuf.Message, SwiftPr
     init(copying source: _StorageClass) {
       _status = source._status
       _lastBlock = source._lastBlock
+      _previousGenerationStamp = source._previousGenerationStamp
     }
   }
 
@@ -2889,6 +2899,7 @@ nonisolated extension Strata_Wire_AppendResponse: SwiftProtobuf.Message, SwiftPr
         switch fieldNumber {
         case 1: try { try decoder.decodeSingularMessageField(value: &_storage._status) }()
         case 2: try { try decoder.decodeSingularMessageField(value: &_storage._lastBlock) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._previousGenerationStamp) }()
         default: break
         }
       }
@@ -2907,6 +2918,9 @@ nonisolated extension Strata_Wire_AppendResponse: SwiftProtobuf.Message, SwiftPr
       try { if let v = _storage._lastBlock {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
       } }()
+      if _storage._previousGenerationStamp != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._previousGenerationStamp, fieldNumber: 3)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2918,6 +2932,7 @@ nonisolated extension Strata_Wire_AppendResponse: SwiftProtobuf.Message, SwiftPr
         let rhs_storage = _args.1
         if _storage._status != rhs_storage._status {return false}
         if _storage._lastBlock != rhs_storage._lastBlock {return false}
+        if _storage._previousGenerationStamp != rhs_storage._previousGenerationStamp {return false}
         return true
       }
       if !storagesAreEqual {return false}
