@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libzstd-dev, libisal-dev).
@@ -30,6 +32,8 @@ let package = Package(
         ),
         // glibc's malloc.h, for heap statistics in benchmarks.
         .systemLibrary(name: "CMalloc"),
+        // Linux calls Swift's Glibc module leaves out (sync_file_range).
+        .systemLibrary(name: "CLinux"),
         .systemLibrary(
             name: "CISAL",
             pkgConfig: "libisal",
@@ -43,6 +47,7 @@ let package = Package(
         ),
         .target(
             name: "StrataCore",
+            dependencies: ["CLinux"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -82,10 +87,22 @@ let package = Package(
             dependencies: ["StrataCore", "StrataWire", "StrataBlockFormat", "StrataClient"],
             swiftSettings: strictSwift
         ),
+        // WebHDFS over HTTP: the name node's routes and the data nodes' routes.
+        .target(
+            name: "StrataWebHDFS",
+            dependencies: [
+                "StrataCore", "StrataWire", "StrataClient", "StrataNameNode", "StrataDataNode", "StrataBlockFormat",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "StrataTestKit",
             dependencies: [
-                "StrataNameNode", "StrataDataNode", "StrataClient",
+                "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
@@ -99,6 +116,7 @@ let package = Package(
                 "StrataNameNode",
                 "StrataDataNode",
                 "StrataClient",
+                "StrataWebHDFS",
                 "StrataTestKit",
                 "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -117,6 +135,16 @@ let package = Package(
         .testTarget(
             name: "StrataDFSTests",
             dependencies: ["StrataTestKit", "StrataClient", "StrataNameNode", "StrataDataNode", "StrataBlockFormat", "StrataWire"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataWebHDFSTests",
+            dependencies: [
+                "StrataTestKit", "StrataWebHDFS", "StrataClient", "StrataNameNode", "StrataWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -110,7 +110,8 @@ def main():
         print(f"  {name:<34} {mbps(value)}")
     print(f"  logs stored on disk (3 replicas)   {stored} bytes ({stored / (size * 3):.3f} of raw x 3)")
     print(f"  create / stat / delete per second  {metadata['createPerSecond']:.0f} / {metadata['statPerSecond']:.0f} / {metadata['deletePerSecond']:.0f}")
-    print(f"  list 10,000 entries                {metadata['listSeconds'] * 1000:.0f} ms")
+    print(f"  create + close (2 calls) per second {metadata['createAndClosePerSecond']:.0f}")
+    print(f"  list {int(metadata['listedEntries']):,} entries                {metadata['listSeconds'] * 1000:.0f} ms")
     print(f"  name node heap per file            {memory['bytesPerFile']:.0f} bytes")
 
     checks = [

@@ -209,6 +209,13 @@ public final class BlockWriter {
         try ioCall(path) { () throws(SystemCallError) in try file.synchronize() }
     }
 
+    /// Starts writing what has been written so far to disk in the background (see
+    /// `LocalFile.startWriteback`): the durable `finish` then waits only for the tail.
+    public func startWriteback() {
+        guard !isClosed else { return }
+        file.startWriteback()
+    }
+
     /// Writes the last frame and the trailer, makes the file durable and closes it.
     @discardableResult
     public func finish() throws(BlockFormatError) -> BlockSummary {

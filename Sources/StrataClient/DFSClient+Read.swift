@@ -28,8 +28,13 @@ extension DFSClient {
         var position = offset
         for var block in located.blocks where block.offset + block.block.numBytes > position && block.offset < end {
             let blockEnd = min(end, block.offset + block.block.numBytes)
-            let deadline = Date().addingTimeInterval(configuration.retryWindowSeconds)
+            // The retry window runs from the last progress: a long read that loses its replica
+            // late (a slow reader, a busy node) still gets the whole window to resume.
+            var deadline = Date().addingTimeInterval(configuration.retryWindowSeconds)
             var failures: [String] = []
+            // Replicas that sent damaged bytes are not asked again; ones that failed otherwise
+            // (a dropped connection) may be, once the name node lists them again.
+            var corruptNodes: Set<String> = []
             // Try each replica; with none, ask the name node again (its data nodes may still be
             // reporting after a restart).
             while position < blockEnd {
@@ -45,11 +50,13 @@ extension DFSClient {
                     // The block may be the open last one, which the name node lists apart.
                     let candidates = refreshed.blocks + (refreshed.hasLastBlock ? [refreshed.lastBlock] : [])
                     if let match = candidates.first(where: { $0.block.blockID == block.block.blockID }) {
-                        block.locations = match.locations.filter { location in !failures.contains { $0.hasPrefix(location.nodeID) } }
+                        block.locations = match.locations.filter { !corruptNodes.contains($0.nodeID) }
                     }
                     continue
                 }
                 let node = block.locations.removeFirst()
+                let startPosition = position
+                defer { if position > startPosition { deadline = Date().addingTimeInterval(configuration.retryWindowSeconds) } }
                 do {
                     try await fetch(block, node: node, from: position - block.offset, to: blockEnd - block.offset) { bytes in
                         position += UInt64(bytes.count)
@@ -57,6 +64,7 @@ extension DFSClient {
                     }
                 } catch let error as BlockFormatError where error.isCorruption {
                     failures.append("\(node.nodeID): \(error)")
+                    corruptNodes.insert(node.nodeID)
                     await reportBadReplica(block.block, node: node, reason: error.description)
                 } catch let error as SinkError {
                     throw error.underlying

@@ -37,6 +37,7 @@ public final class DFSClient: Sendable {
     let nameNode: ServiceClient
     let codecs: CodecPool
     private let leaseRenewer = Mutex<Task<Void, Never>?>(nil)
+    private let cachedDefaults = Mutex<Strata_Wire_ServerDefaults?>(nil)
     let openStreams = Atomic<Int>(0)
 
     public init(configuration: DFSClientConfiguration, group: any EventLoopGroup) {
@@ -129,6 +130,25 @@ public final class DFSClient: Sendable {
         let _: Strata_Wire_BoolResponse = try await call("rename", request)
     }
 
+    /// HDFS's original `rename`: into an existing directory, and false (not an error) when the
+    /// source is missing, the destination exists or its parent is missing (WebHDFS `RENAME`).
+    public func renameLegacy(_ source: String, to destination: String) async throws -> Bool {
+        var request = Strata_Wire_RenameRequest()
+        request.source = source
+        request.destination = destination
+        let response: Strata_Wire_BoolResponse = try await call("renameLegacy", request)
+        return response.result
+    }
+
+    /// Moves the blocks of `sources`, in order, to the end of `target` and removes the sources
+    /// (HDFS `concat`).
+    public func concat(_ target: String, sources: [String]) async throws {
+        var request = Strata_Wire_ConcatRequest()
+        request.target = target
+        request.sources = sources
+        let _: Strata_Wire_Empty = try await call("concat", request)
+    }
+
     @discardableResult
     public func setReplication(_ path: String, replication: Int) async throws -> Bool {
         var request = Strata_Wire_SetReplicationRequest()
@@ -174,8 +194,12 @@ public final class DFSClient: Sendable {
         return try await call("fsck", request)
     }
 
+    /// The name node's defaults, fetched once per client (they do not change while it runs).
     public func serverDefaults() async throws -> Strata_Wire_ServerDefaults {
-        try await call("getServerDefaults", Strata_Wire_Empty())
+        if let cached = cachedDefaults.withLock({ $0 }) { return cached }
+        let defaults: Strata_Wire_ServerDefaults = try await call("getServerDefaults", Strata_Wire_Empty())
+        cachedDefaults.withLock { $0 = defaults }
+        return defaults
     }
 
     public func datanodeReport() async throws -> [Strata_Wire_DatanodeInfo] {
@@ -208,6 +232,29 @@ public final class DFSClient: Sendable {
         _ path: String, overwrite: Bool = false, replication: Int? = nil, blockSize: UInt64? = nil,
         permission: UInt16 = 0o644, createParent: Bool = true
     ) async throws -> DFSOutputStream {
+        let response = try await createCall(
+            path, overwrite: overwrite, replication: replication, blockSize: blockSize, permission: permission,
+            createParent: createParent, close: false)
+        let defaults = try await serverDefaults()
+        startLeaseRenewal()
+        return DFSOutputStream(
+            client: self, path: response.status.path, blockSize: response.status.blockSize, rawFrameSize: Int(defaults.rawFrameSize),
+            initialLength: 0, lastBlock: nil, continuesLastBlock: false, pendingTail: [])
+    }
+
+    /// Creates an empty, closed file in one call (and one journal commit): what `touchz` does.
+    public func createEmpty(
+        _ path: String, overwrite: Bool = false, replication: Int? = nil, blockSize: UInt64? = nil,
+        permission: UInt16 = 0o644, createParent: Bool = true
+    ) async throws {
+        _ = try await createCall(
+            path, overwrite: overwrite, replication: replication, blockSize: blockSize, permission: permission,
+            createParent: createParent, close: true)
+    }
+
+    private func createCall(
+        _ path: String, overwrite: Bool, replication: Int?, blockSize: UInt64?, permission: UInt16, createParent: Bool, close: Bool
+    ) async throws -> Strata_Wire_CreateResponse {
         var request = Strata_Wire_CreateRequest()
         request.path = path
         request.overwrite = overwrite
@@ -215,12 +262,8 @@ public final class DFSClient: Sendable {
         request.blockSize = blockSize ?? 0
         request.permission = UInt32(permission)
         request.createParent = createParent
-        let response: Strata_Wire_CreateResponse = try await call("create", request)
-        let defaults = try await serverDefaults()
-        startLeaseRenewal()
-        return DFSOutputStream(
-            client: self, path: response.status.path, blockSize: response.status.blockSize, rawFrameSize: Int(defaults.rawFrameSize),
-            initialLength: 0, lastBlock: nil, continuesLastBlock: false, pendingTail: [])
+        request.close = close
+        return try await call("create", request)
     }
 
     /// Opens an existing file to add bytes at its end.

@@ -43,8 +43,14 @@ extension Limits {
     public static let defaultReplication = 3
     /// Highest replication a file may ask for (HDFS `dfs.replication.max`).
     public static let maximumReplication = 512
-    /// Raw bytes a block transfer packet carries at most (a few frames).
-    public static let packetRawBytes = 1024 * 1024
+    /// Raw bytes a block transfer packet carries at most (several frames). Large packets keep the
+    /// per-packet work (task switches, acknowledgements) small next to the bytes moved.
+    public static let packetRawBytes = 4 * 1024 * 1024
+
+    /// Frames of `rawFrameSize` raw bytes in one packet.
+    public static func packetFrames(rawFrameSize: Int) -> Int {
+        max(1, packetRawBytes / rawFrameSize)
+    }
     /// Packets a writer may have sent but not yet had acknowledged.
     public static let maximumUnacknowledgedPackets = 16
 }

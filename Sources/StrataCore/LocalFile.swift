@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// An error from the operating system, with the call and path that failed.
@@ -125,6 +126,12 @@ public final class LocalFile: @unchecked Sendable {
         if fdatasync(descriptor) != 0 {
             throw SystemCallError(call: "fdatasync", path: path, errorNumber: errno)
         }
+    }
+
+    /// Starts writing the file's dirty pages to disk without waiting (Linux `sync_file_range`), so
+    /// a later `synchronize` has little left to wait for (HDFS `dfs.datanode.sync.behind.writes`).
+    public func startWriteback() {
+        _ = strata_start_writeback(descriptor)
     }
 
     /// Makes a directory entry durable (fsync of the directory), needed after create or rename.

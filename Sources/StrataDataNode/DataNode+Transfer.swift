@@ -144,7 +144,12 @@ extension DataNode {
                             for part in parts {
                                 try part.withUnsafeReadableBytes { bytes in try box.writer.appendEncodedFrame(bytes) }
                             }
-                            if packet.sync { try box.writer.synchronize() } else if !packet.last { try box.writer.flush() }
+                            if packet.sync {
+                                try box.writer.synchronize()
+                            } else if !packet.last {
+                                try box.writer.flush()
+                                box.writer.startWriteback()
+                            }
                             store.updateBeingWritten(id, rawLength: box.writer.rawLength)
                             guard packet.last else { return nil }
                             let summary = try box.writer.finish()
@@ -254,7 +259,8 @@ extension DataNode {
         var sequence: UInt64 = 0
         var index = firstFrame
         repeat {
-            let batchEnd = min(endFrame, index + 4)
+            // Reads go out a megabyte at a time, so the reader decodes while the next batch is read.
+            let batchEnd = min(endFrame, index + max(1, 1024 * 1024 / Int(frameSize)))
             let start = index
             let frames: [[UInt8]]
             do {

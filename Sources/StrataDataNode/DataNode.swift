@@ -42,6 +42,7 @@ public final class DataNode: Sendable {
     private let server = Mutex<TransferServer?>(nil)
     private let heartbeats = Mutex<Task<Void, Never>?>(nil)
     let activeTransfers = Atomic<Int>(0)
+    private let advertisedHTTPPort = Atomic<Int>(0)
     static let rpcUser = "datanode"
 
     public init(configuration: DataNodeConfiguration, group: any EventLoopGroup, logger: Logger) throws {
@@ -79,6 +80,13 @@ public final class DataNode: Sendable {
 
     public var transferPort: Int { server.withLock { $0?.port ?? 0 } }
 
+    /// The port of this node's HTTP server (WebHDFS data side), which the node registers with the
+    /// name node so that WebHDFS redirects can point at it. Set it before `start`.
+    public var httpPort: Int {
+        get { advertisedHTTPPort.load(ordering: .relaxed) }
+        set { advertisedHTTPPort.store(newValue, ordering: .relaxed) }
+    }
+
     public func shutdown() async {
         heartbeats.withLock { $0?.cancel() }
         let server = self.server.withLock { $0 }
@@ -93,6 +101,7 @@ public final class DataNode: Sendable {
         info.hostname = configuration.host
         info.ipAddress = configuration.host
         info.transferPort = UInt32(transferPort)
+        info.httpPort = UInt32(httpPort)
         let usage = store.usage()
         info.capacity = usage.capacity
         info.dfsUsed = usage.used
@@ -209,7 +218,7 @@ public final class DataNode: Sendable {
             var sequence: UInt64 = 0
             var index = 0
             repeat {
-                let end = min(frameCount, index + 4)
+                let end = min(frameCount, index + Limits.packetFrames(rawFrameSize: reader.reader.rawFrameSize))
                 let first = index
                 let frames = try await threadPool.runIfActive { try (first..<end).map { try reader.storedFrame($0) } }
                 var packet = Strata_Wire_Packet()

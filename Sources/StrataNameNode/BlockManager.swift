@@ -34,6 +34,7 @@ public struct BlockManager {
     /// Where a block's replicas are. Replicas of one block hold the same frames, so they take the
     /// same bytes on disk: one stored size per block.
     struct Replicas {
+        /// The first four nodes; any more are in `extraReplicaNodes`.
         var nodes = NodeList()
         var storedBytes: UInt64 = 0
     }
@@ -47,6 +48,8 @@ public struct BlockManager {
     public private(set) var nodes: [Node] = []
     var nodeIndex: [String: UInt16] = [:]
     var replicas: [UInt64: Replicas] = [:]
+    /// Nodes beyond the first four holding a block (rare: replication above four).
+    var extraReplicaNodes: [UInt64: [UInt16]] = [:]
     /// Nodes whose replica of a block is known to be damaged (rare, so kept apart).
     var corrupt: [UInt64: [UInt16]] = [:]
     var pendingReplications: [UInt64: PendingReplication] = [:]
@@ -105,9 +108,9 @@ public struct BlockManager {
         }
         guard !died.isEmpty else { return [] }
         let dead = Set(died)
-        for (id, var entry) in replicas where entry.nodes.contains(where: dead.contains) {
-            entry.nodes.removeAll(where: dead.contains)
-            replicas[id] = entry
+        for (id, entry) in replicas {
+            let holding = replicaNodes(id, entry)
+            if holding.contains(where: dead.contains) { setReplicaNodes(id, holding.filter { !dead.contains($0) }) }
         }
         for (id, var nodes) in corrupt where nodes.contains(where: dead.contains) {
             nodes.removeAll(where: dead.contains)
@@ -156,7 +159,7 @@ public struct BlockManager {
     public func locations(of blockId: UInt64, reader: UInt16? = nil) -> [UInt16] {
         guard let entry = replicas[blockId] else { return [] }
         let damaged = corrupt[blockId] ?? []
-        var good = entry.nodes.filter { nodes[Int($0)].isAlive && !damaged.contains($0) }
+        var good = replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive && !damaged.contains($0) }
         if let reader, let position = good.firstIndex(of: reader) {
             good.remove(at: position)
             good.insert(reader, at: 0)
@@ -167,24 +170,39 @@ public struct BlockManager {
     public func isCorrupt(_ blockId: UInt64) -> Bool {
         guard let entry = replicas[blockId] else { return false }
         guard let damaged = corrupt[blockId], !damaged.isEmpty else { return false }
-        return entry.nodes.allSatisfy { damaged.contains($0) || !nodes[Int($0)].isAlive }
+        return replicaNodes(blockId, entry).allSatisfy { damaged.contains($0) || !nodes[Int($0)].isAlive }
     }
 
     /// Bytes the block takes on disk over all its live replicas.
     public func storedBytes(of blockId: UInt64) -> UInt64 {
         guard let entry = replicas[blockId] else { return 0 }
-        return entry.storedBytes * UInt64(entry.nodes.filter { nodes[Int($0)].isAlive }.count)
+        return entry.storedBytes * UInt64(replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive }.count)
+    }
+
+    /// Every node holding a replica of a block, the inline four and any extra ones.
+    func replicaNodes(_ blockId: UInt64, _ entry: Replicas) -> [UInt16] {
+        var holding = Array(entry.nodes)
+        if holding.count == NodeList.capacity, let extra = extraReplicaNodes[blockId] { holding += extra }
+        return holding
+    }
+
+    /// Replaces the nodes holding a block (which must be in `replicas`).
+    mutating func setReplicaNodes(_ blockId: UInt64, _ holding: [UInt16]) {
+        replicas[blockId]!.nodes = NodeList(holding.prefix(NodeList.capacity))
+        extraReplicaNodes[blockId] = holding.count > NodeList.capacity ? Array(holding.dropFirst(NodeList.capacity)) : nil
     }
 
     /// Records that `node` holds a replica of a block the namespace knows (checks done by the caller).
     mutating func addReplica(_ blockId: UInt64, node: UInt16, storedBytes: UInt64) {
         var entry = replicas[blockId] ?? Replicas()
-        if !entry.nodes.contains(node) {
-            entry.nodes.append(node)
-            nodes[Int(node)].blockCount += 1
-        }
         if storedBytes > 0 { entry.storedBytes = storedBytes }
         replicas[blockId] = entry
+        var holding = replicaNodes(blockId, entry)
+        if !holding.contains(node) {
+            holding.append(node)
+            setReplicaNodes(blockId, holding)
+            nodes[Int(node)].blockCount += 1
+        }
         if var pending = pendingReplications[blockId] {
             pending.targets.removeAll { $0 == node }
             pendingReplications[blockId] = pending.targets.isEmpty ? nil : pending
@@ -192,14 +210,16 @@ public struct BlockManager {
     }
 
     mutating func removeReplica(_ blockId: UInt64, node: UInt16) {
-        guard var entry = replicas[blockId], let position = entry.nodes.firstIndex(of: node) else { return }
-        entry.nodes.remove(at: position)
+        guard let entry = replicas[blockId] else { return }
+        var holding = replicaNodes(blockId, entry)
+        guard let position = holding.firstIndex(of: node) else { return }
+        holding.remove(at: position)
+        setReplicaNodes(blockId, holding)
         if var damaged = corrupt[blockId] {
             damaged.removeAll { $0 == node }
             corrupt[blockId] = damaged.isEmpty ? nil : damaged
         }
         nodes[Int(node)].blockCount -= 1
-        replicas[blockId] = entry
     }
 
     /// Schedules deletion of a replica on its node.
@@ -209,12 +229,15 @@ public struct BlockManager {
 
     /// A block was removed from the namespace: every replica is to be deleted.
     public mutating func blockRemoved(_ blockId: UInt64) {
-        guard let entry = replicas.removeValue(forKey: blockId) else { return }
+        guard let entry = replicas[blockId] else { return }
+        let holding = replicaNodes(blockId, entry)
+        replicas[blockId] = nil
+        extraReplicaNodes[blockId] = nil
         pendingReplications[blockId] = nil
         corrupt[blockId] = nil
         var block = Strata_Wire_ExtendedBlock()
         block.blockID = blockId
-        for node in entry.nodes {
+        for node in holding {
             nodes[Int(node)].blockCount -= 1
             if nodes[Int(node)].isAlive { invalidate(block, on: node) }
         }
@@ -223,7 +246,7 @@ public struct BlockManager {
     /// A replica was found damaged (by a reader or the node's scanner). It stops being served;
     /// once a good copy exists elsewhere the replication monitor deletes it.
     public mutating func markCorrupt(_ blockId: UInt64, nodeId: String) {
-        guard let node = nodeIndex[nodeId], let entry = replicas[blockId], entry.nodes.contains(node) else { return }
+        guard let node = nodeIndex[nodeId], let entry = replicas[blockId], replicaNodes(blockId, entry).contains(node) else { return }
         var damaged = corrupt[blockId] ?? []
         if !damaged.contains(node) { damaged.append(node) }
         corrupt[blockId] = damaged
@@ -265,7 +288,7 @@ public struct BlockManager {
                 present.insert(replica.block.blockID)
             }
         }
-        for (id, entry) in replicas where entry.nodes.contains(node) && !present.contains(id) {
+        for (id, entry) in replicas where !present.contains(id) && replicaNodes(id, entry).contains(node) {
             removeReplica(id, node: node)
         }
     }
@@ -284,7 +307,7 @@ public struct BlockManager {
         var deletions = 0
         for (id, record, replication) in blocks where record.isComplete {
             guard let entry = replicas[id] else { continue }
-            let live = entry.nodes.filter { nodes[Int($0)].isAlive }
+            let live = replicaNodes(id, entry).filter { nodes[Int($0)].isAlive }
             let damaged = corrupt[id] ?? []
             let good = live.filter { !damaged.contains($0) }
             let pending = pendingReplications[id]?.targets.count ?? 0
@@ -324,7 +347,7 @@ public struct BlockManager {
             guard let source = item.live.min(by: { transfersPerNode[$0, default: 0] < transfersPerNode[$1, default: 0] }),
                 transfersPerNode[source, default: 0] < settings.maximumTransfersPerNode
             else { continue }
-            let holding = Set(replicas[item.id]?.nodes.array ?? []).union(pendingReplications[item.id]?.targets ?? [])
+            let holding = Set(replicas[item.id].map { replicaNodes(item.id, $0) } ?? []).union(pendingReplications[item.id]?.targets ?? [])
             let targets = chooseTargets(
                 count: item.missing, writer: nil, excluding: holding, requiredBytes: item.record.numBytes, using: &generator)
             guard !targets.isEmpty else { continue }
@@ -347,7 +370,7 @@ public struct BlockManager {
     /// Replication health of a block, for fsck.
     public func health(of blockId: UInt64, replication: Int) -> (live: Int, corrupt: Int) {
         guard let entry = replicas[blockId] else { return (0, 0) }
-        let live = entry.nodes.filter { nodes[Int($0)].isAlive }
+        let live = replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive }
         let damaged = corrupt[blockId] ?? []
         return (live.filter { !damaged.contains($0) }.count, live.filter { damaged.contains($0) }.count)
     }

@@ -1,24 +1,60 @@
-/// One file or directory in the name node's memory. Kept small: the namespace holds one of
-/// these per file, and its size decides how many files a name node can hold.
+/// One file or directory in the name node's memory. Kept small (72 bytes): the namespace holds
+/// one of these per file, and its size decides how many files a name node can hold. Fields are
+/// declared widest first, so they pack without padding.
 struct INode: Sendable {
     /// The last path component ("" for the root). Names up to 15 UTF-8 bytes are stored inline.
     var name: String
-    /// Index of the parent directory in the inode table (the root is its own parent).
-    var parent: UInt32
-    var isDirectory: Bool
-    var replication: UInt16
-    var permission: UInt16
-    /// Interned owner and group names (`StringTable`).
-    var owner: UInt32
-    var group: UInt32
     var modificationTime: Int64
     var accessTime: Int64
-    /// Files: the block size. Directories: unused.
-    var blockSize: UInt64
     /// Files: block ids in order. Directories: empty.
     var blocks: BlockList
     /// Directories: child name to inode index. Files: nil.
     var children: [String: UInt32]?
+    /// Index of the parent directory in the inode table (the root is its own parent).
+    var parent: UInt32
+    /// Files: the block size in units of 512 bytes (HDFS requires block sizes to be a multiple
+    /// of its 512-byte checksum chunk too).
+    private var blockSizeUnits: UInt32
+    private var ownerId: UInt16
+    private var groupId: UInt16
+    var replication: UInt16
+    var permission: UInt16
+
+    init(
+        name: String, parent: UInt32, isDirectory: Bool, replication: UInt16, permission: UInt16, owner: UInt32, group: UInt32,
+        modificationTime: Int64, accessTime: Int64, blockSize: UInt64, blocks: BlockList, children: [String: UInt32]?
+    ) {
+        precondition(isDirectory == (children != nil), "a directory has children, a file has none")
+        precondition(blockSize % INode.blockSizeUnit == 0 && blockSize / INode.blockSizeUnit <= UInt64(UInt32.max), "block size \(blockSize)")
+        self.name = name
+        self.modificationTime = modificationTime
+        self.accessTime = accessTime
+        self.blocks = blocks
+        self.children = children
+        self.parent = parent
+        self.blockSizeUnits = UInt32(blockSize / INode.blockSizeUnit)
+        self.ownerId = UInt16(owner)
+        self.groupId = UInt16(group)
+        self.replication = replication
+        self.permission = permission
+    }
+
+    static let blockSizeUnit: UInt64 = 512
+
+    var isDirectory: Bool { children != nil }
+
+    var blockSize: UInt64 { UInt64(blockSizeUnits) * INode.blockSizeUnit }
+
+    /// Interned owner and group names (`StringTable`).
+    var owner: UInt32 {
+        get { UInt32(ownerId) }
+        set { ownerId = UInt16(newValue) }
+    }
+
+    var group: UInt32 {
+        get { UInt32(groupId) }
+        set { groupId = UInt16(newValue) }
+    }
 }
 
 /// A file's block ids: the first one inline (most files have one block), the rest in an array
@@ -92,8 +128,12 @@ struct StringTable: Sendable {
     private var ids: [String: UInt32] = [:]
     private var names: [String] = []
 
+    /// Distinct owner and group names a namespace may have (inodes store them in 16 bits).
+    static let capacity = Int(UInt16.max)
+
     mutating func intern(_ name: String) -> UInt32 {
         if let id = ids[name] { return id }
+        precondition(names.count < Self.capacity, "more than \(Self.capacity) distinct owner and group names")
         let id = UInt32(names.count)
         names.append(name)
         ids[name] = id

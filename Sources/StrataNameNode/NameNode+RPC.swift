@@ -6,45 +6,9 @@ import SwiftProtobuf
 extension NameNode {
     /// Answers one RPC call.
     func handle(_ call: RPCCall) async throws -> any SwiftProtobuf.Message {
+        if let response = try handleInline(call) { return response }
         switch call.method {
-        // Namespace reads.
-        case "getFileInfo":
-            let request = try call.request(Strata_Wire_PathRequest.self)
-            let caller = try caller(call)
-            var response = Strata_Wire_GetFileInfoResponse()
-            if let status = try state.withLock({ (state) throws(RemoteException) in try state.namespace.status(request.path, caller: caller) }) {
-                response.status = status
-            }
-            return response
-        case "getListing":
-            let request = try call.request(Strata_Wire_GetListingRequest.self)
-            let caller = try caller(call)
-            let limit = request.limit == 0 ? Limits.listingBatchSize : min(Int(request.limit), Limits.listingBatchSize)
-            let listing = try state.withLock { (state) throws(RemoteException) in
-                try state.namespace.listing(request.path, startAfter: request.startAfter, limit: limit, caller: caller)
-            }
-            var response = Strata_Wire_GetListingResponse()
-            response.status = listing.status
-            response.entries = listing.entries
-            response.remaining = UInt32(listing.remaining)
-            return response
-        case "getContentSummary":
-            let request = try call.request(Strata_Wire_PathRequest.self)
-            let caller = try caller(call)
-            return try state.withLock { (state) throws(RemoteException) in
-                let blockManager = state.blockManager
-                return try state.namespace.contentSummary(request.path, caller: caller) { blockManager.storedBytes(of: $0) }
-            }
-        case "getBlockLocations":
-            return try getBlockLocations(try call.request(), caller: try caller(call))
-        case "getServerDefaults":
-            var defaults = Strata_Wire_ServerDefaults()
-            defaults.blockSize = configuration.defaultBlockSize
-            defaults.replication = UInt32(configuration.defaultReplication)
-            defaults.rawFrameSize = UInt32(configuration.rawFrameSize)
-            defaults.superuser = configuration.superuser
-            defaults.umask = UInt32(configuration.umask)
-            return defaults
+        // Namespace reads are answered inline (`handleInline`).
         case "fsck":
             return try fsck(try call.request(), caller: try caller(call))
         case "getDatanodeReport":
@@ -53,10 +17,6 @@ extension NameNode {
                 state.blockManager.nodes.indices.map { state.blockManager.nodeInfo(UInt16($0)) }
             }
             return report
-        case "renewLease":
-            let now = Self.nowMs()
-            state.withLock { $0.leaseRenewals[call.header.clientName] = now }
-            return Strata_Wire_Empty()
 
         // Namespace mutations.
         case "mkdirs":
@@ -76,12 +36,23 @@ extension NameNode {
             let status = try await mutate("create file", path: request.path) { (state) throws(RemoteException) in
                 let replication = request.replication == 0 ? configuration.defaultReplication : Int(request.replication)
                 let blockSize = request.blockSize == 0 ? configuration.defaultBlockSize : request.blockSize
-                let edits = try state.namespace.prepareCreate(
+                var edits = try state.namespace.prepareCreate(
                     request.path, permission: UInt16(request.permission & 0o1777), overwrite: request.overwrite,
                     createParent: request.createParent, replication: replication, blockSize: blockSize, clientName: clientName,
                     caller: caller, now: now)
-                state.leaseRenewals[clientName] = now
-                return (edits, edits.last!.createFile.path)
+                let path = edits.last!.createFile.path
+                if request.close {
+                    // An empty file closed at once: both edits share one commit.
+                    var close = Strata_Journal_CloseFile()
+                    close.path = path
+                    close.timeMs = now
+                    var edit = Edit()
+                    edit.closeFile = close
+                    edits.append(edit)
+                } else {
+                    state.leaseRenewals[clientName] = now
+                }
+                return (edits, path)
             }
             var response = Strata_Wire_CreateResponse()
             if let created = try state.withLock({ (state) throws(RemoteException) in try state.namespace.status(status, caller: caller) }) {
@@ -107,6 +78,34 @@ extension NameNode {
             let now = Self.nowMs()
             try await mutate("rename", path: request.source) { (state) throws(RemoteException) in
                 ([try state.namespace.prepareRename(request.source, to: request.destination, overwrite: request.overwrite, caller: caller, now: now)], ())
+            }
+            return boolResponse(true)
+        case "renameLegacy":
+            let request = try call.request(Strata_Wire_RenameRequest.self)
+            let caller = try caller(call)
+            let now = Self.nowMs()
+            let renamed = try await mutate("rename", path: request.source) { (state) throws(RemoteException) in
+                let (edit, result) = try state.namespace.prepareLegacyRename(request.source, to: request.destination, caller: caller, now: now)
+                return (edit.map { [$0] } ?? [], result)
+            }
+            return boolResponse(renamed)
+        case "concat":
+            let request = try call.request(Strata_Wire_ConcatRequest.self)
+            let caller = try caller(call)
+            let now = Self.nowMs()
+            try await mutate("concat", path: request.target) { (state) throws(RemoteException) in
+                ([try state.namespace.prepareConcat(request.target, sources: request.sources, caller: caller, now: now)], ())
+            }
+            return Strata_Wire_Empty()
+        case "truncate":
+            let request = try call.request(Strata_Wire_TruncateRequest.self)
+            let caller = try caller(call)
+            let now = Self.nowMs()
+            try await mutate("truncate", path: request.path) { (state) throws(RemoteException) in
+                let edit = try state.namespace.prepareTruncate(
+                    request.path, newLength: request.newLength, replacement: request.replacement,
+                    cutBlock: request.hasCutBlock ? request.cutBlock : nil, caller: caller, now: now)
+                return (edit.map { [$0] } ?? [], ())
             }
             return boolResponse(true)
         case "delete":
@@ -163,8 +162,6 @@ extension NameNode {
         // Data nodes.
         case "registerDatanode":
             return registerDatanode(try call.request())
-        case "sendHeartbeat":
-            return heartbeat(try call.request())
         case "blockReport":
             return try blockReport(try call.request())
         case "blockReceivedAndDeleted":
@@ -173,6 +170,59 @@ extension NameNode {
             return try safeMode(try call.request(), caller: try caller(call))
         default:
             throw RemoteException("RpcNoSuchMethodException", "Unknown method \(call.method) called on the name node protocol.")
+        }
+    }
+
+    /// Answers calls that only read (or briefly update) in-memory state, right on the event
+    /// loop that received them: no task is started, so lookups like `getFileInfo` cost one lock
+    /// and one write. Returns nil for calls that need `handle`.
+    func handleInline(_ call: RPCCall) throws -> (any SwiftProtobuf.Message)? {
+        switch call.method {
+        case "getFileInfo":
+            let request = try call.request(Strata_Wire_PathRequest.self)
+            let caller = try caller(call)
+            var response = Strata_Wire_GetFileInfoResponse()
+            if let status = try state.withLock({ (state) throws(RemoteException) in try state.namespace.status(request.path, caller: caller) }) {
+                response.status = status
+            }
+            return response
+        case "getListing":
+            let request = try call.request(Strata_Wire_GetListingRequest.self)
+            let caller = try caller(call)
+            let limit = request.limit == 0 ? Limits.listingBatchSize : min(Int(request.limit), Limits.listingBatchSize)
+            let listing = try state.withLock { (state) throws(RemoteException) in
+                try state.namespace.listing(request.path, startAfter: request.startAfter, limit: limit, caller: caller)
+            }
+            var response = Strata_Wire_GetListingResponse()
+            response.status = listing.status
+            response.entries = listing.entries
+            response.remaining = UInt32(listing.remaining)
+            return response
+        case "getContentSummary":
+            let request = try call.request(Strata_Wire_PathRequest.self)
+            let caller = try caller(call)
+            return try state.withLock { (state) throws(RemoteException) in
+                let blockManager = state.blockManager
+                return try state.namespace.contentSummary(request.path, caller: caller) { blockManager.storedBytes(of: $0) }
+            }
+        case "getBlockLocations":
+            return try getBlockLocations(try call.request(), caller: try caller(call))
+        case "getServerDefaults":
+            var defaults = Strata_Wire_ServerDefaults()
+            defaults.blockSize = configuration.defaultBlockSize
+            defaults.replication = UInt32(configuration.defaultReplication)
+            defaults.rawFrameSize = UInt32(configuration.rawFrameSize)
+            defaults.superuser = configuration.superuser
+            defaults.umask = UInt32(configuration.umask)
+            return defaults
+        case "renewLease":
+            let now = Self.nowMs()
+            state.withLock { $0.leaseRenewals[call.header.clientName] = now }
+            return Strata_Wire_Empty()
+        case "sendHeartbeat":
+            return heartbeat(try call.request())
+        default:
+            return nil
         }
     }
 

@@ -89,7 +89,8 @@ public final class NameNode: Sendable {
     @discardableResult
     public func start(group: any EventLoopGroup) async throws -> Int {
         let server = try await RPCServer.start(
-            host: configuration.host, port: configuration.rpcPort, group: group, logger: logger
+            host: configuration.host, port: configuration.rpcPort, group: group, logger: logger,
+            inlineHandler: { [self] call in try self.handleInline(call) }
         ) { [self] call in
             try await self.handle(call)
         }
@@ -109,6 +110,27 @@ public final class NameNode: Sendable {
         await server?.close()
         try? journal.flush()
         journal.close()
+    }
+
+    /// Counts for monitoring (`/metrics`).
+    public struct Statistics: Sendable {
+        public var files: Int
+        public var directories: Int
+        public var blocks: Int
+        public var liveDataNodes: Int
+        public var deadDataNodes: Int
+        public var inSafeMode: Bool
+        public var lastTransactionId: UInt64
+    }
+
+    public var statistics: Statistics {
+        let lastTransaction = journal.lastSubmittedTransactionId
+        return state.withLock { state in
+            Statistics(
+                files: state.namespace.fileCount, directories: state.namespace.directoryCount, blocks: state.namespace.blocks.count,
+                liveDataNodes: state.blockManager.liveNodeCount, deadDataNodes: state.blockManager.deadNodeCount,
+                inSafeMode: state.safeMode != .off, lastTransactionId: lastTransaction)
+        }
     }
 
     static func nowMs() -> Int64 {

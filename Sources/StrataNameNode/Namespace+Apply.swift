@@ -125,8 +125,59 @@ extension Namespace {
             record.numBytes = update.block.numBytes
             blocks[update.block.blockID] = record
             nextGenerationStamp = max(nextGenerationStamp, update.block.generationStamp + 1)
-        case .concat, .truncate:
-            throw ReplayError(message: "edit not supported by this version")
+        case .concat(let concat):
+            let target = try existingFile(concat.target)
+            for source in concat.sources {
+                let index = try existingFile(source)
+                guard index != target else { throw ReplayError(message: "concat \(concat.target): source is the target") }
+                for id in inodes[Int(index)].blocks {
+                    guard var record = blocks[id] else { throw ReplayError(message: "concat \(source): unknown block \(id)") }
+                    record.inode = target
+                    blocks[id] = record
+                    inodes[Int(target)].blocks.append(id)
+                }
+                // The blocks now belong to the target: free the source inode alone.
+                inodes[Int(index)].blocks = BlockList()
+                _ = remove(index, time: concat.timeMs)
+            }
+            inodes[Int(target)].modificationTime = concat.timeMs
+        case .truncate(let truncate):
+            let file = try existingFile(truncate.path)
+            var kept = BlockList()
+            var keptLength: UInt64 = 0
+            var cut = false
+            for id in inodes[Int(file)].blocks {
+                let size = blocks[id]?.numBytes ?? 0
+                // Blocks are kept while they end by the new length; from the first that does not, none.
+                cut = cut || keptLength + size > truncate.newLength || (size == 0 && keptLength == truncate.newLength)
+                if !cut {
+                    kept.append(id)
+                    keptLength += size
+                } else {
+                    blocks[id] = nil
+                    effects.removedBlocks.append(id)
+                }
+            }
+            if !truncate.replacement.isEmpty {
+                let replacement = try existingFile(truncate.replacement)
+                guard inodes[Int(replacement)].blocks.count == 1, inodes[Int(replacement)].blocks.last == truncate.last.blockID,
+                    var record = blocks[truncate.last.blockID]
+                else {
+                    throw ReplayError(message: "truncate \(truncate.path): \(truncate.replacement) does not hold block \(truncate.last.blockID)")
+                }
+                record.inode = file
+                record.numBytes = truncate.last.numBytes
+                blocks[truncate.last.blockID] = record
+                kept.append(truncate.last.blockID)
+                keptLength += truncate.last.numBytes
+                inodes[Int(replacement)].blocks = BlockList()
+                _ = remove(replacement, time: truncate.timeMs)
+            }
+            guard keptLength == truncate.newLength else {
+                throw ReplayError(message: "truncate \(truncate.path) to \(truncate.newLength): blocks give \(keptLength) bytes")
+            }
+            inodes[Int(file)].blocks = kept
+            inodes[Int(file)].modificationTime = truncate.timeMs
         case .none:
             throw ReplayError(message: "empty edit")
         }

@@ -66,6 +66,10 @@ extension Namespace {
             throw RemoteException.illegalArgument(
                 "Requested replication factor of \(replication) is outside the allowed range 1...\(Limits.maximumReplication) for \(path)")
         }
+        guard blockSize % INode.blockSizeUnit == 0, blockSize / INode.blockSizeUnit <= UInt64(UInt32.max) else {
+            throw RemoteException.illegalArgument(
+                "Invalid values: dfs.bytes-per-checksum (=512) must divide block size (=\(blockSize)).")
+        }
         guard blockSize >= Limits.minimumBlockSizeBytes else {
             throw RemoteException.illegalArgument(
                 "Specified block size is less than configured minimum value (dfs.namenode.fs-limits.min-block-size): \(blockSize) < \(Limits.minimumBlockSizeBytes)")
@@ -405,5 +409,195 @@ extension Namespace {
         if caller.user != strings.name(inodes[Int(index)].owner) {
             throw RemoteException.accessDenied("user=\(caller.user) is not the owner of inode=\(path)")
         }
+    }
+}
+
+// MARK: - Legacy rename, concat, truncate
+
+extension Namespace {
+    /// HDFS's original `rename` (WebHDFS `RENAME`): a destination that is an existing directory
+    /// receives the source inside it; an existing destination, a missing source or destination
+    /// parent, or a destination under the source give `false` (nil edit) rather than an error.
+    /// Permission failures still throw.
+    public func prepareLegacyRename(
+        _ source: String, to destination: String, caller: Caller, now: Int64
+    ) throws(RemoteException) -> (edit: Edit?, result: Bool) {
+        let from = try resolve(source)
+        var to = try resolve(destination)
+        try checkTraverse(caller, from)
+        try checkTraverse(caller, to)
+        guard let sourceIndex = from.target, sourceIndex != Self.rootIndex, let sourceName = from.components.last else {
+            return (nil, false)
+        }
+        if let existing = to.target, inodes[Int(existing)].isDirectory {
+            to = resolve(components: to.components + [sourceName])
+            try checkTraverse(caller, to)
+        }
+        if to.path == from.path { return (nil, true) }
+        if to.components.count > from.components.count, Array(to.components.prefix(from.components.count)) == from.components {
+            return (nil, false)
+        }
+        if to.target != nil { return (nil, false) }
+        guard to.indices.count >= to.components.count else { return (nil, false) }
+        let destinationParent = to.indices[to.components.count - 1]
+        guard inodes[Int(destinationParent)].isDirectory else { return (nil, false) }
+        let sourceParent = inodes[Int(sourceIndex)].parent
+        try check(caller, .writeExecute, sourceParent, path: PathName.normalized(from.components.dropLast()))
+        try check(caller, .writeExecute, destinationParent, path: PathName.normalized(to.components.dropLast()))
+        try checkSticky(caller, parent: sourceParent, child: sourceIndex, path: from.path)
+        var rename = Strata_Journal_Rename()
+        rename.source = from.path
+        rename.destination = to.path
+        rename.overwrite = false
+        rename.timeMs = now
+        var edit = Edit()
+        edit.rename = rename
+        return (edit, true)
+    }
+
+    /// HDFS `concat`: moves the blocks of `sources`, in order, to the end of `target` and removes
+    /// the sources. Target and sources are closed files with the same block size; every block but
+    /// the very last of the result must be full (the block list stays one of whole blocks plus a
+    /// tail, as HDFS requires), and each source holds at least one block.
+    public func prepareConcat(_ target: String, sources: [String], caller: Caller, now: Int64) throws(RemoteException) -> Edit {
+        guard !sources.isEmpty else {
+            throw RemoteException("HadoopIllegalArgumentException", "concat: no source files given for target \(target)")
+        }
+        let targetResolution = try resolve(target)
+        try checkTraverse(caller, targetResolution)
+        guard let targetIndex = targetResolution.target else { throw RemoteException.fileNotFound(targetResolution.path) }
+        let targetNode = inodes[Int(targetIndex)]
+        guard !targetNode.isDirectory else {
+            throw RemoteException("FileNotFoundException", "Path is not a file: \(targetResolution.path)")
+        }
+        if writers[targetIndex] != nil {
+            throw RemoteException("HadoopIllegalArgumentException", "concat: target file \(targetResolution.path) is under construction")
+        }
+        try check(caller, .write, targetIndex, path: targetResolution.path)
+        var seen: Set<UInt32> = []
+        var normalizedSources: [String] = []
+        var previousPath = targetResolution.path
+        var previousBlocks = targetNode.blocks.array
+        for source in sources {
+            let resolution = try resolve(source)
+            try checkTraverse(caller, resolution)
+            guard let index = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
+            let node = inodes[Int(index)]
+            guard !node.isDirectory else {
+                throw RemoteException("FileNotFoundException", "Path is not a file: \(resolution.path)")
+            }
+            if index == targetIndex {
+                throw RemoteException(
+                    "HadoopIllegalArgumentException", "concat: the src file \(resolution.path) is the same with the target file \(targetResolution.path)")
+            }
+            guard seen.insert(index).inserted else {
+                throw RemoteException("HadoopIllegalArgumentException", "concat: at least two of the source files are the same")
+            }
+            if writers[index] != nil || node.blocks.isEmpty {
+                throw RemoteException(
+                    "HadoopIllegalArgumentException", "concat: source file \(resolution.path) is invalid or empty or underConstruction")
+            }
+            if node.blockSize != targetNode.blockSize {
+                throw RemoteException(
+                    "HadoopIllegalArgumentException",
+                    "concat: the source file \(resolution.path) and the target file \(targetResolution.path) should have the same block sizes: "
+                        + "target block size is \(targetNode.blockSize) but the source file has block size \(node.blockSize)")
+            }
+            try check(caller, .read, index, path: resolution.path)
+            try check(caller, .writeExecute, node.parent, path: PathName.normalized(resolution.components.dropLast()))
+            try checkSticky(caller, parent: node.parent, child: index, path: resolution.path)
+            // Everything before this source's first block must be whole blocks.
+            if let partial = previousBlocks.first(where: { (blocks[$0]?.numBytes ?? 0) != targetNode.blockSize }) {
+                throw RemoteException(
+                    "HadoopIllegalArgumentException",
+                    "concat: block \(partial) of \(previousPath) is not full (\(blocks[partial]?.numBytes ?? 0) of \(targetNode.blockSize) bytes); "
+                        + "only the last source may end in a partial block")
+            }
+            previousPath = resolution.path
+            previousBlocks = node.blocks.array
+            normalizedSources.append(resolution.path)
+        }
+        var concat = Strata_Journal_Concat()
+        concat.target = targetResolution.path
+        concat.sources = normalizedSources
+        concat.timeMs = now
+        var edit = Edit()
+        edit.concat = concat
+        return edit
+    }
+
+    /// HDFS `truncate` to `newLength` bytes. On a block boundary the blocks after it go. Inside a
+    /// block, the kept bytes of the cut block must already be in `replacement`: a closed file the
+    /// caller wrote in the same directory, with one block of exactly those bytes, which takes the
+    /// cut block's place (the name node moves no data). `cutBlock` is the block the caller read
+    /// those bytes from; a file changed since is refused. Returns no edit when the file already
+    /// has that length. The result is HDFS's: true, the file is ready at its new length.
+    public func prepareTruncate(
+        _ path: String, newLength: UInt64, replacement: String, cutBlock: Strata_Wire_ExtendedBlock?, caller: Caller, now: Int64
+    ) throws(RemoteException) -> Edit? {
+        let resolution = try resolve(path)
+        try checkTraverse(caller, resolution)
+        guard let target = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
+        let node = inodes[Int(target)]
+        guard !node.isDirectory else {
+            throw RemoteException("FileNotFoundException", "Path is not a file: \(resolution.path)")
+        }
+        if let holder = writers[target] {
+            throw RemoteException(
+                "AlreadyBeingCreatedException",
+                "Failed to TRUNCATE_FILE \(resolution.path) because this file lease is currently owned by \(holder)")
+        }
+        try check(caller, .write, target, path: resolution.path)
+        let length = fileLength(node)
+        guard newLength <= length else {
+            throw RemoteException(
+                "HadoopIllegalArgumentException", "Cannot truncate to a larger file size. Current size: \(length), truncate size: \(newLength).")
+        }
+        if newLength == length { return nil }
+        var truncate = Strata_Journal_Truncate()
+        truncate.path = resolution.path
+        truncate.newLength = newLength
+        truncate.timeMs = now
+        var blockStart: UInt64 = 0
+        for id in node.blocks {
+            let size = blocks[id]?.numBytes ?? 0
+            if blockStart == newLength { break }
+            if newLength < blockStart + size {
+                // The cut falls inside this block.
+                guard !replacement.isEmpty else {
+                    throw RemoteException.io(
+                        "truncate of \(resolution.path) to \(newLength) cuts block \(id) inside; the kept bytes must come in a replacement block")
+                }
+                guard let cutBlock, cutBlock.blockID == id, cutBlock.generationStamp == blocks[id]?.generationStamp else {
+                    throw RemoteException.io("truncate of \(resolution.path): the file changed while its last block was being copied; try again")
+                }
+                let kept = newLength - blockStart
+                let replaced = try resolve(replacement)
+                try checkTraverse(caller, replaced)
+                guard let replacementIndex = replaced.target, replacementIndex != target else {
+                    throw RemoteException.fileNotFound(replaced.path)
+                }
+                let replacementNode = inodes[Int(replacementIndex)]
+                guard !replacementNode.isDirectory, writers[replacementIndex] == nil, replacementNode.parent == node.parent,
+                    replacementNode.blocks.count == 1, let moved = replacementNode.blocks.last, let record = blocks[moved],
+                    record.numBytes == kept
+                else {
+                    throw RemoteException.illegalArgument(
+                        "truncate of \(resolution.path): \(replaced.path) is not a closed file in the same directory with one block of \(kept) bytes")
+                }
+                try check(caller, .writeExecute, replacementNode.parent, path: PathName.normalized(replaced.components.dropLast()))
+                var last = Strata_Journal_BlockRef()
+                last.blockID = moved
+                last.generationStamp = record.generationStamp
+                last.numBytes = kept
+                truncate.last = last
+                truncate.replacement = replaced.path
+                break
+            }
+            blockStart += size
+        }
+        var edit = Edit()
+        edit.truncate = truncate
+        return edit
     }
 }

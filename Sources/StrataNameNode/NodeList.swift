@@ -1,11 +1,12 @@
-/// The data nodes holding a block's replicas: up to four stored inline in one word (most blocks
-/// have three replicas), more in an array. Saves a heap allocation per block in the name node.
+/// Up to four data nodes holding a block's replicas, in one word (most blocks have three
+/// replicas; `BlockManager` keeps any beyond four in a side table). Saves a heap allocation and
+/// eight bytes per block in the name node.
 struct NodeList: RandomAccessCollection, Sendable, Equatable {
     private static let inlineCapacity = 4
     private static let empty: UInt16 = .max
+    static let capacity = inlineCapacity
     /// Four 16-bit node indices, filled from the low end; unused slots hold `empty`.
     private var packed: UInt64 = .max
-    private var overflow: [UInt16] = []
 
     init() {}
 
@@ -16,24 +17,19 @@ struct NodeList: RandomAccessCollection, Sendable, Equatable {
     }
 
     var startIndex: Int { 0 }
-    var endIndex: Int { inlineCount + overflow.count }
+    var endIndex: Int { inlineCount }
 
     subscript(position: Int) -> UInt16 {
-        let inline = inlineCount
-        precondition(position >= 0 && position < inline + overflow.count)
-        if position < inline { return UInt16(truncatingIfNeeded: packed >> (16 * UInt64(position))) }
-        return overflow[position - inline]
+        precondition(position >= 0 && position < inlineCount)
+        return UInt16(truncatingIfNeeded: packed >> (16 * UInt64(position)))
     }
 
     mutating func append(_ node: UInt16) {
         precondition(node != Self.empty, "node index \(node) is reserved")
         let inline = inlineCount
-        if inline < Self.inlineCapacity {
-            let shift = 16 * UInt64(inline)
-            packed = (packed & ~(0xFFFF << shift)) | (UInt64(node) << shift)
-        } else {
-            overflow.append(node)
-        }
+        precondition(inline < Self.inlineCapacity, "a node list holds at most \(Self.inlineCapacity) nodes")
+        let shift = 16 * UInt64(inline)
+        packed = (packed & ~(0xFFFF << shift)) | (UInt64(node) << shift)
     }
 
     mutating func remove(at position: Int) {
@@ -46,7 +42,7 @@ struct NodeList: RandomAccessCollection, Sendable, Equatable {
         self = NodeList(array.filter { !shouldRemove($0) })
     }
 
-    init(_ nodes: [UInt16]) {
+    init(_ nodes: some Sequence<UInt16>) {
         for node in nodes { append(node) }
     }
 

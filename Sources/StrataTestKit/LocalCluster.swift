@@ -6,6 +6,7 @@ import StrataClient
 import StrataCore
 import StrataDataNode
 import StrataNameNode
+import StrataWebHDFS
 
 /// A name node and data nodes in this process, on loopback ports chosen by the system, with
 /// their data in a directory: what `strata cluster up` runs, and what tests start.
@@ -15,7 +16,14 @@ public final class LocalCluster: Sendable {
     public let nameNode: NameNode
     public let dataNodes: [DataNode]
     public let nameNodePort: Int
+    /// WebHDFS and `/metrics` on the name node.
+    public let nameNodeHTTP: NameNodeWebHDFS
+    /// WebHDFS data side and `/metrics` on each data node, in `dataNodes` order.
+    public let dataNodeHTTP: [DataNodeWebHDFS]
     let logger: Logger
+
+    /// The name node's HTTP port (WebHDFS, HDFS default 9870).
+    public var nameNodeHTTPPort: Int { nameNodeHTTP.port }
 
     public struct Options: Sendable {
         /// Data nodes to start; 0 gives a name node alone (to test what writers see without any).
@@ -24,6 +32,10 @@ public final class LocalCluster: Sendable {
         public var heartbeatIntervalMs: Int64 = 1_000
         public var heartbeatTimeoutMs: Int64 = 30_000
         public var rpcPort = 0
+        /// The name node's HTTP port (0: a free one).
+        public var httpPort = 0
+        /// The first data node's HTTP port, the next ones following it (0: free ones).
+        public var dataNodeHTTPPort = 0
         public var monitorIntervalMs: Int64 = 200
         public var checkpointEveryEdits: UInt64 = 200_000
         /// Raw bytes per block frame; tests use small frames to cross many frame boundaries cheaply.
@@ -47,22 +59,37 @@ public final class LocalCluster: Sendable {
         configuration.rawFrameSize = options.rawFrameSizeBytes
         let nameNode = try NameNode(configuration: configuration, logger: logger)
         let port = try await nameNode.start(group: group)
+        let nameNodeHTTP = try await NameNodeWebHDFS.start(
+            nameNode: nameNode, host: configuration.host, port: options.httpPort, group: group, logger: logger)
         var dataNodes: [DataNode] = []
+        var dataNodeHTTP: [DataNodeWebHDFS] = []
         for index in stride(from: 1, through: options.dataNodes, by: 1) {
             var node = DataNodeConfiguration(directory: directory + "/node\(index)")
             node.transferPort = 0
             node.nameNodePort = port
             node.heartbeatIntervalMs = options.heartbeatIntervalMs
             let dataNode = try DataNode(configuration: node, group: group, logger: logger)
+            // The HTTP port goes into the node's registration, so its server starts first.
+            let http = try await DataNodeWebHDFS.start(
+                dataNode: dataNode, host: node.host, port: options.dataNodeHTTPPort == 0 ? 0 : options.dataNodeHTTPPort + index - 1,
+                nameNodeHTTPPort: nameNodeHTTP.port, group: group, logger: logger)
             try await dataNode.start()
             dataNodes.append(dataNode)
+            dataNodeHTTP.append(http)
         }
-        let cluster = LocalCluster(directory: directory, group: group, nameNode: nameNode, dataNodes: dataNodes, port: port, logger: logger)
+        let cluster = LocalCluster(
+            directory: directory, group: group, nameNode: nameNode, dataNodes: dataNodes, port: port, nameNodeHTTP: nameNodeHTTP,
+            dataNodeHTTP: dataNodeHTTP, logger: logger)
         try await cluster.waitForDataNodes(options.dataNodes)
         return cluster
     }
 
-    private init(directory: String, group: MultiThreadedEventLoopGroup, nameNode: NameNode, dataNodes: [DataNode], port: Int, logger: Logger) {
+    private init(
+        directory: String, group: MultiThreadedEventLoopGroup, nameNode: NameNode, dataNodes: [DataNode], port: Int,
+        nameNodeHTTP: NameNodeWebHDFS, dataNodeHTTP: [DataNodeWebHDFS], logger: Logger
+    ) {
+        self.nameNodeHTTP = nameNodeHTTP
+        self.dataNodeHTTP = dataNodeHTTP
         self.directory = directory
         self.group = group
         self.nameNode = nameNode
@@ -96,6 +123,8 @@ public final class LocalCluster: Sendable {
     }
 
     public func shutdown() async {
+        await nameNodeHTTP.shutdown()
+        for http in dataNodeHTTP { await http.shutdown() }
         for node in dataNodes { await node.shutdown() }
         await nameNode.shutdown()
         try? await group.shutdownGracefully()

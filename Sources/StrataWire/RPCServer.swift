@@ -24,6 +24,10 @@ public struct RPCCall: Sendable {
 /// it is; anything else as an `IOException`).
 public typealias RPCHandler = @Sendable (RPCCall) async throws -> any SwiftProtobuf.Message
 
+/// Answers a call at once on the event loop that received it, or returns nil to have it run as a
+/// task by the `RPCHandler`. For calls that only take a short lock.
+public typealias RPCInlineHandler = @Sendable (RPCCall) throws -> (any SwiftProtobuf.Message)?
+
 /// A TCP server for Strata RPC: frames in, a task per call, responses out in any order (calls
 /// are matched by id), at most `Limits.maximumInFlightCallsPerConnection` per connection.
 public final class RPCServer: Sendable {
@@ -38,7 +42,8 @@ public final class RPCServer: Sendable {
     }
 
     public static func start(
-        host: String, port: Int, group: any EventLoopGroup, logger: Logger, handler: @escaping RPCHandler
+        host: String, port: Int, group: any EventLoopGroup, logger: Logger, inlineHandler: RPCInlineHandler? = nil,
+        handler: @escaping RPCHandler
     ) async throws -> RPCServer {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -48,7 +53,8 @@ public final class RPCServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireFrameDecoder(expecting: .rpc)))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireFrameEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(RPCServerHandler(handler: handler, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(
+                        RPCServerHandler(handler: handler, inlineHandler: inlineHandler, logger: logger))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
@@ -65,12 +71,20 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
     typealias OutboundOut = WireFrame
 
     private let handler: RPCHandler
+    private let inlineHandler: RPCInlineHandler?
     private let logger: Logger
     private let inFlight = NIOLockedValueBox(0)
 
-    init(handler: @escaping RPCHandler, logger: Logger) {
+    init(handler: @escaping RPCHandler, inlineHandler: RPCInlineHandler?, logger: Logger) {
         self.handler = handler
+        self.inlineHandler = inlineHandler
         self.logger = logger
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Inline answers are written as calls arrive and flushed once per read burst.
+        context.flush()
+        context.fireChannelReadComplete()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -85,6 +99,17 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
         }
         let channel = context.channel
         let call = RPCCall(header: header, body: frame.body, remoteAddress: context.remoteAddress)
+        if let inlineHandler {
+            do {
+                if let message = try inlineHandler(call) {
+                    context.write(wrapOutboundOut(Self.responseFrame(callId: header.callID, message)), promise: nil)
+                    return
+                }
+            } catch {
+                context.write(wrapOutboundOut(Self.errorFrame(callId: header.callID, Self.remoteException(error))), promise: nil)
+                return
+            }
+        }
         let admitted = inFlight.withLockedValue { count in
             guard count < Limits.maximumInFlightCallsPerConnection else { return false }
             count += 1
@@ -100,20 +125,33 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
         Task {
             let response: WireFrame
             do {
-                let message = try await handler(call)
-                var responseHeader = Strata_Wire_ResponseHeader()
-                responseHeader.callID = header.callID
-                responseHeader.ok = true
-                response = WireFrame(header: try responseHeader.serializedBuffer(), body: try message.serializedBuffer())
-            } catch let error as RemoteException {
-                response = Self.errorFrame(callId: header.callID, error)
-            } catch let error as WireProtocolError {
-                response = Self.errorFrame(callId: header.callID, RemoteException("RpcServerException", error.message))
+                response = Self.responseFrame(callId: header.callID, try await handler(call))
             } catch {
-                response = Self.errorFrame(callId: header.callID, RemoteException("IOException", "\(error)"))
+                response = Self.errorFrame(callId: header.callID, Self.remoteException(error))
             }
             inFlight.withLockedValue { $0 -= 1 }
             channel.writeAndFlush(response, promise: nil)
+        }
+    }
+
+    static func responseFrame(callId: UInt64, _ message: any SwiftProtobuf.Message) -> WireFrame {
+        var header = Strata_Wire_ResponseHeader()
+        header.callID = callId
+        header.ok = true
+        do {
+            return WireFrame(header: try header.serializedBuffer(), body: try message.serializedBuffer())
+        } catch {
+            return errorFrame(callId: callId, RemoteException("RpcServerException", "cannot encode the answer: \(error)"))
+        }
+    }
+
+    /// What the caller sees of an error: a `RemoteException` as it is, a malformed request as an
+    /// `RpcServerException`, anything else as an `IOException`.
+    static func remoteException(_ error: any Error) -> RemoteException {
+        switch error {
+        case let error as RemoteException: error
+        case let error as WireProtocolError: RemoteException("RpcServerException", error.message)
+        default: RemoteException("IOException", "\(error)")
         }
     }
 

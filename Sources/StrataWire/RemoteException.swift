@@ -21,6 +21,9 @@ public struct RemoteException: Error, CustomStringConvertible, Sendable, Equatab
     static let javaClassNames: [String: String] = [
         "FileNotFoundException": "java.io.FileNotFoundException",
         "IOException": "java.io.IOException",
+        "EOFException": "java.io.EOFException",
+        "BlockMissingException": "org.apache.hadoop.hdfs.BlockMissingException",
+        "PathComponentTooLongException": "org.apache.hadoop.hdfs.protocol.FSLimitException$PathComponentTooLongException",
         "IllegalArgumentException": "java.lang.IllegalArgumentException",
         "UnsupportedOperationException": "java.lang.UnsupportedOperationException",
         "SecurityException": "java.lang.SecurityException",

@@ -11,6 +11,23 @@ func target(for source: String, destination: String, destinationIsDirectory: Boo
     return destination == "/" ? "/" + name : destination + "/" + name
 }
 
+/// Fills `buffer` from a file descriptor (short only at end of input); returns the bytes read.
+func readChunk(_ descriptor: Int32, into buffer: inout [UInt8]) throws -> Int {
+    try buffer.withUnsafeMutableBytes { bytes in
+        var done = 0
+        while done < bytes.count {
+            let count = Glibc.read(descriptor, bytes.baseAddress! + done, bytes.count - done)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ShellError("read", "-", String(cString: strerror(errno)))
+            }
+            if count == 0 { break }
+            done += count
+        }
+        return done
+    }
+}
+
 /// Writes all bytes to a file descriptor (standard output for `cat`).
 func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) throws {
     try bytes.withUnsafeBytes { buffer in
@@ -144,11 +161,12 @@ struct PutCommand: AsyncParsableCommand {
         let progress = ProgressBar(label: (source as NSString).lastPathComponent, total: size)
         do {
             let stream = try await client.create(temporary, overwrite: true, replication: replication, blockSize: blockSize, createParent: false)
+            var buffer = [UInt8](repeating: 0, count: 4 * 1024 * 1024)
             while true {
-                let chunk = input.readData(ofLength: 4 * 1024 * 1024)
-                if chunk.isEmpty { break }
-                try await stream.write([UInt8](chunk))
-                progress.advance(chunk.count)
+                let count = try readChunk(input.fileDescriptor, into: &buffer)
+                if count == 0 { break }
+                try await stream.write(count == buffer.count ? buffer : Array(buffer[0..<count]))
+                progress.advance(count)
             }
             try await stream.close()
             try await client.rename(temporary, to: target, overwrite: overwrite)
@@ -218,7 +236,8 @@ struct GetCommand: AsyncParsableCommand {
                 try writeAll(output.fileDescriptor, bytes)
                 progress.advance(bytes.count)
             }
-            try output.synchronize()
+            // Like `hdfs dfs -get`, the local copy is left to the page cache: forcing it to disk
+            // here would make every get as slow as the local disk's sync speed.
             try output.close()
             if overwrite { try? FileManager.default.removeItem(atPath: local) }
             try FileManager.default.moveItem(atPath: temporary, toPath: local)
@@ -415,8 +434,7 @@ struct TouchzCommand: AsyncParsableCommand {
                         try await client.setTimes(path, modificationTimeMs: Int64(Date().timeIntervalSince1970 * 1000), accessTimeMs: -1)
                         return
                     }
-                    let stream = try await client.create(path, createParent: false)
-                    try await stream.close()
+                    try await client.createEmpty(path, createParent: false)
                 }
             }
         }

@@ -97,8 +97,13 @@ struct MetadataBenchCommand: AsyncParsableCommand {
             return Date().timeIntervalSince(started)
         }
 
+        // Each empty file as `touchz` makes it: created and closed in one call.
         let createSeconds = try await timed { client, item in
-            let stream = try await client.create("\(directory)/f\(item)", createParent: false)
+            try await client.createEmpty("\(directory)/f\(item)", createParent: false)
+        }
+        // And as a writer makes one: `create`, then `complete` on closing the stream.
+        let streamSeconds = try await timed { client, item in
+            let stream = try await client.create("\(directory)/s\(item)", createParent: false)
             try await stream.close()
         }
         let statSeconds = try await timed { client, item in
@@ -110,15 +115,19 @@ struct MetadataBenchCommand: AsyncParsableCommand {
         let deleteSeconds = try await timed { client, item in
             try await client.delete("\(directory)/f\(item)", recursive: false)
         }
+        _ = try await timed { client, item in
+            try await client.delete("\(directory)/s\(item)", recursive: false)
+        }
         started = Date()
         try await connections[0].delete(directory, recursive: true)
         _ = started
         for client in connections { await client.close() }
         try await group.shutdownGracefully()
-        guard listed == files else { throw ValidationError("listed \(listed) entries, expected \(files)") }
+        guard listed == 2 * files else { throw ValidationError("listed \(listed) entries, expected \(2 * files)") }
         print(try JSONOutput.encode([
             "files": Double(files), "clients": Double(clients), "createPerSecond": Double(files) / createSeconds,
-            "statPerSecond": Double(files) / statSeconds, "listSeconds": listSeconds, "listEntriesPerSecond": Double(listed) / listSeconds,
+            "createAndClosePerSecond": Double(files) / streamSeconds,
+            "statPerSecond": Double(files) / statSeconds, "listSeconds": listSeconds, "listEntriesPerSecond": Double(listed) / listSeconds, "listedEntries": Double(listed),
             "deletePerSecond": Double(files) / deleteSeconds,
         ]))
     }

@@ -8,25 +8,40 @@ import StrataCore
 import StrataDataNode
 import StrataNameNode
 import StrataTestKit
+import StrataWebHDFS
 
 /// A name node as a service: started by `run`, stopped on graceful shutdown (SIGTERM, Ctrl-C).
 struct NameNodeService: Service {
     let nameNode: NameNode
     let group: MultiThreadedEventLoopGroup
+    let httpPort: Int
+    let logger: Logger
 
     func run() async throws {
         try await nameNode.start(group: group)
+        let http = try await NameNodeWebHDFS.start(
+            nameNode: nameNode, host: nameNode.configuration.host, port: httpPort, group: group, logger: logger)
         try? await gracefulShutdown()
+        await http.shutdown()
         await nameNode.shutdown()
     }
 }
 
 struct DataNodeService: Service {
     let dataNode: DataNode
+    let group: MultiThreadedEventLoopGroup
+    let httpPort: Int
+    let nameNodeHTTPPort: Int
+    let logger: Logger
 
     func run() async throws {
+        // The HTTP port goes into the node's registration, so its server starts first.
+        let http = try await DataNodeWebHDFS.start(
+            dataNode: dataNode, host: dataNode.configuration.host, port: httpPort, nameNodeHTTPPort: nameNodeHTTPPort, group: group,
+            logger: logger)
         try await dataNode.start()
         try? await gracefulShutdown()
+        await http.shutdown()
         await dataNode.shutdown()
     }
 }
@@ -73,6 +88,9 @@ struct NameNodeCommand: AsyncParsableCommand {
     @Option(help: "RPC port.")
     var port: Int = 8020
 
+    @Option(help: "HTTP port: WebHDFS and /metrics (0: any free port).")
+    var httpPort: Int = 9870
+
     @Option(help: "The superuser (default: the user running the name node).")
     var superuser: String?
 
@@ -96,7 +114,7 @@ struct NameNodeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        try await runServices([NameNodeService(nameNode: nameNode, group: group)], logger: logger)
+        try await runServices([NameNodeService(nameNode: nameNode, group: group, httpPort: httpPort, logger: logger)], logger: logger)
         try await group.shutdownGracefully()
     }
 }
@@ -114,8 +132,14 @@ struct DataNodeCommand: AsyncParsableCommand {
     @Option(help: "Block transfer port (0: any free port).")
     var port: Int = 9866
 
+    @Option(help: "HTTP port: WebHDFS data transfers and /metrics (0: any free port).")
+    var httpPort: Int = 9864
+
     @Option(name: .customLong("namenode"), help: "Name node address host:port.")
     var nameNode: String = "127.0.0.1:8020"
+
+    @Option(name: .customLong("namenode-http-port"), help: "The name node's HTTP port, named in the URLs WebHDFS CREATE answers with.")
+    var nameNodeHTTPPort: Int = 9870
 
     @Option(help: "Seconds between heartbeats to the name node.")
     var heartbeatInterval: Double = 3
@@ -146,7 +170,9 @@ struct DataNodeCommand: AsyncParsableCommand {
             printError("strata datanode: cannot start: \(error)")
             throw ExitCode(1)
         }
-        try await runServices([DataNodeService(dataNode: dataNode)], logger: logger)
+        try await runServices(
+            [DataNodeService(dataNode: dataNode, group: group, httpPort: httpPort, nameNodeHTTPPort: nameNodeHTTPPort, logger: logger)],
+            logger: logger)
         try await group.shutdownGracefully()
     }
 }
@@ -171,6 +197,12 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Name node RPC port.")
     var port: Int = 8020
 
+    @Option(help: "Name node HTTP port: WebHDFS and /metrics (0: any free port).")
+    var httpPort: Int = 9870
+
+    @Option(help: "First data node HTTP port, the others following it (0: any free ports).")
+    var datanodeHttpPort: Int = 0
+
     @Option(help: "Seconds without a heartbeat before a data node is dead.")
     var heartbeatTimeout: Double = 30
 
@@ -187,6 +219,8 @@ struct ClusterUpCommand: AsyncParsableCommand {
         var options = LocalCluster.Options()
         options.dataNodes = nodes
         options.rpcPort = port
+        options.httpPort = httpPort
+        options.dataNodeHTTPPort = datanodeHttpPort
         options.superuser = operatingSystemUser()
         options.heartbeatIntervalMs = 3_000
         options.heartbeatTimeoutMs = Int64(heartbeatTimeout * 1000)
@@ -195,9 +229,9 @@ struct ClusterUpCommand: AsyncParsableCommand {
         let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
         let service = LocalClusterService(directory: directory, options: options) { cluster in
             print("Strata cluster up (data in \(directory))")
-            print("  name node      127.0.0.1:\(cluster.nameNodePort)")
+            print("  name node      127.0.0.1:\(cluster.nameNodePort)  http://127.0.0.1:\(cluster.nameNodeHTTPPort)/webhdfs/v1/")
             for (index, node) in cluster.dataNodes.enumerated() {
-                print("  data node \(index + 1)     127.0.0.1:\(node.transferPort)  \(node.configuration.directory)")
+                print("  data node \(index + 1)     127.0.0.1:\(node.transferPort)  http 127.0.0.1:\(node.httpPort)  \(node.configuration.directory)")
             }
             print("Use it with: STRATA_NAMENODE=127.0.0.1:\(cluster.nameNodePort) strata dfs ls /")
             print("Press Ctrl-C to stop.")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import StrataCore
 
 @main
@@ -12,6 +13,15 @@ struct StrataCommand: AsyncParsableCommand {
             NameNodeCommand.self, DataNodeCommand.self, DebugCommand.self,
         ]
     )
+
+    static func main() async {
+        // Frames, packets and transfer buffers are a few hundred KiB to a few MiB each. Keep such
+        // blocks in the heap for reuse instead of mapping and unmapping fresh zeroed pages for
+        // every one (glibc's default above 128 KiB), which cost as much CPU as compression did.
+        _ = mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024)
+        _ = mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024)
+        await main(nil)
+    }
 }
 
 struct VersionCommand: ParsableCommand {

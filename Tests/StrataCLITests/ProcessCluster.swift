@@ -99,7 +99,7 @@ final class ProcessCluster {
         for index in 1...count {
             dataNodes.append(
                 try launch([
-                    "datanode", "--dir", directory + "/node\(index)", "--port", "0", "--namenode", "127.0.0.1:\(nameNodePort)",
+                    "datanode", "--dir", directory + "/node\(index)", "--port", "0", "--http-port", "0", "--namenode", "127.0.0.1:\(nameNodePort)",
                     "--heartbeat-interval", "0.3",
                 ], log: "node\(index).log"))
         }
@@ -117,7 +117,8 @@ final class ProcessCluster {
 
     func startNameNode() throws {
         nameNode = try launch(
-            ["namenode", "--dir", directory + "/namenode", "--port", "\(nameNodePort)", "--superuser", superuser], log: "namenode.log")
+            ["namenode", "--dir", directory + "/namenode", "--port", "\(nameNodePort)", "--http-port", "0", "--superuser", superuser],
+            log: "namenode.log")
     }
 
     /// SIGKILL: no chance to flush or clean up.

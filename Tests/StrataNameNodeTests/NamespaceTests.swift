@@ -119,15 +119,41 @@ import Testing
         #expect(page.remaining == 1)
     }
 
-    @Test func nodeListHoldsAnyNumberOfNodes() {
+    @Test func nodeListHoldsFourNodesInline() {
         var list = NodeList()
         #expect(list.isEmpty)
-        for node in [UInt16(7), 0, 65_534, 3, 9, 11] { list.append(node) }
-        #expect(Array(list) == [7, 0, 65_534, 3, 9, 11])
+        for node in [UInt16(7), 0, 65_534, 3] { list.append(node) }
+        #expect(Array(list) == [7, 0, 65_534, 3])
         list.remove(at: 1)
-        #expect(Array(list) == [7, 65_534, 3, 9, 11])
+        #expect(Array(list) == [7, 65_534, 3])
         list.removeAll { $0 > 8 }
         #expect(Array(list) == [7, 3])
         #expect(list.contains(3) && !list.contains(9))
+    }
+
+    @Test func blockManagerKeepsReplicasBeyondFour() {
+        var manager = BlockManager()
+        var generator = SystemRandomNumberGenerator()
+        let nodes = (0..<6).map { index -> UInt16 in
+            var info = Strata_Wire_DatanodeInfo()
+            info.nodeID = "n\(index)"
+            return manager.register(info, now: 0)
+        }
+        var reported = Strata_Wire_ReportedBlock()
+        reported.block.blockID = 42
+        reported.block.numBytes = 10
+        reported.storedBytes = 7
+        let record = BlockRecordView(BlockRecord(inode: 1, generationStamp: 0, numBytes: 10, isComplete: true))
+        for node in nodes { manager.processReportedReplica(reported, node: node, record: record) }
+        #expect(manager.locations(of: 42).sorted() == nodes)
+        #expect(manager.storedBytes(of: 42) == 42)
+        manager.removeReplica(42, node: nodes[1])
+        manager.removeReplica(42, node: nodes[5])
+        #expect(manager.locations(of: 42).sorted() == [nodes[0], nodes[2], nodes[3], nodes[4]])
+        // Six replicas of a block whose file wants two: four are scheduled for deletion.
+        manager.processReportedReplica(reported, node: nodes[5], record: record)
+        let work = manager.computeReplicationWork(now: 0, blocks: [(42, record, 2)], using: &generator)
+        #expect(work.scheduledDeletions == 3)
+        #expect(manager.locations(of: 42).count == 2)
     }
 }

@@ -494,6 +494,10 @@ public nonisolated struct Strata_Journal_Truncate: Sendable {
   /// Clears the value of `last`. Subsequent reads from it will return its default value.
   public mutating func clearLast() {self._last = nil}
 
+  /// Set when cutting inside a block: a closed file whose single block (`last`) holds the kept
+  /// bytes of the cut block. The block moves to the truncated file and the file is removed.
+  public var replacement: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1493,7 +1497,7 @@ nonisolated extension Strata_Journal_Concat: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Strata_Journal_Truncate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Truncate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{3}new_length\0\u{3}time_ms\0\u{1}last\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{3}new_length\0\u{3}time_ms\0\u{1}last\0\u{1}replacement\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1505,6 +1509,7 @@ nonisolated extension Strata_Journal_Truncate: SwiftProtobuf.Message, SwiftProto
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.newLength) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.timeMs) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._last) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.replacement) }()
       default: break
       }
     }
@@ -1527,6 +1532,9 @@ nonisolated extension Strata_Journal_Truncate: SwiftProtobuf.Message, SwiftProto
     try { if let v = self._last {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.replacement.isEmpty {
+      try visitor.visitSingularStringField(value: self.replacement, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1535,6 +1543,7 @@ nonisolated extension Strata_Journal_Truncate: SwiftProtobuf.Message, SwiftProto
     if lhs.newLength != rhs.newLength {return false}
     if lhs.timeMs != rhs.timeMs {return false}
     if lhs._last != rhs._last {return false}
+    if lhs.replacement != rhs.replacement {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -385,6 +385,9 @@ public nonisolated struct Strata_Wire_CreateRequest: Sendable {
 
   public var blockSize: UInt64 = 0
 
+  /// Create the file empty and closed in one step (one journal commit): `touchz`.
+  public var close: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -647,6 +650,52 @@ public nonisolated struct Strata_Wire_ContentSummary: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Strata_Wire_ConcatRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var target: String = String()
+
+  public var sources: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Strata_Wire_TruncateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var path: String = String()
+
+  public var newLength: UInt64 = 0
+
+  /// Cutting inside a block: a closed file (written by the caller, in the same directory) whose
+  /// single block holds the kept bytes of the cut block and replaces it. Empty when the new
+  /// length is on a block boundary.
+  public var replacement: String = String()
+
+  /// The block the new length falls in, as the caller saw it: the name node refuses the
+  /// truncate if the file changed since.
+  public var cutBlock: Strata_Wire_ExtendedBlock {
+    get {_cutBlock ?? Strata_Wire_ExtendedBlock()}
+    set {_cutBlock = newValue}
+  }
+  /// Returns true if `cutBlock` has been explicitly set.
+  public var hasCutBlock: Bool {self._cutBlock != nil}
+  /// Clears the value of `cutBlock`. Subsequent reads from it will return its default value.
+  public mutating func clearCutBlock() {self._cutBlock = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _cutBlock: Strata_Wire_ExtendedBlock? = nil
 }
 
 public nonisolated struct Strata_Wire_AppendRequest: Sendable {
@@ -2235,7 +2284,7 @@ nonisolated extension Strata_Wire_MkdirsRequest: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Strata_Wire_CreateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}permission\0\u{1}overwrite\0\u{3}create_parent\0\u{1}replication\0\u{3}block_size\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}permission\0\u{1}overwrite\0\u{3}create_parent\0\u{1}replication\0\u{3}block_size\0\u{1}close\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2249,6 +2298,7 @@ nonisolated extension Strata_Wire_CreateRequest: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularBoolField(value: &self.createParent) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.replication) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.blockSize) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.close) }()
       default: break
       }
     }
@@ -2273,6 +2323,9 @@ nonisolated extension Strata_Wire_CreateRequest: SwiftProtobuf.Message, SwiftPro
     if self.blockSize != 0 {
       try visitor.visitSingularUInt64Field(value: self.blockSize, fieldNumber: 6)
     }
+    if self.close != false {
+      try visitor.visitSingularBoolField(value: self.close, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2283,6 +2336,7 @@ nonisolated extension Strata_Wire_CreateRequest: SwiftProtobuf.Message, SwiftPro
     if lhs.createParent != rhs.createParent {return false}
     if lhs.replication != rhs.replication {return false}
     if lhs.blockSize != rhs.blockSize {return false}
+    if lhs.close != rhs.close {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2823,6 +2877,90 @@ nonisolated extension Strata_Wire_ContentSummary: SwiftProtobuf.Message, SwiftPr
     if lhs.storedBytes != rhs.storedBytes {return false}
     if lhs.quota != rhs.quota {return false}
     if lhs.spaceQuota != rhs.spaceQuota {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_ConcatRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConcatRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}target\0\u{1}sources\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.target) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.sources) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.target.isEmpty {
+      try visitor.visitSingularStringField(value: self.target, fieldNumber: 1)
+    }
+    if !self.sources.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.sources, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_ConcatRequest, rhs: Strata_Wire_ConcatRequest) -> Bool {
+    if lhs.target != rhs.target {return false}
+    if lhs.sources != rhs.sources {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_TruncateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TruncateRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{3}new_length\0\u{1}replacement\0\u{3}cut_block\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.newLength) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.replacement) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._cutBlock) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 1)
+    }
+    if self.newLength != 0 {
+      try visitor.visitSingularUInt64Field(value: self.newLength, fieldNumber: 2)
+    }
+    if !self.replacement.isEmpty {
+      try visitor.visitSingularStringField(value: self.replacement, fieldNumber: 3)
+    }
+    try { if let v = self._cutBlock {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_TruncateRequest, rhs: Strata_Wire_TruncateRequest) -> Bool {
+    if lhs.path != rhs.path {return false}
+    if lhs.newLength != rhs.newLength {return false}
+    if lhs.replacement != rhs.replacement {return false}
+    if lhs._cutBlock != rhs._cutBlock {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
