@@ -150,8 +150,27 @@ extension DFSClient {
             guard frameSize >= Limits.minimumRawFrameSizeBytes && frameSize <= Limits.maximumRawFrameSizeBytes else {
                 throw RemoteException.io("data node sent frame size \(frameSize)")
             }
+            // Packets are decoded one ahead of delivery, so decoding the next overlaps handing
+            // this one to the sink (for `get`, writing it to a file).
             var rawPosition = response.firstFrameOffset
-            while rawPosition < to {
+            var receivedPosition = response.firstFrameOffset
+            var decoding: Task<[[UInt8]], any Error>?
+            defer { decoding?.cancel() }
+            func deliverDecoded(_ task: Task<[[UInt8]], any Error>) async throws {
+                for raw in try await task.value {
+                    let frameStart = rawPosition
+                    rawPosition += UInt64(raw.count)
+                    let sliceStart = Int(max(from, frameStart) - frameStart)
+                    let sliceEnd = Int(min(to, rawPosition) - frameStart)
+                    guard sliceStart < sliceEnd else { continue }
+                    do {
+                        try await deliver(sliceStart == 0 && sliceEnd == raw.count ? raw : Array(raw[sliceStart..<sliceEnd]))
+                    } catch {
+                        throw SinkError(underlying: error)
+                    }
+                }
+            }
+            while receivedPosition < to {
                 guard let frame = try await frames.next() else {
                     throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) ended the block early")
                 }
@@ -165,20 +184,19 @@ extension DFSClient {
                 guard reply.op == .packet, let parts = PacketBody.frames(frame.body, count: Int(reply.packet.frameCount)) else {
                     throw RemoteException.io("malformed packet from \(node.ipAddress):\(node.transferPort)")
                 }
-                let decoded = try await decodeFrames(parts, frameSize: frameSize, blockId: block.block.blockID)
-                for raw in decoded {
-                    let frameStart = rawPosition
-                    rawPosition += UInt64(raw.count)
-                    let sliceStart = Int(max(from, frameStart) - frameStart)
-                    let sliceEnd = Int(min(to, rawPosition) - frameStart)
-                    guard sliceStart < sliceEnd else { continue }
-                    do {
-                        try await deliver(sliceStart == 0 && sliceEnd == raw.count ? raw : Array(raw[sliceStart..<sliceEnd]))
-                    } catch {
-                        throw SinkError(underlying: error)
-                    }
+                // Each frame header states its raw length (checked again when it is decoded).
+                for part in parts {
+                    receivedPosition += UInt64(part.getInteger(at: part.readerIndex, endianness: .little, as: UInt32.self) ?? 0)
                 }
+                let blockId = block.block.blockID
+                let next = Task { try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId) }
+                if let previous = decoding { try await deliverDecoded(previous) }
+                decoding = next
                 if reply.packet.last { break }
+            }
+            if let last = decoding {
+                decoding = nil
+                try await deliverDecoded(last)
             }
             if rawPosition < to {
                 throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) sent \(rawPosition) of \(to) bytes")
