@@ -117,10 +117,18 @@ public final class DataNodeWebHDFS: Sendable {
         let body = ResponseBody(contentLength: contentLength) { writer in
             do {
                 if contentLength != 0 {
+                    // Frames are gathered into writes of a few megabytes: each write waits for the
+                    // connection, and one wait per 256 KiB frame would halve the speed.
+                    var pending = ByteBuffer()
                     try await client.read(path, offset: offset, length: contentLength.map { UInt64($0) } ?? length) { bytes in
-                        try await writer.write(ByteBuffer(bytes: bytes))
+                        pending.writeBytes(bytes)
                         metrics.addBytesRead(bytes.count)
+                        if pending.readableBytes >= 4 * 1024 * 1024 {
+                            try await writer.write(pending)
+                            pending = ByteBuffer()
+                        }
                     }
+                    if pending.readableBytes > 0 { try await writer.write(pending) }
                 }
                 try await writer.finish(nil)
             } catch {
