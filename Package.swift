@@ -129,7 +129,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataBlockFormatTests",
-            dependencies: ["StrataBlockFormat", "StrataCore"],
+            dependencies: ["StrataBlockFormat", "StrataCore", "StrataTestKit"],
             swiftSettings: strictSwift
         ),
         .testTarget(
@@ -149,7 +149,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataCLITests",
-            dependencies: [],
+            dependencies: ["StrataTestKit"],
             swiftSettings: strictSwift
         ),
         .testTarget(
@@ -159,7 +159,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataJournalTests",
-            dependencies: ["StrataJournal", "StrataCore"],
+            dependencies: ["StrataJournal", "StrataCore", "StrataTestKit"],
             swiftSettings: strictSwift
         ),
     ]

@@ -122,6 +122,29 @@ public final class LocalCluster: Sendable {
         throw ClusterError(message: "data nodes did not all register within \(timeoutSeconds) s")
     }
 
+    /// Starts a cluster in a fresh temporary directory (named with `prefix`), runs `body`, and
+    /// always shuts the cluster down and removes the directory, so a failing test leaves no
+    /// threads or files behind.
+    public static func withTemporary<Result>(
+        prefix: String = "strata-cluster-",
+        _ configure: (inout Options) -> Void = { _ in },
+        _ body: (LocalCluster) async throws -> Result
+    ) async throws -> Result {
+        let directory = NSTemporaryDirectory() + prefix + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var options = Options()
+        configure(&options)
+        let cluster = try await LocalCluster.start(directory: directory, options: options)
+        do {
+            let result = try await body(cluster)
+            await cluster.shutdown()
+            return result
+        } catch {
+            await cluster.shutdown()
+            throw error
+        }
+    }
+
     public func shutdown() async {
         await nameNodeHTTP.shutdown()
         for http in dataNodeHTTP { await http.shutdown() }

@@ -1,21 +1,11 @@
 import Foundation
 import StrataBlockFormat
+import StrataTestKit
 import Testing
 
 /// `strata debug block` run as a real process.
 @Suite struct CommandLineTests {
-    /// The `strata` executable built beside the test bundle.
-    static var strataExecutable: String {
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var directory = testBinary.deletingLastPathComponent()
-        // The test runner may sit inside a bundle directory; walk up to the build products.
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("strata").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return testBinary.deletingLastPathComponent().appendingPathComponent("strata").path
-    }
+    static var strataExecutable: String { TestExecutables.strata }
 
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
         let process = Process()

@@ -1,18 +1,9 @@
 import Foundation
 import Glibc
+import StrataTestKit
 import Testing
 
-/// The `strata` executable built beside the test bundle.
-let strataExecutable: String = {
-    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var directory = testBinary.deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent("strata").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    return testBinary.deletingLastPathComponent().appendingPathComponent("strata").path
-}()
+let strataExecutable = TestExecutables.strata
 
 /// A port nobody listens on right now (the system picks it).
 func freePort() -> Int {
@@ -134,7 +125,7 @@ final class ProcessCluster {
         process.executableURL = URL(fileURLWithPath: strataExecutable)
         process.arguments = arguments
         let logPath = directory + "/" + log
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()
         process.standardOutput = handle

@@ -12,19 +12,7 @@ func withCluster<Result>(
     _ configure: (inout LocalCluster.Options) -> Void = { _ in },
     _ body: (LocalCluster) async throws -> Result
 ) async throws -> Result {
-    let directory = temporaryDirectory()
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    var options = LocalCluster.Options()
-    configure(&options)
-    let cluster = try await LocalCluster.start(directory: directory, options: options)
-    do {
-        let result = try await body(cluster)
-        await cluster.shutdown()
-        return result
-    } catch {
-        await cluster.shutdown()
-        throw error
-    }
+    try await LocalCluster.withTemporary(prefix: "strata-dfs-", configure, body)
 }
 
 func temporaryDirectory() -> String {

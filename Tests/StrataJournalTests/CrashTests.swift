@@ -1,4 +1,5 @@
 import Foundation
+import StrataTestKit
 import Testing
 
 @testable import StrataJournal
@@ -6,18 +7,7 @@ import Testing
 /// The journal's promise under a real crash: `strata debug journal-torture` is killed with
 /// SIGKILL while submitting, and every record it had printed as durable must be in the journal.
 @Suite struct CrashTests {
-    /// The `strata` executable built beside the test bundle.
-    static var strataExecutable: String {
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var directory = testBinary.deletingLastPathComponent()
-        // The test runner may sit inside a bundle directory; walk up to the build products.
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("strata").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return testBinary.deletingLastPathComponent().appendingPathComponent("strata").path
-    }
+    static var strataExecutable: String { TestExecutables.strata }
 
     /// Parses `<txid> <index>` lines; a trailing partial line is ignored.
     static func acknowledgements(_ output: [UInt8]) -> [(UInt64, Int)] {
