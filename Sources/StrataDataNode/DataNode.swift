@@ -21,6 +21,9 @@ public struct DataNodeConfiguration: Sendable {
     public var frameOptions = FrameEncoderOptions()
     public var heartbeatIntervalMs: Int64 = 3_000
     public var blockReportIntervalMs: Int64 = 60_000
+    /// The block scanner's read rate: every finished replica is verified in the background at
+    /// most this fast (HDFS `dfs.block.scanner.volume.bytes.per.second`, 1 MiB/s); 0 turns it off.
+    public var scanBytesPerSecond: Int = 1 << 20
 
     public init(directory: String) {
         self.directory = directory

@@ -267,7 +267,10 @@ public struct BlockManager {
         }
         let stale = block.generationStamp < record.generationStamp
         let wrongLength = record.isComplete && reported.state == .finalized && block.numBytes != record.numBytes
-        if stale || wrongLength {
+        // A replica still unfinished while its block is complete was left behind by a write that
+        // went on without this node (pipeline recovery): it is stale however long it is.
+        let leftBehind = record.isComplete && reported.state == .beingWritten
+        if stale || wrongLength || leftBehind {
             invalidate(block, on: node)
             removeReplica(block.blockID, node: node)
             return false

@@ -20,6 +20,12 @@ public struct NameNodeConfiguration: Sendable {
     /// Fraction of blocks that must have a reported replica before safe mode ends
     /// (HDFS `dfs.namenode.safemode.threshold-pct`).
     public var safeModeThreshold: Double = 0.999
+    /// A writer that has not renewed its lease for this long may lose its files to another
+    /// writer, which starts their recovery (HDFS soft limit, 60 s).
+    public var leaseSoftLimitMs: Int64 = 60_000
+    /// A writer silent for this long loses its files: the name node recovers and closes them
+    /// (HDFS `dfs.namenode.lease-hard-limit-sec`, 20 minutes).
+    public var leaseHardLimitMs: Int64 = 1_200_000
     /// How often the monitor checks heartbeats, safe mode and replication.
     public var monitorIntervalMs: Int64 = 500
 

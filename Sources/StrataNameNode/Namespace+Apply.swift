@@ -125,6 +125,8 @@ extension Namespace {
             record.numBytes = update.block.numBytes
             blocks[update.block.blockID] = record
             nextGenerationStamp = max(nextGenerationStamp, update.block.generationStamp + 1)
+        case .reserveGenerationStamp(let reserve):
+            nextGenerationStamp = max(nextGenerationStamp, reserve.stamp + 1)
         case .concat(let concat):
             let target = try existingFile(concat.target)
             for source in concat.sources {

@@ -168,6 +168,14 @@ public nonisolated struct Strata_Journal_Edit: Sendable {
     set {op = .truncate(newValue)}
   }
 
+  public var reserveGenerationStamp: Strata_Journal_ReserveGenerationStamp {
+    get {
+      if case .reserveGenerationStamp(let v)? = op {return v}
+      return Strata_Journal_ReserveGenerationStamp()
+    }
+    set {op = .reserveGenerationStamp(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Op: Equatable, Sendable {
@@ -186,8 +194,23 @@ public nonisolated struct Strata_Journal_Edit: Sendable {
     case updateBlock(Strata_Journal_UpdateBlock)
     case concat(Strata_Journal_Concat)
     case truncate(Strata_Journal_Truncate)
+    case reserveGenerationStamp(Strata_Journal_ReserveGenerationStamp)
 
   }
+
+  public init() {}
+}
+
+/// A generation stamp handed out before any block records it (pipeline and lease recovery), so
+/// that no stamp is handed out twice across a restart.
+public nonisolated struct Strata_Journal_ReserveGenerationStamp: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var stamp: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -608,7 +631,7 @@ nonisolated extension Strata_Journal_BlockRef: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Strata_Journal_Edit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Edit"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mkdir\0\u{3}create_file\0\u{3}add_block\0\u{3}abandon_block\0\u{3}close_file\0\u{1}delete\0\u{1}rename\0\u{3}set_replication\0\u{3}set_permission\0\u{3}set_owner\0\u{3}set_times\0\u{3}reopen_file\0\u{3}update_block\0\u{1}concat\0\u{1}truncate\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mkdir\0\u{3}create_file\0\u{3}add_block\0\u{3}abandon_block\0\u{3}close_file\0\u{1}delete\0\u{1}rename\0\u{3}set_replication\0\u{3}set_permission\0\u{3}set_owner\0\u{3}set_times\0\u{3}reopen_file\0\u{3}update_block\0\u{1}concat\0\u{1}truncate\0\u{3}reserve_generation_stamp\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -811,6 +834,19 @@ nonisolated extension Strata_Journal_Edit: SwiftProtobuf.Message, SwiftProtobuf.
           self.op = .truncate(v)
         }
       }()
+      case 16: try {
+        var v: Strata_Journal_ReserveGenerationStamp?
+        var hadOneofValue = false
+        if let current = self.op {
+          hadOneofValue = true
+          if case .reserveGenerationStamp(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.op = .reserveGenerationStamp(v)
+        }
+      }()
       default: break
       }
     }
@@ -882,6 +918,10 @@ nonisolated extension Strata_Journal_Edit: SwiftProtobuf.Message, SwiftProtobuf.
       guard case .truncate(let v)? = self.op else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
     }()
+    case .reserveGenerationStamp?: try {
+      guard case .reserveGenerationStamp(let v)? = self.op else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -889,6 +929,36 @@ nonisolated extension Strata_Journal_Edit: SwiftProtobuf.Message, SwiftProtobuf.
 
   public static func ==(lhs: Strata_Journal_Edit, rhs: Strata_Journal_Edit) -> Bool {
     if lhs.op != rhs.op {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Journal_ReserveGenerationStamp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReserveGenerationStamp"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stamp\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.stamp) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.stamp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stamp, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Journal_ReserveGenerationStamp, rhs: Strata_Journal_ReserveGenerationStamp) -> Bool {
+    if lhs.stamp != rhs.stamp {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

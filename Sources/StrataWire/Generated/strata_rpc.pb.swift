@@ -188,6 +188,17 @@ public nonisolated struct Strata_Wire_DatanodeInfo: Sendable {
 
   public var blockCount: UInt64 = 0
 
+  /// "normal", "decommissioning" or "decommissioned".
+  public var adminState: String = String()
+
+  /// The node's data directory failed (I/O errors, read-only): it takes no new replicas.
+  public var volumeFailed: Bool = false
+
+  public var volumeFailure: String = String()
+
+  /// Blocks still to copy elsewhere before decommissioning completes.
+  public var blocksToDecommission: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -749,6 +760,8 @@ public nonisolated struct Strata_Wire_AppendResponse: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
+/// Pipeline recovery, step 1: a new generation stamp for the block being written (the writer
+/// holds the lease), and optionally a node to replace the ones that failed.
 public nonisolated struct Strata_Wire_UpdateBlockForPipelineRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -763,6 +776,15 @@ public nonisolated struct Strata_Wire_UpdateBlockForPipelineRequest: Sendable {
   /// Clears the value of `block`. Subsequent reads from it will return its default value.
   public mutating func clearBlock() {self._block = nil}
 
+  public var path: String = String()
+
+  /// Nodes still in the pipeline and nodes that failed: the replacement is none of them.
+  public var existingNodeIds: [String] = []
+
+  public var failedNodeIds: [String] = []
+
+  public var wantReplacement: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -770,11 +792,81 @@ public nonisolated struct Strata_Wire_UpdateBlockForPipelineRequest: Sendable {
   fileprivate var _block: Strata_Wire_ExtendedBlock? = nil
 }
 
-public nonisolated struct Strata_Wire_UpdateBlockForPipelineResponse: Sendable {
+public nonisolated struct Strata_Wire_UpdateBlockForPipelineResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// The block with its new generation stamp.
+  public var block: Strata_Wire_ExtendedBlock {
+    get {_storage._block ?? Strata_Wire_ExtendedBlock()}
+    set {_uniqueStorage()._block = newValue}
+  }
+  /// Returns true if `block` has been explicitly set.
+  public var hasBlock: Bool {_storage._block != nil}
+  /// Clears the value of `block`. Subsequent reads from it will return its default value.
+  public mutating func clearBlock() {_uniqueStorage()._block = nil}
+
+  public var replacement: Strata_Wire_DatanodeInfo {
+    get {_storage._replacement ?? Strata_Wire_DatanodeInfo()}
+    set {_uniqueStorage()._replacement = newValue}
+  }
+  /// Returns true if `replacement` has been explicitly set.
+  public var hasReplacement: Bool {_storage._replacement != nil}
+  /// Clears the value of `replacement`. Subsequent reads from it will return its default value.
+  public mutating func clearReplacement() {_uniqueStorage()._replacement = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Pipeline recovery, step 2: the new pipeline is set up; the name node records the block's new
+/// generation stamp and its nodes.
+public nonisolated struct Strata_Wire_UpdatePipelineRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var path: String = String()
+
+  public var oldBlock: Strata_Wire_ExtendedBlock {
+    get {_oldBlock ?? Strata_Wire_ExtendedBlock()}
+    set {_oldBlock = newValue}
+  }
+  /// Returns true if `oldBlock` has been explicitly set.
+  public var hasOldBlock: Bool {self._oldBlock != nil}
+  /// Clears the value of `oldBlock`. Subsequent reads from it will return its default value.
+  public mutating func clearOldBlock() {self._oldBlock = nil}
+
+  public var newBlock: Strata_Wire_ExtendedBlock {
+    get {_newBlock ?? Strata_Wire_ExtendedBlock()}
+    set {_newBlock = newValue}
+  }
+  /// Returns true if `newBlock` has been explicitly set.
+  public var hasNewBlock: Bool {self._newBlock != nil}
+  /// Clears the value of `newBlock`. Subsequent reads from it will return its default value.
+  public mutating func clearNewBlock() {self._newBlock = nil}
+
+  public var nodeIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _oldBlock: Strata_Wire_ExtendedBlock? = nil
+  fileprivate var _newBlock: Strata_Wire_ExtendedBlock? = nil
+}
+
+/// Lease recovery: the data node that recovered a block reports the length its replicas agree on.
+public nonisolated struct Strata_Wire_CommitBlockSynchronizationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The block as recorded when recovery started.
   public var block: Strata_Wire_ExtendedBlock {
     get {_block ?? Strata_Wire_ExtendedBlock()}
     set {_block = newValue}
@@ -784,11 +876,71 @@ public nonisolated struct Strata_Wire_UpdateBlockForPipelineResponse: Sendable {
   /// Clears the value of `block`. Subsequent reads from it will return its default value.
   public mutating func clearBlock() {self._block = nil}
 
+  /// The recovery's generation stamp, now the replicas' stamp.
+  public var newGenerationStamp: UInt64 = 0
+
+  public var newLength: UInt64 = 0
+
+  public var nodeIds: [String] = []
+
+  /// No replica held any data: the block is removed from the file.
+  public var deleteBlock: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _block: Strata_Wire_ExtendedBlock? = nil
+}
+
+/// `strata dfsadmin decommission|recommission NODE`.
+public nonisolated struct Strata_Wire_AdminStateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A node id, or host:transfer-port, or host when only one node runs there.
+  public var node: String = String()
+
+  public var action: Strata_Wire_AdminStateRequest.Action = .decommission
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Action: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case decommission // = 0
+    case recommission // = 1
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .decommission
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .decommission
+      case 1: self = .recommission
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .decommission: return 0
+      case .recommission: return 1
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Strata_Wire_AdminStateRequest.Action] = [
+      .decommission,
+      .recommission,
+    ]
+
+  }
+
+  public init() {}
 }
 
 public nonisolated struct Strata_Wire_ServerDefaults: Sendable {
@@ -1000,27 +1152,30 @@ public nonisolated struct Strata_Wire_DatanodeReport: Sendable {
   public init() {}
 }
 
-public nonisolated struct Strata_Wire_RegisterRequest: Sendable {
+public nonisolated struct Strata_Wire_RegisterRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var node: Strata_Wire_DatanodeInfo {
-    get {_node ?? Strata_Wire_DatanodeInfo()}
-    set {_node = newValue}
+    get {_storage._node ?? Strata_Wire_DatanodeInfo()}
+    set {_uniqueStorage()._node = newValue}
   }
   /// Returns true if `node` has been explicitly set.
-  public var hasNode: Bool {self._node != nil}
+  public var hasNode: Bool {_storage._node != nil}
   /// Clears the value of `node`. Subsequent reads from it will return its default value.
-  public mutating func clearNode() {self._node = nil}
+  public mutating func clearNode() {_uniqueStorage()._node = nil}
 
-  public var softwareVersion: String = String()
+  public var softwareVersion: String {
+    get {_storage._softwareVersion}
+    set {_uniqueStorage()._softwareVersion = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _node: Strata_Wire_DatanodeInfo? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Strata_Wire_RegisterResponse: Sendable {
@@ -1054,6 +1209,10 @@ public nonisolated struct Strata_Wire_HeartbeatRequest: Sendable {
 
   public var activeTransfers: UInt32 = 0
 
+  public var volumeFailed: Bool = false
+
+  public var volumeFailure: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1076,6 +1235,8 @@ public nonisolated struct Strata_Wire_DatanodeCommand: Sendable {
   /// Send a full block report now.
   public var reportBlocks: Bool = false
 
+  public var recoverBlocks: [Strata_Wire_DatanodeCommand.RecoverBlock] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated struct Transfer: Sendable {
@@ -1093,6 +1254,33 @@ public nonisolated struct Strata_Wire_DatanodeCommand: Sendable {
     public mutating func clearBlock() {self._block = nil}
 
     public var targets: [Strata_Wire_DatanodeInfo] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _block: Strata_Wire_ExtendedBlock? = nil
+  }
+
+  /// Lease recovery: this node recovers each block with the other nodes holding it.
+  public nonisolated struct RecoverBlock: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// The block as recorded (generation stamp before recovery).
+    public var block: Strata_Wire_ExtendedBlock {
+      get {_block ?? Strata_Wire_ExtendedBlock()}
+      set {_block = newValue}
+    }
+    /// Returns true if `block` has been explicitly set.
+    public var hasBlock: Bool {self._block != nil}
+    /// Clears the value of `block`. Subsequent reads from it will return its default value.
+    public mutating func clearBlock() {self._block = nil}
+
+    public var newGenerationStamp: UInt64 = 0
+
+    public var locations: [Strata_Wire_DatanodeInfo] = []
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1278,6 +1466,24 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
   /// Clears the value of `blockInfo`. Subsequent reads from it will return its default value.
   public mutating func clearBlockInfo() {_uniqueStorage()._blockInfo = nil}
 
+  public var transfer: Strata_Wire_TransferBlockOp {
+    get {_storage._transfer ?? Strata_Wire_TransferBlockOp()}
+    set {_uniqueStorage()._transfer = newValue}
+  }
+  /// Returns true if `transfer` has been explicitly set.
+  public var hasTransfer: Bool {_storage._transfer != nil}
+  /// Clears the value of `transfer`. Subsequent reads from it will return its default value.
+  public mutating func clearTransfer() {_uniqueStorage()._transfer = nil}
+
+  public var recover: Strata_Wire_RecoverReplicaOp {
+    get {_storage._recover ?? Strata_Wire_RecoverReplicaOp()}
+    set {_uniqueStorage()._recover = newValue}
+  }
+  /// Returns true if `recover` has been explicitly set.
+  public var hasRecover: Bool {_storage._recover != nil}
+  /// Clears the value of `recover`. Subsequent reads from it will return its default value.
+  public mutating func clearRecover() {_uniqueStorage()._recover = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Op: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -1288,6 +1494,8 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
     case ack // = 3
     case response // = 4
     case blockInfo // = 5
+    case transferBlock // = 6
+    case recoverReplica // = 7
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -1302,6 +1510,8 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
       case 3: self = .ack
       case 4: self = .response
       case 5: self = .blockInfo
+      case 6: self = .transferBlock
+      case 7: self = .recoverReplica
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -1314,6 +1524,8 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
       case .ack: return 3
       case .response: return 4
       case .blockInfo: return 5
+      case .transferBlock: return 6
+      case .recoverReplica: return 7
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -1326,6 +1538,8 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
       .ack,
       .response,
       .blockInfo,
+      .transferBlock,
+      .recoverReplica,
     ]
 
   }
@@ -1375,6 +1589,14 @@ public nonisolated struct Strata_Wire_WriteBlockOp: Sendable {
 
     /// Copy of a finalized replica to a new node (re-replication).
     case copy // = 2
+
+    /// Pipeline recovery: each node cuts its replica to block.num_bytes (a frame boundary) and
+    /// gives it the block's new generation stamp (the old one in previous_generation_stamp);
+    /// the writer then resends what was not acknowledged.
+    case recover // = 3
+
+    /// Copy of a replica being written to a node that replaces a failed one: it stays unfinished.
+    case transfer // = 4
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -1386,6 +1608,8 @@ public nonisolated struct Strata_Wire_WriteBlockOp: Sendable {
       case 0: self = .create
       case 1: self = .append
       case 2: self = .copy
+      case 3: self = .recover
+      case 4: self = .transfer
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -1395,6 +1619,8 @@ public nonisolated struct Strata_Wire_WriteBlockOp: Sendable {
       case .create: return 0
       case .append: return 1
       case .copy: return 2
+      case .recover: return 3
+      case .transfer: return 4
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -1404,6 +1630,8 @@ public nonisolated struct Strata_Wire_WriteBlockOp: Sendable {
       .create,
       .append,
       .copy,
+      .recover,
+      .transfer,
     ]
 
   }
@@ -1456,6 +1684,97 @@ public nonisolated struct Strata_Wire_BlockInfoOp: Sendable {
   public mutating func clearBlock() {self._block = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _block: Strata_Wire_ExtendedBlock? = nil
+}
+
+/// Copies the first block.num_bytes raw bytes (a frame boundary) of a replica, finished or not,
+/// to targets, where it stays unfinished (pipeline recovery's replacement node).
+public nonisolated struct Strata_Wire_TransferBlockOp: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var block: Strata_Wire_ExtendedBlock {
+    get {_block ?? Strata_Wire_ExtendedBlock()}
+    set {_block = newValue}
+  }
+  /// Returns true if `block` has been explicitly set.
+  public var hasBlock: Bool {self._block != nil}
+  /// Clears the value of `block`. Subsequent reads from it will return its default value.
+  public mutating func clearBlock() {self._block = nil}
+
+  public var targets: [Strata_Wire_DatanodeInfo] = []
+
+  public var clientName: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _block: Strata_Wire_ExtendedBlock? = nil
+}
+
+/// Lease recovery. INIT stops any writer of the replica and answers its generation stamp, its
+/// length (whole verified frames) and whether it is finalized; UPDATE cuts it to new_length,
+/// gives it the recovery generation stamp and finalizes it.
+public nonisolated struct Strata_Wire_RecoverReplicaOp: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var block: Strata_Wire_ExtendedBlock {
+    get {_block ?? Strata_Wire_ExtendedBlock()}
+    set {_block = newValue}
+  }
+  /// Returns true if `block` has been explicitly set.
+  public var hasBlock: Bool {self._block != nil}
+  /// Clears the value of `block`. Subsequent reads from it will return its default value.
+  public mutating func clearBlock() {self._block = nil}
+
+  public var recoveryGenerationStamp: UInt64 = 0
+
+  public var phase: Strata_Wire_RecoverReplicaOp.Phase = .init_
+
+  public var newLength: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Phase: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case init_ // = 0
+    case update // = 1
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .init_
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .init_
+      case 1: self = .update
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .init_: return 0
+      case .update: return 1
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Strata_Wire_RecoverReplicaOp.Phase] = [
+      .init_,
+      .update,
+    ]
+
+  }
 
   public init() {}
 
@@ -1567,6 +1886,9 @@ public nonisolated struct Strata_Wire_TransferResponse: Sendable {
   public var firstBadNode: Int32 = 0
 
   public var generationStamp: UInt64 = 0
+
+  /// RECOVER_REPLICA INIT: the replica is finalized.
+  public var finalized: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1854,7 +2176,7 @@ nonisolated extension Strata_Wire_ExtendedBlock: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Strata_Wire_DatanodeInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DatanodeInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}hostname\0\u{3}ip_address\0\u{3}transfer_port\0\u{3}http_port\0\u{3}ipc_port\0\u{1}state\0\u{1}capacity\0\u{3}dfs_used\0\u{1}remaining\0\u{3}last_heartbeat_ms\0\u{3}block_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}hostname\0\u{3}ip_address\0\u{3}transfer_port\0\u{3}http_port\0\u{3}ipc_port\0\u{1}state\0\u{1}capacity\0\u{3}dfs_used\0\u{1}remaining\0\u{3}last_heartbeat_ms\0\u{3}block_count\0\u{3}admin_state\0\u{3}volume_failed\0\u{3}volume_failure\0\u{3}blocks_to_decommission\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1874,6 +2196,10 @@ nonisolated extension Strata_Wire_DatanodeInfo: SwiftProtobuf.Message, SwiftProt
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.remaining) }()
       case 11: try { try decoder.decodeSingularInt64Field(value: &self.lastHeartbeatMs) }()
       case 12: try { try decoder.decodeSingularUInt64Field(value: &self.blockCount) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.adminState) }()
+      case 14: try { try decoder.decodeSingularBoolField(value: &self.volumeFailed) }()
+      case 15: try { try decoder.decodeSingularStringField(value: &self.volumeFailure) }()
+      case 16: try { try decoder.decodeSingularUInt64Field(value: &self.blocksToDecommission) }()
       default: break
       }
     }
@@ -1916,6 +2242,18 @@ nonisolated extension Strata_Wire_DatanodeInfo: SwiftProtobuf.Message, SwiftProt
     if self.blockCount != 0 {
       try visitor.visitSingularUInt64Field(value: self.blockCount, fieldNumber: 12)
     }
+    if !self.adminState.isEmpty {
+      try visitor.visitSingularStringField(value: self.adminState, fieldNumber: 13)
+    }
+    if self.volumeFailed != false {
+      try visitor.visitSingularBoolField(value: self.volumeFailed, fieldNumber: 14)
+    }
+    if !self.volumeFailure.isEmpty {
+      try visitor.visitSingularStringField(value: self.volumeFailure, fieldNumber: 15)
+    }
+    if self.blocksToDecommission != 0 {
+      try visitor.visitSingularUInt64Field(value: self.blocksToDecommission, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1932,6 +2270,10 @@ nonisolated extension Strata_Wire_DatanodeInfo: SwiftProtobuf.Message, SwiftProt
     if lhs.remaining != rhs.remaining {return false}
     if lhs.lastHeartbeatMs != rhs.lastHeartbeatMs {return false}
     if lhs.blockCount != rhs.blockCount {return false}
+    if lhs.adminState != rhs.adminState {return false}
+    if lhs.volumeFailed != rhs.volumeFailed {return false}
+    if lhs.volumeFailure != rhs.volumeFailure {return false}
+    if lhs.blocksToDecommission != rhs.blocksToDecommission {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3082,7 +3424,7 @@ nonisolated extension Strata_Wire_AppendResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Strata_Wire_UpdateBlockForPipelineRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateBlockForPipelineRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0\u{1}path\0\u{3}existing_node_ids\0\u{3}failed_node_ids\0\u{3}want_replacement\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3091,6 +3433,10 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineRequest: SwiftProtobuf.M
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._block) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.existingNodeIds) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.failedNodeIds) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.wantReplacement) }()
       default: break
       }
     }
@@ -3104,11 +3450,27 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineRequest: SwiftProtobuf.M
     try { if let v = self._block {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 2)
+    }
+    if !self.existingNodeIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.existingNodeIds, fieldNumber: 3)
+    }
+    if !self.failedNodeIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.failedNodeIds, fieldNumber: 4)
+    }
+    if self.wantReplacement != false {
+      try visitor.visitSingularBoolField(value: self.wantReplacement, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_Wire_UpdateBlockForPipelineRequest, rhs: Strata_Wire_UpdateBlockForPipelineRequest) -> Bool {
     if lhs._block != rhs._block {return false}
+    if lhs.path != rhs.path {return false}
+    if lhs.existingNodeIds != rhs.existingNodeIds {return false}
+    if lhs.failedNodeIds != rhs.failedNodeIds {return false}
+    if lhs.wantReplacement != rhs.wantReplacement {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3116,7 +3478,133 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineRequest: SwiftProtobuf.M
 
 nonisolated extension Strata_Wire_UpdateBlockForPipelineResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateBlockForPipelineResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0\u{1}replacement\0")
+
+  fileprivate class _StorageClass {
+    var _block: Strata_Wire_ExtendedBlock? = nil
+    var _replacement: Strata_Wire_DatanodeInfo? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _block = source._block
+      _replacement = source._replacement
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._block) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._replacement) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._block {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._replacement {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_UpdateBlockForPipelineResponse, rhs: Strata_Wire_UpdateBlockForPipelineResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._block != rhs_storage._block {return false}
+        if _storage._replacement != rhs_storage._replacement {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_UpdatePipelineRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdatePipelineRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{3}old_block\0\u{3}new_block\0\u{3}node_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._oldBlock) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._newBlock) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.nodeIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 1)
+    }
+    try { if let v = self._oldBlock {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._newBlock {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.nodeIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.nodeIds, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_UpdatePipelineRequest, rhs: Strata_Wire_UpdatePipelineRequest) -> Bool {
+    if lhs.path != rhs.path {return false}
+    if lhs._oldBlock != rhs._oldBlock {return false}
+    if lhs._newBlock != rhs._newBlock {return false}
+    if lhs.nodeIds != rhs.nodeIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_CommitBlockSynchronizationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CommitBlockSynchronizationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0\u{3}new_generation_stamp\0\u{3}new_length\0\u{3}node_ids\0\u{3}delete_block\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3125,6 +3613,10 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineResponse: SwiftProtobuf.
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._block) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.newGenerationStamp) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.newLength) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.nodeIds) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.deleteBlock) }()
       default: break
       }
     }
@@ -3138,14 +3630,69 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineResponse: SwiftProtobuf.
     try { if let v = self._block {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if self.newGenerationStamp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.newGenerationStamp, fieldNumber: 2)
+    }
+    if self.newLength != 0 {
+      try visitor.visitSingularUInt64Field(value: self.newLength, fieldNumber: 3)
+    }
+    if !self.nodeIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.nodeIds, fieldNumber: 4)
+    }
+    if self.deleteBlock != false {
+      try visitor.visitSingularBoolField(value: self.deleteBlock, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Strata_Wire_UpdateBlockForPipelineResponse, rhs: Strata_Wire_UpdateBlockForPipelineResponse) -> Bool {
+  public static func ==(lhs: Strata_Wire_CommitBlockSynchronizationRequest, rhs: Strata_Wire_CommitBlockSynchronizationRequest) -> Bool {
     if lhs._block != rhs._block {return false}
+    if lhs.newGenerationStamp != rhs.newGenerationStamp {return false}
+    if lhs.newLength != rhs.newLength {return false}
+    if lhs.nodeIds != rhs.nodeIds {return false}
+    if lhs.deleteBlock != rhs.deleteBlock {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
+}
+
+nonisolated extension Strata_Wire_AdminStateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AdminStateRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}action\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 1)
+    }
+    if self.action != .decommission {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_AdminStateRequest, rhs: Strata_Wire_AdminStateRequest) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_AdminStateRequest.Action: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DECOMMISSION\0\u{1}RECOMMISSION\0")
 }
 
 nonisolated extension Strata_Wire_ServerDefaults: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -3586,36 +4133,74 @@ nonisolated extension Strata_Wire_RegisterRequest: SwiftProtobuf.Message, SwiftP
   public static let protoMessageName: String = _protobuf_package + ".RegisterRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{3}software_version\0")
 
+  fileprivate class _StorageClass {
+    var _node: Strata_Wire_DatanodeInfo? = nil
+    var _softwareVersion: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _node = source._node
+      _softwareVersion = source._softwareVersion
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._node) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.softwareVersion) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._node) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._softwareVersion) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._node {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.softwareVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.softwareVersion, fieldNumber: 2)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._node {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if !_storage._softwareVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._softwareVersion, fieldNumber: 2)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Strata_Wire_RegisterRequest, rhs: Strata_Wire_RegisterRequest) -> Bool {
-    if lhs._node != rhs._node {return false}
-    if lhs.softwareVersion != rhs.softwareVersion {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._node != rhs_storage._node {return false}
+        if _storage._softwareVersion != rhs_storage._softwareVersion {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3663,7 +4248,7 @@ nonisolated extension Strata_Wire_RegisterResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Strata_Wire_HeartbeatRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HeartbeatRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}capacity\0\u{3}dfs_used\0\u{1}remaining\0\u{3}active_transfers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}capacity\0\u{3}dfs_used\0\u{1}remaining\0\u{3}active_transfers\0\u{3}volume_failed\0\u{3}volume_failure\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3676,6 +4261,8 @@ nonisolated extension Strata_Wire_HeartbeatRequest: SwiftProtobuf.Message, Swift
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.dfsUsed) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.remaining) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.activeTransfers) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.volumeFailed) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.volumeFailure) }()
       default: break
       }
     }
@@ -3697,6 +4284,12 @@ nonisolated extension Strata_Wire_HeartbeatRequest: SwiftProtobuf.Message, Swift
     if self.activeTransfers != 0 {
       try visitor.visitSingularUInt32Field(value: self.activeTransfers, fieldNumber: 5)
     }
+    if self.volumeFailed != false {
+      try visitor.visitSingularBoolField(value: self.volumeFailed, fieldNumber: 6)
+    }
+    if !self.volumeFailure.isEmpty {
+      try visitor.visitSingularStringField(value: self.volumeFailure, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3706,6 +4299,8 @@ nonisolated extension Strata_Wire_HeartbeatRequest: SwiftProtobuf.Message, Swift
     if lhs.dfsUsed != rhs.dfsUsed {return false}
     if lhs.remaining != rhs.remaining {return false}
     if lhs.activeTransfers != rhs.activeTransfers {return false}
+    if lhs.volumeFailed != rhs.volumeFailed {return false}
+    if lhs.volumeFailure != rhs.volumeFailure {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3713,7 +4308,7 @@ nonisolated extension Strata_Wire_HeartbeatRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Strata_Wire_DatanodeCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DatanodeCommand"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}invalidate\0\u{1}transfers\0\u{1}reregister\0\u{3}report_blocks\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}invalidate\0\u{1}transfers\0\u{1}reregister\0\u{3}report_blocks\0\u{3}recover_blocks\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3725,6 +4320,7 @@ nonisolated extension Strata_Wire_DatanodeCommand: SwiftProtobuf.Message, SwiftP
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.transfers) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.reregister) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.reportBlocks) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.recoverBlocks) }()
       default: break
       }
     }
@@ -3743,6 +4339,9 @@ nonisolated extension Strata_Wire_DatanodeCommand: SwiftProtobuf.Message, SwiftP
     if self.reportBlocks != false {
       try visitor.visitSingularBoolField(value: self.reportBlocks, fieldNumber: 4)
     }
+    if !self.recoverBlocks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.recoverBlocks, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3751,6 +4350,7 @@ nonisolated extension Strata_Wire_DatanodeCommand: SwiftProtobuf.Message, SwiftP
     if lhs.transfers != rhs.transfers {return false}
     if lhs.reregister != rhs.reregister {return false}
     if lhs.reportBlocks != rhs.reportBlocks {return false}
+    if lhs.recoverBlocks != rhs.recoverBlocks {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3790,6 +4390,50 @@ nonisolated extension Strata_Wire_DatanodeCommand.Transfer: SwiftProtobuf.Messag
   public static func ==(lhs: Strata_Wire_DatanodeCommand.Transfer, rhs: Strata_Wire_DatanodeCommand.Transfer) -> Bool {
     if lhs._block != rhs._block {return false}
     if lhs.targets != rhs.targets {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_DatanodeCommand.RecoverBlock: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Strata_Wire_DatanodeCommand.protoMessageName + ".RecoverBlock"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0\u{3}new_generation_stamp\0\u{1}locations\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._block) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.newGenerationStamp) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.locations) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._block {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.newGenerationStamp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.newGenerationStamp, fieldNumber: 2)
+    }
+    if !self.locations.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.locations, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_DatanodeCommand.RecoverBlock, rhs: Strata_Wire_DatanodeCommand.RecoverBlock) -> Bool {
+    if lhs._block != rhs._block {return false}
+    if lhs.newGenerationStamp != rhs.newGenerationStamp {return false}
+    if lhs.locations != rhs.locations {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3954,7 +4598,7 @@ nonisolated extension Strata_Wire_IncrementalBlockReportRequest: SwiftProtobuf.M
 
 nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TransferHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}op\0\u{1}write\0\u{1}read\0\u{1}packet\0\u{1}ack\0\u{1}response\0\u{3}block_info\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}op\0\u{1}write\0\u{1}read\0\u{1}packet\0\u{1}ack\0\u{1}response\0\u{3}block_info\0\u{1}transfer\0\u{1}recover\0")
 
   fileprivate class _StorageClass {
     var _op: Strata_Wire_TransferHeader.Op = .writeBlock
@@ -3964,6 +4608,8 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
     var _ack: Strata_Wire_PipelineAck? = nil
     var _response: Strata_Wire_TransferResponse? = nil
     var _blockInfo: Strata_Wire_BlockInfoOp? = nil
+    var _transfer: Strata_Wire_TransferBlockOp? = nil
+    var _recover: Strata_Wire_RecoverReplicaOp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3981,6 +4627,8 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
       _ack = source._ack
       _response = source._response
       _blockInfo = source._blockInfo
+      _transfer = source._transfer
+      _recover = source._recover
     }
   }
 
@@ -4006,6 +4654,8 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
         case 5: try { try decoder.decodeSingularMessageField(value: &_storage._ack) }()
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._response) }()
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._blockInfo) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._transfer) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._recover) }()
         default: break
         }
       }
@@ -4039,6 +4689,12 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
       try { if let v = _storage._blockInfo {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
       } }()
+      try { if let v = _storage._transfer {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._recover {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4055,6 +4711,8 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
         if _storage._ack != rhs_storage._ack {return false}
         if _storage._response != rhs_storage._response {return false}
         if _storage._blockInfo != rhs_storage._blockInfo {return false}
+        if _storage._transfer != rhs_storage._transfer {return false}
+        if _storage._recover != rhs_storage._recover {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -4065,7 +4723,7 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
 }
 
 nonisolated extension Strata_Wire_TransferHeader.Op: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WRITE_BLOCK\0\u{1}READ_BLOCK\0\u{1}PACKET\0\u{1}ACK\0\u{1}RESPONSE\0\u{1}BLOCK_INFO\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WRITE_BLOCK\0\u{1}READ_BLOCK\0\u{1}PACKET\0\u{1}ACK\0\u{1}RESPONSE\0\u{1}BLOCK_INFO\0\u{1}TRANSFER_BLOCK\0\u{1}RECOVER_REPLICA\0")
 }
 
 nonisolated extension Strata_Wire_WriteBlockOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -4138,7 +4796,7 @@ nonisolated extension Strata_Wire_WriteBlockOp: SwiftProtobuf.Message, SwiftProt
 }
 
 nonisolated extension Strata_Wire_WriteBlockOp.Stage: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CREATE\0\u{1}APPEND\0\u{1}COPY\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CREATE\0\u{1}APPEND\0\u{1}COPY\0\u{1}RECOVER\0\u{1}TRANSFER\0")
 }
 
 nonisolated extension Strata_Wire_ReadBlockOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -4222,6 +4880,103 @@ nonisolated extension Strata_Wire_BlockInfoOp: SwiftProtobuf.Message, SwiftProto
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
+}
+
+nonisolated extension Strata_Wire_TransferBlockOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TransferBlockOp"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0\u{1}targets\0\u{3}client_name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._block) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.targets) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._block {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.targets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.targets, fieldNumber: 2)
+    }
+    if !self.clientName.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientName, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_TransferBlockOp, rhs: Strata_Wire_TransferBlockOp) -> Bool {
+    if lhs._block != rhs._block {return false}
+    if lhs.targets != rhs.targets {return false}
+    if lhs.clientName != rhs.clientName {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_RecoverReplicaOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecoverReplicaOp"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0\u{3}recovery_generation_stamp\0\u{1}phase\0\u{3}new_length\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._block) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.recoveryGenerationStamp) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.phase) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.newLength) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._block {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.recoveryGenerationStamp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.recoveryGenerationStamp, fieldNumber: 2)
+    }
+    if self.phase != .init_ {
+      try visitor.visitSingularEnumField(value: self.phase, fieldNumber: 3)
+    }
+    if self.newLength != 0 {
+      try visitor.visitSingularUInt64Field(value: self.newLength, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_RecoverReplicaOp, rhs: Strata_Wire_RecoverReplicaOp) -> Bool {
+    if lhs._block != rhs._block {return false}
+    if lhs.recoveryGenerationStamp != rhs.recoveryGenerationStamp {return false}
+    if lhs.phase != rhs.phase {return false}
+    if lhs.newLength != rhs.newLength {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_RecoverReplicaOp.Phase: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INIT\0\u{1}UPDATE\0")
 }
 
 nonisolated extension Strata_Wire_Packet: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -4330,7 +5085,7 @@ nonisolated extension Strata_Wire_PipelineAck.Status: SwiftProtobuf._ProtoNamePr
 
 nonisolated extension Strata_Wire_TransferResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TransferResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}message\0\u{3}raw_length\0\u{3}raw_frame_size\0\u{3}first_frame_offset\0\u{3}first_bad_node\0\u{3}generation_stamp\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}message\0\u{3}raw_length\0\u{3}raw_frame_size\0\u{3}first_frame_offset\0\u{3}first_bad_node\0\u{3}generation_stamp\0\u{1}finalized\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4345,6 +5100,7 @@ nonisolated extension Strata_Wire_TransferResponse: SwiftProtobuf.Message, Swift
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.firstFrameOffset) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.firstBadNode) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.generationStamp) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.finalized) }()
       default: break
       }
     }
@@ -4372,6 +5128,9 @@ nonisolated extension Strata_Wire_TransferResponse: SwiftProtobuf.Message, Swift
     if self.generationStamp != 0 {
       try visitor.visitSingularUInt64Field(value: self.generationStamp, fieldNumber: 7)
     }
+    if self.finalized != false {
+      try visitor.visitSingularBoolField(value: self.finalized, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4383,6 +5142,7 @@ nonisolated extension Strata_Wire_TransferResponse: SwiftProtobuf.Message, Swift
     if lhs.firstFrameOffset != rhs.firstFrameOffset {return false}
     if lhs.firstBadNode != rhs.firstBadNode {return false}
     if lhs.generationStamp != rhs.generationStamp {return false}
+    if lhs.finalized != rhs.finalized {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
