@@ -41,6 +41,10 @@ public final class LocalCluster: Sendable {
         /// Raw bytes per block frame; tests use small frames to cross many frame boundaries cheaply.
         public var rawFrameSizeBytes = Limits.defaultRawFrameSizeBytes
         public var logLevel: Logger.Level = .warning
+        /// The data nodes' block scanner rate (0: no scanner, the default in tests).
+        public var scanBytesPerSecond = 0
+        public var leaseSoftLimitMs: Int64 = 60_000
+        public var leaseHardLimitMs: Int64 = 1_200_000
         public init() {}
     }
 
@@ -57,6 +61,8 @@ public final class LocalCluster: Sendable {
         configuration.monitorIntervalMs = options.monitorIntervalMs
         configuration.checkpointEveryEdits = options.checkpointEveryEdits
         configuration.rawFrameSize = options.rawFrameSizeBytes
+        configuration.leaseSoftLimitMs = options.leaseSoftLimitMs
+        configuration.leaseHardLimitMs = options.leaseHardLimitMs
         let nameNode = try NameNode(configuration: configuration, logger: logger)
         let port = try await nameNode.start(group: group)
         let nameNodeHTTP = try await NameNodeWebHDFS.start(
@@ -68,6 +74,7 @@ public final class LocalCluster: Sendable {
             node.transferPort = 0
             node.nameNodePort = port
             node.heartbeatIntervalMs = options.heartbeatIntervalMs
+            node.scanBytesPerSecond = options.scanBytesPerSecond
             let dataNode = try DataNode(configuration: node, group: group, logger: logger)
             // The HTTP port goes into the node's registration, so its server starts first.
             let http = try await DataNodeWebHDFS.start(
