@@ -74,30 +74,63 @@ struct ProcessClusterError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// A name node and data nodes as separate `strata` processes on loopback.
+/// A name node and data nodes as separate `strata` processes on loopback. Each data node keeps
+/// its directory and ports for the cluster's lifetime, so it can be killed and started again as
+/// the same node. Every process is killed and the directory removed when the cluster goes away,
+/// also when a test fails half-way.
 final class ProcessCluster {
+    /// Where one data node lives: the same directory and ports across restarts.
+    struct DataNodeSlot {
+        let directory: String
+        let transferPort: Int
+        let httpPort: Int
+        let log: String
+    }
+
+    /// A replica's file on a data node's disk (`current/finalized/subdir*/blk_<id>_<stamp>` or
+    /// `current/rbw/blk_<id>_<stamp>`).
+    struct ReplicaFile: Hashable {
+        var blockId: UInt64
+        var generationStamp: UInt64
+        var path: String
+        var isFinalized: Bool
+    }
+
     let directory: String
     let nameNodePort: Int
+    /// The name node's `--heartbeat-timeout`; nil for its default.
+    let heartbeatTimeoutSeconds: Double?
+    /// The data nodes' `--heartbeat-interval`.
+    let heartbeatIntervalSeconds = 0.3
     var nameNode: Process?
-    var dataNodes: [Process] = []
+    private(set) var dataNodeSlots: [DataNodeSlot] = []
+    /// Each data node's running process; nil while it is stopped.
+    private(set) var dataNodes: [Process?] = []
     let superuser = "tester"
 
-    init(dataNodes count: Int = 3) throws {
+    init(dataNodes count: Int = 3, heartbeatTimeoutSeconds: Double? = nil) throws {
         directory = NSTemporaryDirectory() + "strata-cli-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         nameNodePort = freePort()
-        try startNameNode()
-        for index in 1...count {
-            dataNodes.append(
-                try launch([
-                    "datanode", "--dir", directory + "/node\(index)", "--port", "0", "--http-port", "0", "--namenode", "127.0.0.1:\(nameNodePort)",
-                    "--heartbeat-interval", "0.3",
-                ], log: "node\(index).log"))
+        self.heartbeatTimeoutSeconds = heartbeatTimeoutSeconds
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try startNameNode()
+            for index in 0..<count {
+                dataNodeSlots.append(
+                    DataNodeSlot(directory: directory + "/node\(index + 1)", transferPort: freePort(), httpPort: freePort(), log: "node\(index + 1).log"))
+                dataNodes.append(nil)
+                try startDataNode(index)
+            }
+        } catch {
+            stopEverything()
+            throw error
         }
     }
 
-    deinit {
-        for process in dataNodes + [nameNode].compactMap({ $0 }) where process.isRunning {
+    deinit { stopEverything() }
+
+    private func stopEverything() {
+        for process in dataNodes.compactMap({ $0 }) + [nameNode].compactMap({ $0 }) where process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
@@ -107,9 +140,9 @@ final class ProcessCluster {
     var environment: [String: String] { ["STRATA_NAMENODE": "127.0.0.1:\(nameNodePort)", "STRATA_USER": superuser] }
 
     func startNameNode() throws {
-        nameNode = try launch(
-            ["namenode", "--dir", directory + "/namenode", "--port", "\(nameNodePort)", "--http-port", "0", "--superuser", superuser],
-            log: "namenode.log")
+        var arguments = ["namenode", "--dir", directory + "/namenode", "--port", "\(nameNodePort)", "--http-port", "0", "--superuser", superuser]
+        if let heartbeatTimeoutSeconds { arguments += ["--heartbeat-timeout", "\(heartbeatTimeoutSeconds)"] }
+        nameNode = try launch(arguments, log: "namenode.log")
     }
 
     /// SIGKILL: no chance to flush or clean up.
@@ -120,18 +153,68 @@ final class ProcessCluster {
         self.nameNode = nil
     }
 
+    /// Starts data node `index` (from 0) on its directory and ports; it registers, sends a full
+    /// block report and heartbeats every `heartbeatIntervalSeconds`.
+    func startDataNode(_ index: Int) throws {
+        precondition(dataNodes[index] == nil, "data node \(index) is running")
+        let slot = dataNodeSlots[index]
+        dataNodes[index] = try launch(
+            [
+                "datanode", "--dir", slot.directory, "--port", "\(slot.transferPort)", "--http-port", "\(slot.httpPort)",
+                "--namenode", "127.0.0.1:\(nameNodePort)", "--heartbeat-interval", "\(heartbeatIntervalSeconds)",
+            ], log: slot.log)
+    }
+
+    /// Kills data node `index` with SIGKILL (no clean shutdown) and waits until it is gone. Its
+    /// directory stays as the kill left it.
+    func killDataNode(_ index: Int) {
+        guard let process = dataNodes[index] else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        dataNodes[index] = nil
+    }
+
+    /// The node id data node `index` registers with (kept in its directory).
+    func nodeId(ofDataNode index: Int) throws -> String {
+        try String(contentsOfFile: dataNodeSlots[index].directory + "/node-id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The replica files on data node `index`'s disk, read from the directory (not asked of the node).
+    func replicaFiles(onDataNode index: Int) -> [ReplicaFile] {
+        let manager = FileManager.default
+        let current = dataNodeSlots[index].directory + "/current"
+        var files: [ReplicaFile] = []
+        func scan(_ folder: String, finalized: Bool) {
+            for name in (try? manager.contentsOfDirectory(atPath: folder)) ?? [] {
+                let parts = name.split(separator: "_")
+                guard parts.count == 3, parts[0] == "blk", let id = UInt64(parts[1]), let stamp = UInt64(parts[2]) else { continue }
+                files.append(ReplicaFile(blockId: id, generationStamp: stamp, path: folder + "/" + name, isFinalized: finalized))
+            }
+        }
+        for subdirectory in (try? manager.contentsOfDirectory(atPath: current + "/finalized")) ?? [] where subdirectory.hasPrefix("subdir") {
+            scan(current + "/finalized/" + subdirectory, finalized: true)
+        }
+        scan(current + "/rbw", finalized: false)
+        return files
+    }
+
     func launch(_ arguments: [String], log: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: strataExecutable)
         process.arguments = arguments
         let logPath = directory + "/" + log
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
         return process
+    }
+
+    /// The end of one of the cluster's logs (`namenode.log`, `node1.log` ...), for failure messages.
+    func logTail(_ log: String, characters: Int = 3000) -> String {
+        String(((try? String(contentsOfFile: directory + "/" + log, encoding: .utf8)) ?? "").suffix(characters))
     }
 
     /// Runs a `strata` client command against this cluster as the superuser.
@@ -142,20 +225,54 @@ final class ProcessCluster {
         return try strata(arguments, environment: environment, input: input)
     }
 
+    /// Each registered data node's state ("live" or "dead") by node id, from `dfsadmin report --json`.
+    func dataNodeStates() throws -> [String: String] {
+        let report = try run(["dfsadmin", "report", "--json"])
+        guard report.status == 0 else { throw ProcessClusterError(message: "dfsadmin report failed: \(report.error)") }
+        guard let nodes = try JSONSerialization.jsonObject(with: Data(report.output.utf8)) as? [[String: Any]] else {
+            throw ProcessClusterError(message: "dfsadmin report --json is not a list of nodes: \(report.output)")
+        }
+        var states: [String: String] = [:]
+        for node in nodes {
+            if let id = node["nodeId"] as? String { states[id] = node["state"] as? String ?? "" }
+        }
+        return states
+    }
+
+    /// `fsck PATH --json` as a dictionary (exit status 1 only means CORRUPT, so it is not an error).
+    func fsck(_ path: String = "/") throws -> [String: Any] {
+        let result = try run(["fsck", path, "--json"])
+        guard let report = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any] else {
+            throw ProcessClusterError(message: "fsck \(path) --json gave no JSON (status \(result.status)): \(result.output) \(result.error)")
+        }
+        return report
+    }
+
     /// Waits until the name node answers, every data node is live and safe mode is off.
     func waitUntilReady(dataNodes count: Int = 3, timeout: Double = 60) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let report = try? run(["dfsadmin", "report", "--json"]), report.status == 0,
-                report.output.components(separatedBy: "\"live\"").count - 1 >= count,
+            if let states = try? dataNodeStates(), states.values.filter({ $0 == "live" }).count >= count,
                 let safe = try? run(["dfsadmin", "safemode", "get"]), safe.output.contains("OFF")
             {
                 return
             }
             usleep(100_000)
         }
-        let log = (try? String(contentsOfFile: directory + "/namenode.log", encoding: .utf8)) ?? ""
-        throw ProcessClusterError(message: "cluster not ready within \(timeout) s; name node log:\n\(log.suffix(2000))")
+        throw ProcessClusterError(message: "cluster not ready within \(timeout) s; name node log:\n\(logTail("namenode.log", characters: 2000))")
+    }
+}
+
+/// Polls `condition` every `intervalSeconds` until it holds or `timeoutSeconds` pass. Returns the
+/// seconds it took from `since`, or nil if it never held.
+func secondsUntil(
+    since start: Date = Date(), timeoutSeconds: Double, intervalSeconds: Double = 0.1, _ condition: () throws -> Bool
+) rethrows -> Double? {
+    let deadline = start.addingTimeInterval(timeoutSeconds)
+    while true {
+        if try condition() { return Date().timeIntervalSince(start) }
+        if Date() >= deadline { return nil }
+        usleep(UInt32(intervalSeconds * 1_000_000))
     }
 }
 
@@ -196,4 +313,33 @@ func makeData(_ count: Int, seed: UInt64, text: Bool) -> Data {
         }
     }
     return Data(bytes.prefix(count))
+}
+
+extension ProcessCluster {
+    /// The ids of every block with a replica file on any data node's disk.
+    func blockIdsOnDisk() -> Set<UInt64> {
+        Set(dataNodeSlots.indices.flatMap { replicaFiles(onDataNode: $0).map(\.blockId) })
+    }
+
+    /// Replica files of one block on every data node's disk, whatever their generation stamp.
+    func replicaFiles(ofBlock id: UInt64, onDataNodes indices: some Sequence<Int>) -> [(node: Int, file: ReplicaFile)] {
+        indices.flatMap { node in replicaFiles(onDataNode: node).filter { $0.blockId == id }.map { (node, $0) } }
+    }
+
+    /// Puts a local file with the given block size and returns the ids of the blocks it got, in
+    /// no particular order: the blocks whose replica files appeared on the data nodes' disks
+    /// during the put (a put returns once its replicas are finished, so they are all there).
+    func putReturningBlocks(_ local: String, _ remote: String, blockSize: String = "1m") throws -> Set<UInt64> {
+        let before = blockIdsOnDisk()
+        let put = try run(["dfs", "put", "-D", "dfs.blocksize=\(blockSize)", local, remote])
+        guard put.status == 0 else { throw ProcessClusterError(message: "put \(remote) failed: \(put.error)") }
+        return blockIdsOnDisk().subtracting(before)
+    }
+}
+
+/// A count field of `fsck --json` output. Protobuf JSON leaves out fields that are zero.
+func jsonCount(_ object: [String: Any], _ key: String) -> Int {
+    if let number = object[key] as? NSNumber { return number.intValue }
+    if let text = object[key] as? String, let value = Int(text) { return value }
+    return 0
 }
