@@ -117,12 +117,16 @@ public final class DataNode: Sendable {
     func runHeartbeats() async {
         var registered = false
         var lastReportMs: Int64 = 0
+        let volume = makeVolumeChecker()
         while !Task.isCancelled {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let volumeStatus = volume.status(now: now, pool: threadPool)
             do {
                 if !registered {
                     var request = Strata_Wire_RegisterRequest()
                     request.node = info
+                    request.node.volumeFailed = volumeStatus.failed
+                    request.node.volumeFailure = volumeStatus.reason
                     request.softwareVersion = StrataVersion.current
                     let _: Strata_Wire_RegisterResponse = try await nameNode.call("registerDatanode", request, user: Self.rpcUser)
                     try await sendBlockReport()
@@ -136,6 +140,7 @@ public final class DataNode: Sendable {
                 heartbeat.dfsUsed = usage.used
                 heartbeat.remaining = usage.remaining
                 heartbeat.activeTransfers = UInt32(activeTransfers.load(ordering: .relaxed))
+                reportVolume(volumeStatus, in: &heartbeat)
                 let response: Strata_Wire_HeartbeatResponse = try await nameNode.call("sendHeartbeat", heartbeat, user: Self.rpcUser)
                 let command = response.command
                 if command.reregister {

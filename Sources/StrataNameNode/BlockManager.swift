@@ -14,11 +14,23 @@ public struct BlockManager {
         public var blockReportIntervalMs: Int64 = 60_000
         /// How long a scheduled copy may take before it is scheduled again elsewhere.
         public var pendingReplicationTimeoutMs: Int64 = 60_000
-        /// Copies one node sends at once (HDFS `dfs.namenode.replication.max-streams`).
+        /// Copies one node may have in flight as their source (HDFS
+        /// `dfs.namenode.replication.max-streams`): a scheduled copy counts until every target has
+        /// reported its replica or the copy times out.
         public var maximumTransfersPerNode = 4
         /// Deletions handed to one node per heartbeat (HDFS `dfs.block.invalidate.limit`).
         public var maximumInvalidationsPerHeartbeat = 1000
         public init() {}
+    }
+
+    /// What an administrator has made of a node (HDFS's admin states).
+    public enum AdminState: String, Sendable {
+        case normal
+        /// Its replicas are being copied to other nodes. It takes no new replicas, still serves
+        /// reads and may be the source of copies; its replicas do not count toward replication.
+        case decommissioning
+        /// No block needs its replicas any more: it may be switched off.
+        case decommissioned
     }
 
     public struct Node {
@@ -26,6 +38,14 @@ public struct BlockManager {
         public var lastHeartbeatMs: Int64
         public var isAlive: Bool
         public var blockCount = 0
+        public internal(set) var adminState = AdminState.normal
+        /// Blocks that still need this decommissioning node's replica, as of the last replication pass.
+        public internal(set) var blocksToDecommission = 0
+        /// A full block report came since the node last registered. Until then the name node does
+        /// not know every replica it holds, so its decommissioning cannot finish.
+        var blockReportReceived = false
+        /// The volume state last announced for this node (`takeVolumeStateChanges`).
+        var volumeFailureAnnounced = false
         var pendingInvalidations: [Strata_Wire_ExtendedBlock] = []
         var pendingTransfers: [Strata_Wire_DatanodeCommand.Transfer] = []
         var requestBlockReport = false
@@ -39,7 +59,10 @@ public struct BlockManager {
         var storedBytes: UInt64 = 0
     }
 
-    struct PendingReplication {
+    /// A copy scheduled from `source`: it counts against the source's in-flight limit until every
+    /// target has reported the replica or the deadline passes.
+    struct PendingCopy {
+        var source: UInt16
         var targets: [UInt16]
         var deadlineMs: Int64
     }
@@ -52,7 +75,11 @@ public struct BlockManager {
     var extraReplicaNodes: [UInt64: [UInt16]] = [:]
     /// Nodes whose replica of a block is known to be damaged (rare, so kept apart).
     var corrupt: [UInt64: [UInt16]] = [:]
-    var pendingReplications: [UInt64: PendingReplication] = [:]
+    /// Copies in flight, per block (usually one; more when a block lacks several replicas).
+    var pendingReplications: [UInt64: [PendingCopy]] = [:]
+    /// Ids of the nodes an administrator asked to decommission, registered or not: a node in it
+    /// that registers (again) starts decommissioning. (HDFS's exclude file.)
+    public private(set) var decommissionRequests: Set<String> = []
 
     public init(settings: Settings = Settings()) {
         self.settings = settings
@@ -66,11 +93,17 @@ public struct BlockManager {
             nodes[Int(index)].info = info
             nodes[Int(index)].lastHeartbeatMs = now
             nodes[Int(index)].isAlive = true
+            nodes[Int(index)].blockReportReceived = false
+            // A decommissioned node that comes back may bring replicas: it is checked again (as
+            // HDFS does for a node still in its exclude list), and is decommissioned again once no
+            // block needs it.
+            if nodes[Int(index)].adminState == .decommissioned { nodes[Int(index)].adminState = .decommissioning }
             return index
         }
         let index = UInt16(nodes.count)
         nodes.append(Node(info: info, lastHeartbeatMs: now, isAlive: true))
         nodeIndex[info.nodeID] = index
+        if decommissionRequests.contains(info.nodeID) { nodes[Int(index)].adminState = .decommissioning }
         return index
     }
 
@@ -84,6 +117,8 @@ public struct BlockManager {
         node.info.capacity = request.capacity
         node.info.dfsUsed = request.dfsUsed
         node.info.remaining = request.remaining
+        node.info.volumeFailed = request.volumeFailed
+        node.info.volumeFailure = request.volumeFailure
         var command = Strata_Wire_DatanodeCommand()
         let invalidations = min(node.pendingInvalidations.count, settings.maximumInvalidationsPerHeartbeat)
         command.invalidate = Array(node.pendingInvalidations.prefix(invalidations))
@@ -104,10 +139,21 @@ public struct BlockManager {
             nodes[index].isAlive = false
             nodes[index].pendingInvalidations = []
             nodes[index].pendingTransfers = []
+            nodes[index].blockReportReceived = false
             died.append(UInt16(index))
         }
         guard !died.isEmpty else { return [] }
         let dead = Set(died)
+        // Copies from a dead node will not happen, and a dead target will not report: schedule
+        // them again at once rather than wait for their timeout.
+        for (id, copies) in pendingReplications where copies.contains(where: { dead.contains($0.source) || $0.targets.contains(where: dead.contains) }) {
+            var kept: [PendingCopy] = []
+            for var copy in copies where !dead.contains(copy.source) {
+                copy.targets.removeAll(where: dead.contains)
+                if !copy.targets.isEmpty { kept.append(copy) }
+            }
+            pendingReplications[id] = kept.isEmpty ? nil : kept
+        }
         for (id, entry) in replicas {
             let holding = replicaNodes(id, entry)
             if holding.contains(where: dead.contains) { setReplicaNodes(id, holding.filter { !dead.contains($0) }) }
@@ -128,19 +174,125 @@ public struct BlockManager {
         info.lastHeartbeatMs = nodes[Int(index)].lastHeartbeatMs
         info.blockCount = UInt64(nodes[Int(index)].blockCount)
         info.state = nodes[Int(index)].isAlive ? "live" : "dead"
+        info.adminState = nodes[Int(index)].adminState.rawValue
+        info.blocksToDecommission = nodes[Int(index)].adminState == .decommissioning ? UInt64(nodes[Int(index)].blocksToDecommission) : 0
         return info
+    }
+
+    /// Whether a node's replicas count toward replication and it takes new ones: alive, not
+    /// (being) decommissioned, its volume working.
+    public func isInService(_ index: UInt16) -> Bool {
+        let node = nodes[Int(index)]
+        return node.isAlive && node.adminState == .normal && !node.info.volumeFailed
+    }
+
+    /// Copies each node has in flight as their source (scheduled, not yet arrived nor timed out).
+    public func copiesInFlight() -> [Int] {
+        var counts = [Int](repeating: 0, count: nodes.count)
+        for copies in pendingReplications.values {
+            for copy in copies { counts[Int(copy.source)] += 1 }
+        }
+        return counts
+    }
+
+    /// Nodes a block's scheduled copies are going to.
+    func pendingTargets(_ blockId: UInt64) -> [UInt16] {
+        guard let copies = pendingReplications[blockId] else { return [] }
+        return copies.flatMap(\.targets)
+    }
+
+    // MARK: - Administration
+
+    /// How an administrator's name for a node resolved.
+    public enum NodeLookup: Equatable {
+        case found(UInt16)
+        case unknown
+        /// Several nodes answer to the name (their `host:port` addresses).
+        case ambiguous([String])
+    }
+
+    /// Finds a node by its id, by `host:transfer-port`, or by host alone when only one node
+    /// runs there. A host is its address or its host name.
+    public func resolveNode(_ name: String) -> NodeLookup {
+        if let index = nodeIndex[name] { return .found(index) }
+        func address(_ node: Node) -> String { "\(node.info.ipAddress):\(node.info.transferPort)" }
+        func hostMatches(_ node: Node, _ host: Substring) -> Bool { node.info.ipAddress == host || node.info.hostname == host }
+        var matches: [UInt16]
+        if let colon = name.lastIndex(of: ":"), let port = UInt32(name[name.index(after: colon)...]) {
+            let host = name[..<colon]
+            matches = nodes.indices.filter { hostMatches(nodes[$0], host) && nodes[$0].info.transferPort == port }.map { UInt16($0) }
+        } else {
+            matches = nodes.indices.filter { hostMatches(nodes[$0], Substring(name)) }.map { UInt16($0) }
+        }
+        // A node that registered again under a new id leaves its old, dead entry behind: the
+        // live one is meant.
+        if matches.count > 1 {
+            let live = matches.filter { nodes[Int($0)].isAlive }
+            if live.count == 1 { matches = live }
+        }
+        switch matches.count {
+        case 0: return .unknown
+        case 1: return .found(matches[0])
+        default: return .ambiguous(matches.map { address(nodes[Int($0)]) })
+        }
+    }
+
+    /// Starts decommissioning a node: it takes no new replicas and its blocks get copies on
+    /// other nodes; the replication monitor marks it decommissioned once no block needs it. A
+    /// dead node is decommissioned at once (its replicas are already being replaced). Nothing
+    /// changes for a node already decommissioning or decommissioned.
+    public mutating func startDecommission(_ index: UInt16) {
+        decommissionRequests.insert(nodes[Int(index)].info.nodeID)
+        guard nodes[Int(index)].adminState == .normal else { return }
+        if nodes[Int(index)].isAlive {
+            nodes[Int(index)].adminState = .decommissioning
+            // Until the next pass counts them, every replica it holds may be needed.
+            nodes[Int(index)].blocksToDecommission = nodes[Int(index)].blockCount
+        } else {
+            nodes[Int(index)].adminState = .decommissioned
+        }
+    }
+
+    /// Returns a node to normal service. Blocks that now have more replicas in service than
+    /// their replication lose the excess in the next replication pass.
+    public mutating func stopDecommission(_ index: UInt16) {
+        decommissionRequests.remove(nodes[Int(index)].info.nodeID)
+        nodes[Int(index)].adminState = .normal
+        nodes[Int(index)].blocksToDecommission = 0
+    }
+
+    /// Restores the administrator's decommission requests (kept by the name node across
+    /// restarts): registered nodes among them start decommissioning, the others when they register.
+    public mutating func restoreDecommissionRequests(_ nodeIds: Set<String>) {
+        for nodeId in nodeIds {
+            if let index = nodeIndex[nodeId] { startDecommission(index) } else { decommissionRequests.insert(nodeId) }
+        }
+    }
+
+    /// Nodes whose volume failed or recovered since the last call (for the name node's log;
+    /// either change alters where replicas may go, so replication is worth recomputing).
+    public mutating func takeVolumeStateChanges() -> [(nodeId: String, failed: Bool, reason: String)] {
+        var changes: [(nodeId: String, failed: Bool, reason: String)] = []
+        for index in nodes.indices where nodes[index].info.volumeFailed != nodes[index].volumeFailureAnnounced {
+            nodes[index].volumeFailureAnnounced = nodes[index].info.volumeFailed
+            changes.append((nodes[index].info.nodeID, nodes[index].info.volumeFailed, nodes[index].info.volumeFailure))
+        }
+        return changes
     }
 
     // MARK: - Placement
 
-    /// Picks up to `count` distinct live nodes for new replicas: the writer's own node first
-    /// when it is a live data node, then the least loaded of the others (ties broken at random).
+    /// Picks up to `count` distinct nodes for new replicas: the writer's own node first when it
+    /// is a data node that can take the block, then the least loaded of the others (ties broken
+    /// at random). Only nodes in service with room for `requiredBytes` (a block's size, as HDFS
+    /// asks) qualify: not decommissioning or decommissioned, not with a failed volume, not full.
+    /// A node that reports no capacity at all (its disk could not be measured) is not judged full.
     public func chooseTargets(
         count: Int, writer: UInt16?, excluding: Set<UInt16>, requiredBytes: UInt64, using generator: inout some RandomNumberGenerator
     ) -> [UInt16] {
         var candidates = nodes.indices.map { UInt16($0) }.filter { index in
             let node = nodes[Int(index)]
-            return node.isAlive && !excluding.contains(index) && (node.info.remaining >= requiredBytes || node.info.capacity == 0)
+            return isInService(index) && !excluding.contains(index) && (node.info.remaining >= requiredBytes || node.info.capacity == 0)
         }
         var chosen: [UInt16] = []
         if let writer, let position = candidates.firstIndex(of: writer) {
@@ -155,16 +307,19 @@ public struct BlockManager {
 
     // MARK: - Replicas
 
-    /// Nodes holding a good replica of a block, live ones only, nearest to `reader` first.
+    /// Nodes holding a good replica of a block, live ones only: nodes in service first (`reader`
+    /// first among them), then decommissioning and decommissioned nodes and nodes with a failed
+    /// volume, which still serve reads but are used last (as HDFS sorts them).
     public func locations(of blockId: UInt64, reader: UInt16? = nil) -> [UInt16] {
         guard let entry = replicas[blockId] else { return [] }
         let damaged = corrupt[blockId] ?? []
-        var good = replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive && !damaged.contains($0) }
-        if let reader, let position = good.firstIndex(of: reader) {
-            good.remove(at: position)
-            good.insert(reader, at: 0)
+        let good = replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive && !damaged.contains($0) }
+        var inService = good.filter(isInService)
+        if let reader, let position = inService.firstIndex(of: reader) {
+            inService.remove(at: position)
+            inService.insert(reader, at: 0)
         }
-        return good
+        return inService + good.filter { !isInService($0) }
     }
 
     public func isCorrupt(_ blockId: UInt64) -> Bool {
@@ -203,9 +358,11 @@ public struct BlockManager {
             setReplicaNodes(blockId, holding)
             nodes[Int(node)].blockCount += 1
         }
-        if var pending = pendingReplications[blockId] {
-            pending.targets.removeAll { $0 == node }
-            pendingReplications[blockId] = pending.targets.isEmpty ? nil : pending
+        if var copies = pendingReplications[blockId] {
+            // A copy is done (and frees its source's slot) once every target has its replica.
+            for position in copies.indices { copies[position].targets.removeAll { $0 == node } }
+            copies.removeAll { $0.targets.isEmpty }
+            pendingReplications[blockId] = copies.isEmpty ? nil : copies
         }
     }
 
@@ -294,28 +451,48 @@ public struct BlockManager {
         for (id, entry) in replicas where !present.contains(id) && replicaNodes(id, entry).contains(node) {
             removeReplica(id, node: node)
         }
+        nodes[Int(node)].blockReportReceived = true
     }
 
     // MARK: - Replication monitor
 
-    /// One pass over every block: schedules copies for blocks with fewer good live replicas than
-    /// their replication (those with the fewest first) and deletions for excess and corrupt
-    /// replicas. `blocks` yields (block id, record, replication) for every block of the namespace.
+    /// One pass over every block: schedules copies for blocks with fewer good replicas in service
+    /// than their replication (those with the fewest first: none left but on decommissioning
+    /// nodes, then one), deletions for excess and corrupt replicas, and finishes the
+    /// decommissioning of nodes no block needs any more. `blocks` yields (block id, record,
+    /// replication) for every block of the namespace.
+    ///
+    /// A node is the source of at most `maximumTransfersPerNode` copies in flight: a scheduled
+    /// copy counts until its replicas arrive or it times out (then it is scheduled again).
     public mutating func computeReplicationWork(
         now: Int64, blocks: [(UInt64, BlockRecordView, Int)], using generator: inout some RandomNumberGenerator
-    ) -> (scheduledCopies: Int, scheduledDeletions: Int) {
-        // Copies that did not arrive in time are scheduled again.
-        pendingReplications = pendingReplications.filter { $0.value.deadlineMs > now }
-        var underReplicated: [(id: UInt64, record: BlockRecordView, live: [UInt16], missing: Int)] = []
+    ) -> (scheduledCopies: Int, scheduledDeletions: Int, decommissioned: [String]) {
+        expirePendingCopies(now: now)
+        var underReplicated: [(id: UInt64, record: BlockRecordView, sources: [UInt16], inService: Int, missing: Int)] = []
         var deletions = 0
-        for (id, record, replication) in blocks where record.isComplete {
+        // Blocks that still need each decommissioning node's replica.
+        var neededFrom = [Int](repeating: 0, count: nodes.count)
+        for (id, record, replication) in blocks {
             guard let entry = replicas[id] else { continue }
             let live = replicaNodes(id, entry).filter { nodes[Int($0)].isAlive }
             let damaged = corrupt[id] ?? []
             let good = live.filter { !damaged.contains($0) }
-            let pending = pendingReplications[id]?.targets.count ?? 0
-            if good.count + pending < replication && !good.isEmpty {
-                underReplicated.append((id, record, good, replication - good.count - pending))
+            let inService = good.filter(isInService)
+            guard record.isComplete else {
+                // A block still being written needs a decommissioning node only while no node in
+                // service has a replica (HDFS: a block under construction may be left with its
+                // minimum replication).
+                if inService.isEmpty {
+                    for node in good where nodes[Int(node)].adminState == .decommissioning { neededFrom[Int(node)] += 1 }
+                }
+                continue
+            }
+            if inService.count < replication {
+                for node in good where nodes[Int(node)].adminState == .decommissioning { neededFrom[Int(node)] += 1 }
+            }
+            let pending = pendingTargets(id).count
+            if inService.count + pending < replication && !good.isEmpty {
+                underReplicated.append((id, record, good, inService.count, replication - inService.count - pending))
             }
             // A corrupt replica goes once enough good copies exist.
             if !damaged.isEmpty && good.count >= replication {
@@ -328,9 +505,10 @@ public struct BlockManager {
                     deletions += 1
                 }
             }
-            if good.count > replication && pending == 0 {
-                // Remove excess replicas from the most loaded nodes.
-                let excess = good.sorted { nodes[Int($0)].blockCount > nodes[Int($1)].blockCount }.prefix(good.count - replication)
+            if inService.count > replication && pending == 0 {
+                // Remove excess replicas from the most loaded nodes. Replicas on nodes out of
+                // service are not excess: they are kept until those nodes leave or come back.
+                let excess = inService.sorted { nodes[Int($0)].blockCount > nodes[Int($1)].blockCount }.prefix(inService.count - replication)
                 for node in excess {
                     var block = Strata_Wire_ExtendedBlock()
                     block.blockID = id
@@ -342,15 +520,13 @@ public struct BlockManager {
                 }
             }
         }
-        underReplicated.sort { $0.live.count < $1.live.count }
+        underReplicated.sort { $0.inService < $1.inService }
         var copies = 0
-        var transfersPerNode: [UInt16: Int] = [:]
-        for (index, node) in nodes.enumerated() { transfersPerNode[UInt16(index)] = node.pendingTransfers.count }
+        var inFlight = copiesInFlight()
         for item in underReplicated {
-            guard let source = item.live.min(by: { transfersPerNode[$0, default: 0] < transfersPerNode[$1, default: 0] }),
-                transfersPerNode[source, default: 0] < settings.maximumTransfersPerNode
-            else { continue }
-            let holding = Set(replicas[item.id].map { replicaNodes(item.id, $0) } ?? []).union(pendingReplications[item.id]?.targets ?? [])
+            let available = item.sources.filter { inFlight[Int($0)] < settings.maximumTransfersPerNode }
+            guard let source = available.min(by: { (inFlight[Int($0)], sourceRank($0)) < (inFlight[Int($1)], sourceRank($1)) }) else { continue }
+            let holding = Set(replicas[item.id].map { replicaNodes(item.id, $0) } ?? []).union(pendingTargets(item.id))
             let targets = chooseTargets(
                 count: item.missing, writer: nil, excluding: holding, requiredBytes: item.record.numBytes, using: &generator)
             guard !targets.isEmpty else { continue }
@@ -360,14 +536,51 @@ public struct BlockManager {
             transfer.block.numBytes = item.record.numBytes
             transfer.targets = targets.map { nodeInfo($0) }
             nodes[Int(source)].pendingTransfers.append(transfer)
-            transfersPerNode[source, default: 0] += 1
-            var pending = pendingReplications[item.id] ?? PendingReplication(targets: [], deadlineMs: 0)
-            pending.targets += targets
-            pending.deadlineMs = now + settings.pendingReplicationTimeoutMs
-            pendingReplications[item.id] = pending
+            inFlight[Int(source)] += 1
+            pendingReplications[item.id, default: []].append(
+                PendingCopy(source: source, targets: targets, deadlineMs: now + settings.pendingReplicationTimeoutMs))
             copies += 1
         }
-        return (copies, deletions)
+        var decommissioned: [String] = []
+        for index in nodes.indices where nodes[index].adminState == .decommissioning {
+            nodes[index].blocksToDecommission = neededFrom[index]
+            // A dead node's replicas are already forgotten (copied from elsewhere as for any dead
+            // node); a live one must have reported all it holds first.
+            if neededFrom[index] == 0 && (nodes[index].blockReportReceived || !nodes[index].isAlive) {
+                nodes[index].adminState = .decommissioned
+                decommissioned.append(nodes[index].info.nodeID)
+            }
+        }
+        return (copies, deletions, decommissioned)
+    }
+
+    /// Drops copies that did not arrive in time (with their commands, if still queued), so the
+    /// next pass schedules them again and their sources' slots are free.
+    mutating func expirePendingCopies(now: Int64) {
+        for (id, copies) in pendingReplications where copies.contains(where: { $0.deadlineMs <= now }) {
+            for copy in copies where copy.deadlineMs <= now {
+                nodes[Int(copy.source)].pendingTransfers.removeAll { $0.block.blockID == id }
+            }
+            let kept = copies.filter { $0.deadlineMs > now }
+            pendingReplications[id] = kept.isEmpty ? nil : kept
+        }
+    }
+
+    /// Which of equally busy sources to copy from: a decommissioning node first (it takes no
+    /// writes, and its replicas must move anyway), then a node in service, then the others
+    /// (decommissioned, or with a failed volume whose reads may fail).
+    func sourceRank(_ index: UInt16) -> Int {
+        let node = nodes[Int(index)]
+        if node.adminState == .decommissioning && !node.info.volumeFailed { return 0 }
+        return isInService(index) ? 1 : 2
+    }
+
+    /// Good replicas of a block on live nodes out of service (decommissioning, decommissioned, or
+    /// with a failed volume): readable, but not counted toward its replication.
+    public func outOfServiceReplicas(of blockId: UInt64) -> Int {
+        guard let entry = replicas[blockId] else { return 0 }
+        let damaged = corrupt[blockId] ?? []
+        return replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive && !isInService($0) && !damaged.contains($0) }.count
     }
 
     /// Replication health of a block, for fsck.

@@ -3,10 +3,18 @@ import StrataCore
 import StrataWire
 
 extension NameNode {
-    /// The background loop: dead data nodes, end of start-up safe mode, replication work and
-    /// checkpoints. Bounded work per pass; runs until the name node shuts down.
+    /// The background loop: dead data nodes, failed volumes, end of start-up safe mode,
+    /// replication work, decommissioning and checkpoints. Bounded work per pass; runs until the
+    /// name node shuts down.
     func runMonitor() async {
         var generator = SystemRandomNumberGenerator()
+        // Nodes decommissioned before a restart stay out of service (data nodes register only
+        // after the RPC server and this loop have started, so this comes first).
+        let decommissionList = loadDecommissionList()
+        if !decommissionList.isEmpty {
+            state.withLock { $0.blockManager.restoreDecommissionRequests(decommissionList) }
+            logger.info("decommission list loaded", metadata: ["nodes": "\(decommissionList.count)"])
+        }
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(configuration.monitorIntervalMs))
             let now = Self.nowMs()
@@ -17,6 +25,15 @@ extension NameNode {
                         "node": "\(node)", "timeoutMs": "\(configuration.blockManager.heartbeatTimeoutMs)"])
                 }
                 if !died.isEmpty { state.replicationScanNeeded = true }
+                for change in state.blockManager.takeVolumeStateChanges() {
+                    if change.failed {
+                        logger.warning("data node volume failed: it takes no new replicas", metadata: [
+                            "node": "\(change.nodeId)", "reason": "\(change.reason)"])
+                    } else {
+                        logger.notice("data node volume works again", metadata: ["node": "\(change.nodeId)"])
+                    }
+                    state.replicationScanNeeded = true
+                }
                 if state.safeMode == .startup {
                     let (reported, total) = reportedBlocks(state)
                     if total == 0 || Double(reported) >= Double(total) * configuration.safeModeThreshold {
@@ -36,6 +53,9 @@ extension NameNode {
                     if work.scheduledCopies > 0 || work.scheduledDeletions > 0 {
                         logger.info("replication work scheduled", metadata: [
                             "copies": "\(work.scheduledCopies)", "deletions": "\(work.scheduledDeletions)"])
+                    }
+                    for node in work.decommissioned {
+                        logger.notice("data node decommissioned: no block needs its replicas", metadata: ["node": "\(node)"])
                     }
                 }
             }
@@ -104,8 +124,11 @@ extension NameNode {
                     report.totalBlocks += 1
                     report.storedBytes += state.blockManager.storedBytes(of: id)
                     let health = state.blockManager.health(of: id, replication: file.replication)
-                    replicaTotal += health.live
-                    problem.minLiveReplicas = min(problem.minLiveReplicas, UInt32(health.live))
+                    // Replicas on decommissioning or decommissioned nodes, or on a failed volume,
+                    // are readable but do not count toward replication (as in HDFS's fsck).
+                    let inService = max(0, health.live - state.blockManager.outOfServiceReplicas(of: id))
+                    replicaTotal += inService
+                    problem.minLiveReplicas = min(problem.minLiveReplicas, UInt32(inService))
                     if health.live == 0 && health.corrupt > 0 {
                         report.corruptBlocks += 1
                         problem.corrupt = true
@@ -116,10 +139,10 @@ extension NameNode {
                         hasProblem = true
                     } else {
                         report.minReplicatedBlocks += 1
-                        if health.live < file.replication {
+                        if inService < file.replication {
                             report.underReplicatedBlocks += 1
                             hasProblem = true
-                        } else if health.live > file.replication {
+                        } else if inService > file.replication {
                             report.overReplicatedBlocks += 1
                         }
                     }

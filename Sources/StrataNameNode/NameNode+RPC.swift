@@ -168,6 +168,8 @@ extension NameNode {
             return try incrementalBlockReport(try call.request())
         case "safeMode":
             return try safeMode(try call.request(), caller: try caller(call))
+        case "setAdminState":
+            return try setAdminState(try call.request(), caller: try caller(call))
         default:
             throw RemoteException("RpcNoSuchMethodException", "Unknown method \(call.method) called on the name node protocol.")
         }
