@@ -79,7 +79,7 @@ let package = Package(
         ),
         .target(
             name: "StrataClient",
-            dependencies: ["StrataCore", "StrataWire", "StrataBlockFormat"],
+            dependencies: ["StrataCore", "StrataWire", "StrataBlockFormat", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift
         ),
         .target(

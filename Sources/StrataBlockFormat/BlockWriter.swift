@@ -104,6 +104,48 @@ public final class BlockWriter {
         }
     }
 
+    /// Reopens a block file, finished or not, cut to its first `rawLength` raw bytes, under a new
+    /// generation stamp (pipeline and lease recovery). A cut inside a frame keeps that frame's
+    /// first bytes as pending raw bytes: `finish` or `flush` writes them as a partial frame; with
+    /// a cut on a frame boundary, encoded frames can follow at once. The file is durable in its
+    /// cut state when this returns.
+    public init(
+        recovering path: String, newGenerationStamp: UInt64, rawLength: UInt64, options: FrameEncoderOptions = FrameEncoderOptions()
+    ) throws(BlockFormatError) {
+        let reader = try BlockReader(unfinishedPath: path)
+        guard rawLength <= reader.rawLength else {
+            throw BlockFormatError(
+                .invalidArgument, "cannot cut to \(rawLength) bytes: the replica holds \(reader.rawLength)", path: path,
+                blockId: reader.header.blockId)
+        }
+        var header = reader.header
+        header.generationStamp = newGenerationStamp
+        header.codec = options.codec
+        header.zstdLevel = Int8(clamping: options.zstdLevel)
+        self.header = header
+        self.path = path
+        self.file = try ioCall(path) { () throws(SystemCallError) in try LocalFile(path: path, mode: .readWrite) }
+        self.encoder = FrameEncoder(options: options)
+        self.scratch = [UInt8](repeating: 0, count: FrameEncoder.maximumFrameLength(rawLength: header.rawFrameSize))
+        let frameSize = UInt64(header.rawFrameSize)
+        let wholeFrames = Int(rawLength / frameSize)
+        let remainder = Int(rawLength % frameSize)
+        let offsets = reader.frameOffsets
+        let end = wholeFrames < offsets.count ? offsets[wholeFrames] : reader.framesEnd
+        if remainder > 0 {
+            tail = .raw(bytes: try reader.read(offset: rawLength - UInt64(remainder), length: remainder), onDisk: false)
+        }
+        self.fullFrameOffsets = Array(offsets.prefix(wholeFrames))
+        self.tailOffset = end
+        self.writtenEnd = end
+        let headerBytes = header.encoded()
+        try ioCall(path) { () throws(SystemCallError) in
+            try file.truncate(to: end)
+            try file.write(headerBytes, at: 0)
+            try file.synchronize()
+        }
+    }
+
     deinit {
         if !isClosed { try? file.close() }
     }

@@ -100,20 +100,13 @@ extension DFSClient {
 
     /// How many bytes the replicas of a block being written hold.
     func visibleLength(of block: Strata_Wire_LocatedBlock) async throws -> UInt64 {
+        var header = Strata_Wire_TransferHeader()
+        header.op = .blockInfo
+        header.blockInfo.block = block.block
         for node in block.locations {
-            guard let channel = try? await Transfer.connect(host: node.ipAddress, port: Int(node.transferPort), group: group) else { continue }
-            let length: UInt64? = try await channel.executeThenClose { inbound, outbound in
-                var header = Strata_Wire_TransferHeader()
-                header.op = .blockInfo
-                header.blockInfo.block = block.block
-                try await outbound.write(try Transfer.frame(header))
-                for try await frame in inbound {
-                    let reply = try Strata_Wire_TransferHeader(buffer: frame.header)
-                    return reply.response.status == .success ? reply.response.rawLength : nil
-                }
-                return nil
+            if let response = try? await TransferRequest.exchange(header, with: node, group: group), response.status == .success {
+                return response.rawLength
             }
-            if let length { return length }
         }
         return 0
     }

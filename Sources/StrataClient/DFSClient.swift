@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import StrataBlockFormat
 import StrataCore
@@ -21,6 +22,15 @@ public struct DFSClientConfiguration: Sendable {
     /// connecting for about 10 s).
     public var connectionRetrySeconds: Double = 5
     public var frameOptions = FrameEncoderOptions()
+    /// How often the client renews the leases of the files it writes (HDFS: every 30 s, half
+    /// the soft limit).
+    public var leaseRenewalSeconds: Double = 10
+    /// Where the client reports what it recovers from (a failed write pipeline, a bad replica).
+    public var logger: Logger = {
+        var logger = Logger(label: "strata.client")
+        logger.logLevel = .warning
+        return logger
+    }()
 
     public init(user: String) {
         self.user = user
@@ -39,6 +49,7 @@ public final class DFSClient: Sendable {
     private let leaseRenewer = Mutex<Task<Void, Never>?>(nil)
     private let cachedDefaults = Mutex<Strata_Wire_ServerDefaults?>(nil)
     let openStreams = Atomic<Int>(0)
+    var logger: Logger { configuration.logger }
 
     public init(configuration: DFSClientConfiguration, group: any EventLoopGroup) {
         self.configuration = configuration
@@ -242,6 +253,15 @@ public final class DFSClient: Sendable {
             initialLength: 0, lastBlock: nil, continuesLastBlock: false, pendingTail: [])
     }
 
+    /// Takes a file back from a writer that is gone (HDFS `recoverLease`): true when the file is
+    /// closed, false while the name node recovers its last block (ask again until true).
+    public func recoverLease(_ path: String) async throws -> Bool {
+        var request = Strata_Wire_PathRequest()
+        request.path = path
+        let response: Strata_Wire_BoolResponse = try await call("recoverLease", request)
+        return response.result
+    }
+
     /// Creates an empty, closed file in one call (and one journal commit): what `touchz` does.
     public func createEmpty(
         _ path: String, overwrite: Bool = false, replication: Int? = nil, blockSize: UInt64? = nil,
@@ -307,7 +327,7 @@ public final class DFSClient: Sendable {
             guard task == nil else { return }
             task = Task { [self] in
                 while !Task.isCancelled {
-                    do { try await Task.sleep(for: .seconds(10)) } catch { return }
+                    do { try await Task.sleep(for: .seconds(configuration.leaseRenewalSeconds)) } catch { return }
                     let _: Strata_Wire_Empty? = try? await nameNode.call("renewLease", Strata_Wire_Empty(), user: configuration.user, clientName: clientName)
                 }
             }

@@ -25,6 +25,12 @@ public final class DFSOutputStream {
     /// Raw bytes of the current block in full frames already sent.
     private var blockBytesInFullFrames: UInt64 = 0
     private var sequence: UInt64 = 0
+    /// Packets of the current block sent but not yet acknowledged by every node: pipeline
+    /// recovery resends them.
+    private var unacknowledged: [(packet: Strata_Wire_Packet, body: ByteBuffer)] = []
+    /// Nodes that failed in the current block's pipeline, and how many nodes it started with.
+    private var failedNodes: [String] = []
+    private var pipelineWidth = 0
     private var closed = false
     public private(set) var bytesWritten: UInt64 = 0
 
@@ -94,7 +100,7 @@ public final class DFSOutputStream {
         packet.last = last
         packet.sync = sync
         sequence += 1
-        _ = try await pipeline!.send(packet, body: PacketBody.make(frames))
+        try await transmit(packet, body: PacketBody.make(frames))
         // Only whole frames are done with; a short last frame is re-sent whole later.
         let whole = last ? count : count / rawFrameSize * rawFrameSize
         pending.removeFirst(whole)
@@ -106,9 +112,160 @@ public final class DFSOutputStream {
     private func finishBlock() async throws {
         guard let pipeline else { return }
         try await sendFrames(count: pending.count, last: true, sync: false)
-        try await pipeline.waitForAcknowledgements()
-        pipeline.close()
+        try await waitForAcknowledgements()
+        self.pipeline?.close()
         self.pipeline = nil
+    }
+
+    // MARK: - Pipeline recovery
+
+    /// Sends a packet, keeping it until every node has acknowledged it; a failed pipeline is
+    /// recovered (which resends it).
+    private func transmit(_ packet: Strata_Wire_Packet, body: ByteBuffer) async throws {
+        forgetAcknowledged()
+        unacknowledged.append((packet, body))
+        do {
+            _ = try await pipeline!.send(packet, body: body)
+        } catch let error as PipelineError {
+            try await recoverPipeline(after: error)
+        }
+    }
+
+    private func forgetAcknowledged() {
+        guard let pipeline else { return }
+        let acknowledged = pipeline.lastAcknowledgedSequence
+        if let firstUnacknowledged = unacknowledged.firstIndex(where: { Int64($0.packet.sequenceNumber) > acknowledged }) {
+            unacknowledged.removeFirst(firstUnacknowledged)
+        } else {
+            unacknowledged.removeAll()
+        }
+    }
+
+    /// Waits until every node has acknowledged every packet, recovering the pipeline on failure.
+    private func waitForAcknowledgements() async throws {
+        while let pipeline {
+            do {
+                try await pipeline.waitForAcknowledgements()
+                unacknowledged.removeAll()
+                return
+            } catch let error as PipelineError {
+                try await recoverPipeline(after: error)
+            }
+        }
+    }
+
+    /// Replaces a failed pipeline (HDFS pipeline recovery): the failed node is dropped, the
+    /// block takes a new generation stamp, a replacement node gets a copy of the acknowledged
+    /// frames from a surviving node, every node cuts its replica to the acknowledged length, and
+    /// the packets not acknowledged are sent again. Acknowledged bytes are never lost: every
+    /// surviving node holds them.
+    private func recoverPipeline(after error: PipelineError) async throws {
+        var failure = error
+        for _ in 0..<Limits.maximumPipelineRecoveries {
+            guard var current = block else { throw failure }
+            forgetAcknowledged()
+            pipeline?.close()
+            pipeline = nil
+            let nodes = current.locations
+            let bad = min(max(failure.failedNodeIndex, 0), nodes.count - 1)
+            failedNodes.append(nodes[bad].nodeID)
+            var survivors = nodes
+            survivors.remove(at: bad)
+            client.logger.warning("write pipeline failed; recovering", metadata: [
+                "path": "\(path)", "block": "\(current.block.blockID)", "node": "\(nodes[bad].ipAddress):\(nodes[bad].transferPort)",
+                "error": "\(failure.message)"])
+            guard !survivors.isEmpty else {
+                throw RemoteException.io(
+                    "All datanodes of block \(current.block.blockID) of \(path) are bad. Aborting. Last failure: \(failure.message)")
+            }
+            // Packets start on frame boundaries: every survivor holds at least up to the first
+            // packet not acknowledged.
+            let resumeAt = unacknowledged.first?.packet.offsetInBlock ?? blockBytesInFullFrames
+            var request = Strata_Wire_UpdateBlockForPipelineRequest()
+            request.path = path
+            request.block = current.block
+            request.existingNodeIds = survivors.map(\.nodeID)
+            request.failedNodeIds = failedNodes
+            request.wantReplacement = survivors.count < pipelineWidth
+            let response: Strata_Wire_UpdateBlockForPipelineResponse = try await client.call("updateBlockForPipeline", request)
+            var targets = survivors
+            if response.hasReplacement {
+                if try await copyAcknowledged(of: current.block, length: resumeAt, from: survivors[0], to: response.replacement) {
+                    targets.append(response.replacement)
+                } else {
+                    failedNodes.append(response.replacement.nodeID)
+                }
+            }
+            var recovered = response.block
+            recovered.numBytes = resumeAt
+            current.locations = targets
+            block = current
+            do {
+                pipeline = try await PipelineConnection.open(
+                    block: recovered, stage: .recover, targets: targets, rawFrameSize: rawFrameSize, clientName: client.clientName,
+                    previousGenerationStamp: current.block.generationStamp, group: client.group)
+            } catch let error as PipelineError {
+                // The name node still records the old stamp: the next attempt starts from it.
+                failure = error
+                continue
+            }
+            var update = Strata_Wire_UpdatePipelineRequest()
+            update.path = path
+            update.oldBlock = current.block
+            update.newBlock = recovered
+            update.nodeIds = targets.map(\.nodeID)
+            let _: Strata_Wire_Empty = try await client.call("updatePipeline", update)
+            current.block.generationStamp = recovered.generationStamp
+            block = current
+            do {
+                for entry in unacknowledged {
+                    _ = try await pipeline!.send(entry.packet, body: entry.body)
+                }
+                if unacknowledged.isEmpty && !pending.isEmpty {
+                    // Bytes flushed earlier in a partial frame were cut: send them again.
+                    let frames = await client.codecs.encodeFrames(pending, frameSize: rawFrameSize)
+                    var packet = Strata_Wire_Packet()
+                    packet.sequenceNumber = sequence
+                    packet.offsetInBlock = blockBytesInFullFrames
+                    packet.frameCount = UInt32(frames.count)
+                    packet.rawLength = UInt64(pending.count)
+                    sequence += 1
+                    let body = PacketBody.make(frames)
+                    unacknowledged.append((packet, body))
+                    _ = try await pipeline!.send(packet, body: body)
+                }
+                client.logger.info("write pipeline recovered", metadata: [
+                    "path": "\(path)", "block": "\(current.block.blockID)", "generationStamp": "\(recovered.generationStamp)",
+                    "nodes": "\(targets.map { "\($0.ipAddress):\($0.transferPort)" })", "resentPackets": "\(unacknowledged.count)"])
+                return
+            } catch let error as PipelineError {
+                failure = error
+            }
+        }
+        throw RemoteException.io("could not recover the write pipeline of \(path): \(failure.message)")
+    }
+
+    /// Copies the first `length` raw bytes of a block's replica from a surviving node to a
+    /// replacement node. False when the copy failed (the pipeline goes on without it).
+    private func copyAcknowledged(
+        of block: Strata_Wire_ExtendedBlock, length: UInt64, from source: Strata_Wire_DatanodeInfo, to target: Strata_Wire_DatanodeInfo
+    ) async throws -> Bool {
+        // Nothing acknowledged yet: the replacement joins with an empty replica.
+        guard length > 0 else { return true }
+        var header = Strata_Wire_TransferHeader()
+        header.op = .transferBlock
+        header.transfer.block = block
+        header.transfer.block.numBytes = length
+        header.transfer.targets = [target]
+        header.transfer.clientName = client.clientName
+        do {
+            let response = try await TransferRequest.exchange(header, with: source, group: client.group)
+            if response.status == .success { return true }
+            client.logger.warning("copy to the replacement node failed", metadata: ["block": "\(block.blockID)", "error": "\(response.message)"])
+        } catch {
+            client.logger.warning("copy to the replacement node failed", metadata: ["block": "\(block.blockID)", "error": "\(error)"])
+        }
+        return false
     }
 
     /// Asks the name node for the next block (or reopens the appended one) and sets up its pipeline.
@@ -118,6 +275,9 @@ public final class DFSOutputStream {
                 block: block.block, stage: .append, targets: block.locations, rawFrameSize: Int(block.rawFrameSize),
                 clientName: client.clientName, previousGenerationStamp: previousGenerationStamp, group: client.group)
             appendStage = false
+            unacknowledged = []
+            failedNodes = []
+            pipelineWidth = block.locations.count
             return
         }
         var excluded: [String] = []
@@ -160,6 +320,9 @@ public final class DFSOutputStream {
             block = located
             blockBytesInFullFrames = 0
             sequence = 0
+            unacknowledged = []
+            failedNodes = []
+            pipelineWidth = located.locations.count
             return
         }
     }
@@ -179,7 +342,8 @@ public final class DFSOutputStream {
         if !pending.isEmpty || sync {
             try await sendFrames(count: pending.count, last: false, sync: sync)
         }
-        try await pipeline.waitForAcknowledgements()
+        _ = pipeline
+        try await waitForAcknowledgements()
     }
 
     /// Finishes the last block and closes the file.

@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import StrataCore
 import StrataWire
+import Synchronization
 
 /// A write pipeline failed: which node (index in the pipeline, 0 = the first) and why.
 public struct PipelineError: Error, CustomStringConvertible, Sendable {
@@ -17,13 +18,18 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
 public final class PipelineConnection: Sendable {
     private let channel: any Channel
     private let handler: NIOLoopBound<PipelineHandler>
+    private let progress: AcknowledgementProgress
     public let nodeCount: Int
 
-    private init(channel: any Channel, handler: NIOLoopBound<PipelineHandler>, nodeCount: Int) {
+    private init(channel: any Channel, handler: NIOLoopBound<PipelineHandler>, progress: AcknowledgementProgress, nodeCount: Int) {
         self.channel = channel
         self.handler = handler
+        self.progress = progress
         self.nodeCount = nodeCount
     }
+
+    /// The sequence number of the last packet every node acknowledged (-1: none yet).
+    public var lastAcknowledgedSequence: Int64 { progress.last.load(ordering: .acquiring) }
 
     /// Connects to `targets[0]` and asks it to set up a pipeline through the rest.
     public static func open(
@@ -48,8 +54,11 @@ public final class PipelineConnection: Sendable {
         } catch {
             throw PipelineError(failedNodeIndex: 0, message: "cannot connect to \(first.ipAddress):\(first.transferPort): \(error)")
         }
+        let progress = AcknowledgementProgress()
         let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: PipelineHandler.self), eventLoop: channel.eventLoop)
+            let handler = try channel.pipeline.syncOperations.handler(type: PipelineHandler.self)
+            handler.progress = progress
+            return NIOLoopBound(handler, eventLoop: channel.eventLoop)
         }.get()
         var header = Strata_Wire_TransferHeader()
         header.op = .writeBlock
@@ -75,11 +84,11 @@ public final class PipelineConnection: Sendable {
                 failedNodeIndex: response.firstBadNode >= 0 ? Int(response.firstBadNode) : 0,
                 message: response.message.isEmpty ? "pipeline setup refused (\(response.status))" : response.message)
         }
-        return PipelineConnection(channel: channel, handler: handler, nodeCount: targets.count)
+        return PipelineConnection(channel: channel, handler: handler, progress: progress, nodeCount: targets.count)
     }
 
     /// Sends one packet. Returns a future for its acknowledgement; waits first while the window
-    /// of unacknowledged packets is full.
+    /// of unacknowledged packets is full. Throws once the pipeline has failed.
     public func send(_ packet: Strata_Wire_Packet, body: ByteBuffer) async throws -> EventLoopFuture<Strata_Wire_PipelineAck> {
         let handler = self.handler
         let oldest: EventLoopFuture<Strata_Wire_PipelineAck>? = try await channel.eventLoop.submit {
@@ -93,13 +102,10 @@ public final class PipelineConnection: Sendable {
         let sequence = packet.sequenceNumber
         let channel = self.channel
         return try await channel.eventLoop.submit {
+            if let failure = handler.value.failure { throw failure }
             let promise = channel.eventLoop.makePromise(of: Strata_Wire_PipelineAck.self)
-            if let failure = handler.value.failure {
-                promise.fail(failure)
-            } else {
-                handler.value.outstanding.append((sequence, promise))
-                channel.writeAndFlush(frame, promise: nil)
-            }
+            handler.value.outstanding.append((sequence, promise))
+            channel.writeAndFlush(frame, promise: nil)
             return promise.futureResult
         }.get()
     }
@@ -119,9 +125,15 @@ public final class PipelineConnection: Sendable {
     }
 }
 
+/// How far acknowledgements have come, readable from any thread.
+final class AcknowledgementProgress: Sendable {
+    let last = Atomic<Int64>(-1)
+}
+
 final class PipelineHandler: ChannelInboundHandler {
     typealias InboundIn = WireFrame
 
+    var progress: AcknowledgementProgress?
     var setupPromise: EventLoopPromise<Strata_Wire_TransferResponse>?
     var outstanding: [(sequence: UInt64, promise: EventLoopPromise<Strata_Wire_PipelineAck>)] = []
     var failure: PipelineError?
@@ -153,6 +165,7 @@ final class PipelineHandler: ChannelInboundHandler {
             return
         }
         outstanding.removeFirst()
+        progress?.last.store(Int64(ack.sequenceNumber), ordering: .releasing)
         first.promise.succeed(ack)
     }
 

@@ -53,4 +53,6 @@ extension Limits {
     }
     /// Packets a writer may have sent but not yet had acknowledged.
     public static let maximumUnacknowledgedPackets = 16
+    /// Attempts a writer makes to rebuild a failed pipeline before it gives up on the write.
+    public static let maximumPipelineRecoveries = 5
 }

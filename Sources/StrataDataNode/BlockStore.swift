@@ -29,6 +29,8 @@ public final class BlockStore: Sendable {
     /// rewrites the partial last frame in place (and truncates after it), so its changes to a
     /// file and a reader's opening of it must not interleave (`withFileLock`).
     private let fileLocks: [NSLock] = (0..<64).map { _ in NSLock() }
+    /// The writer allowed to change each replica being written (see `WriteGrant`).
+    private let grants = Mutex<[UInt64: WriteGrant]>([:])
 
     public init(directory: String) throws {
         self.directory = directory
@@ -98,7 +100,7 @@ public final class BlockStore: Sendable {
     /// same block (a lower generation stamp) is removed; an equal or newer one is an error.
     public func createReplica(
         _ block: Strata_Wire_ExtendedBlock, rawFrameSize: Int, options: FrameEncoderOptions
-    ) throws -> BlockWriter {
+    ) throws -> ReplicaWriter {
         let id = block.blockID
         let stale: Replica? = try replicas.withLock { (replicas) throws(RemoteException) -> Replica? in
             if let existing = replicas[id] {
@@ -118,7 +120,7 @@ public final class BlockStore: Sendable {
         let writer = try BlockWriter(
             creating: path, blockId: id, generationStamp: block.generationStamp, rawFrameSizeBytes: rawFrameSize, options: options)
         replicas.withLock { $0[id] = Replica(generationStamp: block.generationStamp, isFinalized: false, rawLength: 0, storedBytes: 0) }
-        return writer
+        return ReplicaWriter(writer, grant: grantWrite(id))
     }
 
     /// Runs `body` holding the lock for a replica's file. Writers hold it while they change the
@@ -148,7 +150,7 @@ public final class BlockStore: Sendable {
     /// new generation stamp.
     public func reopenReplica(
         _ block: Strata_Wire_ExtendedBlock, previousGenerationStamp: UInt64, options: FrameEncoderOptions
-    ) throws -> BlockWriter {
+    ) throws -> ReplicaWriter {
         try withFileLock(block.blockID) {
             try reopenReplicaLocked(block, previousGenerationStamp: previousGenerationStamp, options: options)
         }
@@ -156,7 +158,7 @@ public final class BlockStore: Sendable {
 
     private func reopenReplicaLocked(
         _ block: Strata_Wire_ExtendedBlock, previousGenerationStamp: UInt64, options: FrameEncoderOptions
-    ) throws -> BlockWriter {
+    ) throws -> ReplicaWriter {
         let id = block.blockID
         guard let existing = replica(id), existing.isFinalized, existing.generationStamp < block.generationStamp,
             previousGenerationStamp == 0 || existing.generationStamp == previousGenerationStamp
@@ -164,16 +166,138 @@ public final class BlockStore: Sendable {
             throw RemoteException(
                 "ReplicaNotFoundException", "Cannot append to replica \(id)_\(previousGenerationStamp): no such finished replica")
         }
-        let from = finalizedPath(id, existing.generationStamp)
-        let to = beingWrittenPath(id, block.generationStamp)
+        let to = try moveToBeingWritten(id, existing, newGenerationStamp: block.generationStamp)
+        replicas.withLock {
+            $0[id] = Replica(generationStamp: block.generationStamp, isFinalized: false, rawLength: existing.rawLength, storedBytes: existing.storedBytes)
+        }
+        return ReplicaWriter(try BlockWriter(reopening: to, newGenerationStamp: block.generationStamp, options: options), grant: grantWrite(id))
+    }
+
+    // MARK: - Recovery
+
+    /// Hands the right to write a replica to a new writer, revoking any earlier writer's.
+    private func grantWrite(_ id: UInt64) -> WriteGrant {
+        let grant = WriteGrant(blockId: id)
+        grants.withLock { grants in
+            grants[id]?.revoke()
+            grants[id] = grant
+        }
+        return grant
+    }
+
+    /// Revokes the write right of whoever writes a replica now. Call under the file lock.
+    private func revokeWriter(_ id: UInt64) {
+        grants.withLock { $0.removeValue(forKey: id)?.revoke() }
+    }
+
+    /// A writer is done with a replica (finished or gone).
+    public func release(_ grant: WriteGrant) {
+        grants.withLock { grants in
+            if grants[grant.blockId] === grant { grants[grant.blockId] = nil }
+        }
+    }
+
+    /// Pipeline recovery: this node's replica of a block, finished or not and under an older
+    /// generation stamp, is cut to `block.numBytes` (the bytes every node acknowledged, a frame
+    /// boundary) and reopened under the block's new stamp; the writer resends what follows.
+    /// Whoever was writing the replica loses the right to. A node with no replica joins with an
+    /// empty one when nothing was acknowledged yet.
+    public func recoverForWriting(_ block: Strata_Wire_ExtendedBlock, rawFrameSize: Int, options: FrameEncoderOptions) throws -> ReplicaWriter {
+        let id = block.blockID
+        return try withFileLock(id) {
+            revokeWriter(id)
+            guard let existing = replica(id) else {
+                if block.numBytes == 0 { return try createReplica(block, rawFrameSize: rawFrameSize, options: options) }
+                throw RemoteException("ReplicaNotFoundException", "Cannot recover replica \(id): this node has none")
+            }
+            guard existing.generationStamp < block.generationStamp else {
+                throw RemoteException(
+                    "ReplicaAlreadyExistsException",
+                    "Cannot recover replica \(id)_\(existing.generationStamp) to generation stamp \(block.generationStamp)")
+            }
+            guard existing.rawLength >= block.numBytes else {
+                throw RemoteException.io(
+                    "Cannot recover replica \(id): it holds \(existing.rawLength) bytes, fewer than the \(block.numBytes) acknowledged")
+            }
+            let to = try moveToBeingWritten(id, existing, newGenerationStamp: block.generationStamp)
+            let writer = try BlockWriter(recovering: to, newGenerationStamp: block.generationStamp, rawLength: block.numBytes, options: options)
+            replicas.withLock {
+                $0[id] = Replica(generationStamp: block.generationStamp, isFinalized: false, rawLength: block.numBytes, storedBytes: existing.storedBytes)
+            }
+            return ReplicaWriter(writer, grant: grantWrite(id))
+        }
+    }
+
+    /// What lease recovery learns of a replica (`beginRecovery`).
+    public struct RecoveryState: Sendable {
+        public var generationStamp: UInt64
+        /// Raw bytes in whole frames whose checksums hold at the end.
+        public var rawLength: UInt64
+        public var isFinalized: Bool
+    }
+
+    /// Lease recovery, first step: stops whoever writes the replica and tells its stamp, state
+    /// and length. An unfinished replica's last frame is verified: a torn one does not count.
+    public func beginRecovery(_ id: UInt64, recoveryGenerationStamp: UInt64) throws -> RecoveryState {
+        try withFileLock(id) {
+            revokeWriter(id)
+            guard let existing = replica(id) else {
+                throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)")
+            }
+            guard existing.generationStamp <= recoveryGenerationStamp else {
+                throw RemoteException.io(
+                    "Replica \(id) has generation stamp \(existing.generationStamp), newer than recovery \(recoveryGenerationStamp)")
+            }
+            if existing.isFinalized {
+                return RecoveryState(generationStamp: existing.generationStamp, rawLength: existing.rawLength, isFinalized: true)
+            }
+            let reader = try BlockReader(unfinishedPath: beingWrittenPath(id, existing.generationStamp), expectedBlockId: id)
+            var length = reader.rawLength
+            if reader.frameCount > 0 {
+                do {
+                    _ = try reader.storedFrame(reader.frameCount - 1)
+                } catch {
+                    length -= UInt64(reader.rawLength(ofFrame: reader.frameCount - 1))
+                }
+            }
+            return RecoveryState(generationStamp: existing.generationStamp, rawLength: length, isFinalized: false)
+        }
+    }
+
+    /// Lease recovery, last step: the replica is cut to the length every replica agreed on,
+    /// takes the recovery's generation stamp and is finished. Done already: nothing to do.
+    @discardableResult
+    public func finishRecovery(_ id: UInt64, recoveryGenerationStamp: UInt64, rawLength: UInt64) throws -> Replica {
+        try withFileLock(id) {
+            revokeWriter(id)
+            guard let existing = replica(id) else {
+                throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)")
+            }
+            if existing.generationStamp == recoveryGenerationStamp && existing.isFinalized && existing.rawLength == rawLength {
+                return existing
+            }
+            guard existing.generationStamp < recoveryGenerationStamp, existing.rawLength >= rawLength else {
+                throw RemoteException.io(
+                    "Cannot recover replica \(id)_\(existing.generationStamp) (\(existing.rawLength) bytes) to "
+                        + "\(rawLength) bytes at generation stamp \(recoveryGenerationStamp)")
+            }
+            let to = try moveToBeingWritten(id, existing, newGenerationStamp: recoveryGenerationStamp)
+            let writer = try BlockWriter(recovering: to, newGenerationStamp: recoveryGenerationStamp, rawLength: rawLength)
+            let summary = try writer.finish()
+            try finalize(id, summary: summary)
+            return replica(id)!
+        }
+    }
+
+    /// Renames a replica's file into the being-written directory under a new generation stamp.
+    private func moveToBeingWritten(_ id: UInt64, _ existing: Replica, newGenerationStamp: UInt64) throws -> String {
+        let from = existing.isFinalized ? finalizedPath(id, existing.generationStamp) : beingWrittenPath(id, existing.generationStamp)
+        let to = beingWrittenPath(id, newGenerationStamp)
         guard rename(from, to) == 0 else {
             throw RemoteException.io("cannot move \(from) to \(to): \(String(cString: strerror(errno)))")
         }
         try LocalFile.synchronizeDirectory(beingWrittenDirectory)
-        replicas.withLock {
-            $0[id] = Replica(generationStamp: block.generationStamp, isFinalized: false, rawLength: existing.rawLength, storedBytes: existing.storedBytes)
-        }
-        return try BlockWriter(reopening: to, newGenerationStamp: block.generationStamp, options: options)
+        return to
     }
 
     /// Records the progress of a replica being written (for readers of an open file).
@@ -280,5 +404,31 @@ public final class ReplicaSnapshot: @unchecked Sendable {
     public func storedFrame(_ index: Int) throws(BlockFormatError) -> [UInt8] {
         if index == reader.frameCount - 1, let lastFrame { return lastFrame }
         return try reader.storedFrame(index)
+    }
+}
+
+/// The right to write one replica. Recovery revokes it, so a writer cut off from its pipeline
+/// never changes the file again: writers check it under the replica's file lock.
+public final class WriteGrant: Sendable {
+    public let blockId: UInt64
+    private let revoked = Atomic<Bool>(false)
+
+    init(blockId: UInt64) {
+        self.blockId = blockId
+    }
+
+    public var isRevoked: Bool { revoked.load(ordering: .acquiring) }
+    func revoke() { revoked.store(true, ordering: .releasing) }
+}
+
+/// A block writer for a replica, with its grant; used by one task at a time, which may hand it
+/// to the I/O thread pool.
+public final class ReplicaWriter: @unchecked Sendable {
+    public let writer: BlockWriter
+    public let grant: WriteGrant
+
+    init(_ writer: BlockWriter, grant: WriteGrant) {
+        self.writer = writer
+        self.grant = grant
     }
 }

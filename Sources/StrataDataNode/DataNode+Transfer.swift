@@ -20,6 +20,10 @@ extension DataNode {
                     try await receive(header.write, frames: &frames, outbound: outbound)
                 case .readBlock:
                     try await send(header.read, outbound: outbound)
+                case .transferBlock:
+                    try await transferPartialReplica(header.transfer, outbound: outbound)
+                case .recoverReplica:
+                    try await recoverReplica(header.recover, outbound: outbound)
                 case .blockInfo:
                     var response = Strata_Wire_TransferResponse()
                     if let replica = store.replica(header.blockInfo.block.blockID) {
@@ -90,15 +94,19 @@ extension DataNode {
             }
         }
         defer { downstream?.close() }
-        let box: WriterBox
+        let box: ReplicaWriter
         do {
             let store = self.store
             let options = configuration.frameOptions
             box = try await threadPool.runIfActive {
-                if op.stage == .append {
-                    return WriterBox(try store.reopenReplica(op.block, previousGenerationStamp: op.previousGenerationStamp, options: options))
+                switch op.stage {
+                case .append:
+                    return try store.reopenReplica(op.block, previousGenerationStamp: op.previousGenerationStamp, options: options)
+                case .recover:
+                    return try store.recoverForWriting(op.block, rawFrameSize: frameSize, options: options)
+                default:
+                    return try store.createReplica(op.block, rawFrameSize: frameSize, options: options)
                 }
-                return WriterBox(try store.createReplica(op.block, rawFrameSize: frameSize, options: options))
             }
         } catch {
             var response = Strata_Wire_TransferResponse()
@@ -113,8 +121,13 @@ extension DataNode {
         setup.firstBadNode = -1
         try await outbound.write(try Self.responseFrame(setup))
 
-        let (results, resultsContinuation) = AsyncStream.makeStream(of: LocalResult.self)
         var finished = false
+        defer {
+            // The writer went away (or failed): the replica stays unfinished for recovery.
+            if !finished { box.writer.abandon() }
+            store.release(box.grant)
+        }
+        let (results, resultsContinuation) = AsyncStream.makeStream(of: LocalResult.self)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await Self.acknowledge(results, outbound: outbound, downstreamCount: op.targets.count) }
             defer { resultsContinuation.finish() }
@@ -141,6 +154,10 @@ extension DataNode {
                         }
                         // Readers of the open block must not see the last frame half rewritten.
                         return try store.withFileLock(id) {
+                            // Recovery gave the replica to another writer: this one must not touch it.
+                            guard !box.grant.isRevoked else {
+                                throw RemoteException("ReplicaNotFoundException", "replica \(id) was taken over by recovery")
+                            }
                             for part in parts {
                                 try part.withUnsafeReadableBytes { bytes in try box.writer.appendEncodedFrame(bytes) }
                             }
@@ -174,10 +191,7 @@ extension DataNode {
             resultsContinuation.finish()
             try await tasks.waitForAll()
         }
-        if !finished {
-            // The writer went away (or failed): the replica stays unfinished for recovery.
-            box.writer.abandon()
-        }
+
     }
 
     /// Acknowledges packets upstream in order: this node's status, then those of the nodes after it.

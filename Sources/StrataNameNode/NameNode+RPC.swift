@@ -32,6 +32,7 @@ extension NameNode {
             let request = try call.request(Strata_Wire_CreateRequest.self)
             let caller = try caller(call)
             let clientName = try requireClientName(call)
+            if request.overwrite { try await takeBackIfAbandoned(request.path, clientName: clientName, operation: "CREATE_FILE") }
             let now = Self.nowMs()
             let status = try await mutate("create file", path: request.path) { (state) throws(RemoteException) in
                 let replication = request.replication == 0 ? configuration.defaultReplication : Int(request.replication)
@@ -59,6 +60,14 @@ extension NameNode {
                 response.status = created
             }
             return response
+        case "updateBlockForPipeline":
+            return try await updateBlockForPipeline(try call.request(), clientName: try requireClientName(call))
+        case "updatePipeline":
+            return try await updatePipeline(try call.request(), clientName: try requireClientName(call))
+        case "recoverLease":
+            return try await recoverLease(try call.request(), caller: try caller(call))
+        case "commitBlockSynchronization":
+            return try await commitBlockSynchronization(try call.request())
         case "addBlock":
             return try await addBlock(try call.request(), clientName: try requireClientName(call))
         case "abandonBlock":
@@ -312,6 +321,7 @@ extension NameNode {
     }
 
     func append(_ request: Strata_Wire_AppendRequest, caller: Caller, clientName: String) async throws -> Strata_Wire_AppendResponse {
+        try await takeBackIfAbandoned(request.path, clientName: clientName, operation: "APPEND_FILE")
         let now = Self.nowMs()
         let (path, lastBlock, previousStamp) = try await mutate("append", path: request.path) {
             (state) throws(RemoteException) -> ([Edit], (String, Strata_Wire_LocatedBlock?, UInt64)) in
@@ -406,7 +416,12 @@ extension NameNode {
     func heartbeat(_ request: Strata_Wire_HeartbeatRequest) -> Strata_Wire_HeartbeatResponse {
         let now = Self.nowMs()
         var response = Strata_Wire_HeartbeatResponse()
-        if let command = state.withLock({ $0.blockManager.heartbeat(request, now: now) }) {
+        let command = state.withLock { state -> Strata_Wire_DatanodeCommand? in
+            guard var command = state.blockManager.heartbeat(request, now: now) else { return nil }
+            command.recoverBlocks = state.pendingRecoveryCommands.removeValue(forKey: request.nodeID) ?? []
+            return command
+        }
+        if let command {
             response.command = command
         } else {
             response.command.reregister = true

@@ -16,6 +16,10 @@ public final class NameNode: Sendable {
         /// Blocks being written: the nodes of their pipeline, for readers of the open file.
         var pipelineTargets: [UInt64: [UInt16]] = [:]
         var leaseRenewals: [String: Int64] = [:]
+        /// Lease recoveries in progress, by block.
+        var recoveries: [UInt64: BlockRecovery] = [:]
+        /// Recovery commands for the next heartbeat of each node, by node id.
+        var pendingRecoveryCommands: [String: [Strata_Wire_DatanodeCommand.RecoverBlock]] = [:]
         var safeMode: SafeMode
         var replicationScanNeeded = true
         var lastReplicationScanMs: Int64 = 0
@@ -36,7 +40,7 @@ public final class NameNode: Sendable {
     let state: Mutex<State>
     let namespaceId: String
     private let server: Mutex<RPCServer?> = Mutex(nil)
-    private let monitor: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let monitor: Mutex<[Task<Void, Never>]> = Mutex([])
     let checkpointRunning = Atomic<Bool>(false)
 
     /// Opens the journal, loads the newest checkpoint image and replays the edits after it.
@@ -95,8 +99,8 @@ public final class NameNode: Sendable {
             try await self.handle(call)
         }
         self.server.withLock { $0 = server }
-        let task = Task { [self] in await self.runMonitor() }
-        monitor.withLock { $0 = task }
+        let tasks = [Task { [self] in await self.runMonitor() }, Task { [self] in await self.runLeaseMonitor() }]
+        monitor.withLock { $0 = tasks }
         logger.info("name node serving", metadata: ["rpc": "\(configuration.host):\(server.port)"])
         return server.port
     }
@@ -105,7 +109,7 @@ public final class NameNode: Sendable {
 
     /// Stops serving and makes the journal durable.
     public func shutdown() async {
-        monitor.withLock { $0?.cancel() }
+        monitor.withLock { $0.forEach { $0.cancel() } }
         let server = self.server.withLock { $0 }
         await server?.close()
         try? journal.flush()
