@@ -1,0 +1,135 @@
+import Foundation
+import StrataClient
+import StrataTestKit
+import StrataWire
+import Testing
+
+/// A writer that goes away without closing its file: its lease expires and the file is
+/// recovered and closed at the length all replicas hold, keeping every acknowledged byte.
+@Suite(.serialized) struct LeaseRecoveryTests {
+    static let frameSize = 4096
+
+    /// A client that renews its leases every 200 ms while it lives.
+    static func writer(_ cluster: LocalCluster) -> DFSClient {
+        var configuration = DFSClientConfiguration(user: "strata")
+        configuration.nameNodePort = cluster.nameNodePort
+        configuration.leaseRenewalSeconds = 0.2
+        return DFSClient(configuration: configuration, group: cluster.group)
+    }
+
+    /// Writes `flushed` bytes (acknowledged by hflush) then `unflushed` more that never leave
+    /// the writer, and lets the writer die without closing: its client stops and its stream is
+    /// dropped, as when the process is killed.
+    static func abandon(_ cluster: LocalCluster, _ path: String, flushed: [UInt8], unflushed: [UInt8]) async throws {
+        let client = writer(cluster)
+        do {
+            let stream = try await client.create(path, blockSize: 64 * 1024)
+            try await stream.write(flushed)
+            try await stream.hflush()
+            try await stream.write(unflushed)
+        }
+        await client.close()
+    }
+
+    @Test func hardLimitRecoversTheFileAtTheFlushedLength() async throws {
+        try await withCluster({
+            $0.rawFrameSizeBytes = Self.frameSize
+            $0.leaseSoftLimitMs = 500
+            $0.leaseHardLimitMs = 2_000
+        }) { cluster in
+            try await withClient(cluster) { client in
+                // Mid-frame and past a block boundary: the last block is partly written.
+                let flushed = logLikeBytes(150_001, seed: 5)
+                try await Self.abandon(cluster, "/abandoned", flushed: flushed, unflushed: Array(repeating: 7, count: 1000))
+                #expect(try await client.status("/abandoned")?.underConstruction == true)
+                let started = Date()
+                #expect(try await eventually(timeoutSeconds: 30) { try await client.status("/abandoned")?.underConstruction == false })
+                #expect(Date().timeIntervalSince(started) >= 1.0, "recovered before the hard limit")
+                #expect(try await client.status("/abandoned")?.length == UInt64(flushed.count))
+                expectSameBytes(try await client.readAll("/abandoned"), flushed, "/abandoned after recovery")
+                try await expectConsistentReplicas(cluster, client, "/abandoned", flushed)
+                // The file is an ordinary closed file again: another writer can append.
+                let stream = try await client.append("/abandoned")
+                try await stream.write(Array("more\n".utf8))
+                try await stream.close()
+                expectSameBytes(try await client.readAll("/abandoned"), flushed + Array("more\n".utf8), "/abandoned after append")
+            }
+        }
+    }
+
+    /// Past the soft limit another writer may take the file: its append is refused while the
+    /// recovery runs (RecoveryInProgressException), then succeeds.
+    @Test func softLimitLetsAnotherWriterTakeOver() async throws {
+        try await withCluster({
+            $0.rawFrameSizeBytes = Self.frameSize
+            $0.leaseSoftLimitMs = 1_000
+            $0.leaseHardLimitMs = 600_000
+        }) { cluster in
+            try await withClient(cluster) { client in
+                let flushed = randomBytes(20_000, seed: 9)
+                try await Self.abandon(cluster, "/taken", flushed: flushed, unflushed: [1, 2, 3])
+                // Within the soft limit the file is still the first writer's.
+                _ = await expectRemote("AlreadyBeingCreatedException", "append within the soft limit") { _ = try await client.append("/taken") }
+                try await Task.sleep(for: .milliseconds(1_200))
+                _ = await expectRemote("RecoveryInProgressException", "append past the soft limit") { _ = try await client.append("/taken") }
+                var stream: DFSOutputStream?
+                let deadline = Date().addingTimeInterval(30)
+                while stream == nil && Date() < deadline {
+                    do {
+                        stream = try await client.append("/taken")
+                    } catch let error as RemoteException where error.exceptionClass == "RecoveryInProgressException" {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                let appending = try #require(stream)
+                try await appending.write(Array("taken over\n".utf8))
+                try await appending.close()
+                expectSameBytes(try await client.readAll("/taken"), flushed + Array("taken over\n".utf8), "/taken")
+            }
+        }
+    }
+
+    /// `recoverLease` answers false while the recovery runs and true once the file is closed;
+    /// a file with no block at all closes at once.
+    @Test func recoverLeaseOnDemand() async throws {
+        try await withCluster({ $0.rawFrameSizeBytes = Self.frameSize }) { cluster in
+            try await withClient(cluster) { client in
+                let flushed = randomBytes(10_000, seed: 11)
+                try await Self.abandon(cluster, "/on-demand", flushed: flushed, unflushed: [])
+                #expect(try await client.recoverLease("/on-demand") == false)
+                #expect(try await eventually(timeoutSeconds: 20) { try await client.recoverLease("/on-demand") })
+                expectSameBytes(try await client.readAll("/on-demand"), flushed, "/on-demand")
+
+                let empty = Self.writer(cluster)
+                do { _ = try await empty.create("/never-written") }
+                await empty.close()
+                #expect(try await client.recoverLease("/never-written"))
+                #expect(try await client.status("/never-written")?.length == 0)
+                #expect(try await client.status("/never-written")?.underConstruction == false)
+
+                #expect(try await client.recoverLease("/on-demand"), "a closed file needs no recovery")
+                _ = await expectRemote("FileNotFoundException", "recoverLease of a missing file") { _ = try await client.recoverLease("/missing") }
+            }
+        }
+    }
+
+    /// A writer whose lease was recovered can no longer add to the file.
+    @Test func theOldWriterLosesTheFile() async throws {
+        try await withCluster({ $0.rawFrameSizeBytes = Self.frameSize }) { cluster in
+            try await withClient(cluster) { client in
+                let slow = Self.writer(cluster)
+                let stream = try await slow.create("/lost", blockSize: 64 * 1024)
+                let flushed = randomBytes(30_000, seed: 12)
+                try await stream.write(flushed)
+                try await stream.hflush()
+                #expect(try await eventually(timeoutSeconds: 20) { try await client.recoverLease("/lost") })
+                await #expect(throws: (any Error).self) {
+                    try await stream.write(randomBytes(100_000, seed: 13))
+                    try await stream.close()
+                }
+                await slow.close()
+                expectSameBytes(try await client.readAll("/lost"), flushed, "/lost keeps what was flushed")
+            }
+        }
+    }
+}
