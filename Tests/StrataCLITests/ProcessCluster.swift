@@ -108,10 +108,14 @@ final class ProcessCluster {
     private(set) var dataNodes: [Process?] = []
     let superuser = "tester"
 
-    init(dataNodes count: Int = 3, heartbeatTimeoutSeconds: Double? = nil) throws {
+    /// More `strata namenode` options (lease limits, safe mode threshold).
+    let nameNodeArguments: [String]
+
+    init(dataNodes count: Int = 3, heartbeatTimeoutSeconds: Double? = nil, nameNodeArguments: [String] = []) throws {
         directory = NSTemporaryDirectory() + "strata-cli-" + UUID().uuidString
         nameNodePort = freePort()
         self.heartbeatTimeoutSeconds = heartbeatTimeoutSeconds
+        self.nameNodeArguments = nameNodeArguments
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try startNameNode()
@@ -142,7 +146,7 @@ final class ProcessCluster {
     func startNameNode() throws {
         var arguments = ["namenode", "--dir", directory + "/namenode", "--port", "\(nameNodePort)", "--http-port", "0", "--superuser", superuser]
         if let heartbeatTimeoutSeconds { arguments += ["--heartbeat-timeout", "\(heartbeatTimeoutSeconds)"] }
-        nameNode = try launch(arguments, log: "namenode.log")
+        nameNode = try launch(arguments + nameNodeArguments, log: "namenode.log")
     }
 
     /// SIGKILL: no chance to flush or clean up.
