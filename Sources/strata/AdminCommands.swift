@@ -89,7 +89,7 @@ struct SafeModeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await runShell("safemode") {
+        try await runAdmin("safemode") {
             let on = try await cluster.withClient { try await $0.safeMode(action) }
             print("Safe mode is \(on ? "ON" : "OFF")")
         }
@@ -116,7 +116,7 @@ struct ReportCommand: AsyncParsableCommand {
     var decommissioning = false
 
     func run() async throws {
-        try await runShell("report") {
+        try await runAdmin("report") {
             let (nodes, inSafeMode) = try await cluster.withClient { client in
                 (try await client.datanodeReport(), try await client.safeMode("get"))
             }
@@ -168,7 +168,7 @@ struct DecommissionCommand: AsyncParsableCommand {
     var node: String
 
     func run() async throws {
-        try await runShell("decommission", path: node) {
+        try await runAdmin("decommission") {
             let info = try await cluster.withClient { try await $0.decommission(node) }
             if cluster.json {
                 print(try JSONOutput.encode(DatanodeReport.Entry(info)))
@@ -192,7 +192,7 @@ struct RecommissionCommand: AsyncParsableCommand {
     var node: String
 
     func run() async throws {
-        try await runShell("recommission", path: node) {
+        try await runAdmin("recommission") {
             let info = try await cluster.withClient { try await $0.recommission(node) }
             if cluster.json {
                 print(try JSONOutput.encode(DatanodeReport.Entry(info)))
@@ -200,6 +200,20 @@ struct RecommissionCommand: AsyncParsableCommand {
             }
             print("Recommission of \(DatanodeReport.name(info)) (\(info.nodeID)): \(DatanodeReport.decommissionStatus(info))")
         }
+    }
+}
+
+/// Runs a `dfsadmin` command body, printing an error the way `hdfs dfsadmin` does
+/// (`decommission: MESSAGE`) and turning it into exit status 1.
+func runAdmin(_ command: String, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as RemoteException {
+        printError("\(command): \(error.message)")
+        throw ExitCode(1)
+    } catch let error as RPCConnectionError {
+        printError("\(command): Call to \(error.address) failed: \(error.reason). Is the name node running?")
+        throw ExitCode(1)
     }
 }
 
