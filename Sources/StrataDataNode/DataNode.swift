@@ -24,6 +24,9 @@ public struct DataNodeConfiguration: Sendable {
     /// The block scanner's read rate: every finished replica is verified in the background at
     /// most this fast (HDFS `dfs.block.scanner.volume.bytes.per.second`, 1 MiB/s); 0 turns it off.
     public var scanBytesPerSecond: Int = 1 << 20
+    /// A replica the scanner verified is verified again no sooner than this (HDFS
+    /// `dfs.datanode.scan.period.hours`, 504 hours: three weeks).
+    public var scanPeriodMs: Int64 = 504 * 3_600_000
 
     public init(directory: String) {
         self.directory = directory
@@ -45,6 +48,8 @@ public final class DataNode: Sendable {
     private let server = Mutex<TransferServer?>(nil)
     private let heartbeats = Mutex<Task<Void, Never>?>(nil)
     let activeTransfers = Atomic<Int>(0)
+    /// Verifies finished replicas in the background (`DataNode+Scanner.swift`).
+    public let scanner = BlockScanner()
     private let advertisedHTTPPort = Atomic<Int>(0)
     static let rpcUser = "datanode"
 
@@ -77,6 +82,7 @@ public final class DataNode: Sendable {
         self.server.withLock { $0 = server }
         let task = Task { [self] in await self.runHeartbeats() }
         heartbeats.withLock { $0 = task }
+        startScanner()
         logger.info("data node serving", metadata: ["node": "\(nodeId)", "transfer": "\(configuration.host):\(server.port)", "replicas": "\(store.count)"])
         return server.port
     }
@@ -92,6 +98,7 @@ public final class DataNode: Sendable {
 
     public func shutdown() async {
         heartbeats.withLock { $0?.cancel() }
+        await scanner.stop()
         let server = self.server.withLock { $0 }
         await server?.close()
         await nameNode.close()

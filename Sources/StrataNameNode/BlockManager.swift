@@ -494,9 +494,20 @@ public struct BlockManager {
             if inService.count + pending < replication && !good.isEmpty {
                 underReplicated.append((id, record, good, inService.count, replication - inService.count - pending))
             }
-            // A corrupt replica goes once enough good copies exist.
-            if !damaged.isEmpty && good.count >= replication {
-                for node in damaged where live.contains(node) {
+            // A corrupt replica goes once enough good copies exist; or, while a good one is left,
+            // when no other node could take a copy (every node holds the block, as with three
+            // nodes and replication three), so that its node can take one. It is never served,
+            // so deleting it loses nothing. The copy then waits for a later pass, after the
+            // node has had the deletion.
+            let damagedLive = damaged.filter(live.contains)
+            let makeRoom = !damagedLive.isEmpty && !good.isEmpty && good.count < replication
+                && chooseTargets(
+                    count: 1, writer: nil, excluding: Set(live).union(pendingTargets(id)), requiredBytes: record.numBytes,
+                    using: &generator
+                ).isEmpty
+            if makeRoom, underReplicated.last?.id == id { underReplicated.removeLast() }
+            if !damagedLive.isEmpty && (good.count >= replication || makeRoom) {
+                for node in damagedLive {
                     var block = Strata_Wire_ExtendedBlock()
                     block.blockID = id
                     block.generationStamp = record.generationStamp

@@ -43,6 +43,8 @@ public final class LocalCluster: Sendable {
         public var logLevel: Logger.Level = .warning
         /// The data nodes' block scanner rate (0: no scanner, the default in tests).
         public var scanBytesPerSecond = 0
+        /// How soon the scanner verifies a replica again (the data node's default: 504 hours).
+        public var scanPeriodMs: Int64 = 504 * 3_600_000
         public var leaseSoftLimitMs: Int64 = 60_000
         public var leaseHardLimitMs: Int64 = 1_200_000
         public init() {}
@@ -75,6 +77,7 @@ public final class LocalCluster: Sendable {
             node.nameNodePort = port
             node.heartbeatIntervalMs = options.heartbeatIntervalMs
             node.scanBytesPerSecond = options.scanBytesPerSecond
+            node.scanPeriodMs = options.scanPeriodMs
             let dataNode = try DataNode(configuration: node, group: group, logger: logger)
             // The HTTP port goes into the node's registration, so its server starts first.
             let http = try await DataNodeWebHDFS.start(

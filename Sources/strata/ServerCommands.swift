@@ -144,6 +144,9 @@ struct DataNodeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between heartbeats to the name node.")
     var heartbeatInterval: Double = 3
 
+    @Option(help: "Block scanner rate: stored bytes per second read to verify finished replicas (0: no scanner).")
+    var scanBytesPerSecond: Int = 1 << 20
+
     @Flag(help: "Log debug messages.")
     var verbose = false
 
@@ -151,6 +154,7 @@ struct DataNodeCommand: AsyncParsableCommand {
         guard heartbeatInterval >= 0.05 && heartbeatInterval <= 600 else {
             throw ValidationError("--heartbeat-interval must be between 0.05 and 600 seconds")
         }
+        guard scanBytesPerSecond >= 0 else { throw ValidationError("--scan-bytes-per-second must be 0 or more") }
     }
 
     func run() async throws {
@@ -162,6 +166,7 @@ struct DataNodeCommand: AsyncParsableCommand {
         configuration.transferPort = port
         configuration.nameNodeHost = nameNodeHost
         configuration.nameNodePort = nameNodePort
+        configuration.scanBytesPerSecond = scanBytesPerSecond
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let dataNode: DataNode
         do {
@@ -206,11 +211,15 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Seconds without a heartbeat before a data node is dead.")
     var heartbeatTimeout: Double = 30
 
+    @Option(help: "Block scanner rate of each data node: stored bytes per second read to verify finished replicas (0: no scanner).")
+    var scanBytesPerSecond: Int = 1 << 20
+
     @Flag(help: "Log debug messages.")
     var verbose = false
 
     func validate() throws {
         guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
+        guard scanBytesPerSecond >= 0 else { throw ValidationError("--scan-bytes-per-second must be 0 or more") }
     }
 
     func run() async throws {
@@ -225,6 +234,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
         options.heartbeatIntervalMs = 3_000
         options.heartbeatTimeoutMs = Int64(heartbeatTimeout * 1000)
         options.monitorIntervalMs = 500
+        options.scanBytesPerSecond = scanBytesPerSecond
         options.logLevel = verbose ? .debug : .warning
         let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
         let service = LocalClusterService(directory: directory, options: options) { cluster in
