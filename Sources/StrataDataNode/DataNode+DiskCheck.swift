@@ -72,14 +72,6 @@ final class VolumeChecker: Sendable {
         return status
     }
 
-    /// Runs one probe now and records it (start-up, and tests).
-    @discardableResult
-    func probeNow(now: Int64) -> Status {
-        let result = Self.probe(directory: directory, path: probePath)
-        record(result, startedMs: now)
-        return result
-    }
-
     private func record(_ result: Status, startedMs: Int64) {
         let previous = state.withLock { state -> Status in
             let previous = state.status
