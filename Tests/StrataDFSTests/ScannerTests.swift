@@ -2,7 +2,9 @@ import Foundation
 import StrataBlockFormat
 import StrataClient
 @testable import StrataDataNode
+@testable import StrataNameNode
 import StrataTestKit
+import StrataWire
 import Testing
 
 /// The data nodes' block scanner: it finds damaged replicas without any reader, the name node
@@ -351,6 +353,101 @@ import Testing
         let rewritten = ScanSchedule.Replica(id: 9, generationStamp: 5)
         #expect(schedule.corruptToReport([rewritten], now: 200_000, intervalMs: 60_000).isEmpty)
         #expect(schedule.due([rewritten], now: 200_000) == [rewritten])
+    }
+}
+
+/// What the name node does with replicas reported corrupt, as pure logic: they are never
+/// handed out, copies come from good replicas only, and a corrupt replica is deleted once the
+/// block has its replication in good ones, or first when no other node could take a copy.
+@Suite struct CorruptReplicaBlockManagerTests {
+    func manager(nodes count: Int) -> BlockManager {
+        var manager = BlockManager()
+        for index in 0..<count {
+            var info = Strata_Wire_DatanodeInfo()
+            info.nodeID = "n\(index)"
+            info.ipAddress = "127.0.0.1"
+            info.transferPort = UInt32(9000 + index)
+            info.capacity = 1 << 30
+            info.remaining = 1 << 29
+            let node = manager.register(info, now: 0)
+            manager.processBlockReport([], node: node) { _ in nil }
+        }
+        return manager
+    }
+
+    let record = BlockRecordView(BlockRecord(inode: 1, generationStamp: 1, numBytes: 1_000, isComplete: true))
+
+    func place(_ id: UInt64, on nodes: [UInt16], in manager: inout BlockManager) {
+        var reported = Strata_Wire_ReportedBlock()
+        reported.block.blockID = id
+        reported.block.generationStamp = 1
+        reported.block.numBytes = 1_000
+        reported.storedBytes = 500
+        reported.state = .finalized
+        for node in nodes { manager.processReportedReplica(reported, node: node, record: record) }
+    }
+
+    func pass(_ manager: inout BlockManager, _ generator: inout SeededGenerator) -> (copies: Int, deletions: Int) {
+        let work = manager.computeReplicationWork(now: 1_000, blocks: [(7, record, 3)], using: &generator)
+        return (work.scheduledCopies, work.scheduledDeletions)
+    }
+
+    func invalidations(_ manager: BlockManager, _ node: UInt16) -> [UInt64] {
+        manager.nodes[Int(node)].pendingInvalidations.map(\.blockID)
+    }
+
+    @Test func copiedFromGoodReplicasBeforeTheCorruptOneGoes() {
+        var manager = manager(nodes: 4)
+        var generator = SeededGenerator(seed: 61)
+        place(7, on: [0, 1, 2], in: &manager)
+        manager.markCorrupt(7, nodeId: "n1")
+        #expect(Set(manager.locations(of: 7)) == [0, 2])
+        #expect(manager.locations(of: 7, reader: 1) == manager.locations(of: 7), "not even its own node is given it")
+        #expect(!manager.isCorrupt(7))
+        #expect(manager.health(of: 7, replication: 3) == (live: 2, corrupt: 1))
+
+        #expect(pass(&manager, &generator) == (copies: 1, deletions: 0))
+        let transfers = manager.nodes.enumerated().flatMap { index, node in node.pendingTransfers.map { (UInt16(index), $0) } }
+        #expect(transfers.count == 1)
+        #expect(transfers.first.map { [0, 2].contains($0.0) } == true, "copied from the corrupt replica")
+        #expect(transfers.first?.1.targets.map(\.nodeID) == ["n3"])
+        #expect(invalidations(manager, 1).isEmpty, "deleted before a good copy exists")
+
+        place(7, on: [3], in: &manager)
+        #expect(pass(&manager, &generator) == (copies: 0, deletions: 1))
+        #expect(invalidations(manager, 1) == [7])
+        #expect(Set(manager.locations(of: 7)) == [0, 2, 3])
+        #expect(manager.health(of: 7, replication: 3) == (live: 3, corrupt: 0))
+    }
+
+    @Test func withNoSpareNodeTheCorruptOneGoesFirst() {
+        var manager = manager(nodes: 3)
+        var generator = SeededGenerator(seed: 62)
+        place(7, on: [0, 1, 2], in: &manager)
+        manager.markCorrupt(7, nodeId: "n1")
+        #expect(pass(&manager, &generator) == (copies: 0, deletions: 1), "no copy onto a node that still has the corrupt file")
+        #expect(invalidations(manager, 1) == [7])
+        #expect(Set(manager.locations(of: 7)) == [0, 2])
+        #expect(manager.health(of: 7, replication: 3) == (live: 2, corrupt: 0))
+        // The next pass copies the block back onto the node.
+        #expect(pass(&manager, &generator) == (copies: 1, deletions: 0))
+        let targets = manager.nodes.flatMap(\.pendingTransfers).flatMap { $0.targets.map(\.nodeID) }
+        #expect(targets == ["n1"])
+    }
+
+    @Test func everyReplicaCorruptKeepsThemAndHandsOutNone() {
+        var manager = manager(nodes: 4)
+        var generator = SeededGenerator(seed: 63)
+        place(7, on: [0, 1, 2], in: &manager)
+        for node in ["n0", "n1", "n2"] { manager.markCorrupt(7, nodeId: node) }
+        // A report from a node without the block changes nothing.
+        manager.markCorrupt(7, nodeId: "n3")
+        manager.markCorrupt(7, nodeId: "unknown")
+        #expect(manager.locations(of: 7).isEmpty)
+        #expect(manager.isCorrupt(7))
+        #expect(manager.health(of: 7, replication: 3) == (live: 0, corrupt: 3))
+        #expect(pass(&manager, &generator) == (copies: 0, deletions: 0))
+        #expect((0..<4).allSatisfy { invalidations(manager, UInt16($0)).isEmpty })
     }
 }
 
