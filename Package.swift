@@ -149,7 +149,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataCLITests",
-            dependencies: ["StrataTestKit"],
+            dependencies: ["StrataTestKit", "StrataClient", "StrataWire", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strictSwift
         ),
         .testTarget(

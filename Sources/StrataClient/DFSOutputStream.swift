@@ -166,6 +166,9 @@ public final class DFSOutputStream {
             forgetAcknowledged()
             pipeline?.close()
             pipeline = nil
+            // Every packet, the block's last included, was acknowledged: the block is finished
+            // on every node and nothing needs recovering.
+            if unacknowledged.isEmpty && blockBytesInFullFrames % UInt64(rawFrameSize) != 0 { return }
             let nodes = current.locations
             let bad = min(max(failure.failedNodeIndex, 0), nodes.count - 1)
             failedNodes.append(nodes[bad].nodeID)

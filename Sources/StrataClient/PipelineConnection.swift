@@ -55,11 +55,18 @@ public final class PipelineConnection: Sendable {
             throw PipelineError(failedNodeIndex: 0, message: "cannot connect to \(first.ipAddress):\(first.transferPort): \(error)")
         }
         let progress = AcknowledgementProgress()
-        let handler = try await channel.eventLoop.submit {
-            let handler = try channel.pipeline.syncOperations.handler(type: PipelineHandler.self)
-            handler.progress = progress
-            return NIOLoopBound(handler, eventLoop: channel.eventLoop)
-        }.get()
+        let handler: NIOLoopBound<PipelineHandler>
+        do {
+            handler = try await channel.eventLoop.submit {
+                let handler = try channel.pipeline.syncOperations.handler(type: PipelineHandler.self)
+                handler.progress = progress
+                return NIOLoopBound(handler, eventLoop: channel.eventLoop)
+            }.get()
+        } catch {
+            // The node closed the connection as soon as it opened.
+            channel.close(promise: nil)
+            throw PipelineError(failedNodeIndex: 0, message: "connection to \(first.ipAddress):\(first.transferPort) closed: \(error)")
+        }
         var header = Strata_Wire_TransferHeader()
         header.op = .writeBlock
         header.write.block = block
@@ -69,7 +76,10 @@ public final class PipelineConnection: Sendable {
         header.write.rawFrameSize = UInt32(rawFrameSize)
         header.write.previousGenerationStamp = previousGenerationStamp
         let setup = channel.eventLoop.makePromise(of: Strata_Wire_TransferResponse.self)
-        channel.eventLoop.execute { handler.value.setupPromise = setup }
+        channel.eventLoop.execute {
+            // A connection that already failed fails the setup at once rather than never.
+            if let failure = handler.value.failure { setup.fail(failure) } else { handler.value.setupPromise = setup }
+        }
         channel.writeAndFlush(try Transfer.frame(header), promise: nil)
         let response: Strata_Wire_TransferResponse
         do {
@@ -114,8 +124,11 @@ public final class PipelineConnection: Sendable {
     public func waitForAcknowledgements() async throws {
         let handler = self.handler
         let last: EventLoopFuture<Strata_Wire_PipelineAck>? = try await channel.eventLoop.submit {
+            // Everything acknowledged: done, even if the connection closed since (a node closes
+            // it once it has finished the block).
+            guard let last = handler.value.outstanding.last else { return nil }
             if let failure = handler.value.failure { throw failure }
-            return handler.value.outstanding.last?.promise.futureResult
+            return last.promise.futureResult
         }.get()
         if let last { _ = try await last.get() }
     }

@@ -204,6 +204,9 @@ public final class BlockStore: Sendable {
     /// empty one when nothing was acknowledged yet.
     public func recoverForWriting(_ block: Strata_Wire_ExtendedBlock, rawFrameSize: Int, options: FrameEncoderOptions) throws -> ReplicaWriter {
         let id = block.blockID
+        guard block.numBytes % UInt64(rawFrameSize) == 0 else {
+            throw RemoteException.illegalArgument("pipeline recovery of block \(id) must resume on a frame boundary, not at \(block.numBytes)")
+        }
         return try withFileLock(id) {
             revokeWriter(id)
             guard let existing = replica(id) else {
