@@ -97,8 +97,25 @@ struct NameNodeCommand: AsyncParsableCommand {
     @Option(help: "Seconds without a heartbeat before a data node is dead.")
     var heartbeatTimeout: Double = 30
 
+    @Option(help: "Seconds a writer may go without renewing its lease before another writer may take its file (HDFS soft limit).")
+    var leaseSoftLimit: Double = 60
+
+    @Option(help: "Seconds a writer may go without renewing its lease before the name node recovers and closes its files.")
+    var leaseHardLimit: Double = 1200
+
+    @Option(help: "Fraction of blocks that must have a reported replica before start-up safe mode ends.")
+    var safemodeThreshold: Double = 0.999
+
     @Flag(help: "Log debug messages.")
     var verbose = false
+
+    func validate() throws {
+        guard leaseSoftLimit > 0, leaseHardLimit >= leaseSoftLimit else {
+            throw ValidationError("--lease-hard-limit must be at least --lease-soft-limit, and both positive")
+        }
+        guard (0...1).contains(safemodeThreshold) else { throw ValidationError("--safemode-threshold must be between 0 and 1") }
+        guard heartbeatTimeout > 0 else { throw ValidationError("--heartbeat-timeout must be positive") }
+    }
 
     func run() async throws {
         let logger = makeLogger(verbose: verbose)
@@ -106,6 +123,9 @@ struct NameNodeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.rpcPort = port
         configuration.blockManager.heartbeatTimeoutMs = Int64(heartbeatTimeout * 1000)
+        configuration.leaseSoftLimitMs = Int64(leaseSoftLimit * 1000)
+        configuration.leaseHardLimitMs = Int64(leaseHardLimit * 1000)
+        configuration.safeModeThreshold = safemodeThreshold
         let nameNode: NameNode
         do {
             nameNode = try NameNode(configuration: configuration, logger: logger)
