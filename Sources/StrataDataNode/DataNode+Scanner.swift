@@ -45,6 +45,8 @@ public final class BlockScanner: Sendable {
         min(30_000, max(1_000, Int64(replicaCount)))
     }
     static let idlePollIntervalMs: Int64 = 200
+    /// How soon a replica that could not be read (an I/O error) is tried again.
+    static let unreadableRetryMs: Int64 = 30_000
 
     init() {}
 
@@ -54,6 +56,11 @@ public final class BlockScanner: Sendable {
             guard task == nil else { return }
             task = Task { [self] in await self.run(node) }
         }
+    }
+
+    /// Asks the scanner to stop; it makes no new reads or reports after this.
+    func cancel() {
+        task.withLock { $0?.cancel() }
     }
 
     /// Stops the scanner and waits for it: no scanner read is in flight once this returns.
@@ -89,6 +96,7 @@ public final class BlockScanner: Sendable {
             let finished = Self.finishedReplicas(node.store)
             schedule.retain(finished)
             for replica in schedule.corruptToReport(finished, now: Self.nowMs(), intervalMs: configuration.blockReportIntervalMs) {
+                guard !Task.isCancelled else { return }
                 await node.reportCorrupt(replica.id, reason: replica.reason)
                 schedule.recordReported(replica.id, now: Self.nowMs())
             }
@@ -107,14 +115,18 @@ public final class BlockScanner: Sendable {
                     schedule.recordScanned(replica, now: Self.nowMs())
                 case .corrupt(let reason):
                     schedule.recordCorrupt(replica, reason: reason, now: Self.nowMs())
+                    guard !Task.isCancelled else { return }
                     await node.reportCorrupt(replica.id, reason: "block scanner: " + reason)
                     replicas.add(1, ordering: .relaxed)
                     corruptFinds.add(1, ordering: .relaxed)
                 case .changed:
-                    break
+                    // Its new state (if any) is listed under a new generation stamp and is due at
+                    // once; this keeps a replica that looks changed every time from being retried
+                    // without pause.
+                    schedule.recordScanned(replica, now: Self.nowMs())
                 case .unreadable(let reason):
-                    // Not judged: it stays due, but waits for the next pass rather than spin.
-                    schedule.recordScanned(replica, now: Self.nowMs() - schedule.periodMs + 30_000)
+                    // Not judged: tried again after a while rather than at once.
+                    schedule.recordDeferred(replica, untilMs: Self.nowMs() + Self.unreadableRetryMs)
                     node.logger.warning("block scanner could not read replica", metadata: ["block": "\(replica.id)", "error": "\(reason)"])
                 }
             }
@@ -293,7 +305,8 @@ struct ScanSchedule {
 
     struct Scanned {
         var generationStamp: UInt64
-        var atMs: Int64
+        /// When it may be scanned again.
+        var dueAtMs: Int64
     }
 
     struct Corrupt {
@@ -321,7 +334,7 @@ struct ScanSchedule {
                 fresh.append(replica)
                 continue
             }
-            if now - last.atMs >= periodMs { stale.append((replica, last.atMs)) }
+            if now >= last.dueAtMs { stale.append((replica, last.dueAtMs)) }
         }
         fresh.sort { $0.id < $1.id }
         stale.sort { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0.id < $1.0.id) }
@@ -333,19 +346,23 @@ struct ScanSchedule {
         var next: Int64?
         for replica in finished where corrupt[replica.id]?.generationStamp != replica.generationStamp {
             guard let last = scanned[replica.id], last.generationStamp == replica.generationStamp else { return .min }
-            let due = last.atMs + periodMs
-            next = min(next ?? due, due)
+            next = min(next ?? last.dueAtMs, last.dueAtMs)
         }
         return next
     }
 
     mutating func recordScanned(_ replica: Replica, now: Int64) {
-        scanned[replica.id] = Scanned(generationStamp: replica.generationStamp, atMs: now)
+        recordDeferred(replica, untilMs: now.addingReportingOverflow(periodMs).overflow ? .max : now + periodMs)
+    }
+
+    /// Not scanned again before `untilMs`.
+    mutating func recordDeferred(_ replica: Replica, untilMs: Int64) {
+        scanned[replica.id] = Scanned(generationStamp: replica.generationStamp, dueAtMs: untilMs)
         corrupt[replica.id] = nil
     }
 
     mutating func recordCorrupt(_ replica: Replica, reason: String, now: Int64) {
-        scanned[replica.id] = Scanned(generationStamp: replica.generationStamp, atMs: now)
+        scanned[replica.id] = Scanned(generationStamp: replica.generationStamp, dueAtMs: .max)
         corrupt[replica.id] = Corrupt(generationStamp: replica.generationStamp, reason: reason, reportedAtMs: now)
     }
 

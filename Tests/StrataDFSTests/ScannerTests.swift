@@ -329,6 +329,14 @@ import Testing
         let appended = ScanSchedule.Replica(id: 5, generationStamp: 2)
         #expect(schedule.due([a, b, appended], now: 400) == [appended])
         #expect(schedule.nextDueMs([a, b, appended]) == .min)
+        // A replica that could not be read waits as long as it is told to.
+        schedule.recordDeferred(c, untilMs: 1_300)
+        #expect(schedule.due([c], now: 1_299).isEmpty)
+        #expect(schedule.due([c], now: 1_300) == [c])
+        // A period too long to add to the clock never comes due.
+        var patient = ScanSchedule(periodMs: .max)
+        patient.recordScanned(a, now: 10)
+        #expect(patient.due([a], now: .max - 1).isEmpty)
         // Deleted replicas are forgotten.
         schedule.retain([a])
         #expect(schedule.scanned.keys.sorted() == [7])
