@@ -160,6 +160,9 @@ public final class DataNode: Sendable {
                 for transfer in command.transfers {
                     Task { await self.copy(transfer) }
                 }
+                for recovery in command.recoverBlocks {
+                    Task { await self.recoverBlock(recovery) }
+                }
                 if command.reportBlocks || now - lastReportMs > configuration.blockReportIntervalMs {
                     try await sendBlockReport()
                     lastReportMs = now
@@ -223,31 +226,12 @@ public final class DataNode: Sendable {
         defer { activeTransfers.subtract(1, ordering: .relaxed) }
         let id = transfer.block.blockID
         do {
-            let reader = try store.openForReading(id)
+            let store = self.store
+            let snapshot = try await threadPool.runIfActive { try store.openForReading(id) }
             var block = transfer.block
-            block.generationStamp = reader.reader.header.generationStamp
-            block.numBytes = reader.reader.rawLength
-            let pipeline = try await PipelineConnection.open(
-                block: block, stage: .copy, targets: transfer.targets, rawFrameSize: reader.reader.rawFrameSize,
-                clientName: "datanode-\(nodeId)", group: group)
-            defer { pipeline.close() }
-            let frameCount = reader.reader.frameCount
-            var sequence: UInt64 = 0
-            var index = 0
-            repeat {
-                let end = min(frameCount, index + Limits.packetFrames(rawFrameSize: reader.reader.rawFrameSize))
-                let first = index
-                let frames = try await threadPool.runIfActive { try (first..<end).map { try reader.storedFrame($0) } }
-                var packet = Strata_Wire_Packet()
-                packet.sequenceNumber = sequence
-                packet.offsetInBlock = UInt64(first) * UInt64(reader.reader.rawFrameSize)
-                packet.frameCount = UInt32(frames.count)
-                packet.last = end == frameCount
-                _ = try await pipeline.send(packet, body: PacketBody.make(frames))
-                sequence += 1
-                index = end
-            } while index < frameCount
-            try await pipeline.waitForAcknowledgements()
+            block.generationStamp = snapshot.reader.header.generationStamp
+            block.numBytes = snapshot.reader.rawLength
+            try await send(snapshot, frames: snapshot.reader.frameCount, as: block, stage: .copy, to: transfer.targets, finish: true)
             logger.info("replica copied", metadata: ["block": "\(id)", "to": "\(transfer.targets.map { "\($0.ipAddress):\($0.transferPort)" })"])
         } catch let error as BlockFormatError where error.isCorruption {
             await reportCorrupt(id, reason: error.description)
@@ -255,10 +239,34 @@ public final class DataNode: Sendable {
             logger.warning("copy of block \(id) failed: \(error)")
         }
     }
-}
 
-/// Lets a block writer, used by one task at a time, cross into the I/O thread pool.
-final class WriterBox: @unchecked Sendable {
-    let writer: BlockWriter
-    init(_ writer: BlockWriter) { self.writer = writer }
+    /// Sends the first `count` stored frames of a replica, as they are, through a pipeline to
+    /// `targets`; `finish` flags the last packet so the targets finish their replicas.
+    func send(
+        _ snapshot: ReplicaSnapshot, frames count: Int, as block: Strata_Wire_ExtendedBlock, stage: Strata_Wire_WriteBlockOp.Stage,
+        to targets: [Strata_Wire_DatanodeInfo], finish: Bool
+    ) async throws {
+        let reader = snapshot.reader
+        // An empty replica being finished still takes one (empty) last packet.
+        guard count > 0 || finish else { return }
+        let pipeline = try await PipelineConnection.open(
+            block: block, stage: stage, targets: targets, rawFrameSize: reader.rawFrameSize, clientName: "datanode-\(nodeId)", group: group)
+        defer { pipeline.close() }
+        var sequence: UInt64 = 0
+        var index = 0
+        repeat {
+            let end = min(count, index + Limits.packetFrames(rawFrameSize: reader.rawFrameSize))
+            let first = index
+            let frames = try await threadPool.runIfActive { try (first..<end).map { try snapshot.storedFrame($0) } }
+            var packet = Strata_Wire_Packet()
+            packet.sequenceNumber = sequence
+            packet.offsetInBlock = UInt64(first) * UInt64(reader.rawFrameSize)
+            packet.frameCount = UInt32(frames.count)
+            packet.last = finish && end == count
+            _ = try await pipeline.send(packet, body: PacketBody.make(frames))
+            sequence += 1
+            index = end
+        } while index < count
+        try await pipeline.waitForAcknowledgements()
+    }
 }
