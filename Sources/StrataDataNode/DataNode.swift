@@ -137,7 +137,9 @@ public final class DataNode: Sendable {
                     request.node.volumeFailed = volumeStatus.failed
                     request.node.volumeFailure = volumeStatus.reason
                     request.softwareVersion = StrataVersion.current
-                    let _: Strata_Wire_RegisterResponse = try await nameNode.call("registerDatanode", request, user: Self.rpcUser)
+                    request.namespaceID = namespaceId ?? ""
+                    let response: Strata_Wire_RegisterResponse = try await nameNode.call("registerDatanode", request, user: Self.rpcUser)
+                    try joinNamespace(response.namespaceID)
                     try await sendBlockReport()
                     registered = true
                     lastReportMs = now
@@ -167,11 +169,31 @@ public final class DataNode: Sendable {
                     try await sendBlockReport()
                     lastReportMs = now
                 }
+            } catch let error as RemoteException where error.exceptionClass == "InconsistentNamespaceException" {
+                logger.error("the name node refuses this data node: \(error.message)")
             } catch {
                 logger.debug("name node unreachable: \(error)")
             }
             try? await Task.sleep(for: .milliseconds(configuration.heartbeatIntervalMs))
         }
+    }
+
+    /// The namespace this node's replicas belong to, kept in its directory from its first
+    /// registration on: it never joins a name node of another namespace.
+    public var namespaceId: String? {
+        (try? String(contentsOfFile: configuration.directory + "/namespace-id", encoding: .utf8))
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func joinNamespace(_ id: String) throws {
+        if let existing = namespaceId {
+            guard existing == id else {
+                throw RemoteException(
+                    "InconsistentNamespaceException", "Incompatible namespace ids: this data node has \(existing), the name node \(id)")
+            }
+            return
+        }
+        try id.write(toFile: configuration.directory + "/namespace-id", atomically: true, encoding: .utf8)
     }
 
     func sendBlockReport() async throws {

@@ -170,7 +170,7 @@ extension NameNode {
 
         // Data nodes.
         case "registerDatanode":
-            return registerDatanode(try call.request())
+            return try registerDatanode(try call.request())
         case "blockReport":
             return try blockReport(try call.request())
         case "blockReceivedAndDeleted":
@@ -399,7 +399,16 @@ extension NameNode {
 
     // MARK: - Data nodes
 
-    func registerDatanode(_ request: Strata_Wire_RegisterRequest) -> Strata_Wire_RegisterResponse {
+    func registerDatanode(_ request: Strata_Wire_RegisterRequest) throws -> Strata_Wire_RegisterResponse {
+        // Replicas of another namespace would clash with this one's block ids.
+        guard request.namespaceID.isEmpty || request.namespaceID == namespaceId else {
+            logger.error("data node of another namespace refused", metadata: [
+                "node": "\(request.node.nodeID)", "address": "\(request.node.ipAddress):\(request.node.transferPort)",
+                "its namespace": "\(request.namespaceID)", "namespace": "\(namespaceId)"])
+            throw RemoteException(
+                "InconsistentNamespaceException",
+                "Incompatible namespace ids: the data node's replicas belong to namespace \(request.namespaceID), this name node serves \(namespaceId)")
+        }
         let now = Self.nowMs()
         state.withLock { state in
             let index = state.blockManager.register(request.node, now: now)

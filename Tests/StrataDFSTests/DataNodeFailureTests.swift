@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import StrataClient
+import StrataDataNode
 import StrataTestKit
 import StrataWire
 import Testing
@@ -113,4 +115,31 @@ final class RefusingPort {
     }
 
     deinit { close(descriptor) }
+}
+
+/// A data node keeps the namespace of its first name node: pointed at a name node of another
+/// namespace (another cluster), it is refused and never mixes its replicas into it.
+@Suite struct NamespaceIdentityTests {
+    @Test func aDataNodeOfAnotherNamespaceIsRefused() async throws {
+        try await withCluster({ $0.dataNodes = 1 }) { first in
+            let node = try #require(first.dataNodes.first)
+            #expect(node.namespaceId != nil, "the node keeps its namespace once registered")
+            try await withCluster({ $0.dataNodes = 1 }) { second in
+                var configuration = node.configuration
+                configuration.transferPort = 0
+                configuration.nameNodePort = second.nameNodePort
+                configuration.heartbeatIntervalMs = 100
+                await node.shutdown()
+                let stray = try DataNode(configuration: configuration, group: second.group, logger: Logger(label: "stray"))
+                try await stray.start()
+                try await Task.sleep(for: .milliseconds(800))
+                try await withClient(second) { client in
+                    let nodes = try await client.datanodeReport()
+                    #expect(nodes.count == 1, "the stray node registered: \(nodes.map(\.nodeID))")
+                    #expect(!nodes.contains { $0.nodeID == stray.nodeId })
+                }
+                await stray.shutdown()
+            }
+        }
+    }
 }

@@ -1171,6 +1171,13 @@ public nonisolated struct Strata_Wire_RegisterRequest: @unchecked Sendable {
     set {_uniqueStorage()._softwareVersion = newValue}
   }
 
+  /// The namespace the node's replicas belong to (empty for a new node): a name node of another
+  /// namespace refuses it.
+  public var namespaceID: String {
+    get {_storage._namespaceID}
+    set {_uniqueStorage()._namespaceID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4131,11 +4138,12 @@ nonisolated extension Strata_Wire_DatanodeReport: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Strata_Wire_RegisterRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{3}software_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{3}software_version\0\u{3}namespace_id\0")
 
   fileprivate class _StorageClass {
     var _node: Strata_Wire_DatanodeInfo? = nil
     var _softwareVersion: String = String()
+    var _namespaceID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4148,6 +4156,7 @@ nonisolated extension Strata_Wire_RegisterRequest: SwiftProtobuf.Message, SwiftP
     init(copying source: _StorageClass) {
       _node = source._node
       _softwareVersion = source._softwareVersion
+      _namespaceID = source._namespaceID
     }
   }
 
@@ -4168,6 +4177,7 @@ nonisolated extension Strata_Wire_RegisterRequest: SwiftProtobuf.Message, SwiftP
         switch fieldNumber {
         case 1: try { try decoder.decodeSingularMessageField(value: &_storage._node) }()
         case 2: try { try decoder.decodeSingularStringField(value: &_storage._softwareVersion) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._namespaceID) }()
         default: break
         }
       }
@@ -4186,6 +4196,9 @@ nonisolated extension Strata_Wire_RegisterRequest: SwiftProtobuf.Message, SwiftP
       if !_storage._softwareVersion.isEmpty {
         try visitor.visitSingularStringField(value: _storage._softwareVersion, fieldNumber: 2)
       }
+      if !_storage._namespaceID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._namespaceID, fieldNumber: 3)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4197,6 +4210,7 @@ nonisolated extension Strata_Wire_RegisterRequest: SwiftProtobuf.Message, SwiftP
         let rhs_storage = _args.1
         if _storage._node != rhs_storage._node {return false}
         if _storage._softwareVersion != rhs_storage._softwareVersion {return false}
+        if _storage._namespaceID != rhs_storage._namespaceID {return false}
         return true
       }
       if !storagesAreEqual {return false}
