@@ -110,11 +110,13 @@ import Testing
     }
 
     /// Every replica damaged: each node's scanner reports its own, the name node keeps them all
-    /// (there is nothing to copy from), fsck says CORRUPT, no location is handed out, and a read
-    /// fails with BlockMissingException ("Could not obtain block") without returning a byte.
+    /// (there is nothing good to copy from; a copy tried from a replica not yet found damaged
+    /// fails at its source), fsck says CORRUPT, no location is handed out, and a read fails with
+    /// BlockMissingException ("Could not obtain block") without returning a byte. Four nodes, so
+    /// that no replica is deleted to make room for a copy (see the test before).
     @Test func everyReplicaDamagedIsCorruptAndUnreadable() async throws {
         try await withCluster({ options in
-            options.dataNodes = 3
+            options.dataNodes = 4
             options.rawFrameSizeBytes = Self.frameSize
             options.scanBytesPerSecond = 64 << 20
             options.scanPeriodMs = 500
@@ -154,7 +156,8 @@ import Testing
 
                 // The damaged replicas are kept (the name node has nothing better), and nothing else suffers.
                 try await Task.sleep(for: .seconds(1))
-                #expect(cluster.holders(of: id).count == 3)
+                #expect(holders.allSatisfy { $0.store.replica(id)?.isFinalized == true }, "a damaged replica was deleted")
+                #expect(try await client.blockLocations("/doomed").blocks.first?.locations.isEmpty == true)
                 #expect(cluster.dataNodes.map(\.scanner.corruptReplicasFound).reduce(0, +) == 3)
                 #expect(try await client.readAll("/fine") == logLikeBytes(50_000, seed: 53))
             }
