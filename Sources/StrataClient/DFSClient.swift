@@ -250,7 +250,7 @@ public final class DFSClient: Sendable {
         startLeaseRenewal()
         return DFSOutputStream(
             client: self, path: response.status.path, blockSize: response.status.blockSize, rawFrameSize: Int(defaults.rawFrameSize),
-            initialLength: 0, lastBlock: nil, continuesLastBlock: false, pendingTail: [])
+            initialLength: 0, lastBlock: nil, continuesLastBlock: false, pendingTail: [], fileId: response.status.fileID)
     }
 
     /// Takes a file back from a writer that is gone (HDFS `recoverLease`): true when the file is
@@ -318,7 +318,7 @@ public final class DFSClient: Sendable {
         return DFSOutputStream(
             client: self, path: response.status.path, blockSize: response.status.blockSize, rawFrameSize: frameSize,
             initialLength: response.status.length, lastBlock: lastBlock, continuesLastBlock: continuing, pendingTail: tail,
-            previousGenerationStamp: response.previousGenerationStamp)
+            previousGenerationStamp: response.previousGenerationStamp, fileId: response.status.fileID)
     }
 
     /// Renews this client's leases while it has files open for writing.

@@ -11,7 +11,10 @@ import StrataWire
 /// name node has recorded it.
 public final class DFSOutputStream {
     let client: DFSClient
+    /// The path the file was opened with; the name node follows the file by `fileId` if it
+    /// is renamed while open.
     public let path: String
+    let fileId: UInt64
     let blockSize: UInt64
     let rawFrameSize: Int
     /// Raw bytes after the last frame boundary of the current block (not yet in a full frame).
@@ -36,10 +39,12 @@ public final class DFSOutputStream {
 
     init(
         client: DFSClient, path: String, blockSize: UInt64, rawFrameSize: Int, initialLength: UInt64,
-        lastBlock: Strata_Wire_LocatedBlock?, continuesLastBlock: Bool, pendingTail: [UInt8], previousGenerationStamp: UInt64 = 0
+        lastBlock: Strata_Wire_LocatedBlock?, continuesLastBlock: Bool, pendingTail: [UInt8], previousGenerationStamp: UInt64 = 0,
+        fileId: UInt64
     ) {
         self.client = client
         self.path = path
+        self.fileId = fileId
         self.blockSize = blockSize
         self.rawFrameSize = rawFrameSize
         self.pending = pendingTail
@@ -186,6 +191,7 @@ public final class DFSOutputStream {
             let resumeAt = unacknowledged.first?.packet.offsetInBlock ?? blockBytesInFullFrames
             var request = Strata_Wire_UpdateBlockForPipelineRequest()
             request.path = path
+            request.fileID = fileId
             request.block = current.block
             request.existingNodeIds = survivors.map(\.nodeID)
             request.failedNodeIds = failedNodes
@@ -214,6 +220,7 @@ public final class DFSOutputStream {
             }
             var update = Strata_Wire_UpdatePipelineRequest()
             update.path = path
+            update.fileID = fileId
             update.oldBlock = current.block
             update.newBlock = recovered
             update.nodeIds = targets.map(\.nodeID)
@@ -289,6 +296,7 @@ public final class DFSOutputStream {
         while true {
             var request = Strata_Wire_AddBlockRequest()
             request.path = path
+            request.fileID = fileId
             if let block {
                 request.previous = block.block
                 request.previous.numBytes = blockBytes
@@ -313,6 +321,7 @@ public final class DFSOutputStream {
                 // Give the block back and try again without the node that failed (HDFS does the same).
                 var abandon = Strata_Wire_AbandonBlockRequest()
                 abandon.path = path
+                abandon.fileID = fileId
                 abandon.block = located.block
                 let _: Strata_Wire_Empty = try await client.call("abandonBlock", abandon)
                 let bad = located.locations[min(error.failedNodeIndex, located.locations.count - 1)]
@@ -359,6 +368,7 @@ public final class DFSOutputStream {
         if pipeline != nil { try await finishBlock() }
         var request = Strata_Wire_CompleteRequest()
         request.path = path
+        request.fileID = fileId
         if let block {
             request.last = block.block
             request.last.numBytes = blockBytes

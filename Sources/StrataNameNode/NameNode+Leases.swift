@@ -35,7 +35,8 @@ extension NameNode {
         let now = Self.nowMs()
         var generator = SystemRandomNumberGenerator()
         return try await mutate("update block for pipeline", path: request.path) { (state) throws(RemoteException) in
-            let current = try state.namespace.blockBeingWritten(request.path, clientName: clientName, block: request.block)
+            let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
+            let current = try state.namespace.blockBeingWritten(path, clientName: clientName, block: request.block)
             guard current.record.generationStamp == request.block.generationStamp else {
                 throw RemoteException.io(
                     "Block \(request.block.blockID) of \(current.path) has generation stamp \(current.record.generationStamp), "
@@ -63,7 +64,8 @@ extension NameNode {
         let now = Self.nowMs()
         try await mutate("update pipeline", path: request.path) { (state) throws(RemoteException) in
             let edit = try state.namespace.prepareUpdatePipeline(
-                request.path, clientName: clientName, oldBlock: request.oldBlock, newBlock: request.newBlock)
+                state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName), clientName: clientName,
+                oldBlock: request.oldBlock, newBlock: request.newBlock)
             state.leaseRenewals[clientName] = now
             let id = request.newBlock.blockID
             let nodes = request.nodeIds.compactMap { state.blockManager.index(ofNode: $0) }

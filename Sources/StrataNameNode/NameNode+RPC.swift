@@ -74,7 +74,8 @@ extension NameNode {
             let request = try call.request(Strata_Wire_AbandonBlockRequest.self)
             let clientName = try requireClientName(call)
             try await mutate("abandon block", path: request.path) { (state) throws(RemoteException) in
-                ([try state.namespace.prepareAbandonBlock(request.path, clientName: clientName, blockId: request.block.blockID)], ())
+                let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
+                return ([try state.namespace.prepareAbandonBlock(path, clientName: clientName, blockId: request.block.blockID)], ())
             }
             return Strata_Wire_Empty()
         case "complete":
@@ -256,16 +257,16 @@ extension NameNode {
         let now = Self.nowMs()
         var generator = SystemRandomNumberGenerator()
         let located = try await mutate("add block", path: request.path) { (state) throws(RemoteException) -> ([Edit], Strata_Wire_LocatedBlock) in
-            let edit = try state.namespace.prepareAddBlock(
-                request.path, clientName: clientName, previous: request.hasPrevious ? request.previous : nil)
+            let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
+            let edit = try state.namespace.prepareAddBlock(path, clientName: clientName, previous: request.hasPrevious ? request.previous : nil)
             // The previous block must have a replica before the file moves on (HDFS NotReplicatedYetException).
             if edit.addBlock.hasPrevious {
                 let previous = edit.addBlock.previous.blockID
                 if state.blockManager.locations(of: previous).isEmpty {
-                    throw RemoteException("NotReplicatedYetException", "Not replicated yet: block \(previous) of \(request.path)")
+                    throw RemoteException("NotReplicatedYetException", "Not replicated yet: block \(previous) of \(path)")
                 }
             }
-            let file = try state.namespace.openFile(request.path, clientName: clientName)
+            let file = try state.namespace.openFile(path, clientName: clientName)
             let node = state.namespace.inode(file.index)
             let excluded = Set(request.excludeNodeIds.compactMap { state.blockManager.index(ofNode: $0) })
             let writer = request.writerNodeID.isEmpty ? nil : state.blockManager.index(ofNode: request.writerNodeID)
@@ -304,7 +305,8 @@ extension NameNode {
         while true {
             let ready: Bool = try state.withLock { (state) throws(RemoteException) in
                 guard request.hasLast else { return true }
-                _ = try state.namespace.openFileOrClosed(request.path, clientName: clientName)
+                _ = try state.namespace.openFileOrClosed(
+                    state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName), clientName: clientName)
                 return !state.blockManager.locations(of: request.last.blockID).isEmpty
             }
             if ready { break }
@@ -313,7 +315,8 @@ extension NameNode {
         }
         let now = Self.nowMs()
         try await mutate("complete", path: request.path) { (state) throws(RemoteException) in
-            let edit = try state.namespace.prepareComplete(request.path, clientName: clientName, last: request.hasLast ? request.last : nil, now: now)
+            let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
+            let edit = try state.namespace.prepareComplete(path, clientName: clientName, last: request.hasLast ? request.last : nil, now: now)
             if request.hasLast { state.pipelineTargets[request.last.blockID] = nil }
             return (edit.map { [$0] } ?? [], ())
         }

@@ -7,6 +7,19 @@ extension Namespace {
     /// The name of the lease holder while the name node recovers a file.
     public static let recoveryHolder = "Strata_NameNode_LeaseRecovery"
 
+    /// File ids are inode indices offset past HDFS's reserved inode range.
+    static let firstFileId: UInt64 = 16385
+
+    /// Where the file a writer names by id is now: a file open for writing can be renamed (or
+    /// its directory moved) and its writer goes on. Without an id, or when the id is not a file
+    /// `clientName` writes, the path the writer gave.
+    public func currentPath(_ path: String, fileId: UInt64, clientName: String) -> String {
+        guard fileId >= Self.firstFileId, fileId - Self.firstFileId < UInt64(inodes.count) else { return path }
+        let index = UInt32(fileId - Self.firstFileId)
+        guard writers[index] == clientName, !inodes[Int(index)].isDirectory else { return path }
+        return self.path(of: index)
+    }
+
     /// Hands out the next generation stamp, journaled so no restart hands it out again.
     public func prepareReserveGenerationStamp() -> (edit: Edit, stamp: UInt64) {
         var reserve = Strata_Journal_ReserveGenerationStamp()

@@ -161,7 +161,7 @@ public struct Namespace: Sendable {
         status.group = strings.name(node.group)
         status.modificationTimeMs = node.modificationTime
         status.accessTimeMs = node.accessTime
-        status.fileID = UInt64(index) + 16385  // HDFS inode ids start above its reserved range.
+        status.fileID = UInt64(index) + Self.firstFileId
         if node.isDirectory {
             status.childrenCount = UInt32(node.children?.count ?? 0)
         } else {

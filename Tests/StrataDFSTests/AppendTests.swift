@@ -142,3 +142,27 @@ import Testing
         }
     }
 }
+
+/// A file open for writing can be renamed, and its directory moved: the writer goes on and
+/// closes the file under its new name (HDFS follows open files by inode id).
+@Suite struct RenameWhileWritingTests {
+    @Test func writerFollowsItsFileAcrossRenames() async throws {
+        try await withCluster({ $0.rawFrameSizeBytes = 4096 }) { cluster in
+            try await withClient(cluster) { client in
+                let data = logLikeBytes(300_000, seed: 71)
+                let stream = try await client.create("/incoming/part.log", blockSize: 64 * 1024)
+                try await stream.write(Array(data[0..<100_000]))
+                try await client.rename("/incoming/part.log", to: "/incoming/renamed.log")
+                try await stream.write(Array(data[100_000..<200_000]))
+                try await client.rename("/incoming", to: "/archive")
+                try await stream.write(Array(data[200_000...]))
+                try await stream.close()
+                #expect(try await client.status("/incoming/part.log") == nil)
+                let status = try #require(try await client.status("/archive/renamed.log"))
+                #expect(status.length == UInt64(data.count))
+                #expect(status.underConstruction == false)
+                expectSameBytes(try await client.readAll("/archive/renamed.log"), data, "/archive/renamed.log")
+            }
+        }
+    }
+}

@@ -785,6 +785,8 @@ public nonisolated struct Strata_Wire_UpdateBlockForPipelineRequest: Sendable {
 
   public var wantReplacement: Bool = false
 
+  public var fileID: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -851,6 +853,8 @@ public nonisolated struct Strata_Wire_UpdatePipelineRequest: Sendable {
   public mutating func clearNewBlock() {self._newBlock = nil}
 
   public var nodeIds: [String] = []
+
+  public var fileID: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3431,7 +3435,7 @@ nonisolated extension Strata_Wire_AppendResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Strata_Wire_UpdateBlockForPipelineRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateBlockForPipelineRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0\u{1}path\0\u{3}existing_node_ids\0\u{3}failed_node_ids\0\u{3}want_replacement\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0\u{1}path\0\u{3}existing_node_ids\0\u{3}failed_node_ids\0\u{3}want_replacement\0\u{3}file_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3444,6 +3448,7 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineRequest: SwiftProtobuf.M
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.existingNodeIds) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.failedNodeIds) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.wantReplacement) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.fileID) }()
       default: break
       }
     }
@@ -3469,6 +3474,9 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineRequest: SwiftProtobuf.M
     if self.wantReplacement != false {
       try visitor.visitSingularBoolField(value: self.wantReplacement, fieldNumber: 5)
     }
+    if self.fileID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fileID, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3478,6 +3486,7 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineRequest: SwiftProtobuf.M
     if lhs.existingNodeIds != rhs.existingNodeIds {return false}
     if lhs.failedNodeIds != rhs.failedNodeIds {return false}
     if lhs.wantReplacement != rhs.wantReplacement {return false}
+    if lhs.fileID != rhs.fileID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3562,7 +3571,7 @@ nonisolated extension Strata_Wire_UpdateBlockForPipelineResponse: SwiftProtobuf.
 
 nonisolated extension Strata_Wire_UpdatePipelineRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdatePipelineRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{3}old_block\0\u{3}new_block\0\u{3}node_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{3}old_block\0\u{3}new_block\0\u{3}node_ids\0\u{3}file_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3574,6 +3583,7 @@ nonisolated extension Strata_Wire_UpdatePipelineRequest: SwiftProtobuf.Message, 
       case 2: try { try decoder.decodeSingularMessageField(value: &self._oldBlock) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._newBlock) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.nodeIds) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.fileID) }()
       default: break
       }
     }
@@ -3596,6 +3606,9 @@ nonisolated extension Strata_Wire_UpdatePipelineRequest: SwiftProtobuf.Message, 
     if !self.nodeIds.isEmpty {
       try visitor.visitRepeatedStringField(value: self.nodeIds, fieldNumber: 4)
     }
+    if self.fileID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fileID, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3604,6 +3617,7 @@ nonisolated extension Strata_Wire_UpdatePipelineRequest: SwiftProtobuf.Message, 
     if lhs._oldBlock != rhs._oldBlock {return false}
     if lhs._newBlock != rhs._newBlock {return false}
     if lhs.nodeIds != rhs.nodeIds {return false}
+    if lhs.fileID != rhs.fileID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
