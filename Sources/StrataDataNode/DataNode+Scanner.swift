@@ -38,11 +38,16 @@ public final class BlockScanner: Sendable {
     /// Most stored bytes one trip to the thread pool reads.
     static let maximumBatchBytes = 1 << 20
     /// How long an idle scanner waits before it lists the store again, to find replicas appended
-    /// to or recovered (new and deleted ones change the count, which it watches meanwhile): a
-    /// millisecond per replica, between 1 and 30 s, so listing costs about a thousand replicas a
-    /// second at most.
+    /// to or recovered: a millisecond per replica, between 1 and 30 s, so listing costs about a
+    /// thousand replicas a second at most.
     static func idleRelistIntervalMs(replicaCount: Int) -> Int64 {
         min(30_000, max(1_000, Int64(replicaCount)))
+    }
+    /// New and deleted replicas change the store's count, which an idle scanner watches; it lists
+    /// again that soon at the earliest (a tenth of a millisecond per replica, at least 200 ms), so
+    /// a node taking writes all the time is not listed over and over.
+    static func idleRelistOnChangeMs(replicaCount: Int) -> Int64 {
+        min(idleRelistIntervalMs(replicaCount: replicaCount), max(idlePollIntervalMs, Int64(replicaCount / 10)))
     }
     static let idlePollIntervalMs: Int64 = 200
     /// How soon a replica that could not be read (an I/O error) is tried again.
@@ -102,8 +107,10 @@ public final class BlockScanner: Sendable {
             }
             let due = schedule.due(finished, now: Self.nowMs())
             if due.isEmpty {
-                let relistMs = Self.idleRelistIntervalMs(replicaCount: finished.count)
-                await idle(node, until: min(schedule.nextDueMs(finished) ?? .max, Self.nowMs() + relistMs))
+                let now = Self.nowMs()
+                await idle(
+                    node, until: min(schedule.nextDueMs(finished) ?? .max, now + Self.idleRelistIntervalMs(replicaCount: finished.count)),
+                    orOnChangeAfter: now + Self.idleRelistOnChangeMs(replicaCount: finished.count))
                 continue
             }
             for replica in due {
@@ -134,10 +141,10 @@ public final class BlockScanner: Sendable {
         }
     }
 
-    /// Sleeps until `wakeMs`, or sooner when replicas are added or deleted.
-    private func idle(_ node: DataNode, until wakeMs: Int64) async {
+    /// Sleeps until `wakeMs`, or from `changeMs` on, as soon as replicas are added or deleted.
+    private func idle(_ node: DataNode, until wakeMs: Int64, orOnChangeAfter changeMs: Int64) async {
         let count = node.store.count
-        while !Task.isCancelled && Self.nowMs() < wakeMs && node.store.count == count {
+        while !Task.isCancelled && Self.nowMs() < wakeMs && (Self.nowMs() < changeMs || node.store.count == count) {
             let step = min(Self.idlePollIntervalMs, max(1, wakeMs - Self.nowMs()))
             try? await Task.sleep(for: .milliseconds(step))
         }
