@@ -39,11 +39,11 @@ extension DFSClient {
             // reporting after a restart).
             while position < blockEnd {
                 if block.locations.isEmpty {
-                    guard Date() < deadline else {
+                    // Every replica damaged: no wait brings a good one back.
+                    guard Date() < deadline, !block.corrupt else {
+                        let reason = block.corrupt ? "all replicas are corrupt" : failures.isEmpty ? "no live replica" : failures.suffix(6).joined(separator: "; ")
                         throw RemoteException(
-                            "BlockMissingException",
-                            "Could not obtain block: \(block.block.blockID) file=\(path)"
-                                + (failures.isEmpty ? " (no live replica)" : " (\(failures.joined(separator: "; ")))"))
+                            "BlockMissingException", "Could not obtain block: \(block.block.blockID) file=\(path) (\(reason))")
                     }
                     try await Task.sleep(for: .milliseconds(500))
                     let refreshed = try await blockLocations(path, offset: position, length: 1)
@@ -51,6 +51,7 @@ extension DFSClient {
                     let candidates = refreshed.blocks + (refreshed.hasLastBlock ? [refreshed.lastBlock] : [])
                     if let match = candidates.first(where: { $0.block.blockID == block.block.blockID }) {
                         block.locations = match.locations.filter { !corruptNodes.contains($0.nodeID) }
+                        block.corrupt = match.corrupt
                     }
                     continue
                 }

@@ -443,7 +443,10 @@ public struct BlockManager {
     ) {
         var present = Set<UInt64>()
         present.reserveCapacity(reported.count)
-        for replica in reported {
+        // Replicas already scheduled for deletion stay gone, even if the node reports them
+        // before it has deleted them (HDFS ignores them the same way).
+        let deleting = Set(nodes[Int(node)].pendingInvalidations.map(\.blockID))
+        for replica in reported where !deleting.contains(replica.block.blockID) {
             if processReportedReplica(replica, node: node, record: record(replica.block.blockID)) {
                 present.insert(replica.block.blockID)
             }

@@ -161,6 +161,13 @@ extension NameNode {
             let request = try call.request(Strata_Wire_ReportBadBlocksRequest.self)
             state.withLock { state in
                 for replica in request.replicas {
+                    // A report about an older generation of the block (a reader that raced an
+                    // append or a recovery) says nothing about the replica as it is now.
+                    if let record = state.namespace.block(replica.block.blockID), replica.block.generationStamp != 0,
+                        replica.block.generationStamp < record.generationStamp
+                    {
+                        continue
+                    }
                     logger.warning("replica reported corrupt", metadata: [
                         "block": "\(replica.block.blockID)", "node": "\(replica.nodeID)", "reason": "\(replica.reason)"])
                     state.blockManager.markCorrupt(replica.block.blockID, nodeId: replica.nodeID)
@@ -385,7 +392,8 @@ extension NameNode {
                 located.rawFrameSize = UInt32(configuration.rawFrameSize)
                 var nodes = state.blockManager.locations(of: entry.id, reader: reader)
                 if isOpenLast, nodes.isEmpty, let targets = state.pipelineTargets[entry.id] {
-                    nodes = targets.filter { state.blockManager.nodes[Int($0)].isAlive }
+                    let damaged = state.blockManager.corrupt[entry.id] ?? []
+                    nodes = targets.filter { state.blockManager.nodes[Int($0)].isAlive && !damaged.contains($0) }
                 }
                 located.locations = nodes.map { state.blockManager.nodeInfo($0) }
                 located.corrupt = state.blockManager.isCorrupt(entry.id)

@@ -51,7 +51,7 @@ import Testing
     }
 
     /// A truncated replica file is damaged too: the read falls back, and the name node learns
-    /// about it (three nodes, so the block stays under-replicated rather than healed).
+    /// about it (the checks run right after the read, before the damaged replica is replaced).
     @Test func truncatedReplicaFallsBack() async throws {
         try await withCluster { cluster in
             try await withClient(cluster) { client in
