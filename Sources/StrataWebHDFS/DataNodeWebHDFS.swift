@@ -72,6 +72,15 @@ public final class DataNodeWebHDFS: Sendable {
                 .init(name: "strata_datanode_capacity_bytes", help: "Capacity of the node's volume.", value: Double(usage.capacity)),
                 .init(name: "strata_datanode_used_bytes", help: "Bytes the node's replicas take.", value: Double(usage.used)),
                 .init(name: "strata_datanode_remaining_bytes", help: "Free bytes on the node's volume.", value: Double(usage.remaining)),
+                .init(
+                    name: "strata_datanode_scanner_bytes_total", help: "Stored bytes the block scanner has verified.",
+                    value: Double(dataNode.scanner.bytesScanned)),
+                .init(
+                    name: "strata_datanode_scanner_replicas_total", help: "Replicas the block scanner has verified.",
+                    value: Double(dataNode.scanner.replicasScanned)),
+                .init(
+                    name: "strata_datanode_scanner_corrupt_replicas_total", help: "Damaged replicas the block scanner has found.",
+                    value: Double(dataNode.scanner.corruptReplicasFound)),
             ])
     }
 

@@ -211,6 +211,7 @@ struct WebHDFSOperationTests {
                 for node in cluster.dataNodeHTTP {
                     let text = try await web.send(.GET, "http://127.0.0.1:\(node.port)/metrics").text
                     #expect(text.contains("strata_datanode_blocks 1"))
+                    #expect(text.contains("strata_datanode_scanner_corrupt_replicas_total 0"))
                     for line in text.split(separator: "\n") {
                         if line.hasPrefix("strata_datanode_webhdfs_bytes_written_total ") { written += Int(line.split(separator: " ")[1]) ?? 0 }
                         if line.hasPrefix("strata_datanode_webhdfs_bytes_read_total ") { read += Int(line.split(separator: " ")[1]) ?? 0 }
