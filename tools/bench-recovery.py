@@ -10,7 +10,9 @@ with SIGKILL the data node holding the most blocks and polls the name node:
   time to healthy  kill -> `fsck / --json` is HEALTHY with no under-replicated block
 
 The re-replication rate is the raw bytes of the blocks the dead node held (each of them is copied
-once) over (healthy - detect), printed as a ratio to the put rate of the same run. The target:
+once) over (healthy - detect), printed as a ratio to the put rate of the same run. Meanwhile the
+survivors' directories are watched every 20 ms, which shows when each copy began (its replica
+file appeared) and was finished, so a slow phase can be told from a slow copy. The target:
 healthy again within 60 s of the kill with a 30 s timeout. Afterwards every file is read back and
 compared with its source.
 
@@ -162,6 +164,22 @@ def sha256(path):
     return digest.hexdigest()
 
 
+def replica_files(directories, only=None):
+    """{block id: [finished?, ...]}: the replica files of each block under the data node directories."""
+    found = {block: [] for block in only} if only is not None else {}
+    for directory in directories:
+        for folder, finished in ((os.path.join(directory, "current", "finalized"), True), (os.path.join(directory, "current", "rbw"), False)):
+            for _, _, names in os.walk(folder):
+                for name in names:
+                    parts = name.split("_")
+                    if len(parts) != 3 or parts[0] != "blk":
+                        continue
+                    block = int(parts[1])
+                    if only is None or block in only:
+                        found.setdefault(block, []).append(finished)
+    return found
+
+
 def raw_bytes_of_replicas(strata, directory):
     """(replica count, raw bytes, stored bytes) of the finished replica files under a data node's directory."""
     replicas, raw, stored = 0, 0, 0
@@ -226,6 +244,7 @@ def main():
         by_id = {cluster.node_id(index): index for index in range(1, DATA_NODES + 1)}
         victim_id = max(nodes, key=lambda node_id: int(nodes[node_id].get("blockCount", 0)))
         victim = by_id[victim_id]
+        lost = set(replica_files([cluster.node_directory(victim)]))
         os.sync()
         print(f"kill -9 data node {victim} ({nodes[victim_id].get('blockCount', 0)} blocks)", file=sys.stderr)
         killed = time.monotonic()
@@ -238,8 +257,41 @@ def main():
         detect_seconds = time.monotonic() - killed
         print(f"reported dead after {detect_seconds:.1f} s; waiting for fsck HEALTHY", file=sys.stderr)
         # Before the node is declared dead the name node still counts its replicas, so fsck only
-        # means something from here on.
-        wait_for("fsck HEALTHY with no under-replicated block", 600, lambda: is_healthy(cluster.fsck()))
+        # means something from here on. The survivors' disks show when the copies start (a
+        # replica file of a lost block appears) and when they are all written.
+        survivors = [cluster.node_directory(index) for index in range(1, DATA_NODES + 1) if index != victim]
+        # fsck runs in the background while the disks are looked at every 20 ms.
+        copies_started = copies_written = None
+        copy_started, copy_finished = {}, {}
+        deadline = time.monotonic() + 600
+        fsck = None
+        while True:
+            now = time.monotonic() - killed
+            holders = replica_files(survivors, lost)
+            for block, replicas in holders.items():
+                if len(replicas) > 2:
+                    copy_started.setdefault(block, now)
+                if sum(finished for finished in replicas) >= 3:
+                    copy_finished.setdefault(block, now)
+            if copies_started is None and copy_started:
+                copies_started = now
+            if copies_written is None and len(copy_finished) == len(lost):
+                copies_written = now
+            if fsck is None:
+                fsck = subprocess.Popen([strata, "fsck", "/", "--json"], env=cluster.env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+            elif fsck.poll() is not None:
+                output = fsck.stdout.read()
+                fsck.stdout.close()
+                fsck = None
+                try:
+                    if is_healthy(json.loads(output)):
+                        break
+                except ValueError:
+                    pass
+            if time.monotonic() > deadline:
+                sys.exit("timed out after 600 s waiting for fsck HEALTHY with no under-replicated block")
+            time.sleep(0.02)
         healthy_seconds = time.monotonic() - killed
         after = cluster.fsck()
 
@@ -274,6 +326,12 @@ def main():
     print(f"  time to detect (kill -> dead)           {detect_seconds:8.1f} s")
     print(f"  time to healthy (kill -> fsck HEALTHY)  {healthy_seconds:8.1f} s")
     print(f"  copy phase (dead -> HEALTHY)            {copy_seconds:8.1f} s")
+    print(f"    kill -> first copy on a survivor's disk  {copies_started if copies_started is not None else float('nan'):5.1f} s")
+    print(f"    kill -> every copy written               {copies_written if copies_written is not None else float('nan'):5.1f} s")
+    if copy_started and copy_finished:
+        longest = max(copy_finished[block] - copy_started.get(block, copy_finished[block]) for block in copy_finished)
+        print(f"    copies began over {max(copy_started.values()) - min(copy_started.values()):.1f} s "
+              f"(sources hear of them in heartbeat answers); longest single copy {longest:.1f} s")
     print(f"  re-replication rate (raw bytes)         {mbps(copy_rate)}")
     print(f"  after: {count(after, 'liveDatanodes')} live / {count(after, 'deadDatanodes')} dead nodes, "
           f"average replication {float(after.get('averageReplication', 0)):.1f}, "
