@@ -186,7 +186,7 @@ import Testing
         #expect(failedWrites.isEmpty, "writes failed (seed \(seed)): \(failedWrites.prefix(5))")
 
         // Recovery: every block back to full health.
-        let healthy = try secondsUntil(timeoutSeconds: 90, intervalSeconds: 0.5) {
+        let healthy = try secondsUntil(timeoutSeconds: 150, intervalSeconds: 0.5) {
             let report = try cluster.fsck("/")
             return report["healthy"] as? Bool == true && jsonCount(report, "underReplicatedBlocks") == 0
                 && jsonCount(report, "openFiles") == 0
