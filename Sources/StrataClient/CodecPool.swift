@@ -7,6 +7,7 @@ import Synchronization
 final class CodecPool: @unchecked Sendable {
     private let encoders = Mutex<[FrameEncoder]>([])
     private let decoders = Mutex<[FrameDecoder]>([])
+    private let scratch = Mutex<[[UInt8]]>([])
     let options: FrameEncoderOptions
 
     init(options: FrameEncoderOptions = FrameEncoderOptions()) {
@@ -17,6 +18,15 @@ final class CodecPool: @unchecked Sendable {
         let encoder = encoders.withLock { $0.popLast() } ?? FrameEncoder(options: options)
         defer { encoders.withLock { $0.append(encoder) } }
         return try body(encoder)
+    }
+
+    /// A buffer of at least `size` bytes for the length of `body`, reused across calls (decoding
+    /// into it needs no allocation and keeps it in cache).
+    func withScratch<Result>(_ size: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Result) rethrows -> Result {
+        var buffer = scratch.withLock { $0.popLast() } ?? []
+        if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
+        defer { scratch.withLock { $0.append(buffer) } }
+        return try buffer.withUnsafeMutableBytes { try body($0) }
     }
 
     func withDecoder<Result>(_ body: (FrameDecoder) throws -> Result) rethrows -> Result {

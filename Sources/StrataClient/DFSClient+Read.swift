@@ -13,6 +13,37 @@ extension DFSClient {
     public func read(
         _ path: String, offset: UInt64 = 0, length: UInt64? = nil, into sink: ([UInt8]) async throws -> Void
     ) async throws -> UInt64 {
+        try await withoutActuallyEscaping(sink) { sink in
+            try await read(path, offset: offset, length: length, delivery: .inOrder(sink), progress: { _ in })
+        }
+    }
+
+    /// Reads like `read(_:offset:length:into:)`, but hands each decoded piece to `write` with its
+    /// offset in the file, from several tasks at once and in no particular order (for `pwrite`
+    /// into a local file): frames are decoded straight into reused buffers and written by the
+    /// task that decoded them, so decoding and writing use every core. `progress` is told, in
+    /// order and from one task, how many more bytes are done. A piece may be handed over again
+    /// after a replica fails (at the same offset, with the same bytes).
+    @discardableResult
+    public func readPositioned(
+        _ path: String, offset: UInt64 = 0, length: UInt64? = nil,
+        write: @escaping @Sendable (_ offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws -> Void,
+        progress: (UInt64) -> Void = { _ in }
+    ) async throws -> UInt64 {
+        try await read(path, offset: offset, length: length, delivery: .positioned(write), progress: progress)
+    }
+
+    /// How `fetch` hands over decoded bytes.
+    enum Delivery {
+        /// In order, as arrays, from the reading task.
+        case inOrder(([UInt8]) async throws -> Void)
+        /// With their offset in the file, from the decoding tasks.
+        case positioned(@Sendable (UInt64, UnsafeRawBufferPointer) throws -> Void)
+    }
+
+    func read(
+        _ path: String, offset: UInt64, length: UInt64?, delivery: Delivery, progress: (UInt64) -> Void
+    ) async throws -> UInt64 {
         var located = try await blockLocations(path, offset: offset, length: length ?? 0)
         var fileLength = located.fileLength
         if located.hasLastBlock, let visible = try? await visibleLength(of: located.lastBlock) {
@@ -59,9 +90,9 @@ extension DFSClient {
                 let startPosition = position
                 defer { if position > startPosition { deadline = Date().addingTimeInterval(configuration.retryWindowSeconds) } }
                 do {
-                    try await fetch(block, node: node, from: position - block.offset, to: blockEnd - block.offset) { bytes in
-                        position += UInt64(bytes.count)
-                        try await sink(bytes)
+                    try await fetch(block, node: node, from: position - block.offset, to: blockEnd - block.offset, delivery: delivery) { count in
+                        position += count
+                        progress(count)
                     }
                 } catch let error as BlockFormatError where error.isCorruption {
                     failures.append("\(node.nodeID): \(error)")
@@ -90,7 +121,9 @@ extension DFSClient {
         for node in block.locations {
             var bytes: [UInt8] = []
             do {
-                try await fetch(block, node: node, from: from, to: to) { bytes += $0 }
+                try await withoutActuallyEscaping({ (piece: [UInt8]) in bytes += piece }) { sink in
+                    try await fetch(block, node: node, from: from, to: to, delivery: .inOrder(sink)) { _ in }
+                }
                 return bytes
             } catch {
                 lastError = error
@@ -119,8 +152,8 @@ extension DFSClient {
     /// Streams the frames covering raw bytes [from, to) of a block from one data node, verifies
     /// and decodes them (in parallel), and hands the requested bytes to `deliver` in order.
     func fetch(
-        _ block: Strata_Wire_LocatedBlock, node: Strata_Wire_DatanodeInfo, from: UInt64, to: UInt64,
-        deliver: ([UInt8]) async throws -> Void
+        _ block: Strata_Wire_LocatedBlock, node: Strata_Wire_DatanodeInfo, from: UInt64, to: UInt64, delivery: Delivery,
+        delivered: (UInt64) -> Void
     ) async throws {
         let channel = try await Transfer.connect(host: node.ipAddress, port: Int(node.transferPort), group: group)
         try await channel.executeThenClose { inbound, outbound in
@@ -150,8 +183,17 @@ extension DFSClient {
             var receivedPosition = response.firstFrameOffset
             var decoding: Task<[[UInt8]], any Error>?
             defer { decoding?.cancel() }
-            func deliverDecoded(_ task: Task<[[UInt8]], any Error>) async throws {
-                for raw in try await task.value {
+            func deliverDecoded(_ task: Task<[[UInt8]], any Error>, rawEnd: UInt64) async throws {
+                let decoded = try await task.value
+                guard case .inOrder(let deliver) = delivery else {
+                    // Written by the decoding tasks already.
+                    let lower = max(from, rawPosition)
+                    let upper = min(to, rawEnd)
+                    rawPosition = rawEnd
+                    if upper > lower { delivered(upper - lower) }
+                    return
+                }
+                for raw in decoded {
                     let frameStart = rawPosition
                     rawPosition += UInt64(raw.count)
                     let sliceStart = Int(max(from, frameStart) - frameStart)
@@ -162,8 +204,10 @@ extension DFSClient {
                     } catch {
                         throw SinkError(underlying: error)
                     }
+                    delivered(UInt64(sliceEnd - sliceStart))
                 }
             }
+            var pendingEnd: UInt64 = 0
             while receivedPosition < to {
                 guard let frame = try await frames.next() else {
                     throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) ended the block early")
@@ -179,18 +223,30 @@ extension DFSClient {
                     throw RemoteException.io("malformed packet from \(node.ipAddress):\(node.transferPort)")
                 }
                 // Each frame header states its raw length (checked again when it is decoded).
+                let packetStart = receivedPosition
                 for part in parts {
                     receivedPosition += UInt64(part.getInteger(at: part.readerIndex, endianness: .little, as: UInt32.self) ?? 0)
                 }
                 let blockId = block.block.blockID
-                let next = Task { try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId) }
-                if let previous = decoding { try await deliverDecoded(previous) }
+                let next: Task<[[UInt8]], any Error>
+                switch delivery {
+                case .inOrder:
+                    next = Task { try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId) }
+                case .positioned(let write):
+                    let window = (from: from, to: to, blockOffset: block.offset)
+                    next = Task {
+                        try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId, firstRawOffset: packetStart, window: window, write: write)
+                        return []
+                    }
+                }
+                if let previous = decoding { try await deliverDecoded(previous, rawEnd: pendingEnd) }
                 decoding = next
+                pendingEnd = receivedPosition
                 if reply.packet.last { break }
             }
             if let last = decoding {
                 decoding = nil
-                try await deliverDecoded(last)
+                try await deliverDecoded(last, rawEnd: pendingEnd)
             }
             if rawPosition < to {
                 throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) sent \(rawPosition) of \(to) bytes")
@@ -211,6 +267,50 @@ extension DFSClient {
             var decoded = [[UInt8]](repeating: [], count: frames.count)
             for try await (index, raw) in group { decoded[index] = raw }
             return decoded
+        }
+    }
+
+    /// Verifies and decodes frames concurrently, each into a reused buffer, and writes the part of
+    /// each within `window` (raw offsets in the block) at its offset in the file.
+    func decodeFrames(
+        _ frames: [ByteBuffer], frameSize: Int, blockId: UInt64, firstRawOffset: UInt64,
+        window: (from: UInt64, to: UInt64, blockOffset: UInt64), write: @escaping @Sendable (UInt64, UnsafeRawBufferPointer) throws -> Void
+    ) async throws {
+        let codecs = self.codecs
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, frame) in frames.enumerated() {
+                // Every frame but a block's last holds exactly `frameSize` raw bytes.
+                let frameStart = firstRawOffset + UInt64(index * frameSize)
+                group.addTask {
+                    try codecs.withScratch(frameSize) { scratch in
+                        let raw = try Self.decode(frame, frameSize: frameSize, codecs: codecs, blockId: blockId, into: scratch)
+                        let start = max(window.from, frameStart)
+                        let end = min(window.to, frameStart + UInt64(raw.count))
+                        guard start < end else { return }
+                        do {
+                            try write(window.blockOffset + start, UnsafeRawBufferPointer(rebasing: raw[Int(start - frameStart)..<Int(end - frameStart)]))
+                        } catch {
+                            throw SinkError(underlying: error)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Verifies and decodes one frame into `output`; returns the part of it holding the raw bytes.
+    static func decode(
+        _ frame: ByteBuffer, frameSize: Int, codecs: CodecPool, blockId: UInt64, into output: UnsafeMutableRawBufferPointer
+    ) throws -> UnsafeRawBufferPointer {
+        try frame.withUnsafeReadableBytes { bytes in
+            let header = try FrameHeader.decode(bytes)
+            guard header.rawLength > 0, Int(header.rawLength) <= frameSize, Int(header.rawLength) <= output.count else {
+                throw BlockFormatError(.invalidFrameHeader, "frame of \(header.rawLength) raw bytes in a block of \(frameSize)-byte frames", blockId: blockId)
+            }
+            let target = UnsafeMutableRawBufferPointer(rebasing: output[0..<Int(header.rawLength)])
+            _ = try codecs.withDecoder { try $0.decode(frame: bytes, maximumRawLength: frameSize, into: target) }
+            return UnsafeRawBufferPointer(target)
         }
     }
 

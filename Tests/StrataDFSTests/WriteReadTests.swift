@@ -101,6 +101,17 @@ import Testing
                     }
                     #expect(count == UInt64(length), "read of \(offset)+\(length) (seed \(seed)) returned \(count)")
                     expectSameBytes(got, Array(data[offset..<(offset + length)]), "range \(offset)+\(length) (seed \(seed))")
+
+                    // The same range with positioned delivery: every byte lands at its offset once
+                    // (no gaps, nothing outside the range), and progress adds up to the length.
+                    let positioned = PositionedSink(start: offset, length: length)
+                    var progressed: UInt64 = 0
+                    let positionedCount = try await client.readPositioned(
+                        "/ranged", offset: UInt64(offset), length: UInt64(length),
+                        write: { at, bytes in try positioned.write(at: at, bytes) }, progress: { progressed += $0 })
+                    #expect(positionedCount == UInt64(length) && progressed == UInt64(length), "positioned \(offset)+\(length) (seed \(seed))")
+                    expectSameBytes(positioned.bytes, Array(data[offset..<(offset + length)]), "positioned \(offset)+\(length) (seed \(seed))")
+                    #expect(positioned.covered == length, "positioned \(offset)+\(length) wrote \(positioned.covered) bytes")
                 }
                 // A length past the end stops at the end; an offset past the end is an error.
                 let tail = try await client.readAll("/ranged", offset: UInt64(size - 10), length: 1000)
@@ -158,4 +169,30 @@ import Testing
             }
         }
     }
+}
+
+/// Collects positioned writes of a range of a file, from any thread.
+final class PositionedSink: @unchecked Sendable {
+    struct OutOfRange: Error {}
+    let start: Int
+    private let lock = NSLock()
+    private var buffer: [UInt8]
+    private var written = 0
+
+    init(start: Int, length: Int) {
+        self.start = start
+        buffer = [UInt8](repeating: 0, count: length)
+    }
+
+    func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let position = Int(offset) - start
+        guard position >= 0, position + bytes.count <= buffer.count else { throw OutOfRange() }
+        buffer.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[position..<(position + bytes.count)]).copyMemory(from: bytes) }
+        written += bytes.count
+    }
+
+    var bytes: [UInt8] { lock.withLock { buffer } }
+    var covered: Int { lock.withLock { written } }
 }
