@@ -31,6 +31,8 @@ public final class DFSOutputStream {
     /// Packets of the current block sent but not yet acknowledged by every node: pipeline
     /// recovery resends them.
     private var unacknowledged: [(packet: Strata_Wire_Packet, body: ByteBuffer)] = []
+    /// The last packet handed to `sendFrames`, being compressed; sent with the next one.
+    private var encoding: (packet: Strata_Wire_Packet, frames: Task<[[UInt8]], Never>)?
     /// Nodes that failed in the current block's pipeline, and how many nodes it started with.
     private var failedNodes: [String] = []
     private var pipelineWidth = 0
@@ -96,20 +98,33 @@ public final class DFSOutputStream {
     /// Sends `count` bytes from the front of `pending` as frames; full frames leave `pending`.
     private func sendFrames(count: Int, last: Bool, sync: Bool) async throws {
         let raw = Array(pending[0..<count])
-        let frames = await client.codecs.encodeFrames(raw, frameSize: rawFrameSize)
         var packet = Strata_Wire_Packet()
         packet.sequenceNumber = sequence
         packet.offsetInBlock = blockBytesInFullFrames
-        packet.frameCount = UInt32(frames.count)
+        packet.frameCount = UInt32((count + rawFrameSize - 1) / rawFrameSize)
         packet.rawLength = UInt64(count)
         packet.last = last
         packet.sync = sync
         sequence += 1
-        try await transmit(packet, body: PacketBody.make(frames))
         // Only whole frames are done with; a short last frame is re-sent whole later.
         let whole = last ? count : count / rawFrameSize * rawFrameSize
         pending.removeFirst(whole)
         blockBytesInFullFrames += UInt64(whole)
+        // The packet before this one goes out now that its frames are ready; this one is
+        // compressed while the caller gathers the next (a put reads its input, WebHDFS receives
+        // the request body), so compression overlaps everything else.
+        try await transmitEncoded()
+        let codecs = client.codecs
+        let frameSize = rawFrameSize
+        encoding = (packet, Task { await codecs.encodeFrames(raw, frameSize: frameSize) })
+        if last || sync { try await transmitEncoded() }
+    }
+
+    /// Sends the packet being compressed, once its frames are ready.
+    private func transmitEncoded() async throws {
+        guard let (packet, frames) = encoding else { return }
+        encoding = nil
+        try await transmit(packet, body: PacketBody.make(await frames.value))
     }
 
     /// Sends what is left of the current block with the last-packet flag and waits for every
@@ -148,6 +163,7 @@ public final class DFSOutputStream {
 
     /// Waits until every node has acknowledged every packet, recovering the pipeline on failure.
     private func waitForAcknowledgements() async throws {
+        try await transmitEncoded()
         while let pipeline {
             do {
                 try await pipeline.waitForAcknowledgements()
@@ -173,7 +189,7 @@ public final class DFSOutputStream {
             pipeline = nil
             // Every packet, the block's last included, was acknowledged: the block is finished
             // on every node and nothing needs recovering.
-            if unacknowledged.isEmpty && blockBytesInFullFrames % UInt64(rawFrameSize) != 0 { return }
+            if unacknowledged.isEmpty && encoding == nil && blockBytesInFullFrames % UInt64(rawFrameSize) != 0 { return }
             let nodes = current.locations
             let bad = min(max(failure.failedNodeIndex, 0), nodes.count - 1)
             failedNodes.append(nodes[bad].nodeID)
@@ -188,7 +204,7 @@ public final class DFSOutputStream {
             }
             // Packets start on frame boundaries: every survivor holds at least up to the first
             // packet not acknowledged.
-            let resumeAt = unacknowledged.first?.packet.offsetInBlock ?? blockBytesInFullFrames
+            let resumeAt = unacknowledged.first?.packet.offsetInBlock ?? encoding?.packet.offsetInBlock ?? blockBytesInFullFrames
             var request = Strata_Wire_UpdateBlockForPipelineRequest()
             request.path = path
             request.fileID = fileId
@@ -231,7 +247,7 @@ public final class DFSOutputStream {
                 for entry in unacknowledged {
                     _ = try await pipeline!.send(entry.packet, body: entry.body)
                 }
-                if unacknowledged.isEmpty && !pending.isEmpty {
+                if unacknowledged.isEmpty && encoding == nil && !pending.isEmpty {
                     // Bytes flushed earlier in a partial frame were cut: send them again.
                     let frames = await client.codecs.encodeFrames(pending, frameSize: rawFrameSize)
                     var packet = Strata_Wire_Packet()
