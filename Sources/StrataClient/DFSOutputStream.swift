@@ -130,7 +130,7 @@ public final class DFSOutputStream {
     /// Sends what is left of the current block with the last-packet flag and waits for every
     /// replica to finish it.
     private func finishBlock() async throws {
-        guard let pipeline else { return }
+        guard pipeline != nil else { return }
         try await sendFrames(count: pending.count, last: true, sync: false)
         try await waitForAcknowledgements()
         self.pipeline?.close()
