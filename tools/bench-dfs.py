@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -41,6 +42,15 @@ def timed(args, env):
     return time.monotonic() - started
 
 
+# Each transfer and each single-core codec measurement runs RUNS times; medians are compared.
+RUNS = int(os.environ.get("STRATA_BENCH_RUNS", "3"))
+
+
+def median_codec_speed(strata, path):
+    samples = [json.loads(run([strata, "debug", "codec-speed", path])) for _ in range(RUNS)]
+    return {key: statistics.median(sample[key] for sample in samples) for key in ("compressMBps", "decompressMBps")}
+
+
 def dd_speed(directory, size_mib):
     target = os.path.join(directory, "dd.tmp")
     result = subprocess.run(
@@ -64,8 +74,8 @@ def main():
 
     print("measuring the machine: dd conv=fsync, single-core zstd-1", file=sys.stderr)
     dd = dd_speed(workdir, 1024)
-    codec_logs = json.loads(run([strata, "debug", "codec-speed", logs]))
-    codec_random = json.loads(run([strata, "debug", "codec-speed", random_file]))
+    codec_logs = median_codec_speed(strata, logs)
+    codec_random = median_codec_speed(strata, random_file)
 
     print("starting the cluster", file=sys.stderr)
     log = open(os.path.join(workdir, "cluster.log"), "w")
@@ -80,16 +90,19 @@ def main():
             sys.exit("cluster did not start")
         run([strata, "dfs", "mkdir", "-p", "/bench"], env)
         results = {}
+        runs = {}
         for name, path in (("logs", logs), ("random", random_file)):
-            print(f"put/get {name}", file=sys.stderr)
-            results[f"{name} put"] = size / timed([strata, "dfs", "put", path, f"/bench/{name}"], env)
+            print(f"put/get {name}, {RUNS} times", file=sys.stderr)
             out = os.path.join(workdir, f"{name}.copy")
-            if os.path.exists(out):
+            for _ in range(RUNS):
+                runs.setdefault(f"{name} put", []).append(size / timed([strata, "dfs", "put", "-f", path, f"/bench/{name}"], env))
+                if os.path.exists(out):
+                    os.remove(out)
+                runs.setdefault(f"{name} get", []).append(size / timed([strata, "dfs", "get", f"/bench/{name}", out], env))
+                if subprocess.run(["cmp", "-s", path, out]).returncode != 0:
+                    sys.exit(f"get of {name} returned different bytes")
                 os.remove(out)
-            results[f"{name} get"] = size / timed([strata, "dfs", "get", f"/bench/{name}", out], env)
-            if subprocess.run(["cmp", "-s", path, out]).returncode != 0:
-                sys.exit(f"get of {name} returned different bytes")
-            os.remove(out)
+        results = {key: statistics.median(values) for key, values in runs.items()}
         du = json.loads(run([strata, "dfs", "du", "--json", "/bench/logs"], env))
         stored = du[0]["storedBytes"]
         print("metadata: 10,000 files, 16 clients", file=sys.stderr)
@@ -108,9 +121,9 @@ def main():
     print(f"  zstd-1 compress, one core, logs     {codec_logs['compressMBps']:8.0f} MB/s")
     print(f"  zstd-1 decompress, one core, logs   {codec_logs['decompressMBps']:8.0f} MB/s")
     print(f"  dd conv=fsync, same disk            {mbps(dd)}")
-    print(f"\nresults ({size // MIB} MiB each, replication 3)")
+    print(f"\nresults ({size // MIB} MiB each, replication 3; median of {RUNS} runs)")
     for name, value in results.items():
-        print(f"  {name:<34} {mbps(value)}")
+        print(f"  {name:<34} {mbps(value)}   (runs: {', '.join(f'{v / 1e6:.0f}' for v in runs[name])})")
     print(f"  logs stored on disk (3 replicas)   {stored} bytes ({stored / (size * 3):.3f} of raw x 3)")
     print(f"  create / stat / delete per second  {metadata['createPerSecond']:.0f} / {metadata['statPerSecond']:.0f} / {metadata['deletePerSecond']:.0f}")
     print(f"  create + close (2 calls) per second {metadata['createAndClosePerSecond']:.0f}")

@@ -6,10 +6,10 @@ import StrataCore
 struct DebugCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "debug",
-        abstract: "Inspect Strata's on-disk formats.",
+        abstract: "Inspect Strata's on-disk formats, measure the machine, recover leases.",
         subcommands: [
             BlockInspectCommand.self, BlockWriteCommand.self, BlockCatCommand.self, DebugJournalTortureCommand.self,
-            CodecSpeedCommand.self, MetadataBenchCommand.self, NamespaceMemoryCommand.self,
+            CodecSpeedCommand.self, MetadataBenchCommand.self, NamespaceMemoryCommand.self, RecoverLeaseCommand.self,
         ]
     )
 }

@@ -123,4 +123,33 @@ import Testing
         // No final name appeared: a failed put leaves nothing under it.
         #expect(try cluster.run(["dfs", "test", "-e", "/killed.log"]).status != 0)
     }
+
+    /// `strata debug recover-lease` (HDFS `hdfs debug recoverLease`) closes a killed writer's
+    /// file at once, without waiting for the lease limits.
+    @Test func recoverLeaseCommandClosesAKilledWritersFile() throws {
+        let cluster = try ProcessCluster(dataNodes: 3)
+        try cluster.waitUntilReady(dataNodes: 3)
+        // Input is read 4 MiB at a time: two reads reach the data nodes while the third waits.
+        let data = makeData(9 << 20, seed: 33, text: true)
+        let put = try StreamingPut(cluster, ["--block-size", "1m", "-", "/leased.log"])
+        put.send(data)
+        let written = secondsUntil(timeoutSeconds: 20) {
+            (0..<3).contains { index in cluster.replicaFiles(onDataNode: index).filter(\.isFinalized).count >= 1 }
+        }
+        #expect(written != nil, "no block was finished")
+        put.kill9()
+        let temporary = "/leased.log._COPYING_"
+        let recover = try cluster.run(["debug", "recover-lease", "-path", temporary, "-retries", "20", "--retry-interval", "0.5"])
+        #expect(recover.status == 0, "\(recover.output) \(recover.error)")
+        #expect(recover.output.contains("recoverLease SUCCEEDED on \(temporary)"), "\(recover.output)")
+        let report = try cluster.fsck("/")
+        #expect(jsonCount(report, "openFiles") == 0, "\(report)")
+        let copy = cluster.directory + "/leased.copy"
+        #expect(try cluster.run(["dfs", "get", temporary, copy]).status == 0)
+        let recovered = try Data(contentsOf: URL(fileURLWithPath: copy))
+        #expect(recovered.count >= 1 << 20 && recovered == data.prefix(recovered.count), "recovered \(recovered.count) bytes")
+        // A missing file is a clear error.
+        let missing = try cluster.run(["debug", "recover-lease", "--path", "/nothing-here"])
+        #expect(missing.status != 0 && missing.error.contains("No such file"), "\(missing.error)")
+    }
 }
