@@ -154,7 +154,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataNameNodeTests",
-            dependencies: ["StrataNameNode", "StrataWire"],
+            dependencies: ["StrataNameNode", "StrataWire", "StrataTestKit"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -56,16 +56,18 @@ def main():
         # Each transfer runs RUNS times, the four kinds taking turns so that they share the
         # machine's state; the median of each is compared.
         speeds = {"native put": [], "native get": [], "web put": [], "web get": [], "curl file copy": []}
-        for _ in range(RUNS):
-            speeds["native put"].append(size / timed([strata, "dfs", "put", "-f", logs, "/bench/native"], env))
+        # Each run writes new files: replacing the last ones would have the data nodes delete
+        # their replicas while the next transfer is measured.
+        for index in range(RUNS):
+            speeds["native put"].append(size / timed([strata, "dfs", "put", logs, f"/bench/native.{index}"], env))
             if os.path.exists(out):
                 os.remove(out)
-            speeds["native get"].append(size / timed([strata, "dfs", "get", "/bench/native", out], env))
+            speeds["native get"].append(size / timed([strata, "dfs", "get", f"/bench/native.{index}", out], env))
             os.remove(out)
             speeds["web put"].append(size / timed(
                 ["curl", "-sS", "-f", "-L", "-X", "PUT", "-T", logs, "-H", "Content-Type: application/octet-stream",
-                 f"{base}/bench/web?op=CREATE&overwrite=true&user.name={user}"], env))
-            speeds["web get"].append(size / timed(["curl", "-sS", "-f", "-L", "-o", out, f"{base}/bench/web?op=OPEN&user.name={user}"], env))
+                 f"{base}/bench/web.{index}?op=CREATE&user.name={user}"], env))
+            speeds["web get"].append(size / timed(["curl", "-sS", "-f", "-L", "-o", out, f"{base}/bench/web.{index}?op=OPEN&user.name={user}"], env))
             if subprocess.run(["cmp", "-s", logs, out]).returncode != 0:
                 sys.exit("WebHDFS download differs from the uploaded file")
             os.remove(out)

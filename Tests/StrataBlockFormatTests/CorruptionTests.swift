@@ -1,6 +1,7 @@
 import Foundation
 import StrataBlockFormat
 import StrataCore
+import StrataTestKit
 import Testing
 
 /// Damage of any kind is detected, reported with its location, and never returned as data.

@@ -1,5 +1,6 @@
 import StrataBlockFormat
 import StrataCore
+import StrataTestKit
 import Testing
 
 @Suite struct RoundTripTests {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import NIOPosix
 import StrataClient
+import StrataTestKit
 import StrataWire
 import Testing
 
@@ -13,17 +14,6 @@ import Testing
 /// The run prints its seed; `STRATA_FAULT_SEED=N` replays the same choices, and
 /// `STRATA_FAULT_SECONDS` sets how long faults go on (default 45 s).
 @Suite(.serialized) struct FaultRunProcessTests {
-    /// splitmix64: the run's only source of random choices.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// What the workers did, shared between their tasks.
     actor Ledger {
@@ -50,7 +40,7 @@ import Testing
     }
 
     static func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
-        var generator = SeededGenerator(state: seed)
+        var generator = SeededGenerator(seed: seed)
         var result = [UInt8]()
         result.reserveCapacity(count + 8)
         while result.count < count {
@@ -69,7 +59,7 @@ import Testing
         let seed = ProcessInfo.processInfo.environment["STRATA_FAULT_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
         let seconds = ProcessInfo.processInfo.environment["STRATA_FAULT_SECONDS"].flatMap(Double.init) ?? 45
         print("strata fault run: seed \(seed) (replay with STRATA_FAULT_SEED=\(seed)), \(seconds) s of faults")
-        var random = SeededGenerator(state: seed)
+        var random = SeededGenerator(seed: seed)
         let nodeCount = 5
         let cluster = try ProcessCluster(dataNodes: nodeCount, heartbeatTimeoutSeconds: 3)
         try cluster.waitUntilReady(dataNodes: nodeCount)
@@ -88,7 +78,7 @@ import Testing
             await withTaskGroup(of: Void.self) { tasks in
                 for (writer, writerSeed) in writerSeeds.enumerated() {
                     tasks.addTask {
-                        var choices = SeededGenerator(state: writerSeed)
+                        var choices = SeededGenerator(seed: writerSeed)
                         var index = 0
                         while Date() < stop {
                             let path = "/faults/w\(writer)/f\(index)"
@@ -112,7 +102,7 @@ import Testing
                 }
                 for readerSeed in readerSeeds {
                     tasks.addTask {
-                        var choices = SeededGenerator(state: readerSeed)
+                        var choices = SeededGenerator(seed: readerSeed)
                         while Date() < stop {
                             guard let (path, expected) = await ledger.pick(Int(choices.next() % 1_000_000)) else {
                                 try? await Task.sleep(for: .milliseconds(100))

@@ -238,7 +238,7 @@ import Testing
                 #expect(node.scanner.replicasScanned == 0, "the deletion came after the scan")
 
                 // Append to /growing while its replica is read.
-                #expect(try await eventually(timeoutSeconds: 10) { node.scanner.bytesScanned > doomedFrames + 16 * 1024 })
+                #expect(try await eventually(timeoutSeconds: 30) { node.scanner.bytesScanned > doomedFrames + 16 * 1024 })
                 let oldStamp = try #require(node.store.replica(growingId)?.generationStamp)
                 let tail = logLikeBytes(20_000, seed: 57)
                 let stream = try await client.append("/growing")
