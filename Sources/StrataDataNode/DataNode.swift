@@ -158,13 +158,15 @@ public final class DataNode: Sendable {
                     registered = false
                     continue
                 }
-                if !command.invalidate.isEmpty { try await invalidate(command.invalidate) }
+                // Copies and recoveries start first: a failure reporting the deletions below
+                // must not lose them (the name node would wait out its timeout to ask again).
                 for transfer in command.transfers {
                     Task { await self.copy(transfer) }
                 }
                 for recovery in command.recoverBlocks {
                     Task { await self.recoverBlock(recovery) }
                 }
+                if !command.invalidate.isEmpty { try await invalidate(command.invalidate) }
                 if command.reportBlocks || now - lastReportMs > configuration.blockReportIntervalMs {
                     try await sendBlockReport()
                     lastReportMs = now

@@ -167,6 +167,9 @@ struct DataNodeCommand: AsyncParsableCommand {
     @Option(help: "Block scanner rate: stored bytes per second read to verify finished replicas (0: no scanner).")
     var scanBytesPerSecond: Int = 1 << 20
 
+    @Option(help: "Hours before the block scanner verifies a replica again (HDFS dfs.datanode.scan.period.hours).")
+    var scanPeriodHours: Double = 504
+
     @Flag(help: "Log debug messages.")
     var verbose = false
 
@@ -175,6 +178,7 @@ struct DataNodeCommand: AsyncParsableCommand {
             throw ValidationError("--heartbeat-interval must be between 0.05 and 600 seconds")
         }
         guard scanBytesPerSecond >= 0 else { throw ValidationError("--scan-bytes-per-second must be 0 or more") }
+        guard scanPeriodHours > 0 else { throw ValidationError("--scan-period-hours must be positive") }
     }
 
     func run() async throws {
@@ -187,6 +191,7 @@ struct DataNodeCommand: AsyncParsableCommand {
         configuration.nameNodeHost = nameNodeHost
         configuration.nameNodePort = nameNodePort
         configuration.scanBytesPerSecond = scanBytesPerSecond
+        configuration.scanPeriodMs = Int64(scanPeriodHours * 3_600_000)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let dataNode: DataNode
         do {
@@ -234,12 +239,16 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Block scanner rate of each data node: stored bytes per second read to verify finished replicas (0: no scanner).")
     var scanBytesPerSecond: Int = 1 << 20
 
+    @Option(help: "Hours before the block scanner verifies a replica again (HDFS dfs.datanode.scan.period.hours).")
+    var scanPeriodHours: Double = 504
+
     @Flag(help: "Log debug messages.")
     var verbose = false
 
     func validate() throws {
         guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
         guard scanBytesPerSecond >= 0 else { throw ValidationError("--scan-bytes-per-second must be 0 or more") }
+        guard scanPeriodHours > 0 else { throw ValidationError("--scan-period-hours must be positive") }
     }
 
     func run() async throws {
@@ -255,6 +264,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
         options.heartbeatTimeoutMs = Int64(heartbeatTimeout * 1000)
         options.monitorIntervalMs = 500
         options.scanBytesPerSecond = scanBytesPerSecond
+        options.scanPeriodMs = Int64(scanPeriodHours * 3_600_000)
         options.logLevel = verbose ? .debug : .warning
         let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
         let service = LocalClusterService(directory: directory, options: options) { cluster in

@@ -97,7 +97,7 @@ import Testing
                 let flushed = randomBytes(10_000, seed: 11)
                 try await Self.abandon(cluster, "/on-demand", flushed: flushed, unflushed: [])
                 #expect(try await client.recoverLease("/on-demand") == false)
-                #expect(try await eventually(timeoutSeconds: 20) { try await client.recoverLease("/on-demand") })
+                #expect(try await eventually(timeoutSeconds: 45) { try await client.recoverLease("/on-demand") })
                 expectSameBytes(try await client.readAll("/on-demand"), flushed, "/on-demand")
 
                 let empty = Self.writer(cluster)
@@ -122,7 +122,7 @@ import Testing
                 let flushed = randomBytes(30_000, seed: 12)
                 try await stream.write(flushed)
                 try await stream.hflush()
-                #expect(try await eventually(timeoutSeconds: 20) { try await client.recoverLease("/lost") })
+                #expect(try await eventually(timeoutSeconds: 45) { try await client.recoverLease("/lost") })
                 await #expect(throws: (any Error).self) {
                     try await stream.write(randomBytes(100_000, seed: 13))
                     try await stream.close()
