@@ -25,7 +25,7 @@ struct BlockRecovery {
 /// `updatePipeline` records the new pipeline once the writer has set it up.
 extension NameNode {
     /// How long a lease recovery may take before it starts over with another primary node.
-    static let recoveryTimeoutMs: Int64 = 20_000
+    static let recoveryTimeoutMs: Int64 = 60_000
 
     // MARK: - Pipeline recovery
 

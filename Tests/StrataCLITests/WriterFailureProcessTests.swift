@@ -104,7 +104,7 @@ import Testing
 
         // The put wrote under a temporary name; the name node closes that file by itself.
         let temporary = "/killed.log._COPYING_"
-        let closed = try secondsUntil(timeoutSeconds: 40, intervalSeconds: 0.3) {
+        let closed = try secondsUntil(timeoutSeconds: 90, intervalSeconds: 0.3) {
             let report = try cluster.fsck("/")
             return jsonCount(report, "openFiles") == 0 && report["healthy"] as? Bool == true
         }
@@ -139,7 +139,7 @@ import Testing
         #expect(written != nil, "no block was finished")
         put.kill9()
         let temporary = "/leased.log._COPYING_"
-        let recover = try cluster.run(["debug", "recover-lease", "-path", temporary, "-retries", "20", "--retry-interval", "0.5"])
+        let recover = try cluster.run(["debug", "recover-lease", "-path", temporary, "-retries", "120", "--retry-interval", "0.5"])
         #expect(recover.status == 0, "\(recover.output) \(recover.error)")
         #expect(recover.output.contains("recoverLease SUCCEEDED on \(temporary)"), "\(recover.output)")
         let report = try cluster.fsck("/")

@@ -43,7 +43,7 @@ import Testing
                 try await Self.abandon(cluster, "/abandoned", flushed: flushed, unflushed: Array(repeating: 7, count: 1000))
                 #expect(try await client.status("/abandoned")?.underConstruction == true)
                 let started = Date()
-                #expect(try await eventually(timeoutSeconds: 30) { try await client.status("/abandoned")?.underConstruction == false })
+                #expect(try await eventually(timeoutSeconds: 90) { try await client.status("/abandoned")?.underConstruction == false })
                 #expect(Date().timeIntervalSince(started) >= 1.0, "recovered before the hard limit")
                 #expect(try await client.status("/abandoned")?.length == UInt64(flushed.count))
                 expectSameBytes(try await client.readAll("/abandoned"), flushed, "/abandoned after recovery")
@@ -73,7 +73,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(1_200))
                 _ = await expectRemote("RecoveryInProgressException", "append past the soft limit") { _ = try await client.append("/taken") }
                 var stream: DFSOutputStream?
-                let deadline = Date().addingTimeInterval(30)
+                let deadline = Date().addingTimeInterval(90)
                 while stream == nil && Date() < deadline {
                     do {
                         stream = try await client.append("/taken")
@@ -97,7 +97,7 @@ import Testing
                 let flushed = randomBytes(10_000, seed: 11)
                 try await Self.abandon(cluster, "/on-demand", flushed: flushed, unflushed: [])
                 #expect(try await client.recoverLease("/on-demand") == false)
-                #expect(try await eventually(timeoutSeconds: 45) { try await client.recoverLease("/on-demand") })
+                #expect(try await eventually(timeoutSeconds: 90) { try await client.recoverLease("/on-demand") })
                 expectSameBytes(try await client.readAll("/on-demand"), flushed, "/on-demand")
 
                 let empty = Self.writer(cluster)
@@ -122,7 +122,7 @@ import Testing
                 let flushed = randomBytes(30_000, seed: 12)
                 try await stream.write(flushed)
                 try await stream.hflush()
-                #expect(try await eventually(timeoutSeconds: 45) { try await client.recoverLease("/lost") })
+                #expect(try await eventually(timeoutSeconds: 90) { try await client.recoverLease("/lost") })
                 await #expect(throws: (any Error).self) {
                     try await stream.write(randomBytes(100_000, seed: 13))
                     try await stream.close()
