@@ -24,9 +24,6 @@ struct BlockRecovery {
 /// `updateBlockForPipeline` gives the block a new generation stamp (and a replacement node),
 /// `updatePipeline` records the new pipeline once the writer has set it up.
 extension NameNode {
-    /// How long a lease recovery may take before it starts over with another primary node.
-    static let recoveryTimeoutMs: Int64 = 60_000
-
     // MARK: - Pipeline recovery
 
     func updateBlockForPipeline(
@@ -124,8 +121,14 @@ extension NameNode {
             }
             let (reserve, stamp) = state.namespace.prepareReserveGenerationStamp()
             edits.append(reserve)
-            // A node that heartbeats soonest runs it; a retry prefers another node.
+            // A node that heartbeats soonest runs it; a retry prefers another node, and the
+            // earlier attempt's command, if its node never took it, is dropped.
             let previous = state.recoveries[lastId]
+            if previous != nil {
+                for node in state.pendingRecoveryCommands.keys {
+                    state.pendingRecoveryCommands[node]?.removeAll { $0.block.blockID == lastId }
+                }
+            }
             let primary = locations.count > 1 && previous != nil ? locations[Int(stamp % UInt64(locations.count))] : locations[0]
             var command = Strata_Wire_DatanodeCommand.RecoverBlock()
             command.block.blockID = lastId
@@ -134,7 +137,7 @@ extension NameNode {
             command.newGenerationStamp = stamp
             command.locations = locations.map { state.blockManager.nodeInfo($0) }
             state.pendingRecoveryCommands[state.blockManager.nodes[Int(primary)].info.nodeID, default: []].append(command)
-            state.recoveries[lastId] = BlockRecovery(file: index, generationStamp: stamp, deadlineMs: now + Self.recoveryTimeoutMs)
+            state.recoveries[lastId] = BlockRecovery(file: index, generationStamp: stamp, deadlineMs: now + configuration.leaseRecoveryTimeoutMs)
             logger.info("lease recovery started", metadata: [
                 "path": "\(state.namespace.path(of: index))", "holder": "\(holder)", "reason": "\(reason)", "block": "\(lastId)",
                 "recoveryStamp": "\(stamp)", "primary": "\(state.blockManager.nodes[Int(primary)].info.nodeID)"])

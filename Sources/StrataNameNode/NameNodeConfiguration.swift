@@ -26,6 +26,9 @@ public struct NameNodeConfiguration: Sendable {
     /// A writer silent for this long loses its files: the name node recovers and closes them
     /// (HDFS `dfs.namenode.lease-hard-limit-sec`, 20 minutes).
     public var leaseHardLimitMs: Int64 = 1_200_000
+    /// How long a lease recovery may take (its primary node may have died, or its command been
+    /// lost) before it starts over with another node.
+    public var leaseRecoveryTimeoutMs: Int64 = 60_000
     /// How often the monitor checks heartbeats, safe mode and replication.
     public var monitorIntervalMs: Int64 = 500
 

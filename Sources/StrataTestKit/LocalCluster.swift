@@ -47,6 +47,7 @@ public final class LocalCluster: Sendable {
         public var scanPeriodMs: Int64 = 504 * 3_600_000
         public var leaseSoftLimitMs: Int64 = 60_000
         public var leaseHardLimitMs: Int64 = 1_200_000
+        public var leaseRecoveryTimeoutMs: Int64 = 60_000
         public init() {}
     }
 
@@ -65,6 +66,7 @@ public final class LocalCluster: Sendable {
         configuration.rawFrameSize = options.rawFrameSizeBytes
         configuration.leaseSoftLimitMs = options.leaseSoftLimitMs
         configuration.leaseHardLimitMs = options.leaseHardLimitMs
+        configuration.leaseRecoveryTimeoutMs = options.leaseRecoveryTimeoutMs
         let nameNode = try NameNode(configuration: configuration, logger: logger)
         let port = try await nameNode.start(group: group)
         let nameNodeHTTP = try await NameNodeWebHDFS.start(

@@ -132,4 +132,31 @@ import Testing
             }
         }
     }
+
+    /// The node chosen to run a recovery dies before it does: after the recovery timeout the
+    /// name node starts over with a node that is alive, and the file is closed all the same.
+    @Test func recoveryStartsOverWhenItsNodeDies() async throws {
+        try await withCluster({
+            $0.dataNodes = 4
+            $0.rawFrameSizeBytes = Self.frameSize
+            $0.heartbeatIntervalMs = 1_000
+            $0.heartbeatTimeoutMs = 2_000
+            $0.leaseRecoveryTimeoutMs = 1_500
+        }) { cluster in
+            try await withClient(cluster) { client in
+                let flushed = randomBytes(40_000, seed: 14)
+                try await Self.abandon(cluster, "/orphan", flushed: flushed, unflushed: [])
+                let pipeline = try await client.blockLocations("/orphan").lastBlock.locations.map(\.nodeID)
+                #expect(pipeline.count == 3)
+                // The first node of the pipeline is the recovery's primary: stop it before its
+                // next heartbeat can hand it the command.
+                await cluster.dataNode(pipeline[0])?.shutdown()
+                #expect(try await client.recoverLease("/orphan") == false)
+                #expect(try await eventually(timeoutSeconds: 60) { try await client.recoverLease("/orphan") })
+                expectSameBytes(try await client.readAll("/orphan"), flushed, "/orphan after the second recovery")
+                let located = try #require(try await client.blockLocations("/orphan").blocks.first)
+                #expect(!located.locations.contains { $0.nodeID == pipeline[0] })
+            }
+        }
+    }
 }
