@@ -43,6 +43,10 @@ public struct RemoteException: Error, CustomStringConvertible, Sendable, Equatab
         "DisallowedDatanodeException": "org.apache.hadoop.hdfs.server.protocol.DisallowedDatanodeException",
         "UnregisteredNodeException": "org.apache.hadoop.hdfs.protocol.UnregisteredNodeException",
         "HadoopIllegalArgumentException": "org.apache.hadoop.HadoopIllegalArgumentException",
+        "RecoveryInProgressException": "org.apache.hadoop.hdfs.protocol.RecoveryInProgressException",
+        "ReplicaNotFoundException": "org.apache.hadoop.hdfs.server.datanode.ReplicaNotFoundException",
+        "ReplicaAlreadyExistsException": "org.apache.hadoop.hdfs.server.datanode.ReplicaAlreadyExistsException",
+        "InconsistentNamespaceException": "org.apache.hadoop.hdfs.server.common.InconsistentFSStateException",
     ]
 
     public static func fileNotFound(_ path: String) -> RemoteException {

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import StrataClient
 import StrataTestKit
 import Testing
 
@@ -149,3 +150,47 @@ func blockingExchange(port: Int, request: [UInt8], closeWriteAfterSend: Bool) th
     }
     return String(decoding: received, as: UTF8.self)
 }
+
+@Suite("WebHDFS and writer leases")
+struct WebHDFSLeaseTests {
+    /// APPEND to a file whose writer went away: within the soft limit the file is still the
+    /// writer's (AlreadyBeingCreatedException), past it the call starts the file's recovery and
+    /// is told to try again (RecoveryInProgressException, 403 as an IOException), then succeeds.
+    @Test func appendToAnAbandonedFile() async throws {
+        try await withCluster({
+            $0.leaseSoftLimitMs = 1_000
+            $0.rawFrameSizeBytes = 4096
+        }) { cluster in
+            var configuration = DFSClientConfiguration(user: "strata")
+            configuration.nameNodePort = cluster.nameNodePort
+            configuration.leaseRenewalSeconds = 0.2
+            let writer = DFSClient(configuration: configuration, group: cluster.group)
+            do {
+                let stream = try await writer.create("/abandoned.log")
+                try await stream.write(Array("first line\n".utf8))
+                try await stream.hflush()
+            }
+            await writer.close()
+            try await withWebClient(cluster) { web in
+                let early = try await web.twoStep(.POST, "/webhdfs/v1/abandoned.log?op=APPEND", body: Array("x".utf8))
+                #expect(early.status == 403 && early.exception == "AlreadyBeingCreatedException", "\(early.status) \(early.text)")
+                try await Task.sleep(for: .milliseconds(1_300))
+                let recovering = try await web.twoStep(.POST, "/webhdfs/v1/abandoned.log?op=APPEND", body: Array("x".utf8))
+                #expect(recovering.status == 403 && recovering.exception == "RecoveryInProgressException", "\(recovering.status) \(recovering.text)")
+                let remote = recovering.json["RemoteException"] as? [String: Any]
+                #expect(remote?["javaClassName"] as? String == "org.apache.hadoop.hdfs.protocol.RecoveryInProgressException")
+                var appended = false
+                let deadline = Date().addingTimeInterval(60)
+                while !appended && Date() < deadline {
+                    let reply = try await web.twoStep(.POST, "/webhdfs/v1/abandoned.log?op=APPEND", body: Array("second line\n".utf8))
+                    appended = reply.status == 200
+                    if !appended { try await Task.sleep(for: .milliseconds(200)) }
+                }
+                #expect(appended)
+                let content = try await web.twoStep(.GET, "/webhdfs/v1/abandoned.log?op=OPEN")
+                #expect(content.text == "first line\nsecond line\n", "\(content.text)")
+            }
+        }
+    }
+}
+
