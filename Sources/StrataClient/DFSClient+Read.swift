@@ -182,7 +182,6 @@ extension DFSClient {
             var rawPosition = response.firstFrameOffset
             var receivedPosition = response.firstFrameOffset
             var decoding: Task<[[UInt8]], any Error>?
-            defer { decoding?.cancel() }
             func deliverDecoded(_ task: Task<[[UInt8]], any Error>, rawEnd: UInt64) async throws {
                 let decoded = try await task.value
                 guard case .inOrder(let deliver) = delivery else {
@@ -208,41 +207,51 @@ extension DFSClient {
                 }
             }
             var pendingEnd: UInt64 = 0
-            while receivedPosition < to {
-                guard let frame = try await frames.next() else {
-                    throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) ended the block early")
-                }
-                let reply = try Strata_Wire_TransferHeader(buffer: frame.header)
-                if reply.op == .response {
-                    if reply.response.status == .errorChecksum {
-                        throw BlockFormatError(.storedChecksumMismatch, reply.response.message, blockId: block.block.blockID)
+            // On failure the packet still decoding is waited for: its positioned writes must
+            // not land after this read has returned (the caller may have closed its file).
+            do {
+                while receivedPosition < to {
+                    guard let frame = try await frames.next() else {
+                        throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) ended the block early")
                     }
-                    throw RemoteException.io(reply.response.message)
-                }
-                guard reply.op == .packet, let parts = PacketBody.frames(frame.body, count: Int(reply.packet.frameCount)) else {
-                    throw RemoteException.io("malformed packet from \(node.ipAddress):\(node.transferPort)")
-                }
-                // Each frame header states its raw length (checked again when it is decoded).
-                let packetStart = receivedPosition
-                for part in parts {
-                    receivedPosition += UInt64(part.getInteger(at: part.readerIndex, endianness: .little, as: UInt32.self) ?? 0)
-                }
-                let blockId = block.block.blockID
-                let next: Task<[[UInt8]], any Error>
-                switch delivery {
-                case .inOrder:
-                    next = Task { try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId) }
-                case .positioned(let write):
-                    let window = (from: from, to: to, blockOffset: block.offset)
-                    next = Task {
-                        try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId, firstRawOffset: packetStart, window: window, write: write)
-                        return []
+                    let reply = try Strata_Wire_TransferHeader(buffer: frame.header)
+                    if reply.op == .response {
+                        if reply.response.status == .errorChecksum {
+                            throw BlockFormatError(.storedChecksumMismatch, reply.response.message, blockId: block.block.blockID)
+                        }
+                        throw RemoteException.io(reply.response.message)
                     }
+                    guard reply.op == .packet, let parts = PacketBody.frames(frame.body, count: Int(reply.packet.frameCount)) else {
+                        throw RemoteException.io("malformed packet from \(node.ipAddress):\(node.transferPort)")
+                    }
+                    // Each frame header states its raw length (checked again when it is decoded).
+                    let packetStart = receivedPosition
+                    for part in parts {
+                        receivedPosition += UInt64(part.getInteger(at: part.readerIndex, endianness: .little, as: UInt32.self) ?? 0)
+                    }
+                    let blockId = block.block.blockID
+                    let next: Task<[[UInt8]], any Error>
+                    switch delivery {
+                    case .inOrder:
+                        next = Task { try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId) }
+                    case .positioned(let write):
+                        let window = (from: from, to: to, blockOffset: block.offset)
+                        next = Task {
+                            try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId, firstRawOffset: packetStart, window: window, write: write)
+                            return []
+                        }
+                    }
+                    if let previous = decoding { try await deliverDecoded(previous, rawEnd: pendingEnd) }
+                    decoding = next
+                    pendingEnd = receivedPosition
+                    if reply.packet.last { break }
                 }
-                if let previous = decoding { try await deliverDecoded(previous, rawEnd: pendingEnd) }
-                decoding = next
-                pendingEnd = receivedPosition
-                if reply.packet.last { break }
+            } catch {
+                if let unfinished = decoding {
+                    unfinished.cancel()
+                    _ = try? await unfinished.value
+                }
+                throw error
             }
             if let last = decoding {
                 decoding = nil
