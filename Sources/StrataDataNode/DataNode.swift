@@ -47,6 +47,8 @@ public final class DataNode: Sendable {
     let nameNode: ServiceClient
     private let server = Mutex<TransferServer?>(nil)
     private let heartbeats = Mutex<Task<Void, Never>?>(nil)
+    /// Copies and recoveries running in the background (`spawn`).
+    private let background = Mutex<(closed: Bool, tasks: [Int: Task<Void, Never>], nextId: Int)>((false, [:], 0))
     let activeTransfers = Atomic<Int>(0)
     /// Verifies finished replicas in the background (`DataNode+Scanner.swift`).
     public let scanner = BlockScanner()
@@ -97,14 +99,49 @@ public final class DataNode: Sendable {
     }
 
     public func shutdown() async {
-        heartbeats.withLock { $0?.cancel() }
+        let heartbeatTask = heartbeats.withLock { task in
+            defer { task = nil }
+            return task
+        }
+        heartbeatTask?.cancel()
         scanner.cancel()
+        let work = background.withLock { state in
+            state.closed = true
+            return Array(state.tasks.values)
+        }
+        for task in work { task.cancel() }
         let server = self.server.withLock { $0 }
         await server?.close()
         await nameNode.close()
         // After the name node client closed, so a report it was sending fails rather than wait.
         await scanner.stop()
+        // Copies, recoveries and the heartbeat loop connect to other nodes: they finish before
+        // this returns (and the event loops they use may be shut down), within a bound.
+        await Self.wait(for: work + [heartbeatTask].compactMap { $0 }, atMostSeconds: 10)
         try? await threadPool.shutdownGracefully()
+    }
+
+    /// Runs `work` in the background until it ends or the node shuts down.
+    func spawn(_ work: @escaping @Sendable () async -> Void) {
+        background.withLock { state in
+            guard !state.closed else { return }
+            let id = state.nextId
+            state.nextId += 1
+            state.tasks[id] = Task { [self] in
+                await work()
+                _ = self.background.withLock { $0.tasks.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    static func wait(for tasks: [Task<Void, Never>], atMostSeconds seconds: Double) async {
+        guard !tasks.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for task in tasks { await task.value } }
+            group.addTask { try? await Task.sleep(for: .seconds(seconds)) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     var info: Strata_Wire_DatanodeInfo {
@@ -161,10 +198,10 @@ public final class DataNode: Sendable {
                 // Copies and recoveries start first: a failure reporting the deletions below
                 // must not lose them (the name node would wait out its timeout to ask again).
                 for transfer in command.transfers {
-                    Task { await self.copy(transfer) }
+                    spawn { [self] in await self.copy(transfer) }
                 }
                 for recovery in command.recoverBlocks {
-                    Task { await self.recoverBlock(recovery) }
+                    spawn { [self] in await self.recoverBlock(recovery) }
                 }
                 if !command.invalidate.isEmpty { try await invalidate(command.invalidate) }
                 if command.reportBlocks || now - lastReportMs > configuration.blockReportIntervalMs {
