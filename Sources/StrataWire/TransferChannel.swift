@@ -76,8 +76,17 @@ public final class TransferServer: Sendable {
         self.acceptLoop = acceptLoop
     }
 
+    /// Stops accepting, cancels the connections being served and waits for them to end (at
+    /// most 5 s): a handler still opening a connection elsewhere must not outlive its event loops.
     public func close() async {
         try? await channel.close()
         acceptLoop.cancel()
+        let loop = acceptLoop
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await loop.value }
+            group.addTask { try? await Task.sleep(for: .seconds(5)) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 }
