@@ -14,7 +14,7 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
 
 /// The sending end of a block write pipeline: packets of frames go to the first node, which
 /// passes them down the pipeline; acknowledgements come back in order. At most
-/// `Limits.maximumUnacknowledgedPackets` packets are in flight.
+/// `Limits.maximumUnacknowledgedPackets` packets, and `Limits.maximumUnacknowledgedBytes`, are in flight.
 public final class PipelineConnection: Sendable {
     private let channel: any Channel
     private let handler: NIOLoopBound<PipelineHandler>
@@ -101,10 +101,19 @@ public final class PipelineConnection: Sendable {
     /// of unacknowledged packets is full. Throws once the pipeline has failed.
     public func send(_ packet: Strata_Wire_Packet, body: ByteBuffer) async throws -> EventLoopFuture<Strata_Wire_PipelineAck> {
         let handler = self.handler
-        let oldest: EventLoopFuture<Strata_Wire_PipelineAck>? = try await channel.eventLoop.submit {
-            handler.value.outstanding.count >= Limits.maximumUnacknowledgedPackets ? handler.value.outstanding.first?.promise.futureResult : nil
-        }.get()
-        if let oldest { _ = try await oldest.get() }
+        let size = body.readableBytes
+        // Wait while the window is full: too many packets, or too many bytes (a writer keeps
+        // every unacknowledged packet to resend it after a pipeline failure).
+        while true {
+            let oldest: EventLoopFuture<Strata_Wire_PipelineAck>? = try await channel.eventLoop.submit {
+                let state = handler.value
+                let full = state.outstanding.count >= Limits.maximumUnacknowledgedPackets
+                    || state.outstandingBytes + size > Limits.maximumUnacknowledgedBytes
+                return full ? state.outstanding.first?.promise.futureResult : nil
+            }.get()
+            guard let oldest else { break }
+            _ = try await oldest.get()
+        }
         var header = Strata_Wire_TransferHeader()
         header.op = .packet
         header.packet = packet
@@ -114,7 +123,8 @@ public final class PipelineConnection: Sendable {
         return try await channel.eventLoop.submit {
             if let failure = handler.value.failure { throw failure }
             let promise = channel.eventLoop.makePromise(of: Strata_Wire_PipelineAck.self)
-            handler.value.outstanding.append((sequence, promise))
+            handler.value.outstanding.append((sequence, size, promise))
+            handler.value.outstandingBytes += size
             channel.writeAndFlush(frame, promise: nil)
             return promise.futureResult
         }.get()
@@ -148,7 +158,8 @@ final class PipelineHandler: ChannelInboundHandler {
 
     var progress: AcknowledgementProgress?
     var setupPromise: EventLoopPromise<Strata_Wire_TransferResponse>?
-    var outstanding: [(sequence: UInt64, promise: EventLoopPromise<Strata_Wire_PipelineAck>)] = []
+    var outstanding: [(sequence: UInt64, bytes: Int, promise: EventLoopPromise<Strata_Wire_PipelineAck>)] = []
+    var outstandingBytes = 0
     var failure: PipelineError?
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -178,6 +189,7 @@ final class PipelineHandler: ChannelInboundHandler {
             return
         }
         outstanding.removeFirst()
+        outstandingBytes -= first.bytes
         progress?.last.store(Int64(ack.sequenceNumber), ordering: .releasing)
         first.promise.succeed(ack)
     }
@@ -197,6 +209,7 @@ final class PipelineHandler: ChannelInboundHandler {
         setupPromise = nil
         let waiting = outstanding
         outstanding = []
+        outstandingBytes = 0
         for entry in waiting { entry.promise.fail(failure!) }
         context?.close(promise: nil)
     }

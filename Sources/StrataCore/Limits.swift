@@ -53,6 +53,10 @@ extension Limits {
     }
     /// Packets a writer may have sent but not yet had acknowledged.
     public static let maximumUnacknowledgedPackets = 16
+    /// Bytes of packets a writer may have sent but not yet had acknowledged: a writer keeps them
+    /// to resend after a pipeline failure, so this bounds its memory (four incompressible 4 MiB
+    /// packets, or sixteen of compressed logs).
+    public static let maximumUnacknowledgedBytes = 8 * 1024 * 1024
     /// Attempts a writer makes to rebuild a failed pipeline before it gives up on the write.
     public static let maximumPipelineRecoveries = 5
 }
