@@ -203,9 +203,7 @@ extension NameNode {
     func takeBackIfAbandoned(_ path: String, clientName: String, operation: String) async throws {
         let now = Self.nowMs()
         let abandoned: String? = state.withLock { state in
-            guard let resolution = try? state.namespace.resolve(path), let index = resolution.target,
-                let holder = state.namespace.writers[index], holder != clientName
-            else { return nil }
+            guard let holder = state.namespace.writer(of: path), holder != clientName else { return nil }
             if holder == Namespace.recoveryHolder { return holder }
             let renewed = state.leaseRenewals[holder] ?? now
             return now - renewed > configuration.leaseSoftLimitMs ? holder : nil
@@ -226,7 +224,7 @@ extension NameNode {
             let due: [(String, String)] = state.withLock { state in
                 guard state.safeMode == .off else { return [] }
                 var due: [(String, String)] = []
-                for (index, holder) in state.namespace.leases {
+                for (index, holder) in state.namespace.openFiles {
                     if holder == Namespace.recoveryHolder {
                         let last = state.namespace.inode(index).blocks.last
                         if let last, let recovery = state.recoveries[last], recovery.deadlineMs > now { continue }

@@ -106,9 +106,4 @@ extension Namespace {
         edits.append(edit)
         return edits
     }
-
-    /// Files open for writing, with their lease holders.
-    var leases: [(index: UInt32, holder: String)] {
-        writers.map { ($0.key, $0.value) }
-    }
 }

@@ -346,9 +346,9 @@ public struct Namespace: Sendable {
         return writers[target]
     }
 
-    /// Files open for writing: path and writer.
-    public var openFiles: [(path: String, clientName: String)] {
-        writers.map { (path(of: $0.key), $0.value) }
+    /// Files open for writing: inode and lease holder.
+    var openFiles: [(index: UInt32, holder: String)] {
+        writers.map { ($0.key, $0.value) }
     }
 }
 
