@@ -8,6 +8,7 @@ final class CodecPool: @unchecked Sendable {
     private let encoders = Mutex<[FrameEncoder]>([])
     private let decoders = Mutex<[FrameDecoder]>([])
     private let scratch = Mutex<[[UInt8]]>([])
+    private let rawBuffers = Mutex<[[UInt8]]>([])
     let options: FrameEncoderOptions
 
     init(options: FrameEncoderOptions = FrameEncoderOptions()) {
@@ -29,6 +30,24 @@ final class CodecPool: @unchecked Sendable {
         return try buffer.withUnsafeMutableBytes { try body($0) }
     }
 
+    /// An empty buffer with room for `capacity` bytes, reusing one handed back by `recycle`: a
+    /// writer gathers each packet's raw bytes in one, so a long write does not map, fault in and
+    /// unmap fresh memory for every packet.
+    func rawBuffer(capacity: Int) -> [UInt8] {
+        var buffer = rawBuffers.withLock { $0.popLast() } ?? []
+        // Keeps the storage when nothing else holds it (otherwise allocates anew).
+        buffer.removeAll(keepingCapacity: true)
+        buffer.reserveCapacity(capacity)
+        return buffer
+    }
+
+    /// Hands a raw buffer back for reuse; at most a few are kept.
+    func recycle(_ buffer: [UInt8]) {
+        rawBuffers.withLock { if $0.count < Self.keptRawBuffers { $0.append(buffer) } }
+    }
+
+    static let keptRawBuffers = 4
+
     func withDecoder<Result>(_ body: (FrameDecoder) throws -> Result) rethrows -> Result {
         let decoder = decoders.withLock { $0.popLast() } ?? FrameDecoder()
         defer { decoders.withLock { $0.append(decoder) } }
@@ -39,22 +58,29 @@ final class CodecPool: @unchecked Sendable {
     func encodeFrames(_ raw: [UInt8], frameSize: Int) async -> [[UInt8]] {
         let count = (raw.count + frameSize - 1) / frameSize
         if count <= 1 {
-            return count == 0 ? [] : [raw.withUnsafeBytes { bytes in withEncoder { $0.encode(bytes) } }]
+            return count == 0 ? [] : [raw.withUnsafeBytes { encodeFrame($0) }]
         }
         return await withTaskGroup(of: (Int, [UInt8]).self) { group in
             for index in 0..<count {
                 group.addTask {
                     let start = index * frameSize
                     let end = min(raw.count, start + frameSize)
-                    let frame = raw.withUnsafeBytes { bytes in
-                        self.withEncoder { $0.encode(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
-                    }
+                    let frame = raw.withUnsafeBytes { bytes in self.encodeFrame(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
                     return (index, frame)
                 }
             }
             var frames = [[UInt8]](repeating: [], count: count)
             for await (index, frame) in group { frames[index] = frame }
             return frames
+        }
+    }
+
+    /// One frame, encoded into a reused scratch buffer and copied out at its exact length (a
+    /// buffer of the worst-case length would be zeroed for every frame).
+    private func encodeFrame(_ raw: UnsafeRawBufferPointer) -> [UInt8] {
+        withScratch(FrameEncoder.maximumFrameLength(rawLength: raw.count)) { scratch in
+            let header = withEncoder { $0.encode(raw, into: scratch) }
+            return Array(UnsafeRawBufferPointer(rebasing: scratch[0..<header.frameLength]))
         }
     }
 }

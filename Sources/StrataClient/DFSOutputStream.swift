@@ -31,8 +31,9 @@ public final class DFSOutputStream {
     /// Packets of the current block sent but not yet acknowledged by every node: pipeline
     /// recovery resends them.
     private var unacknowledged: [(packet: Strata_Wire_Packet, body: ByteBuffer)] = []
-    /// The last packet handed to `sendFrames`, being compressed; sent with the next one.
-    private var encoding: (packet: Strata_Wire_Packet, frames: Task<[[UInt8]], Never>)?
+    /// Packets handed to `sendFrames` and being compressed, oldest first; each is sent once
+    /// `encodeAhead` newer ones are queued behind it, so both cores always have frames to compress.
+    private var encoding: [(packet: Strata_Wire_Packet, frames: Task<[[UInt8]], Never>)] = []
     /// Nodes that failed in the current block's pipeline, and how many nodes it started with.
     private var failedNodes: [String] = []
     private var pipelineWidth = 0
@@ -69,6 +70,9 @@ public final class DFSOutputStream {
 
     private var blockBytes: UInt64 { blockBytesInFullFrames + UInt64(pending.count) }
 
+    /// Raw bytes in a full packet: whole frames, about `Limits.packetRawBytes`.
+    private var packetBytes: Int { max(rawFrameSize, Limits.packetRawBytes / rawFrameSize * rawFrameSize) }
+
     public func write(_ bytes: UnsafeRawBufferPointer) async throws {
         try await write(Array(bytes))
     }
@@ -83,7 +87,6 @@ public final class DFSOutputStream {
             let room = Int(min(UInt64(bytes.count - start), blockSize - blockBytes))
             pending.append(contentsOf: bytes[start..<(start + room)])
             start += room
-            let packetBytes = max(rawFrameSize, Limits.packetRawBytes / rawFrameSize * rawFrameSize)
             // The packet that ends a block is left for `finishBlock`, which flags it last.
             while pending.count > packetBytes || (pending.count == packetBytes && blockBytes < blockSize) {
                 try await sendFrames(count: packetBytes, last: false, sync: false)
@@ -97,7 +100,7 @@ public final class DFSOutputStream {
 
     /// Sends `count` bytes from the front of `pending` as frames; full frames leave `pending`.
     private func sendFrames(count: Int, last: Bool, sync: Bool) async throws {
-        let raw = Array(pending[0..<count])
+        let codecs = client.codecs
         var packet = Strata_Wire_Packet()
         packet.sequenceNumber = sequence
         packet.offsetInBlock = blockBytesInFullFrames
@@ -108,23 +111,40 @@ public final class DFSOutputStream {
         sequence += 1
         // Only whole frames are done with; a short last frame is re-sent whole later.
         let whole = last ? count : count / rawFrameSize * rawFrameSize
-        pending.removeFirst(whole)
+        let raw: [UInt8]
+        if whole == pending.count {
+            // The usual case: the packet is everything pending; it is handed over whole.
+            raw = pending
+            pending = codecs.rawBuffer(capacity: packetBytes)
+        } else {
+            var copy = codecs.rawBuffer(capacity: count)
+            copy.append(contentsOf: pending[0..<count])
+            raw = copy
+            pending.removeFirst(whole)
+        }
         blockBytesInFullFrames += UInt64(whole)
         // The packet before this one goes out now that its frames are ready; this one is
         // compressed while the caller gathers the next (a put reads its input, WebHDFS receives
         // the request body), so compression overlaps everything else.
-        try await transmitEncoded()
-        let codecs = client.codecs
         let frameSize = rawFrameSize
-        encoding = (packet, Task { await codecs.encodeFrames(raw, frameSize: frameSize) })
-        if last || sync { try await transmitEncoded() }
+        encoding.append((packet, Task {
+            let frames = await codecs.encodeFrames(raw, frameSize: frameSize)
+            codecs.recycle(raw)
+            return frames
+        }))
+        try await transmitEncoded(keeping: last || sync ? 0 : Self.encodeAhead)
     }
 
-    /// Sends the packet being compressed, once its frames are ready.
-    private func transmitEncoded() async throws {
-        guard let (packet, frames) = encoding else { return }
-        encoding = nil
-        try await transmit(packet, body: PacketBody.make(await frames.value))
+    /// Packets compressed ahead of the one being sent.
+    static let encodeAhead = 2
+
+    /// Sends the oldest packets being compressed, once their frames are ready, until at most
+    /// `keeping` are left.
+    private func transmitEncoded(keeping: Int = 0) async throws {
+        while encoding.count > keeping {
+            let (packet, frames) = encoding.removeFirst()
+            try await transmit(packet, body: PacketBody.make(await frames.value))
+        }
     }
 
     /// Sends what is left of the current block with the last-packet flag and waits for every
@@ -189,7 +209,7 @@ public final class DFSOutputStream {
             pipeline = nil
             // Every packet, the block's last included, was acknowledged: the block is finished
             // on every node and nothing needs recovering.
-            if unacknowledged.isEmpty && encoding == nil && blockBytesInFullFrames % UInt64(rawFrameSize) != 0 { return }
+            if unacknowledged.isEmpty && encoding.isEmpty && blockBytesInFullFrames % UInt64(rawFrameSize) != 0 { return }
             let nodes = current.locations
             let bad = min(max(failure.failedNodeIndex, 0), nodes.count - 1)
             failedNodes.append(nodes[bad].nodeID)
@@ -204,7 +224,7 @@ public final class DFSOutputStream {
             }
             // Packets start on frame boundaries: every survivor holds at least up to the first
             // packet not acknowledged.
-            let resumeAt = unacknowledged.first?.packet.offsetInBlock ?? encoding?.packet.offsetInBlock ?? blockBytesInFullFrames
+            let resumeAt = unacknowledged.first?.packet.offsetInBlock ?? encoding.first?.packet.offsetInBlock ?? blockBytesInFullFrames
             var request = Strata_Wire_UpdateBlockForPipelineRequest()
             request.path = path
             request.fileID = fileId
@@ -247,7 +267,7 @@ public final class DFSOutputStream {
                 for entry in unacknowledged {
                     _ = try await pipeline!.send(entry.packet, body: entry.body)
                 }
-                if unacknowledged.isEmpty && encoding == nil && !pending.isEmpty {
+                if unacknowledged.isEmpty && encoding.isEmpty && !pending.isEmpty {
                     // Bytes flushed earlier in a partial frame were cut: send them again.
                     let frames = await client.codecs.encodeFrames(pending, frameSize: rawFrameSize)
                     var packet = Strata_Wire_Packet()
