@@ -9,6 +9,7 @@ final class CodecPool: @unchecked Sendable {
     private let decoders = Mutex<[FrameDecoder]>([])
     private let scratch = Mutex<[[UInt8]]>([])
     private let rawBuffers = Mutex<[[UInt8]]>([])
+    private let alignedBuffers = Mutex<[AlignedBuffer]>([])
     let options: FrameEncoderOptions
 
     init(options: FrameEncoderOptions = FrameEncoderOptions()) {
@@ -29,6 +30,20 @@ final class CodecPool: @unchecked Sendable {
         defer { scratch.withLock { $0.append(buffer) } }
         return try buffer.withUnsafeMutableBytes { try body($0) }
     }
+
+    /// Like `withScratch`, for a body that suspends (it may hand the bytes to a file writer on
+    /// another thread): the buffer starts on a page boundary, so it suits direct I/O.
+    func withAlignedScratch<Result>(
+        _ size: Int, _ body: (UnsafeMutableRawBufferPointer) async throws -> Result
+    ) async rethrows -> Result {
+        var buffer = alignedBuffers.withLock { $0.popLast() }
+        if buffer == nil || buffer!.count < size { buffer = AlignedBuffer(count: size) }
+        let held = buffer!
+        defer { alignedBuffers.withLock { if $0.count < Self.keptAlignedBuffers { $0.append(held) } } }
+        return try await body(held.bytes)
+    }
+
+    static let keptAlignedBuffers = 64
 
     /// An empty buffer with room for `capacity` bytes, reusing one handed back by `recycle`: a
     /// writer gathers each packet's raw bytes in one, so a long write does not map, fault in and
@@ -83,4 +98,18 @@ final class CodecPool: @unchecked Sendable {
             return Array(UnsafeRawBufferPointer(rebasing: scratch[0..<header.frameLength]))
         }
     }
+}
+
+/// Memory for one decoded frame, starting on a page boundary (direct I/O needs that), owned by
+/// one task at a time.
+final class AlignedBuffer: @unchecked Sendable {
+    static let alignment = 4096
+    let bytes: UnsafeMutableRawBufferPointer
+    var count: Int { bytes.count }
+
+    init(count: Int) {
+        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: Self.alignment)
+    }
+
+    deinit { bytes.deallocate() }
 }

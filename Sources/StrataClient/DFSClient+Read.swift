@@ -20,14 +20,15 @@ extension DFSClient {
 
     /// Reads like `read(_:offset:length:into:)`, but hands each decoded piece to `write` with its
     /// offset in the file, from several tasks at once and in no particular order (for `pwrite`
-    /// into a local file): frames are decoded straight into reused buffers and written by the
-    /// task that decoded them, so decoding and writing use every core. `progress` is told, in
-    /// order and from one task, how many more bytes are done. A piece may be handed over again
-    /// after a replica fails (at the same offset, with the same bytes).
+    /// into a local file): frames are decoded straight into reused, page-aligned buffers and
+    /// handed over by the task that decoded them, which waits for `write` (it may pass the bytes
+    /// to an I/O thread) while other frames decode. `progress` is told, in order and from one
+    /// task, how many more bytes are done. A piece may be handed over again after a replica
+    /// fails (at the same offset, with the same bytes).
     @discardableResult
     public func readPositioned(
         _ path: String, offset: UInt64 = 0, length: UInt64? = nil,
-        write: @escaping @Sendable (_ offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws -> Void,
+        write: @escaping @Sendable (_ offset: UInt64, _ bytes: UnsafeRawBufferPointer) async throws -> Void,
         progress: (UInt64) -> Void = { _ in }
     ) async throws -> UInt64 {
         try await read(path, offset: offset, length: length, delivery: .positioned(write), progress: progress)
@@ -38,7 +39,7 @@ extension DFSClient {
         /// In order, as arrays, from the reading task.
         case inOrder(([UInt8]) async throws -> Void)
         /// With their offset in the file, from the decoding tasks.
-        case positioned(@Sendable (UInt64, UnsafeRawBufferPointer) throws -> Void)
+        case positioned(@Sendable (UInt64, UnsafeRawBufferPointer) async throws -> Void)
     }
 
     func read(
@@ -177,11 +178,14 @@ extension DFSClient {
             guard frameSize >= Limits.minimumRawFrameSizeBytes && frameSize <= Limits.maximumRawFrameSizeBytes else {
                 throw RemoteException.io("data node sent frame size \(frameSize)")
             }
-            // Packets are decoded one ahead of delivery, so decoding the next overlaps handing
+            // Packets are decoded ahead of delivery (one for an in-order sink, a few when the
+            // decoding tasks write their own frames), so decoding the next ones overlaps handing
             // this one to the sink (for `get`, writing it to a file).
             var rawPosition = response.firstFrameOffset
             var receivedPosition = response.firstFrameOffset
-            var decoding: Task<[[UInt8]], any Error>?
+            var decoding: [(task: Task<[[UInt8]], any Error>, rawEnd: UInt64)] = []
+            let ahead: Int
+            if case .positioned = delivery { ahead = Self.positionedDecodeAhead } else { ahead = 1 }
             func deliverDecoded(_ task: Task<[[UInt8]], any Error>, rawEnd: UInt64) async throws {
                 let decoded = try await task.value
                 guard case .inOrder(let deliver) = delivery else {
@@ -206,7 +210,6 @@ extension DFSClient {
                     delivered(UInt64(sliceEnd - sliceStart))
                 }
             }
-            var pendingEnd: UInt64 = 0
             // On failure the packet still decoding is waited for: its positioned writes must
             // not land after this read has returned (the caller may have closed its file).
             do {
@@ -241,27 +244,32 @@ extension DFSClient {
                             return []
                         }
                     }
-                    if let previous = decoding { try await deliverDecoded(previous, rawEnd: pendingEnd) }
-                    decoding = next
-                    pendingEnd = receivedPosition
+                    decoding.append((next, receivedPosition))
+                    while decoding.count > ahead {
+                        let previous = decoding.removeFirst()
+                        try await deliverDecoded(previous.task, rawEnd: previous.rawEnd)
+                    }
                     if reply.packet.last { break }
                 }
             } catch {
-                if let unfinished = decoding {
-                    unfinished.cancel()
-                    _ = try? await unfinished.value
+                for unfinished in decoding {
+                    unfinished.task.cancel()
+                    _ = try? await unfinished.task.value
                 }
                 throw error
             }
-            if let last = decoding {
-                decoding = nil
-                try await deliverDecoded(last, rawEnd: pendingEnd)
+            while !decoding.isEmpty {
+                let previous = decoding.removeFirst()
+                try await deliverDecoded(previous.task, rawEnd: previous.rawEnd)
             }
             if rawPosition < to {
                 throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) sent \(rawPosition) of \(to) bytes")
             }
         }
     }
+
+    /// Packets a positioned read decodes (and writes) ahead of the one it waits for.
+    static let positionedDecodeAhead = 3
 
     /// Verifies and decodes frames concurrently, keeping their order.
     func decodeFrames(_ frames: [ByteBuffer], frameSize: Int, blockId: UInt64) async throws -> [[UInt8]] {
@@ -283,7 +291,8 @@ extension DFSClient {
     /// each within `window` (raw offsets in the block) at its offset in the file.
     func decodeFrames(
         _ frames: [ByteBuffer], frameSize: Int, blockId: UInt64, firstRawOffset: UInt64,
-        window: (from: UInt64, to: UInt64, blockOffset: UInt64), write: @escaping @Sendable (UInt64, UnsafeRawBufferPointer) throws -> Void
+        window: (from: UInt64, to: UInt64, blockOffset: UInt64),
+        write: @escaping @Sendable (UInt64, UnsafeRawBufferPointer) async throws -> Void
     ) async throws {
         let codecs = self.codecs
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -291,13 +300,13 @@ extension DFSClient {
                 // Every frame but a block's last holds exactly `frameSize` raw bytes.
                 let frameStart = firstRawOffset + UInt64(index * frameSize)
                 group.addTask {
-                    try codecs.withScratch(frameSize) { scratch in
+                    try await codecs.withAlignedScratch(frameSize) { scratch in
                         let raw = try Self.decode(frame, frameSize: frameSize, codecs: codecs, blockId: blockId, into: scratch)
                         let start = max(window.from, frameStart)
                         let end = min(window.to, frameStart + UInt64(raw.count))
                         guard start < end else { return }
                         do {
-                            try write(window.blockOffset + start, UnsafeRawBufferPointer(rebasing: raw[Int(start - frameStart)..<Int(end - frameStart)]))
+                            try await write(window.blockOffset + start, UnsafeRawBufferPointer(rebasing: raw[Int(start - frameStart)..<Int(end - frameStart)]))
                         } catch {
                             throw SinkError(underlying: error)
                         }

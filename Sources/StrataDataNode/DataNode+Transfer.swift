@@ -270,15 +270,24 @@ extension DataNode {
         response.firstFrameOffset = UInt64(firstFrame) * frameSize
         response.generationStamp = reader.header.generationStamp
         try await outbound.write(try Self.responseFrame(response))
+        // Frames go out a megabyte (raw) at a time, and the next packet is read from disk while
+        // this one is sent, so the node's disk, its network and the reader's decoding all work
+        // at once.
+        let perPacket = max(1, 1024 * 1024 / Int(frameSize))
+        let threadPool = self.threadPool
+        func readPacket(from start: Int) -> Task<ByteBuffer, any Error> {
+            let end = min(endFrame, start + perPacket)
+            return Task { try await threadPool.runIfActive { PacketBody.make(try (start..<end).map { try snapshot.storedFrame($0) }) } }
+        }
         var sequence: UInt64 = 0
         var index = firstFrame
+        var reading = readPacket(from: index)
+        defer { reading.cancel() }
         repeat {
-            // Reads go out a megabyte at a time, so the reader decodes while the next batch is read.
-            let batchEnd = min(endFrame, index + max(1, 1024 * 1024 / Int(frameSize)))
-            let start = index
-            let frames: [[UInt8]]
+            let batchEnd = min(endFrame, index + perPacket)
+            let body: ByteBuffer
             do {
-                frames = try await threadPool.runIfActive { try (start..<batchEnd).map { try snapshot.storedFrame($0) } }
+                body = try await reading.value
             } catch let error as BlockFormatError where error.isCorruption {
                 await reportCorrupt(id, reason: error.description)
                 var failure = Strata_Wire_TransferResponse()
@@ -287,13 +296,14 @@ extension DataNode {
                 try await outbound.write(try Self.responseFrame(failure))
                 return
             }
+            if batchEnd < endFrame { reading = readPacket(from: batchEnd) }
             var header = Strata_Wire_TransferHeader()
             header.op = .packet
             header.packet.sequenceNumber = sequence
-            header.packet.offsetInBlock = UInt64(start) * frameSize
-            header.packet.frameCount = UInt32(frames.count)
+            header.packet.offsetInBlock = UInt64(index) * frameSize
+            header.packet.frameCount = UInt32(batchEnd - index)
             header.packet.last = batchEnd == endFrame
-            try await outbound.write(try Transfer.frame(header, body: PacketBody.make(frames)))
+            try await outbound.write(try Transfer.frame(header, body: body))
             sequence += 1
             index = batchEnd
         } while index < endFrame

@@ -29,19 +29,6 @@ func readChunk(_ descriptor: Int32, into buffer: inout [UInt8]) throws -> Int {
 }
 
 /// Writes all bytes to a file descriptor (standard output for `cat`).
-/// Writes all of `bytes` at `offset` of a file (any thread, any order).
-func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
-    var done = 0
-    while done < bytes.count {
-        let written = Glibc.pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-        if written < 0 {
-            if errno == EINTR { continue }
-            throw ShellError("write", "-", String(cString: strerror(errno)))
-        }
-        done += written
-    }
-}
-
 func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) throws {
     try bytes.withUnsafeBytes { buffer in
         var done = 0
@@ -240,26 +227,25 @@ struct GetCommand: AsyncParsableCommand {
             throw ShellError("get", local, "File exists")
         }
         let temporary = local + "._COPYING_"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil), let output = FileHandle(forWritingAtPath: temporary) else {
-            throw ShellError("get", local, "cannot create the local file")
+        let output: DownloadFile
+        do {
+            output = try DownloadFile(path: temporary, length: status.length)
+        } catch {
+            throw ShellError("get", local, "cannot create the local file: \(error)")
         }
         let progress = ProgressBar(label: (status.path as NSString).lastPathComponent, total: status.length)
         do {
-            // Frames are decoded and written at their offsets by as many tasks as there are cores.
-            let descriptor = output.fileDescriptor
-            // Reserving the file's blocks up front spares every write the allocation work.
-            _ = posix_fallocate(descriptor, 0, off_t(status.length))
+            // Frames are decoded by as many tasks as there are cores and written at their offsets
+            // by I/O threads.
             try await client.readPositioned(
-                status.path, write: { offset, bytes in try writeAll(descriptor, bytes, at: offset) },
+                status.path, write: { offset, bytes in try await output.write(bytes, at: offset) },
                 progress: { progress.advance(Int($0)) })
-            // Like `hdfs dfs -get`, the local copy is left to the page cache: forcing it to disk
-            // here would make every get as slow as the local disk's sync speed.
-            try output.close()
+            output.close()
             if overwrite { try? FileManager.default.removeItem(atPath: local) }
             try FileManager.default.moveItem(atPath: temporary, toPath: local)
             progress.finish()
         } catch {
-            try? output.close()
+            output.close()
             try? FileManager.default.removeItem(atPath: temporary)
             throw ShellError("get", error, path: status.path)
         }

@@ -116,6 +116,43 @@ import Testing
         #expect(fsck.output.contains("Status: HEALTHY"))
     }
 
+    /// Large gets write page-aligned frames with direct I/O and everything else (a short tail,
+    /// blocks that end off a page boundary, file systems without direct I/O) through the page
+    /// cache: every mix gives back the same bytes.
+    @Test func largeGetsWriteEveryByteInPlace() throws {
+        let cluster = try ProcessCluster()
+        try cluster.waitUntilReady()
+        let local = cluster.directory + "/local"
+        try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+        // 20 MiB and an odd tail; text compresses, random bytes are stored raw.
+        let size = 20 * 1024 * 1024 + 12_345
+        let cases: [(name: String, text: Bool, blockSize: Int)] = [
+            ("aligned-text", true, 4 * 1024 * 1024),
+            ("aligned-random", false, 4 * 1024 * 1024),
+            // Blocks of 3,000,320 bytes (a multiple of 512, as HDFS requires) end inside a page:
+            // the frames after them are not page-aligned.
+            ("unaligned-blocks", true, 3_000_320),
+        ]
+        // /dev/shm is tmpfs: direct I/O there may be refused, and the get must still work.
+        let shm = "/dev/shm/strata-get-\(getpid())"
+        try FileManager.default.createDirectory(atPath: shm, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: shm) }
+        for (index, entry) in cases.enumerated() {
+            let source = local + "/\(entry.name).bin"
+            try makeData(size, seed: UInt64(100 + index), text: entry.text).write(to: URL(fileURLWithPath: source))
+            let put = try cluster.run(["dfs", "put", "--block-size", "\(entry.blockSize)", source, "/\(entry.name)"])
+            #expect(put.status == 0, "\(put.error)")
+            for directory in [local, shm] {
+                let copy = directory + "/\(entry.name).copy"
+                let get = try cluster.run(["dfs", "get", "/\(entry.name)", copy])
+                #expect(get.status == 0, "\(entry.name) into \(directory): \(get.error)")
+                #expect(try sha256(copy) == sha256(source), "\(entry.name) into \(directory)")
+                #expect(!FileManager.default.fileExists(atPath: copy + "._COPYING_"))
+                try FileManager.default.removeItem(atPath: copy)
+            }
+        }
+    }
+
     @Test func unreachableNameNodeIsAClearError() throws {
         let result = try strata(["dfs", "ls", "/"], environment: ["STRATA_NAMENODE": "127.0.0.1:\(freePort())"], timeout: 60)
         #expect(result.status == 1)
