@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import StrataBlockFormat
 import Synchronization
 
@@ -78,15 +80,42 @@ final class CodecPool: @unchecked Sendable {
         return await withTaskGroup(of: (Int, [UInt8]).self) { group in
             for index in 0..<count {
                 group.addTask {
-                    let start = index * frameSize
-                    let end = min(raw.count, start + frameSize)
-                    let frame = raw.withUnsafeBytes { bytes in self.encodeFrame(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
+                    let frame = await Self.onCodecThread {
+                        let start = index * frameSize
+                        let end = min(raw.count, start + frameSize)
+                        return raw.withUnsafeBytes { bytes in self.encodeFrame(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
+                    }
                     return (index, frame)
                 }
             }
             var frames = [[UInt8]](repeating: [], count: count)
             for await (index, frame) in group { frames[index] = frame }
             return frames
+        }
+    }
+
+    /// Threads, one per core, that compress frames for every writer in this process. Compression
+    /// runs here rather than on Swift's task threads so that in a process that also serves
+    /// (a data node taking a WebHDFS upload) the system shares the cores between compression and
+    /// the pipeline's network and disk work; on the task threads, a packet's sixteen frames would
+    /// hold both threads and the replicas' acknowledgements would queue behind them.
+    static let codecThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: System.coreCount)
+        pool.start()
+        return pool
+    }()
+
+    static func onCodecThread<Value: Sendable>(_ body: @escaping @Sendable () -> Value) async -> Value {
+        if let value = try? await codecThreads.runIfActive(body) { return value }
+        return body()
+    }
+
+    static func onCodecThread<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+        do {
+            return try await codecThreads.runIfActive(body)
+        } catch let error as NIOThreadPoolError.ThreadPoolInactive {
+            _ = error
+            return try body()
         }
     }
 

@@ -3,6 +3,7 @@ import NIOCore
 import StrataBlockFormat
 import StrataCore
 import StrataWire
+import Synchronization
 
 extension DFSClient {
     /// Reads `length` bytes (nil: to the end) of a file from `offset`, handing them to `sink` in
@@ -34,10 +35,25 @@ extension DFSClient {
         try await read(path, offset: offset, length: length, delivery: .positioned(write), progress: progress)
     }
 
+    /// Reads like `read(_:offset:length:into:)`, handing the bytes over in order as buffers of
+    /// about a megabyte: each packet's frames are decoded, in parallel, straight into one buffer,
+    /// which goes to `sink` without being copied again (WebHDFS OPEN writes them to the HTTP
+    /// response as they are).
+    @discardableResult
+    public func readBuffers(
+        _ path: String, offset: UInt64 = 0, length: UInt64? = nil, into sink: (ByteBuffer) async throws -> Void
+    ) async throws -> UInt64 {
+        try await withoutActuallyEscaping(sink) { sink in
+            try await read(path, offset: offset, length: length, delivery: .buffers(sink), progress: { _ in })
+        }
+    }
+
     /// How `fetch` hands over decoded bytes.
     enum Delivery {
         /// In order, as arrays, from the reading task.
         case inOrder(([UInt8]) async throws -> Void)
+        /// In order, a packet's bytes in one buffer, from the reading task.
+        case buffers((ByteBuffer) async throws -> Void)
         /// With their offset in the file, from the decoding tasks.
         case positioned(@Sendable (UInt64, UnsafeRawBufferPointer) async throws -> Void)
     }
@@ -183,19 +199,39 @@ extension DFSClient {
             // this one to the sink (for `get`, writing it to a file).
             var rawPosition = response.firstFrameOffset
             var receivedPosition = response.firstFrameOffset
-            var decoding: [(task: Task<[[UInt8]], any Error>, rawEnd: UInt64)] = []
+            var decoding: [(task: Task<DecodedPacket, any Error>, rawEnd: UInt64)] = []
             let ahead: Int
-            if case .positioned = delivery { ahead = Self.positionedDecodeAhead } else { ahead = 1 }
-            func deliverDecoded(_ task: Task<[[UInt8]], any Error>, rawEnd: UInt64) async throws {
-                let decoded = try await task.value
-                guard case .inOrder(let deliver) = delivery else {
+            switch delivery {
+            case .inOrder: ahead = 1
+            case .buffers, .positioned: ahead = Self.decodeAhead
+            }
+            func deliverDecoded(_ task: Task<DecodedPacket, any Error>, rawEnd: UInt64) async throws {
+                let lower = max(from, rawPosition)
+                let upper = min(to, rawEnd)
+                let decoded: [[UInt8]]
+                switch try await task.value {
+                case .written:
                     // Written by the decoding tasks already.
-                    let lower = max(from, rawPosition)
-                    let upper = min(to, rawEnd)
                     rawPosition = rawEnd
                     if upper > lower { delivered(upper - lower) }
                     return
+                case .contiguous(let buffer):
+                    guard case .buffers(let deliver) = delivery else { return }
+                    let packetStart = rawPosition
+                    rawPosition = rawEnd
+                    guard upper > lower, let slice = buffer.getSlice(
+                        at: buffer.readerIndex + Int(lower - packetStart), length: Int(upper - lower)) else { return }
+                    do {
+                        try await deliver(slice)
+                    } catch {
+                        throw SinkError(underlying: error)
+                    }
+                    delivered(upper - lower)
+                    return
+                case .frames(let frames):
+                    decoded = frames
                 }
+                guard case .inOrder(let deliver) = delivery else { return }
                 for raw in decoded {
                     let frameStart = rawPosition
                     rawPosition += UInt64(raw.count)
@@ -233,15 +269,18 @@ extension DFSClient {
                         receivedPosition += UInt64(part.getInteger(at: part.readerIndex, endianness: .little, as: UInt32.self) ?? 0)
                     }
                     let blockId = block.block.blockID
-                    let next: Task<[[UInt8]], any Error>
+                    let next: Task<DecodedPacket, any Error>
                     switch delivery {
                     case .inOrder:
-                        next = Task { try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId) }
+                        next = Task { .frames(try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId)) }
+                    case .buffers:
+                        let rawLength = Int(receivedPosition - packetStart)
+                        next = Task { .contiguous(try await self.decodePacket(parts, rawLength: rawLength, frameSize: frameSize, blockId: blockId)) }
                     case .positioned(let write):
                         let window = (from: from, to: to, blockOffset: block.offset)
                         next = Task {
                             try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId, firstRawOffset: packetStart, window: window, write: write)
-                            return []
+                            return .written
                         }
                     }
                     decoding.append((next, receivedPosition))
@@ -268,8 +307,62 @@ extension DFSClient {
         }
     }
 
-    /// Packets a positioned read decodes (and writes) ahead of the one it waits for.
-    static let positionedDecodeAhead = 3
+    /// Packets a positioned or buffer read decodes ahead of the one it delivers.
+    static let decodeAhead = 3
+
+    /// Memory that concurrent decodes write disjoint parts of.
+    struct DecodeTarget: @unchecked Sendable {
+        var bytes: UnsafeMutableRawBufferPointer
+    }
+
+    /// A packet's frames, decoded.
+    enum DecodedPacket: Sendable {
+        /// One array per frame.
+        case frames([[UInt8]])
+        /// The packet's raw bytes in one buffer.
+        case contiguous(ByteBuffer)
+        /// Already handed to a positioned sink.
+        case written
+    }
+
+    /// Verifies and decodes a packet's frames in parallel into one buffer of `rawLength` bytes
+    /// (the sum of the lengths their headers state). Runs on the codec threads.
+    func decodePacket(_ frames: [ByteBuffer], rawLength: Int, frameSize: Int, blockId: UInt64) async throws -> ByteBuffer {
+        let codecs = self.codecs
+        return try await CodecPool.onCodecThread { () throws -> ByteBuffer in
+            var offsets: [Int] = []
+            var position = 0
+            for frame in frames {
+                offsets.append(position)
+                position += Int(frame.getInteger(at: frame.readerIndex, endianness: .little, as: UInt32.self) ?? 0)
+            }
+            guard position == rawLength else {
+                throw BlockFormatError(.invalidFrameHeader, "packet frames hold \(position) raw bytes, not \(rawLength)", blockId: blockId)
+            }
+            let starts = offsets
+            var buffer = ByteBufferAllocator().buffer(capacity: rawLength)
+            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: rawLength) { writable in
+                // Each frame decodes into its own part of the buffer.
+                let output = DecodeTarget(bytes: writable)
+                let failure = Mutex<(any Error)?>(nil)
+                DispatchQueue.concurrentPerform(iterations: frames.count) { index in
+                    let end = index + 1 < starts.count ? starts[index + 1] : rawLength
+                    let target = UnsafeMutableRawBufferPointer(rebasing: output.bytes[starts[index]..<end])
+                    do {
+                        let raw = try Self.decode(frames[index], frameSize: frameSize, codecs: codecs, blockId: blockId, into: target)
+                        if raw.count != target.count {
+                            throw BlockFormatError(.invalidFrameHeader, "frame decoded to \(raw.count) bytes, not \(target.count)", blockId: blockId)
+                        }
+                    } catch {
+                        failure.withLock { if $0 == nil { $0 = error } }
+                    }
+                }
+                if let error = failure.withLock({ $0 }) { throw error }
+                return rawLength
+            }
+            return buffer
+        }
+    }
 
     /// Verifies and decodes frames concurrently, keeping their order.
     func decodeFrames(_ frames: [ByteBuffer], frameSize: Int, blockId: UInt64) async throws -> [[UInt8]] {

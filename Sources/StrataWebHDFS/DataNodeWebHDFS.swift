@@ -48,7 +48,7 @@ public final class DataNodeWebHDFS: Sendable {
             return DFSClient(configuration: configuration, group: group)
         }
         let webHDFS = DataNodeWebHDFS(dataNode: dataNode, clients: clients, nameNodeHTTPPort: nameNodeHTTPPort, logger: logger)
-        let server = try await HTTPServer.start(host: host, port: port, group: group, logger: logger) { request in
+        let server = try await HTTPServer.start(host: host, port: port, group: group, logger: logger, acceptsUploads: true) { request in
             await webHDFS.handle(request)
         }
         webHDFS.server.withLock { $0 = server }
@@ -126,18 +126,12 @@ public final class DataNodeWebHDFS: Sendable {
         let body = ResponseBody(contentLength: contentLength) { writer in
             do {
                 if contentLength != 0 {
-                    // Frames are gathered into writes of a few megabytes: each write waits for the
-                    // connection, and one wait per 256 KiB frame would halve the speed.
-                    var pending = ByteBuffer()
-                    try await client.read(path, offset: offset, length: contentLength.map { UInt64($0) } ?? length) { bytes in
-                        pending.writeBytes(bytes)
-                        metrics.addBytesRead(bytes.count)
-                        if pending.readableBytes >= 4 * 1024 * 1024 {
-                            try await writer.write(pending)
-                            pending = ByteBuffer()
-                        }
+                    // Each packet (about a megabyte) is decoded into one buffer that goes to the
+                    // connection as it is; the next packets decode while it is sent.
+                    try await client.readBuffers(path, offset: offset, length: contentLength.map { UInt64($0) } ?? length) { buffer in
+                        metrics.addBytesRead(buffer.readableBytes)
+                        try await writer.write(buffer)
                     }
-                    if pending.readableBytes > 0 { try await writer.write(pending) }
                 }
                 try await writer.finish(nil)
             } catch {
@@ -188,9 +182,18 @@ public final class DataNodeWebHDFS: Sendable {
     }
 
     func copy(_ body: RequestBody, into stream: DFSOutputStream) async throws {
+        // The body arrives in pieces of tens of kilobytes; they are gathered into packet-sized
+        // writes so the stream is entered (and may wait) once per packet, not once per piece.
+        var gathered: [UInt8] = []
+        gathered.reserveCapacity(Limits.packetRawBytes)
         for try await buffer in body {
-            try await stream.write(Array(buffer.readableBytesView))
+            gathered.append(contentsOf: buffer.readableBytesView)
             metrics.addBytesWritten(buffer.readableBytes)
+            if gathered.count >= Limits.packetRawBytes {
+                try await stream.write(gathered)
+                gathered.removeAll(keepingCapacity: true)
+            }
         }
+        if !gathered.isEmpty { try await stream.write(gathered) }
     }
 }

@@ -112,6 +112,16 @@ import Testing
                     #expect(positionedCount == UInt64(length) && progressed == UInt64(length), "positioned \(offset)+\(length) (seed \(seed))")
                     expectSameBytes(positioned.bytes, Array(data[offset..<(offset + length)]), "positioned \(offset)+\(length) (seed \(seed))")
                     #expect(positioned.covered == length, "positioned \(offset)+\(length) wrote \(positioned.covered) bytes")
+
+                    // And as packet buffers (WebHDFS OPEN), in order, none empty.
+                    var buffered: [UInt8] = []
+                    var emptyBuffers = 0
+                    let bufferedCount = try await client.readBuffers("/ranged", offset: UInt64(offset), length: UInt64(length)) { buffer in
+                        if buffer.readableBytes == 0 { emptyBuffers += 1 }
+                        buffered += buffer.readableBytesView
+                    }
+                    #expect(bufferedCount == UInt64(length) && emptyBuffers == 0, "buffers \(offset)+\(length) (seed \(seed))")
+                    expectSameBytes(buffered, Array(data[offset..<(offset + length)]), "buffers \(offset)+\(length) (seed \(seed))")
                 }
                 // A length past the end stops at the end; an offset past the end is an error.
                 let tail = try await client.readAll("/ranged", offset: UInt64(size - 10), length: 1000)

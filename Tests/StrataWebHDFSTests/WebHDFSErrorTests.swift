@@ -115,6 +115,74 @@ struct WebHDFSErrorTests {
     }
 }
 
+@Suite("WebHDFS uploads with Expect: 100-continue")
+struct WebHDFSContinueTests {
+    /// curl (for bodies over a megabyte) and Java clients send `Expect: 100-continue` and hold the
+    /// body back until the server answers `100 Continue`, or for a second. The data node answers
+    /// at once; the name node, which only redirects, answers 307 without asking for the body.
+    @Test func dataNodesAskForTheBody() async throws {
+        try await withCluster { cluster in
+            try await withWebClient(cluster) { web in
+                let nameNodeAnswer = try await expectContinueExchange(
+                    port: cluster.nameNodeHTTPPort, target: "/webhdfs/v1/continued?op=CREATE&user.name=strata", body: [])
+                #expect(nameNodeAnswer.interim.hasPrefix("HTTP/1.1 307"), "\(nameNodeAnswer.interim)")
+                let step = try await web.send(.PUT, "/webhdfs/v1/continued?op=CREATE&user.name=strata&noredirect=true")
+                let locationText = try #require(step.json["Location"] as? String)
+                let location = try #require(URLComponents(string: locationText))
+                let body = Array("sent after 100 Continue\n".utf8)
+                let answer = try await expectContinueExchange(
+                    port: location.port ?? 0, target: location.path + "?" + (location.percentEncodedQuery ?? ""), body: body)
+                #expect(answer.interim.hasPrefix("HTTP/1.1 100 Continue"), "\(answer.interim)")
+                #expect(answer.final.contains("HTTP/1.1 201"), "\(answer.final)")
+                #expect(try await web.twoStep(.GET, "/webhdfs/v1/continued?op=OPEN").body == body)
+            }
+        }
+    }
+}
+
+/// Sends a PUT's headers with `Expect: 100-continue`, reads what the server says within a second
+/// (`interim`), then sends the body and reads the rest (`final`), on a thread of its own.
+func expectContinueExchange(port: Int, target: String, body: [UInt8]) async throws -> (interim: String, final: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result {
+                let descriptor = try connectedSocket(port: port)
+                defer { close(descriptor) }
+                let head = "PUT \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
+                _ = Array(head.utf8).withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+                var timeout = timeval(tv_sec: 1, tv_usec: 0)
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                let interim = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+                guard interim.hasPrefix("HTTP/1.1 100") else { return (interim, "") }
+                _ = body.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+                timeout.tv_sec = 10
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                let more = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                return (interim, more > 0 ? String(decoding: buffer[0..<more], as: UTF8.self) : "")
+            })
+        }
+    }
+}
+
+func connectedSocket(port: Int) throws -> Int32 {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw POSIXError(.EIO) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        close(descriptor)
+        throw POSIXError(.ECONNREFUSED)
+    }
+    return descriptor
+}
+
 /// Sends raw bytes on a new connection and reads until the server closes it (or 5 s pass), on a
 /// thread of its own: blocking a thread of the concurrency pool could starve the servers.
 func rawExchange(port: Int, request: [UInt8], closeWriteAfterSend: Bool = false) async throws -> String {
@@ -126,17 +194,8 @@ func rawExchange(port: Int, request: [UInt8], closeWriteAfterSend: Bool = false)
 }
 
 func blockingExchange(port: Int, request: [UInt8], closeWriteAfterSend: Bool) throws -> String {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw POSIXError(.EIO) }
+    let descriptor = try connectedSocket(port: port)
     defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
     var timeout = timeval(tv_sec: 5, tv_usec: 0)
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
