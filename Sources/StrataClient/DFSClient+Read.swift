@@ -107,9 +107,25 @@ extension DFSClient {
                 let startPosition = position
                 defer { if position > startPosition { deadline = Date().addingTimeInterval(configuration.retryWindowSeconds) } }
                 do {
-                    try await fetch(block, node: node, from: position - block.offset, to: blockEnd - block.offset, delivery: delivery) { count in
-                        position += count
-                        progress(count)
+                    if case .positioned = delivery, configuration.shortCircuitReads, Self.isThisHost(node.ipAddress) {
+                        do {
+                            try await fetchLocal(block, node: node, from: position - block.offset, to: blockEnd - block.offset, delivery: delivery) { count in
+                                position += count
+                                progress(count)
+                            }
+                        } catch let error as SinkError {
+                            throw error
+                        } catch {
+                            // The data node reads it instead (and reports a replica that is really damaged).
+                            logger.debug("short-circuit read failed; reading through the data node", metadata: [
+                                "block": "\(block.block.blockID)", "node": "\(node.ipAddress):\(node.transferPort)", "error": "\(error)"])
+                        }
+                    }
+                    if position < blockEnd {
+                        try await fetch(block, node: node, from: position - block.offset, to: blockEnd - block.offset, delivery: delivery) { count in
+                            position += count
+                            progress(count)
+                        }
                     }
                 } catch let error as BlockFormatError where error.isCorruption {
                     failures.append("\(node.nodeID): \(error)")
@@ -306,6 +322,104 @@ extension DFSClient {
             }
         }
     }
+
+    /// Reads raw bytes [from, to) of a block straight from its replica file on this host (HDFS
+    /// short-circuit local read): the data node names the file of its finished replica, the
+    /// frames are read here and decoded, verified and written at their offsets like frames that
+    /// came over the network. Throws when the replica cannot be read this way (the caller then
+    /// asks the data node), having delivered a prefix of the range at most.
+    func fetchLocal(
+        _ block: Strata_Wire_LocatedBlock, node: Strata_Wire_DatanodeInfo, from: UInt64, to: UInt64, delivery: Delivery,
+        delivered: (UInt64) -> Void
+    ) async throws {
+        guard case .positioned(let write) = delivery, to > from else { return }
+        var header = Strata_Wire_TransferHeader()
+        header.op = .blockLocalPath
+        header.blockLocalPath.block = block.block
+        let response = try await TransferRequest.exchange(header, with: node, group: group)
+        guard response.status == .success, !response.localPath.isEmpty else {
+            throw RemoteException.io("no local path for block \(block.block.blockID): \(response.message)")
+        }
+        let blockId = block.block.blockID
+        let path = response.localPath
+        let reader = try await CodecPool.onCodecThread { () throws -> LocalReplica in
+            LocalReplica(try BlockReader(path: path, expectedBlockId: blockId))
+        }
+        guard reader.value.header.generationStamp >= block.block.generationStamp, reader.value.rawLength >= to else {
+            throw RemoteException.io("replica file \(path) is not the block's (stamp \(reader.value.header.generationStamp), \(reader.value.rawLength) bytes)")
+        }
+        let frameSize = reader.value.rawFrameSize
+        let firstFrame = Int(from / UInt64(frameSize))
+        let endFrame = Int((to - 1) / UInt64(frameSize)) + 1
+        let perPacket = max(1, 1024 * 1024 / frameSize)
+        let window = (from: from, to: to, blockOffset: block.offset)
+        var rawPosition = UInt64(firstFrame) * UInt64(frameSize)
+        var decoding: [(task: Task<Void, any Error>, rawEnd: UInt64)] = []
+        func deliverOldest() async throws {
+            let oldest = decoding.removeFirst()
+            try await oldest.task.value
+            let lower = max(from, rawPosition)
+            let upper = min(to, oldest.rawEnd)
+            rawPosition = oldest.rawEnd
+            if upper > lower { delivered(upper - lower) }
+        }
+        do {
+            var index = firstFrame
+            while index < endFrame {
+                let (start, end) = (index, min(endFrame, index + perPacket))
+                // Reading from the file may wait on the disk: it happens off the task threads.
+                let parts = try await CodecPool.onCodecThread { () throws -> [ByteBuffer] in
+                    try (start..<end).map { ByteBuffer(bytes: try reader.value.storedFrame($0)) }
+                }
+                let rawEnd = min(reader.value.rawLength, UInt64(end) * UInt64(frameSize))
+                let firstRawOffset = UInt64(start) * UInt64(frameSize)
+                decoding.append((Task {
+                    try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId, firstRawOffset: firstRawOffset, window: window, write: write)
+                }, rawEnd))
+                while decoding.count > Self.decodeAhead { try await deliverOldest() }
+                index = end
+            }
+            while !decoding.isEmpty { try await deliverOldest() }
+        } catch {
+            // Positioned writes must not land after this returns.
+            for unfinished in decoding {
+                unfinished.task.cancel()
+                _ = try? await unfinished.task.value
+            }
+            throw error
+        }
+        shortCircuitCount.add(to - from, ordering: .relaxed)
+    }
+
+    /// A replica file open for a short-circuit read; used by one task at a time.
+    final class LocalReplica: @unchecked Sendable {
+        let value: BlockReader
+        init(_ value: BlockReader) { self.value = value }
+    }
+
+    /// Whether an address is one of this host's (loopback or any interface's).
+    static func isThisHost(_ address: String) -> Bool {
+        address.hasPrefix("127.") || address == "::1" || address == "localhost" || hostAddresses.contains(address)
+    }
+
+    static let hostAddresses: Set<String> = {
+        var addresses: Set<String> = []
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return addresses }
+        defer { freeifaddrs(list) }
+        var entry: UnsafeMutablePointer<ifaddrs>? = first
+        while let current = entry {
+            if let address = current.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) || address.pointee.sa_family == sa_family_t(AF_INET6) {
+                var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                let length = address.pointee.sa_family == sa_family_t(AF_INET) ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
+                if getnameinfo(address, socklen_t(length), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
+                    addresses.insert(String(cString: host))
+                }
+            }
+            entry = current.pointee.ifa_next
+        }
+        return addresses
+    }()
 
     /// Packets a positioned or buffer read decodes ahead of the one it delivers.
     static let decodeAhead = 3

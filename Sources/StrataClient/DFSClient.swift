@@ -22,6 +22,11 @@ public struct DFSClientConfiguration: Sendable {
     /// connecting for about 10 s).
     public var connectionRetrySeconds: Double = 5
     public var frameOptions = FrameEncoderOptions()
+    /// Read replicas on this host straight from their block files (HDFS short-circuit local
+    /// reads, `dfs.client.read.shortcircuit`), for reads that write at offsets (`get`); the data
+    /// node says where the file is, and checksums are verified as always. Off: every read goes
+    /// through the data node.
+    public var shortCircuitReads = true
     /// How often the client renews the leases of the files it writes (HDFS: every 30 s, half
     /// the soft limit).
     public var leaseRenewalSeconds: Double = 10
@@ -49,6 +54,9 @@ public final class DFSClient: Sendable {
     private let leaseRenewer = Mutex<Task<Void, Never>?>(nil)
     private let cachedDefaults = Mutex<Strata_Wire_ServerDefaults?>(nil)
     let openStreams = Atomic<Int>(0)
+    let shortCircuitCount = Atomic<UInt64>(0)
+    /// Bytes this client has read straight from replica files on its host (short-circuit reads).
+    public var shortCircuitBytes: UInt64 { shortCircuitCount.load(ordering: .relaxed) }
     var logger: Logger { configuration.logger }
 
     public init(configuration: DFSClientConfiguration, group: any EventLoopGroup) {

@@ -35,6 +35,9 @@ extension DataNode {
                         response.message = "Replica not found for block \(header.blockInfo.block.blockID)"
                     }
                     try await outbound.write(try Self.responseFrame(response))
+                case .blockLocalPath:
+                    let sameHost = Self.isSameHost(local: connection.channel.localAddress, remote: connection.channel.remoteAddress)
+                    try await outbound.write(try Self.responseFrame(localPath(header.blockLocalPath.block, sameHost: sameHost)))
                 default:
                     var response = Strata_Wire_TransferResponse()
                     response.status = .errorInvalid
@@ -45,6 +48,36 @@ extension DataNode {
         } catch {
             logger.debug("transfer connection ended: \(error)")
         }
+    }
+
+    /// Where a finished replica's file is, for a short-circuit read by a client on this host
+    /// (HDFS's `getBlockLocalPathInfo`). Replicas being written are read over the network: their
+    /// last frame may be rewritten under a reader.
+    func localPath(_ block: Strata_Wire_ExtendedBlock, sameHost: Bool) -> Strata_Wire_TransferResponse {
+        var response = Strata_Wire_TransferResponse()
+        guard sameHost else {
+            response.status = .errorInvalid
+            response.message = "short-circuit reads are for clients on this data node's host"
+            return response
+        }
+        guard let replica = store.replica(block.blockID), replica.isFinalized, replica.generationStamp >= block.generationStamp,
+            let path = store.path(of: block.blockID)
+        else {
+            response.status = .errorNotFound
+            response.message = "no finished replica of block \(block.blockID)_\(block.generationStamp) for a local read"
+            return response
+        }
+        response.status = .success
+        response.localPath = path
+        response.rawLength = replica.rawLength
+        response.generationStamp = replica.generationStamp
+        return response
+    }
+
+    /// Both ends of a connection on one host: the same address, or loopback.
+    static func isSameHost(local: SocketAddress?, remote: SocketAddress?) -> Bool {
+        guard let remoteIP = remote?.ipAddress else { return false }
+        return remoteIP == local?.ipAddress || remoteIP.hasPrefix("127.") || remoteIP == "::1"
     }
 
     static func responseFrame(_ response: Strata_Wire_TransferResponse) throws -> WireFrame {

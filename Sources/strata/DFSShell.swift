@@ -30,12 +30,15 @@ struct ClusterOptions: ParsableArguments {
     }
 
     /// Runs `body` with a connected client, closing it afterwards.
-    func withClient<Result>(_ body: (DFSClient) async throws -> Result) async throws -> Result {
+    func withClient<Result>(
+        configure: (inout DFSClientConfiguration) -> Void = { _ in }, _ body: (DFSClient) async throws -> Result
+    ) async throws -> Result {
         let (host, port) = try nameNodeAddress()
         var configuration = DFSClientConfiguration(user: resolvedUser)
         configuration.nameNodeHost = host
         configuration.nameNodePort = port
         configuration.localNodeId = ProcessInfo.processInfo.environment["STRATA_NODE_ID"] ?? ""
+        configure(&configuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let client = DFSClient(configuration: configuration, group: group)
         do {

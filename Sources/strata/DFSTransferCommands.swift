@@ -189,11 +189,28 @@ struct GetCommand: AsyncParsableCommand {
     @Flag(name: .customShort("f"), help: "Overwrite local files that exist.")
     var overwrite = false
 
+    @Option(name: .customShort("D", allowingJoined: true), help: "Hadoop-style setting: dfs.client.read.shortcircuit=true|false.")
+    var settings: [String] = []
+
     @Argument(help: "Sources in the file system, then the local destination.")
     var paths: [String] = []
 
     func validate() throws {
         guard paths.count >= 2 else { throw ValidationError("get needs at least one source and a local destination") }
+        _ = try shortCircuitReads()
+    }
+
+    /// Whether replicas on this host are read straight from their files (on unless turned off).
+    func shortCircuitReads() throws -> Bool {
+        var enabled = true
+        for setting in settings {
+            let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0] == "dfs.client.read.shortcircuit", let value = Bool(parts[1].lowercased()) else {
+                throw ValidationError("unsupported setting '\(setting)' (supported: dfs.client.read.shortcircuit=true|false)")
+            }
+            enabled = value
+        }
+        return enabled
     }
 
     func run() async throws {
@@ -204,7 +221,8 @@ struct GetCommand: AsyncParsableCommand {
             if paths.count > 2 && !isDirectory.boolValue {
                 throw ShellError("get", destination, exists ? "Is not a directory" : "No such file or directory")
             }
-            try await cluster.withClient { client in
+            let shortCircuit = try shortCircuitReads()
+            try await cluster.withClient(configure: { $0.shortCircuitReads = shortCircuit }) { client in
                 for source in paths.dropLast().map(cluster.absolute) {
                     guard let status = try await client.status(source) else {
                         throw ShellError("get", source, "No such file or directory")

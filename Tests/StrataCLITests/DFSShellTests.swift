@@ -150,7 +150,14 @@ import Testing
                 #expect(!FileManager.default.fileExists(atPath: copy + "._COPYING_"))
                 try FileManager.default.removeItem(atPath: copy)
             }
+            // Through the data nodes only, as with short-circuit reads turned off in hdfs-site.xml.
+            let copy = local + "/\(entry.name).remote"
+            let remote = try cluster.run(["dfs", "get", "-D", "dfs.client.read.shortcircuit=false", "/\(entry.name)", copy])
+            #expect(remote.status == 0, "\(remote.error)")
+            #expect(try sha256(copy) == sha256(source), "\(entry.name) through the data nodes")
         }
+        let unknown = try cluster.run(["dfs", "get", "-D", "dfs.client.read.shortcircuit=maybe", "/aligned-text", local + "/x"])
+        #expect(unknown.status != 0 && unknown.error.contains("dfs.client.read.shortcircuit"), "\(unknown.error)")
     }
 
     @Test func unreachableNameNodeIsAClearError() throws {

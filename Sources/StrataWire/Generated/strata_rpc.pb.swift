@@ -1495,6 +1495,15 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
   /// Clears the value of `recover`. Subsequent reads from it will return its default value.
   public mutating func clearRecover() {_uniqueStorage()._recover = nil}
 
+  public var blockLocalPath: Strata_Wire_BlockLocalPathOp {
+    get {_storage._blockLocalPath ?? Strata_Wire_BlockLocalPathOp()}
+    set {_uniqueStorage()._blockLocalPath = newValue}
+  }
+  /// Returns true if `blockLocalPath` has been explicitly set.
+  public var hasBlockLocalPath: Bool {_storage._blockLocalPath != nil}
+  /// Clears the value of `blockLocalPath`. Subsequent reads from it will return its default value.
+  public mutating func clearBlockLocalPath() {_uniqueStorage()._blockLocalPath = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Op: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -1507,6 +1516,10 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
     case blockInfo // = 5
     case transferBlock // = 6
     case recoverReplica // = 7
+
+    /// Short-circuit local read: where a finalized replica's file is, for a client on the same
+    /// host, which then reads it directly (HDFS dfs.client.read.shortcircuit).
+    case blockLocalPath // = 8
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -1523,6 +1536,7 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
       case 5: self = .blockInfo
       case 6: self = .transferBlock
       case 7: self = .recoverReplica
+      case 8: self = .blockLocalPath
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -1537,6 +1551,7 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
       case .blockInfo: return 5
       case .transferBlock: return 6
       case .recoverReplica: return 7
+      case .blockLocalPath: return 8
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -1551,6 +1566,7 @@ public nonisolated struct Strata_Wire_TransferHeader: @unchecked Sendable {
       .blockInfo,
       .transferBlock,
       .recoverReplica,
+      .blockLocalPath,
     ]
 
   }
@@ -1681,6 +1697,27 @@ public nonisolated struct Strata_Wire_ReadBlockOp: Sendable {
 }
 
 public nonisolated struct Strata_Wire_BlockInfoOp: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var block: Strata_Wire_ExtendedBlock {
+    get {_block ?? Strata_Wire_ExtendedBlock()}
+    set {_block = newValue}
+  }
+  /// Returns true if `block` has been explicitly set.
+  public var hasBlock: Bool {self._block != nil}
+  /// Clears the value of `block`. Subsequent reads from it will return its default value.
+  public mutating func clearBlock() {self._block = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _block: Strata_Wire_ExtendedBlock? = nil
+}
+
+public nonisolated struct Strata_Wire_BlockLocalPathOp: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -1900,6 +1937,9 @@ public nonisolated struct Strata_Wire_TransferResponse: Sendable {
 
   /// RECOVER_REPLICA INIT: the replica is finalized.
   public var finalized: Bool = false
+
+  /// BLOCK_LOCAL_PATH: the replica's file (with raw_length and generation_stamp).
+  public var localPath: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4626,7 +4666,7 @@ nonisolated extension Strata_Wire_IncrementalBlockReportRequest: SwiftProtobuf.M
 
 nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TransferHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}op\0\u{1}write\0\u{1}read\0\u{1}packet\0\u{1}ack\0\u{1}response\0\u{3}block_info\0\u{1}transfer\0\u{1}recover\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}op\0\u{1}write\0\u{1}read\0\u{1}packet\0\u{1}ack\0\u{1}response\0\u{3}block_info\0\u{1}transfer\0\u{1}recover\0\u{3}block_local_path\0")
 
   fileprivate class _StorageClass {
     var _op: Strata_Wire_TransferHeader.Op = .writeBlock
@@ -4638,6 +4678,7 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
     var _blockInfo: Strata_Wire_BlockInfoOp? = nil
     var _transfer: Strata_Wire_TransferBlockOp? = nil
     var _recover: Strata_Wire_RecoverReplicaOp? = nil
+    var _blockLocalPath: Strata_Wire_BlockLocalPathOp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4657,6 +4698,7 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
       _blockInfo = source._blockInfo
       _transfer = source._transfer
       _recover = source._recover
+      _blockLocalPath = source._blockLocalPath
     }
   }
 
@@ -4684,6 +4726,7 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._blockInfo) }()
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._transfer) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._recover) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._blockLocalPath) }()
         default: break
         }
       }
@@ -4723,6 +4766,9 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
       try { if let v = _storage._recover {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
       } }()
+      try { if let v = _storage._blockLocalPath {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4741,6 +4787,7 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
         if _storage._blockInfo != rhs_storage._blockInfo {return false}
         if _storage._transfer != rhs_storage._transfer {return false}
         if _storage._recover != rhs_storage._recover {return false}
+        if _storage._blockLocalPath != rhs_storage._blockLocalPath {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -4751,7 +4798,7 @@ nonisolated extension Strata_Wire_TransferHeader: SwiftProtobuf.Message, SwiftPr
 }
 
 nonisolated extension Strata_Wire_TransferHeader.Op: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WRITE_BLOCK\0\u{1}READ_BLOCK\0\u{1}PACKET\0\u{1}ACK\0\u{1}RESPONSE\0\u{1}BLOCK_INFO\0\u{1}TRANSFER_BLOCK\0\u{1}RECOVER_REPLICA\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WRITE_BLOCK\0\u{1}READ_BLOCK\0\u{1}PACKET\0\u{1}ACK\0\u{1}RESPONSE\0\u{1}BLOCK_INFO\0\u{1}TRANSFER_BLOCK\0\u{1}RECOVER_REPLICA\0\u{1}BLOCK_LOCAL_PATH\0")
 }
 
 nonisolated extension Strata_Wire_WriteBlockOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -4904,6 +4951,40 @@ nonisolated extension Strata_Wire_BlockInfoOp: SwiftProtobuf.Message, SwiftProto
   }
 
   public static func ==(lhs: Strata_Wire_BlockInfoOp, rhs: Strata_Wire_BlockInfoOp) -> Bool {
+    if lhs._block != rhs._block {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Strata_Wire_BlockLocalPathOp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BlockLocalPathOp"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}block\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._block) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._block {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Strata_Wire_BlockLocalPathOp, rhs: Strata_Wire_BlockLocalPathOp) -> Bool {
     if lhs._block != rhs._block {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -5113,7 +5194,7 @@ nonisolated extension Strata_Wire_PipelineAck.Status: SwiftProtobuf._ProtoNamePr
 
 nonisolated extension Strata_Wire_TransferResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TransferResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}message\0\u{3}raw_length\0\u{3}raw_frame_size\0\u{3}first_frame_offset\0\u{3}first_bad_node\0\u{3}generation_stamp\0\u{1}finalized\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}message\0\u{3}raw_length\0\u{3}raw_frame_size\0\u{3}first_frame_offset\0\u{3}first_bad_node\0\u{3}generation_stamp\0\u{1}finalized\0\u{3}local_path\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5129,6 +5210,7 @@ nonisolated extension Strata_Wire_TransferResponse: SwiftProtobuf.Message, Swift
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.firstBadNode) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.generationStamp) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.finalized) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.localPath) }()
       default: break
       }
     }
@@ -5159,6 +5241,9 @@ nonisolated extension Strata_Wire_TransferResponse: SwiftProtobuf.Message, Swift
     if self.finalized != false {
       try visitor.visitSingularBoolField(value: self.finalized, fieldNumber: 8)
     }
+    if !self.localPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.localPath, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5171,6 +5256,7 @@ nonisolated extension Strata_Wire_TransferResponse: SwiftProtobuf.Message, Swift
     if lhs.firstBadNode != rhs.firstBadNode {return false}
     if lhs.generationStamp != rhs.generationStamp {return false}
     if lhs.finalized != rhs.finalized {return false}
+    if lhs.localPath != rhs.localPath {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,69 @@
+import Foundation
+import StrataClient
+import StrataDataNode
+import StrataTestKit
+import Testing
+
+/// Short-circuit local reads: a client on a data node's host reads finished replicas straight
+/// from their files (the data node says where they are), with every checksum verified; a replica
+/// it cannot read that way is read through the data node, and turning the feature off sends
+/// every byte through the data nodes.
+@Suite(.serialized) struct ShortCircuitReadTests {
+    @Test func localReplicasAreReadFromTheirFiles() async throws {
+        try await withCluster({ options in options.rawFrameSizeBytes = 4096 }) { cluster in
+            try await withClient(cluster) { client in
+                let data = logLikeBytes(700_000, seed: 41)
+                try await put(client, "/local", data, blockSize: 256 * 1024)
+                for (offset, length) in [(0, data.count), (5000, 300_000), (262_143, 2), (699_999, 1)] {
+                    let before = client.shortCircuitBytes
+                    let sink = PositionedSink(start: offset, length: length)
+                    let count = try await client.readPositioned(
+                        "/local", offset: UInt64(offset), length: UInt64(length), write: { at, bytes in try sink.write(at: at, bytes) })
+                    #expect(count == UInt64(length))
+                    expectSameBytes(sink.bytes, Array(data[offset..<(offset + length)]), "short-circuit \(offset)+\(length)")
+                    #expect(client.shortCircuitBytes - before == UInt64(length), "\(offset)+\(length) did not come from the replica files")
+                }
+            }
+        }
+    }
+
+    @Test func turnedOffEverythingGoesThroughTheDataNodes() async throws {
+        try await withCluster { cluster in
+            var configuration = DFSClientConfiguration(user: "strata")
+            configuration.nameNodePort = cluster.nameNodePort
+            configuration.shortCircuitReads = false
+            try await using(DFSClient(configuration: configuration, group: cluster.group)) { client in
+                let data = randomBytes(300_000, seed: 42)
+                try await put(client, "/remote", data, blockSize: 128 * 1024)
+                let sink = PositionedSink(start: 0, length: data.count)
+                _ = try await client.readPositioned("/remote", write: { at, bytes in try sink.write(at: at, bytes) })
+                expectSameBytes(sink.bytes, data, "read with short-circuit reads off")
+                #expect(client.shortCircuitBytes == 0)
+            }
+        }
+    }
+
+    /// The first replica a reader picks is damaged: the short-circuit read stops at the bad
+    /// frame, the data node's own read finds the damage (and reports it), and the bytes come from
+    /// another replica; nothing wrong is ever written.
+    @Test func aDamagedLocalReplicaFallsBack() async throws {
+        try await withCluster({ options in options.rawFrameSizeBytes = 4096 }) { cluster in
+            try await withClient(cluster) { client in
+                let data = logLikeBytes(200_000, seed: 43)
+                try await put(client, "/damaged", data, blockSize: 1024 * 1024)
+                let block = try #require(try await client.blockLocations("/damaged").blocks.first)
+                let victimId = try #require(block.locations.first?.nodeID)
+                let path = try #require(cluster.dataNode(victimId)?.store.path(of: block.block.blockID))
+                try flipBytes(atFraction: 0.6, of: path)
+                let sink = PositionedSink(start: 0, length: data.count)
+                let count = try await client.readPositioned("/damaged", write: { at, bytes in try sink.write(at: at, bytes) })
+                #expect(count == UInt64(data.count))
+                expectSameBytes(sink.bytes, data, "read with a damaged local replica")
+                let listed = try await eventually {
+                    !(try await client.blockLocations("/damaged").blocks.first?.locations.map(\.nodeID) ?? []).contains(victimId)
+                }
+                #expect(listed, "the damaged replica was not reported")
+            }
+        }
+    }
+}
