@@ -99,6 +99,12 @@ public final class LocalFile: @unchecked Sendable {
 
     /// Writes all of `bytes` at `offset`.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(SystemCallError) {
+        try Self.write(bytes, at: offset, descriptor: descriptor, path: path)
+    }
+
+    /// Writes all of `bytes` at `offset` of an open descriptor (`pwrite` until done); `path`
+    /// names the file in errors.
+    public static func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, descriptor: Int32, path: String) throws(SystemCallError) {
         var done = 0
         while done < bytes.count {
             let result = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))

@@ -7,11 +7,12 @@ import Synchronization
 /// The local file a `get` writes: pieces arrive from several tasks in any order and are written
 /// at their offsets by I/O threads, so the tasks go on decoding while the disk works.
 ///
-/// Page-aligned pieces of a large file are written with direct I/O (`O_DIRECT`): they go from
-/// the decode buffers to the disk without being copied into the page cache, so a download of
-/// gigabytes costs no memory copy and does not push the machine's working set out of memory.
-/// Other pieces (a file's short tail, files on file systems without direct I/O, small files)
-/// go through the page cache as usual.
+/// Pieces of a large file at page-aligned offsets and of whole pages are written with direct
+/// I/O (`O_DIRECT`, from a few staging buffers): they go to the disk without passing through the
+/// page cache, so a download of gigabytes neither takes fresh memory for the cache (which a
+/// virtual machine whose host reclaims idle memory makes costly) nor pushes the machine's
+/// working set out. Other pieces (a file's short tail, blocks that end off a page boundary, files
+/// on file systems without direct I/O, small files) go through the page cache as usual.
 final class DownloadFile: @unchecked Sendable {
     let path: String
     private let buffered: Int32
@@ -61,31 +62,25 @@ final class DownloadFile: @unchecked Sendable {
 
     /// Writes `bytes` at `offset` on an I/O thread; returns when they are written.
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws {
-        let alignment = Self.directAlignment
-        let aligned = Int(offset % UInt64(alignment)) == 0 && bytes.count % alignment == 0
-            && Int(bitPattern: bytes.baseAddress) % alignment == 0
         let (path, buffered) = (self.path, self.buffered)
-        guard aligned, let direct else {
+        let alignment = Self.directAlignment
+        guard let direct, offset % UInt64(alignment) == 0, bytes.count % alignment == 0 else {
             let piece = Piece(bytes: bytes)
-            try await Self.writers.runIfActive { try Self.writeAll(buffered, piece.bytes, at: offset, path: path) }
+            try await Self.writers.runIfActive { try LocalFile.write(piece.bytes, at: offset, descriptor: buffered, path: path) }
             return
         }
-        // The disk reads the bytes from a buffer of this file's own, never from the caller's:
-        // on a virtual machine, memory the disk has just read from is slow to write again, and
-        // the caller's buffers are written by every decode.
-        let staging = stagingBuffers.withLock { $0.popLast() } ?? StagingBuffer(count: max(bytes.count, Self.stagingBytes))
-        defer { stagingBuffers.withLock { $0.append(staging) } }
-        guard staging.count >= bytes.count else {
-            let piece = Piece(bytes: bytes)
-            try await Self.writers.runIfActive { try Self.writeAll(buffered, piece.bytes, at: offset, path: path) }
-            return
-        }
+        // The disk reads the bytes from a page-aligned buffer of this file's own, never from the
+        // caller's: on a virtual machine, memory the disk has just read from is slow to write
+        // again, and the caller's buffers are written by every decode.
+        var staging = stagingBuffers.withLock { $0.popLast() } ?? StagingBuffer(count: max(bytes.count, Self.stagingBytes))
+        if staging.count < bytes.count { staging = StagingBuffer(count: bytes.count) }
+        defer { stagingBuffers.withLock { [staging] in $0.append(staging) } }
         staging.bytes.copyMemory(from: bytes)
         let piece = Piece(bytes: UnsafeRawBufferPointer(rebasing: staging.bytes[0..<bytes.count]))
         try await Self.writers.runIfActive {
             // A file system may still refuse a direct write (EINVAL): the page cache takes it.
-            if (try? Self.writeAll(direct, piece.bytes, at: offset, path: path)) != nil { return }
-            try Self.writeAll(buffered, piece.bytes, at: offset, path: path)
+            if (try? LocalFile.write(piece.bytes, at: offset, descriptor: direct, path: path)) != nil { return }
+            try LocalFile.write(piece.bytes, at: offset, descriptor: buffered, path: path)
         }
     }
 
@@ -97,18 +92,6 @@ final class DownloadFile: @unchecked Sendable {
         var count: Int { bytes.count }
         init(count: Int) { bytes = .allocate(byteCount: count, alignment: DownloadFile.directAlignment) }
         deinit { bytes.deallocate() }
-    }
-
-    private static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64, path: String) throws(SystemCallError) {
-        var done = 0
-        while done < bytes.count {
-            let written = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw SystemCallError(call: "pwrite", path: path, errorNumber: errno)
-            }
-            done += written
-        }
     }
 
     /// Bytes lent to an I/O thread while their owner waits for the write.
