@@ -78,21 +78,32 @@ public final class DFSOutputStream {
     }
 
     public func write(_ bytes: [UInt8]) async throws {
+        try await write(contentsOf: bytes)
+    }
+
+    /// Writes the readable bytes of a buffer (a piece of an HTTP body, say) without an
+    /// intermediate array.
+    public func write(_ buffer: ByteBuffer) async throws {
+        try await write(contentsOf: buffer.readableBytesView)
+    }
+
+    private func write<Bytes: RandomAccessCollection>(contentsOf bytes: Bytes) async throws where Bytes.Element == UInt8 {
         guard !closed else { throw RemoteException.io("stream for \(path) is closed") }
-        var start = 0
-        while start < bytes.count {
+        var start = bytes.startIndex
+        while start != bytes.endIndex {
             // No pipeline yet: the first block, the next one, or (after `append`) the reopened last one.
             if pipeline == nil || blockBytes >= blockSize { try await startBlock() }
-            // Fill up to the block's end, then send whole packets.
-            let room = Int(min(UInt64(bytes.count - start), blockSize - blockBytes))
-            pending.append(contentsOf: bytes[start..<(start + room)])
-            start += room
-            // The packet that ends a block is left for `finishBlock`, which flags it last.
-            while pending.count > packetBytes || (pending.count == packetBytes && blockBytes < blockSize) {
-                try await sendFrames(count: packetBytes, last: false, sync: false)
-            }
+            // Fill the packet being gathered, up to the block's end: a full packet is then handed
+            // to compression as it is, without being copied again.
+            let room = min(UInt64(bytes.distance(from: start, to: bytes.endIndex)), blockSize - blockBytes, UInt64(max(packetBytes - pending.count, 0)))
+            let end = bytes.index(start, offsetBy: Int(room))
+            pending.append(contentsOf: bytes[start..<end])
+            start = end
             if blockBytes == blockSize {
+                // The packet that ends a block goes out with the last-packet flag.
                 try await finishBlock()
+            } else if pending.count >= packetBytes {
+                try await sendFrames(count: packetBytes, last: false, sync: false)
             }
         }
         bytesWritten += UInt64(bytes.count)

@@ -182,18 +182,10 @@ public final class DataNodeWebHDFS: Sendable {
     }
 
     func copy(_ body: RequestBody, into stream: DFSOutputStream) async throws {
-        // The body arrives in pieces of tens of kilobytes; they are gathered into packet-sized
-        // writes so the stream is entered (and may wait) once per packet, not once per piece.
-        var gathered: [UInt8] = []
-        gathered.reserveCapacity(Limits.packetRawBytes)
+        // Each piece of the body (up to a megabyte) goes straight into the packet being gathered.
         for try await buffer in body {
-            gathered.append(contentsOf: buffer.readableBytesView)
+            try await stream.write(buffer)
             metrics.addBytesWritten(buffer.readableBytes)
-            if gathered.count >= Limits.packetRawBytes {
-                try await stream.write(gathered)
-                gathered.removeAll(keepingCapacity: true)
-            }
         }
-        if !gathered.isEmpty { try await stream.write(gathered) }
     }
 }
