@@ -10,7 +10,6 @@ final class CodecPool: @unchecked Sendable {
     private let encoders = Mutex<[FrameEncoder]>([])
     private let decoders = Mutex<[FrameDecoder]>([])
     private let scratch = Mutex<[[UInt8]]>([])
-    private let rawBuffers = Mutex<[[UInt8]]>([])
     private let alignedBuffers = Mutex<[AlignedBuffer]>([])
     let options: FrameEncoderOptions
 
@@ -46,24 +45,6 @@ final class CodecPool: @unchecked Sendable {
     }
 
     static let keptAlignedBuffers = 64
-
-    /// An empty buffer with room for `capacity` bytes, reusing one handed back by `recycle`: a
-    /// writer gathers each packet's raw bytes in one, so a long write does not map, fault in and
-    /// unmap fresh memory for every packet.
-    func rawBuffer(capacity: Int) -> [UInt8] {
-        var buffer = rawBuffers.withLock { $0.popLast() } ?? []
-        // Keeps the storage when nothing else holds it (otherwise allocates anew).
-        buffer.removeAll(keepingCapacity: true)
-        buffer.reserveCapacity(capacity)
-        return buffer
-    }
-
-    /// Hands a raw buffer back for reuse; at most a few are kept.
-    func recycle(_ buffer: [UInt8]) {
-        rawBuffers.withLock { if $0.count < Self.keptRawBuffers { $0.append(buffer) } }
-    }
-
-    static let keptRawBuffers = 4
 
     func withDecoder<Result>(_ body: (FrameDecoder) throws -> Result) rethrows -> Result {
         let decoder = decoders.withLock { $0.popLast() } ?? FrameDecoder()
@@ -141,4 +122,26 @@ final class AlignedBuffer: @unchecked Sendable {
     }
 
     deinit { bytes.deallocate() }
+}
+
+/// A writer's packet buffers: a stream gathers each packet's raw bytes in one and gets it back
+/// once the packet is compressed, so a long write does not map, fault in and unmap fresh memory
+/// for every packet. They go with the stream.
+final class PacketBuffers: Sendable {
+    private let free = Mutex<[[UInt8]]>([])
+    /// Buffers kept for reuse: the packet being gathered and those compressing ahead.
+    static let kept = 4
+
+    /// An empty buffer with room for `capacity` bytes.
+    func take(capacity: Int) -> [UInt8] {
+        var buffer = free.withLock { $0.popLast() } ?? []
+        // Keeps the storage when nothing else holds it (otherwise allocates anew).
+        buffer.removeAll(keepingCapacity: true)
+        buffer.reserveCapacity(capacity)
+        return buffer
+    }
+
+    func giveBack(_ buffer: [UInt8]) {
+        free.withLock { if $0.count < Self.kept { $0.append(buffer) } }
+    }
 }

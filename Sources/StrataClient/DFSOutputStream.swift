@@ -28,6 +28,7 @@ public final class DFSOutputStream {
     /// Raw bytes of the current block in full frames already sent.
     private var blockBytesInFullFrames: UInt64 = 0
     private var sequence: UInt64 = 0
+    private let packetBuffers = PacketBuffers()
     /// Packets of the current block sent but not yet acknowledged by every node: pipeline
     /// recovery resends them.
     private var unacknowledged: [(packet: Strata_Wire_Packet, body: ByteBuffer)] = []
@@ -126,9 +127,9 @@ public final class DFSOutputStream {
         if whole == pending.count {
             // The usual case: the packet is everything pending; it is handed over whole.
             raw = pending
-            pending = codecs.rawBuffer(capacity: packetBytes)
+            pending = packetBuffers.take(capacity: packetBytes)
         } else {
-            var copy = codecs.rawBuffer(capacity: count)
+            var copy = packetBuffers.take(capacity: count)
             copy.append(contentsOf: pending[0..<count])
             raw = copy
             pending.removeFirst(whole)
@@ -138,9 +139,10 @@ public final class DFSOutputStream {
         // compressed while the caller gathers the next (a put reads its input, WebHDFS receives
         // the request body), so compression overlaps everything else.
         let frameSize = rawFrameSize
+        let buffers = packetBuffers
         encoding.append((packet, Task {
             let frames = await codecs.encodeFrames(raw, frameSize: frameSize)
-            codecs.recycle(raw)
+            buffers.giveBack(raw)
             return frames
         }))
         try await transmitEncoded(keeping: last || sync ? 0 : Self.encodeAhead)

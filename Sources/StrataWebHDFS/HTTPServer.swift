@@ -76,13 +76,14 @@ public final class HTTPServer: Sendable {
     }
 }
 
-/// Lets a connection read up to a megabyte per system call instead of NIO's usual 64 KiB: a
-/// WebHDFS upload of gigabytes then arrives in a sixteenth as many pieces, each of which wakes
-/// the task copying the body into the file system.
+/// Lets a connection read up to 128 KiB per system call instead of NIO's usual 64 KiB: a WebHDFS
+/// upload of gigabytes then arrives in half as many pieces, each of which wakes the task copying
+/// the body into the file system. (The connection buffers a few pieces ahead of that task, so
+/// larger reads would hold more memory per upload.)
 final class LargeReads: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = Never
 
-    static let maximumReadBytes = 1024 * 1024
+    static let maximumReadBytes = 128 * 1024
 
     func handlerAdded(context: ChannelHandlerContext) {
         let allocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 64 * 1024, maximum: Self.maximumReadBytes)
