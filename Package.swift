@@ -48,7 +48,7 @@ let package = Package(
         ),
         .target(
             name: "StrataCore",
-            dependencies: ["CLinux"],
+            dependencies: ["CLinux", "CMalloc"],
             swiftSettings: strictSwift
         ),
         .target(

@@ -3,6 +3,7 @@ import Foundation
 import NIOHTTP1
 import NIOCore
 import StrataTestKit
+import StrataCore
 import Testing
 
 @Suite("WebHDFS streaming")
@@ -13,6 +14,8 @@ struct WebHDFSStreamingTests {
 
     @Test("Large uploads and downloads stream through intact (memory checked with STRATA_WEBHDFS_MEMORY_CHECK=1)")
     func streamingKeepsMemoryBounded() async throws {
+        // The servers' heap settings, as the `strata` command sets them.
+        ProcessMemory.configure()
         try await withCluster({ $0.dataNodes = 1 }) { cluster in
             try await withWebClient(cluster) { web in
                 let size = Self.size
