@@ -9,8 +9,7 @@ import Synchronization
 final class CodecPool: @unchecked Sendable {
     private let encoders = Mutex<[FrameEncoder]>([])
     private let decoders = Mutex<[FrameDecoder]>([])
-    private let scratch = Mutex<[[UInt8]]>([])
-    private let alignedBuffers = Mutex<[AlignedBuffer]>([])
+    private let scratch = Mutex<[ScratchBuffer]>([])
     let options: FrameEncoderOptions
 
     init(options: FrameEncoderOptions = FrameEncoderOptions()) {
@@ -23,28 +22,33 @@ final class CodecPool: @unchecked Sendable {
         return try body(encoder)
     }
 
-    /// A buffer of at least `size` bytes for the length of `body`, reused across calls (decoding
-    /// into it needs no allocation and keeps it in cache).
+    /// A buffer of at least `size` bytes for the length of `body`, reused across calls (encoding
+    /// or decoding into it needs no allocation and keeps it in cache).
     func withScratch<Result>(_ size: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Result) rethrows -> Result {
-        var buffer = scratch.withLock { $0.popLast() } ?? []
-        if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
-        defer { scratch.withLock { $0.append(buffer) } }
-        return try buffer.withUnsafeMutableBytes { try body($0) }
+        let held = takeScratch(size)
+        defer { giveBackScratch(held) }
+        return try body(held.bytes)
     }
 
     /// Like `withScratch`, for a body that suspends (it may hand the bytes to a file writer on
-    /// another thread): the buffer starts on a page boundary, so it suits direct I/O.
-    func withAlignedScratch<Result>(
-        _ size: Int, _ body: (UnsafeMutableRawBufferPointer) async throws -> Result
-    ) async rethrows -> Result {
-        var buffer = alignedBuffers.withLock { $0.popLast() }
-        if buffer == nil || buffer!.count < size { buffer = AlignedBuffer(count: size) }
-        let held = buffer!
-        defer { alignedBuffers.withLock { if $0.count < Self.keptAlignedBuffers { $0.append(held) } } }
+    /// another thread).
+    func withScratch<Result>(_ size: Int, _ body: (UnsafeMutableRawBufferPointer) async throws -> Result) async rethrows -> Result {
+        let held = takeScratch(size)
+        defer { giveBackScratch(held) }
         return try await body(held.bytes)
     }
 
-    static let keptAlignedBuffers = 64
+    private func takeScratch(_ size: Int) -> ScratchBuffer {
+        if let buffer = scratch.withLock({ $0.popLast() }), buffer.count >= size { return buffer }
+        return ScratchBuffer(count: size)
+    }
+
+    private func giveBackScratch(_ buffer: ScratchBuffer) {
+        scratch.withLock { if $0.count < Self.keptScratchBuffers { $0.append(buffer) } }
+    }
+
+    /// Scratch buffers kept for reuse: one per frame being encoded or decoded at once.
+    static let keptScratchBuffers = 64
 
     func withDecoder<Result>(_ body: (FrameDecoder) throws -> Result) rethrows -> Result {
         let decoder = decoders.withLock { $0.popLast() } ?? FrameDecoder()
@@ -94,8 +98,7 @@ final class CodecPool: @unchecked Sendable {
     static func onCodecThread<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
         do {
             return try await codecThreads.runIfActive(body)
-        } catch let error as NIOThreadPoolError.ThreadPoolInactive {
-            _ = error
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
             return try body()
         }
     }
@@ -110,15 +113,14 @@ final class CodecPool: @unchecked Sendable {
     }
 }
 
-/// Memory for one decoded frame, starting on a page boundary (direct I/O needs that), owned by
-/// one task at a time.
-final class AlignedBuffer: @unchecked Sendable {
-    static let alignment = 4096
+/// Memory for one frame being encoded or decoded, owned by one task at a time (a class, so a
+/// task can hold it across suspensions).
+final class ScratchBuffer: @unchecked Sendable {
     let bytes: UnsafeMutableRawBufferPointer
     var count: Int { bytes.count }
 
     init(count: Int) {
-        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: Self.alignment)
+        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
     }
 
     deinit { bytes.deallocate() }

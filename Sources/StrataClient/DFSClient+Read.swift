@@ -21,8 +21,8 @@ extension DFSClient {
 
     /// Reads like `read(_:offset:length:into:)`, but hands each decoded piece to `write` with its
     /// offset in the file, from several tasks at once and in no particular order (for `pwrite`
-    /// into a local file): frames are decoded straight into reused, page-aligned buffers and
-    /// handed over by the task that decoded them, which waits for `write` (it may pass the bytes
+    /// into a local file): frames are decoded straight into reused buffers and handed over by
+    /// the task that decoded them, which waits for `write` (it may pass the bytes
     /// to an I/O thread) while other frames decode. `progress` is told, in order and from one
     /// task, how many more bytes are done. A piece may be handed over again after a replica
     /// fails (at the same offset, with the same bytes).
@@ -215,17 +215,16 @@ extension DFSClient {
             // this one to the sink (for `get`, writing it to a file).
             var rawPosition = response.firstFrameOffset
             var receivedPosition = response.firstFrameOffset
-            var decoding: [(task: Task<DecodedPacket, any Error>, rawEnd: UInt64)] = []
             let ahead: Int
             switch delivery {
             case .inOrder: ahead = 1
             case .buffers, .positioned: ahead = Self.decodeAhead
             }
-            func deliverDecoded(_ task: Task<DecodedPacket, any Error>, rawEnd: UInt64) async throws {
+            func deliverDecoded(_ packet: DecodedPacket, rawEnd: UInt64) async throws {
                 let lower = max(from, rawPosition)
                 let upper = min(to, rawEnd)
                 let decoded: [[UInt8]]
-                switch try await task.value {
+                switch packet {
                 case .written:
                     // Written by the decoding tasks already.
                     rawPosition = rawEnd
@@ -262,9 +261,7 @@ extension DFSClient {
                     delivered(UInt64(sliceEnd - sliceStart))
                 }
             }
-            // On failure the packet still decoding is waited for: its positioned writes must
-            // not land after this read has returned (the caller may have closed its file).
-            do {
+            try await Self.decoding(ahead: ahead, deliver: deliverDecoded) { enqueue in
                 while receivedPosition < to {
                     guard let frame = try await frames.next() else {
                         throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) ended the block early")
@@ -299,23 +296,9 @@ extension DFSClient {
                             return .written
                         }
                     }
-                    decoding.append((next, receivedPosition))
-                    while decoding.count > ahead {
-                        let previous = decoding.removeFirst()
-                        try await deliverDecoded(previous.task, rawEnd: previous.rawEnd)
-                    }
+                    try await enqueue(next, receivedPosition)
                     if reply.packet.last { break }
                 }
-            } catch {
-                for unfinished in decoding {
-                    unfinished.task.cancel()
-                    _ = try? await unfinished.task.value
-                }
-                throw error
-            }
-            while !decoding.isEmpty {
-                let previous = decoding.removeFirst()
-                try await deliverDecoded(previous.task, rawEnd: previous.rawEnd)
             }
             if rawPosition < to {
                 throw RemoteException.io("data node \(node.ipAddress):\(node.transferPort) sent \(rawPosition) of \(to) bytes")
@@ -354,16 +337,13 @@ extension DFSClient {
         let perPacket = max(1, 1024 * 1024 / frameSize)
         let window = (from: from, to: to, blockOffset: block.offset)
         var rawPosition = UInt64(firstFrame) * UInt64(frameSize)
-        var decoding: [(task: Task<Void, any Error>, rawEnd: UInt64)] = []
-        func deliverOldest() async throws {
-            let oldest = decoding.removeFirst()
-            try await oldest.task.value
+        // The frames are written by the decoding tasks; delivery only counts them, in order.
+        try await Self.decoding(ahead: Self.decodeAhead, deliver: { _, rawEnd in
             let lower = max(from, rawPosition)
-            let upper = min(to, oldest.rawEnd)
-            rawPosition = oldest.rawEnd
+            let upper = min(to, rawEnd)
+            rawPosition = rawEnd
             if upper > lower { delivered(upper - lower) }
-        }
-        do {
+        }) { enqueue in
             var index = firstFrame
             while index < endFrame {
                 let (start, end) = (index, min(endFrame, index + perPacket))
@@ -373,20 +353,12 @@ extension DFSClient {
                 }
                 let rawEnd = min(reader.value.rawLength, UInt64(end) * UInt64(frameSize))
                 let firstRawOffset = UInt64(start) * UInt64(frameSize)
-                decoding.append((Task {
+                try await enqueue(Task {
                     try await self.decodeFrames(parts, frameSize: frameSize, blockId: blockId, firstRawOffset: firstRawOffset, window: window, write: write)
-                }, rawEnd))
-                while decoding.count > Self.decodeAhead { try await deliverOldest() }
+                    return .written
+                }, rawEnd)
                 index = end
             }
-            while !decoding.isEmpty { try await deliverOldest() }
-        } catch {
-            // Positioned writes must not land after this returns.
-            for unfinished in decoding {
-                unfinished.task.cancel()
-                _ = try? await unfinished.task.value
-            }
-            throw error
         }
         shortCircuitCount.add(to - from, ordering: .relaxed)
     }
@@ -423,6 +395,39 @@ extension DFSClient {
 
     /// Packets a positioned or buffer read decodes ahead of the one it delivers.
     static let decodeAhead = 3
+
+    /// Runs `produce`, which starts a task decoding each packet and hands it to `enqueue` with the
+    /// raw offset where the packet ends; packets go to `deliver` in order, at most `ahead` of them
+    /// decoding meanwhile, and the rest once `produce` returns. On failure every packet still
+    /// decoding is cancelled and waited for: a positioned read's writes must not land after the
+    /// read has returned (the caller may have closed its file).
+    static func decoding(
+        ahead: Int, deliver: (DecodedPacket, _ rawEnd: UInt64) async throws -> Void,
+        produce: (_ enqueue: (Task<DecodedPacket, any Error>, _ rawEnd: UInt64) async throws -> Void) async throws -> Void
+    ) async throws {
+        var queue: [(task: Task<DecodedPacket, any Error>, rawEnd: UInt64)] = []
+        do {
+            try await withoutActuallyEscaping(deliver) { deliver in
+                try await produce { task, rawEnd in
+                    queue.append((task, rawEnd))
+                    while queue.count > ahead {
+                        let oldest = queue.removeFirst()
+                        try await deliver(try await oldest.task.value, oldest.rawEnd)
+                    }
+                }
+                while !queue.isEmpty {
+                    let oldest = queue.removeFirst()
+                    try await deliver(try await oldest.task.value, oldest.rawEnd)
+                }
+            }
+        } catch {
+            for unfinished in queue {
+                unfinished.task.cancel()
+                _ = try? await unfinished.task.value
+            }
+            throw error
+        }
+    }
 
     /// Memory that concurrent decodes write disjoint parts of.
     struct DecodeTarget: @unchecked Sendable {
@@ -507,7 +512,7 @@ extension DFSClient {
                 // Every frame but a block's last holds exactly `frameSize` raw bytes.
                 let frameStart = firstRawOffset + UInt64(index * frameSize)
                 group.addTask {
-                    try await codecs.withAlignedScratch(frameSize) { scratch in
+                    try await codecs.withScratch(frameSize) { scratch in
                         let raw = try Self.decode(frame, frameSize: frameSize, codecs: codecs, blockId: blockId, into: scratch)
                         let start = max(window.from, frameStart)
                         let end = min(window.to, frameStart + UInt64(raw.count))
