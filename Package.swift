@@ -160,6 +160,11 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(
+            name: "StrataCoreTests",
+            dependencies: ["CLinux"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
             name: "StrataJournalTests",
             dependencies: ["StrataJournal", "StrataCore", "StrataTestKit"],
             swiftSettings: strictSwift

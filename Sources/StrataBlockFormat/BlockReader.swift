@@ -142,6 +142,20 @@ public final class BlockReader {
         return storedFrame
     }
 
+    /// The stored bytes of frames `range` (headers and payloads, back to back) with one read, for
+    /// a caller that verifies and decodes them itself. Reads with `pread` and touches no other
+    /// state, so several threads may call it at once.
+    public func storedFrames(_ range: Range<Int>) throws(BlockFormatError) -> [UInt8] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= frameCount && !range.isEmpty)
+        let start = frameOffsets[range.lowerBound]
+        let end = range.upperBound < frameCount ? frameOffsets[range.upperBound] : framesEnd
+        let bytes = try ioCall(path) { () throws(SystemCallError) in try file.read(count: Int(end - start), at: start) }
+        guard UInt64(bytes.count) == end - start else {
+            throw BlockFormatError(.truncated, "file ends inside frame \(range)", path: path, blockId: header.blockId)
+        }
+        return bytes
+    }
+
     /// Decodes every frame, checking all checksums, and reports each (continuing past bad ones).
     public func verifyFrames() -> [FrameReport] {
         (0..<frameCount).map { index in

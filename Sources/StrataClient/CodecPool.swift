@@ -30,14 +30,6 @@ final class CodecPool: @unchecked Sendable {
         return try body(held.bytes)
     }
 
-    /// Like `withScratch`, for a body that suspends (it may hand the bytes to a file writer on
-    /// another thread).
-    func withScratch<Result>(_ size: Int, _ body: (UnsafeMutableRawBufferPointer) async throws -> Result) async rethrows -> Result {
-        let held = takeScratch(size)
-        defer { giveBackScratch(held) }
-        return try await body(held.bytes)
-    }
-
     private func takeScratch(_ size: Int) -> ScratchBuffer {
         if let buffer = scratch.withLock({ $0.popLast() }), buffer.count >= size { return buffer }
         return ScratchBuffer(count: size)

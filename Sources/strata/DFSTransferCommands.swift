@@ -253,11 +253,8 @@ struct GetCommand: AsyncParsableCommand {
         }
         let progress = ProgressBar(label: (status.path as NSString).lastPathComponent, total: status.length)
         do {
-            // Frames are decoded by as many tasks as there are cores and written at their offsets
-            // by I/O threads.
-            try await client.readPositioned(
-                status.path, write: { offset, bytes in try await output.write(bytes, at: offset) },
-                progress: { progress.advance(Int($0)) })
+            // Packets of frames are decoded and written at their offsets by the file's I/O threads.
+            try await client.readPositioned(status.path, into: output, progress: { progress.advance(Int($0)) })
             output.close()
             if overwrite { try? FileManager.default.removeItem(atPath: local) }
             try FileManager.default.moveItem(atPath: temporary, toPath: local)

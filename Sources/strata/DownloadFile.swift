@@ -2,18 +2,19 @@ import CLinux
 import Glibc
 import NIOPosix
 import StrataCore
-import Synchronization
+import StrataClient
 
-/// The local file a `get` writes: pieces arrive from several tasks in any order and are written
-/// at their offsets by I/O threads, so the tasks go on decoding while the disk works.
+/// The local file a `get` writes: a few I/O threads each decode packets of frames into a buffer
+/// of their own and write the bytes at their offsets, so while one thread waits on the disk
+/// another decodes.
 ///
 /// Pieces of a large file at page-aligned offsets and of whole pages are written with direct
-/// I/O (`O_DIRECT`, from a few staging buffers): they go to the disk without passing through the
+/// I/O (`O_DIRECT`, from the threads' page-aligned buffers): they go to the disk without passing through the
 /// page cache, so a download of gigabytes neither takes fresh memory for the cache (which a
 /// virtual machine whose host reclaims idle memory makes costly) nor pushes the machine's
 /// working set out. Other pieces (a file's short tail, blocks that end off a page boundary, files
 /// on file systems without direct I/O, small files) go through the page cache as usual.
-final class DownloadFile: @unchecked Sendable {
+final class DownloadFile: PositionedSink, @unchecked Sendable {
     let path: String
     private let buffered: Int32
     private let direct: Int32?
@@ -23,9 +24,10 @@ final class DownloadFile: @unchecked Sendable {
     /// Direct I/O needs offsets, lengths and memory on this boundary.
     static let directAlignment = 4096
 
-    /// Threads that wait on the disk for every download of this process.
+    /// Threads that decode and write for every download of this process: more than the cores,
+    /// since each also waits on the disk (one per packet a read keeps in hand).
     private static let writers: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 4)
+        let pool = NIOThreadPool(numberOfThreads: 6)
         pool.start()
         return pool
     }()
@@ -60,42 +62,60 @@ final class DownloadFile: @unchecked Sendable {
         if let direct { _ = Glibc.close(direct) }
     }
 
-    /// Writes `bytes` at `offset` on an I/O thread; returns when they are written.
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) async throws {
-        let (path, buffered) = (self.path, self.buffered)
-        let alignment = Self.directAlignment
-        guard let direct, offset % UInt64(alignment) == 0, bytes.count % alignment == 0 else {
-            let piece = Piece(bytes: bytes)
-            try await Self.writers.runIfActive { try LocalFile.write(piece.bytes, at: offset, descriptor: buffered, path: path) }
-            return
-        }
-        // The disk reads the bytes from a page-aligned buffer of this file's own, never from the
-        // caller's: on a virtual machine, memory the disk has just read from is slow to write
-        // again, and the caller's buffers are written by every decode.
-        var staging = stagingBuffers.withLock { $0.popLast() } ?? StagingBuffer(count: max(bytes.count, Self.stagingBytes))
-        if staging.count < bytes.count { staging = StagingBuffer(count: bytes.count) }
-        defer { stagingBuffers.withLock { [staging] in $0.append(staging) } }
-        staging.bytes.copyMemory(from: bytes)
-        let piece = Piece(bytes: UnsafeRawBufferPointer(rebasing: staging.bytes[0..<bytes.count]))
+    /// Runs a read's job on an I/O thread with a buffer of that thread's own to decode into
+    /// (reused, so it stays in the processor's cache); the same thread writes what the job
+    /// hands over, so a packet costs one thread switch, not one per frame.
+    func perform(bufferSize: Int, _ job: @escaping PositionedJob) async throws {
         try await Self.writers.runIfActive {
-            // A file system may still refuse a direct write (EINVAL): the page cache takes it.
-            if (try? LocalFile.write(piece.bytes, at: offset, descriptor: direct, path: path)) != nil { return }
-            try LocalFile.write(piece.bytes, at: offset, descriptor: buffered, path: path)
+            let buffers: ThreadBuffers
+            if let current = Self.threadBuffers.currentValue, current.scratch.count >= bufferSize {
+                buffers = current
+            } else {
+                buffers = ThreadBuffers(count: max(bufferSize, Self.stagingBytes))
+                Self.threadBuffers.currentValue = buffers
+            }
+            try job(buffers.scratch.bytes) { bytes, offset in try self.write(bytes, at: offset, staging: buffers.staging) }
         }
     }
 
-    static let stagingBytes = 256 * 1024
-    private let stagingBuffers = Mutex<[StagingBuffer]>([])
+    /// Writes `bytes` at `offset` from the calling thread: whole pages at a page-aligned offset
+    /// with direct I/O from `staging`, the rest through the page cache.
+    ///
+    /// The disk reads from the page-aligned `staging`, filled with non-temporal stores: on a
+    /// virtual machine the host reads that memory for the write from another core, and filling
+    /// it again with ordinary stores (or decoding into it) first pulls every cache line back,
+    /// which made decoding up to three times slower in some runs.
+    private func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, staging: StagingBuffer) throws {
+        let alignment = Self.directAlignment
+        if let direct, offset % UInt64(alignment) == 0, bytes.count % alignment == 0, bytes.count <= staging.count,
+            let source = bytes.baseAddress, let target = staging.bytes.baseAddress
+        {
+            strata_copy_nontemporal(target, source, bytes.count)
+            let aligned = UnsafeRawBufferPointer(rebasing: staging.bytes[0..<bytes.count])
+            // A file system may still refuse a direct write (EINVAL): the page cache takes it.
+            if (try? LocalFile.write(aligned, at: offset, descriptor: direct, path: path)) != nil { return }
+        }
+        try LocalFile.write(bytes, at: offset, descriptor: buffered, path: path)
+    }
+
+    /// A packet's raw bytes: what most jobs decode and write at once.
+    static let stagingBytes = 1024 * 1024
+    private static let threadBuffers = ThreadSpecificVariable<ThreadBuffers>()
+
+    /// An I/O thread's buffers: one that jobs decode into, one the disk reads direct writes from.
+    private final class ThreadBuffers: @unchecked Sendable {
+        let scratch: StagingBuffer
+        let staging: StagingBuffer
+        init(count: Int) {
+            scratch = StagingBuffer(count: count)
+            staging = StagingBuffer(count: count)
+        }
+    }
 
     private final class StagingBuffer: @unchecked Sendable {
         let bytes: UnsafeMutableRawBufferPointer
         var count: Int { bytes.count }
         init(count: Int) { bytes = .allocate(byteCount: count, alignment: DownloadFile.directAlignment) }
         deinit { bytes.deallocate() }
-    }
-
-    /// Bytes lent to an I/O thread while their owner waits for the write.
-    private struct Piece: @unchecked Sendable {
-        var bytes: UnsafeRawBufferPointer
     }
 }

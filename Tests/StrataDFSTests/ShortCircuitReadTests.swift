@@ -2,6 +2,7 @@ import Foundation
 import StrataClient
 import StrataDataNode
 import StrataTestKit
+import Synchronization
 import Testing
 
 /// Short-circuit local reads: a client on a data node's host reads finished replicas straight
@@ -16,7 +17,7 @@ import Testing
                 try await put(client, "/local", data, blockSize: 256 * 1024)
                 for (offset, length) in [(0, data.count), (5000, 300_000), (262_143, 2), (699_999, 1)] {
                     let before = client.shortCircuitBytes
-                    let sink = PositionedSink(start: offset, length: length)
+                    let sink = RangeCollector(start: offset, length: length)
                     let count = try await client.readPositioned(
                         "/local", offset: UInt64(offset), length: UInt64(length), write: { at, bytes in try sink.write(at: at, bytes) })
                     #expect(count == UInt64(length))
@@ -28,17 +29,44 @@ import Testing
     }
 
     @Test func turnedOffEverythingGoesThroughTheDataNodes() async throws {
-        try await withCluster { cluster in
+        try await withCluster({ options in options.rawFrameSizeBytes = 4096 }) { cluster in
             var configuration = DFSClientConfiguration(user: "strata")
             configuration.nameNodePort = cluster.nameNodePort
             configuration.shortCircuitReads = false
             try await using(DFSClient(configuration: configuration, group: cluster.group)) { client in
                 let data = randomBytes(300_000, seed: 42)
                 try await put(client, "/remote", data, blockSize: 128 * 1024)
-                let sink = PositionedSink(start: 0, length: data.count)
-                _ = try await client.readPositioned("/remote", write: { at, bytes in try sink.write(at: at, bytes) })
-                expectSameBytes(sink.bytes, data, "read with short-circuit reads off")
+                // Whole, and ranges that start and end inside frames, packets and blocks.
+                for (offset, length) in [(0, data.count), (5000, 200_000), (131_071, 2), (299_999, 1)] {
+                    let sink = RangeCollector(start: offset, length: length)
+                    let count = try await client.readPositioned("/remote", offset: UInt64(offset), length: UInt64(length), into: sink)
+                    #expect(count == UInt64(length) && sink.covered == length, "\(offset)+\(length)")
+                    expectSameBytes(sink.bytes, Array(data[offset..<(offset + length)]), "read of \(offset)+\(length) with short-circuit reads off")
+                }
                 #expect(client.shortCircuitBytes == 0)
+            }
+        }
+    }
+
+    /// A sink that fails (a full local disk) ends the read with its own error: the replicas are
+    /// not to blame, so no other is tried and none is reported.
+    @Test func aFailingSinkEndsTheReadWithItsError() async throws {
+        struct DiskFull: Error {}
+        try await withCluster({ options in options.rawFrameSizeBytes = 4096 }) { cluster in
+            try await withClient(cluster) { client in
+                let data = logLikeBytes(600_000, seed: 44)
+                try await put(client, "/full", data, blockSize: 256 * 1024)
+                let written = Mutex(0)
+                await #expect(throws: DiskFull.self) {
+                    try await client.readPositioned("/full", write: { _, bytes in
+                        try written.withLock { total in
+                            guard total < 100_000 else { throw DiskFull() }
+                            total += bytes.count
+                        }
+                    })
+                }
+                let blocks = try await client.blockLocations("/full").blocks
+                #expect(blocks.allSatisfy { $0.locations.count == 3 && !$0.corrupt }, "a replica was blamed for the sink's failure")
             }
         }
     }
@@ -55,7 +83,7 @@ import Testing
                 let victimId = try #require(block.locations.first?.nodeID)
                 let path = try #require(cluster.dataNode(victimId)?.store.path(of: block.block.blockID))
                 try flipBytes(atFraction: 0.6, of: path)
-                let sink = PositionedSink(start: 0, length: data.count)
+                let sink = RangeCollector(start: 0, length: data.count)
                 let count = try await client.readPositioned("/damaged", write: { at, bytes in try sink.write(at: at, bytes) })
                 #expect(count == UInt64(data.count))
                 expectSameBytes(sink.bytes, data, "read with a damaged local replica")

@@ -104,11 +104,10 @@ import Testing
 
                     // The same range with positioned delivery: every byte lands at its offset once
                     // (no gaps, nothing outside the range), and progress adds up to the length.
-                    let positioned = PositionedSink(start: offset, length: length)
+                    let positioned = RangeCollector(start: offset, length: length)
                     var progressed: UInt64 = 0
                     let positionedCount = try await client.readPositioned(
-                        "/ranged", offset: UInt64(offset), length: UInt64(length),
-                        write: { at, bytes in try positioned.write(at: at, bytes) }, progress: { progressed += $0 })
+                        "/ranged", offset: UInt64(offset), length: UInt64(length), into: positioned, progress: { progressed += $0 })
                     #expect(positionedCount == UInt64(length) && progressed == UInt64(length), "positioned \(offset)+\(length) (seed \(seed))")
                     expectSameBytes(positioned.bytes, Array(data[offset..<(offset + length)]), "positioned \(offset)+\(length) (seed \(seed))")
                     #expect(positioned.covered == length, "positioned \(offset)+\(length) wrote \(positioned.covered) bytes")
@@ -181,8 +180,9 @@ import Testing
     }
 }
 
-/// Collects positioned writes of a range of a file, from any thread.
-final class PositionedSink: @unchecked Sendable {
+/// Collects positioned writes of a range of a file, from any thread. As a read's sink it runs
+/// each job on the reading task, with a buffer of the job's own.
+final class RangeCollector: PositionedSink, @unchecked Sendable {
     struct OutOfRange: Error {}
     let start: Int
     private let lock = NSLock()
@@ -201,6 +201,12 @@ final class PositionedSink: @unchecked Sendable {
         guard position >= 0, position + bytes.count <= buffer.count else { throw OutOfRange() }
         buffer.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[position..<(position + bytes.count)]).copyMemory(from: bytes) }
         written += bytes.count
+    }
+
+    func perform(bufferSize: Int, _ job: @escaping PositionedJob) async throws {
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
+        defer { scratch.deallocate() }
+        try job(scratch) { bytes, offset in try write(at: offset, bytes) }
     }
 
     var bytes: [UInt8] { lock.withLock { buffer } }
