@@ -63,6 +63,19 @@ def dd_speed(directory, size_mib):
     return int(match.group(1)) / float(match.group(2))
 
 
+def direct_copy_speed(source, directory):
+    # What the disk takes for the get's own writes: the same bytes copied to a new file with
+    # direct I/O (context for the get figures, not a target).
+    target = os.path.join(directory, "dd-direct.tmp")
+    result = subprocess.run(
+        ["dd", f"if={source}", f"of={target}", "bs=4M", "oflag=direct"], capture_output=True, text=True)
+    os.remove(target)
+    match = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", result.stderr)
+    if not match:
+        sys.exit(f"cannot parse dd output: {result.stderr}")
+    return int(match.group(1)) / float(match.group(2))
+
+
 def main():
     strata, workdir, logs, random_file = sys.argv[1:5]
     size = os.path.getsize(logs)
@@ -105,6 +118,10 @@ def main():
                 if subprocess.run(["cmp", "-s", path, out]).returncode != 0:
                     sys.exit(f"get of {name} returned different bytes")
                 os.remove(out)
+                if name == "logs":
+                    os.sync()
+                    runs.setdefault("direct copy", []).append(direct_copy_speed(path, workdir))
+        direct_copy = statistics.median(runs.pop("direct copy"))
         results = {key: statistics.median(values) for key, values in runs.items()}
         du = json.loads(run([strata, "dfs", "du", "--json", "/bench/logs"], env))
         stored = du[0]["storedBytes"]
@@ -124,6 +141,7 @@ def main():
     print(f"  zstd-1 compress, one core, logs     {codec_logs['compressMBps']:8.0f} MB/s")
     print(f"  zstd-1 decompress, one core, logs   {codec_logs['decompressMBps']:8.0f} MB/s")
     print(f"  dd conv=fsync, same disk            {mbps(dd)}")
+    print(f"  dd oflag=direct, logs to a new file {mbps(direct_copy)}   (median of {RUNS}, one after each log get)")
     print(f"\nresults ({size // MIB} MiB each, replication 3; median of {RUNS} runs)")
     for name, value in results.items():
         print(f"  {name:<34} {mbps(value)}   (runs: {', '.join(f'{v / 1e6:.0f}' for v in runs[name])})")
@@ -142,6 +160,8 @@ def main():
         ("stats per second", metadata["statPerSecond"], ">=", 20000),
         ("name node bytes per file", memory["bytesPerFile"], "<=", 250),
     ]
+    print(f"\ncontext: log get / dd oflag=direct of the same file  {results['logs get'] / direct_copy:.3f}"
+          " (a get writes every byte to this disk)")
     print(f"\n{'check':<44}{'value':>10}  target")
     failed = 0
     for label, value, relation, target in checks:

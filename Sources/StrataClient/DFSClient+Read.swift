@@ -424,9 +424,10 @@ extension DFSClient {
     static let decodeAhead = 3
 
     /// Packets of a positioned read in the sink's hands at once beyond the oldest: its jobs wait
-    /// on the disk as well as decode, so more of them keep both the cores and the disk busy
-    /// (a `get` of 1 GiB on two cores: 0.80 s with 3, 0.65-0.69 s with 6).
-    static let positionedAhead = 6
+    /// on the disk as well as decode, and finish out of order, so enough of them keep both the
+    /// cores and the disk busy while the oldest waits (a `get` of 1 GiB on two cores with six
+    /// I/O threads: 0.80 s with 3, 0.76-0.79 s with 6, 0.69-0.73 s with 12).
+    static let positionedAhead = 12
 
     /// Runs `produce`, which starts a task decoding each packet and hands it to `enqueue` with the
     /// raw offset where the packet ends; packets go to `deliver` in order, at most `ahead` of them
