@@ -106,11 +106,15 @@ extension NameNode {
                     locations.append(node)
                 }
             }
+            // Nodes given the block (its pipeline) or reporting a replica of it, dead or alive:
+            // a dead one (stopped, or late with its heartbeats) may hold flushed bytes.
+            let given = !locations.isEmpty
             let nodes = state.blockManager.nodes
             locations.removeAll { !nodes[Int($0)].isAlive }
             guard !locations.isEmpty else {
-                // No node ever had a byte of an empty block: it goes. Otherwise wait for a node.
-                if record.numBytes == 0 && state.blockManager.replicas[lastId] == nil {
+                // A block no node was given holds no bytes: it goes (HDFS drops a last block with
+                // no expected locations and no length). Otherwise wait for one of its nodes.
+                if !given && record.numBytes == 0 {
                     return (state.namespace.prepareRecoveredClose(index, last: nil, removeLast: true, now: now), .closed)
                 }
                 return ([], .waiting)

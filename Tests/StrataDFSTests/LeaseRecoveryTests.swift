@@ -133,6 +133,37 @@ import Testing
         }
     }
 
+    /// Every node of the last block's pipeline is dead when the recovery is asked for (stopped
+    /// here; on a loaded machine, late with its heartbeats): the block and its flushed bytes are
+    /// kept and the file stays open until a node holding them is back, and then closes with them.
+    @Test func recoveryWaitsWhileEveryNodeOfTheBlockIsDead() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var options = LocalCluster.Options()
+        options.rawFrameSizeBytes = Self.frameSize
+        options.heartbeatTimeoutMs = 2_000
+        options.leaseRecoveryTimeoutMs = 1_500
+        var cluster = try await LocalCluster.start(directory: directory, options: options)
+        let flushed = randomBytes(40_000, seed: 15)
+        try await Self.abandon(cluster, "/stranded", flushed: flushed, unflushed: [])
+        for node in cluster.dataNodes { await node.shutdown() }
+        try await withClient(cluster) { client in
+            let allDead = try await eventually(timeoutSeconds: 30) { try await client.datanodeReport().allSatisfy { $0.state == "dead" } }
+            #expect(allDead)
+            #expect(try await client.recoverLease("/stranded") == false, "closed with no node to recover the block from")
+            #expect(try await client.status("/stranded")?.underConstruction == true)
+            #expect(try await client.blockLocations("/stranded").hasLastBlock, "the last block was dropped")
+        }
+        await cluster.shutdown()
+        cluster = try await LocalCluster.start(directory: directory, options: options)
+        try await withClient(cluster) { client in
+            let closed = try await eventually(timeoutSeconds: 60) { try await client.recoverLease("/stranded") }
+            #expect(closed)
+            expectSameBytes(try await client.readAll("/stranded"), flushed, "/stranded once its nodes are back")
+        }
+        await cluster.shutdown()
+    }
+
     /// The node chosen to run a recovery dies before it does: after the recovery timeout the
     /// name node starts over with a node that is alive, and the file is closed all the same.
     @Test func recoveryStartsOverWhenItsNodeDies() async throws {
