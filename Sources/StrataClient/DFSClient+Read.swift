@@ -546,6 +546,9 @@ extension DFSClient {
         /// Every frame but a block's last holds exactly `frameSize` raw bytes, so a packet's
         /// frames decoded one after another lie at their raw offsets.
         func decode(_ frame: UnsafeRawBufferPointer, codecs: CodecPool, into buffer: UnsafeMutableRawBufferPointer, at position: Int) throws -> Int {
+            guard position % frameSize == 0 else {
+                throw BlockFormatError(.invalidFrameHeader, "a frame follows one of fewer than \(frameSize) raw bytes", blockId: blockId)
+            }
             let target = UnsafeMutableRawBufferPointer(rebasing: buffer[position...])
             return try DFSClient.decode(frame, frameSize: frameSize, codecs: codecs, blockId: blockId, into: target).count
         }

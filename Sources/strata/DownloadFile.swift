@@ -9,10 +9,10 @@ import StrataClient
 /// another decodes.
 ///
 /// Pieces of a large file at page-aligned offsets and of whole pages are written with direct
-/// I/O (`O_DIRECT`, from the threads' page-aligned buffers): they go to the disk without passing through the
-/// page cache, so a download of gigabytes neither takes fresh memory for the cache (which a
-/// virtual machine whose host reclaims idle memory makes costly) nor pushes the machine's
-/// working set out. Other pieces (a file's short tail, blocks that end off a page boundary, files
+/// I/O (`O_DIRECT`, from the threads' page-aligned buffers): they go to the disk without passing
+/// through the page cache, so a download of gigabytes neither takes fresh memory for the cache
+/// (which a virtual machine whose host reclaims idle memory makes costly) nor pushes the
+/// machine's working set out. Other pieces (a file's short tail, blocks that end off a page boundary, files
 /// on file systems without direct I/O, small files) go through the page cache as usual.
 final class DownloadFile: PositionedSink, @unchecked Sendable {
     let path: String
@@ -25,7 +25,7 @@ final class DownloadFile: PositionedSink, @unchecked Sendable {
     static let directAlignment = 4096
 
     /// Threads that decode and write for every download of this process: more than the cores,
-    /// since each also waits on the disk (one per packet a read keeps in hand).
+    /// since each also waits on the disk.
     private static let writers: NIOThreadPool = {
         let pool = NIOThreadPool(numberOfThreads: 6)
         pool.start()
