@@ -412,7 +412,7 @@ extension DFSClient {
                 var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
                 let length = address.pointee.sa_family == sa_family_t(AF_INET) ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
                 if getnameinfo(address, socklen_t(length), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
-                    addresses.insert(String(cString: host))
+                    addresses.insert(String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
                 }
             }
             entry = current.pointee.ifa_next
@@ -517,14 +517,20 @@ extension DFSClient {
     }
 
     /// Verifies and decodes frames concurrently, keeping their order.
+    /// Each frame decodes on a codec thread, not on the tasks' threads: in a process that also
+    /// serves (a data node answering GETFILECHECKSUM), a long read must not hold up its
+    /// heartbeats and transfers.
     func decodeFrames(_ frames: [ByteBuffer], frameSize: Int, blockId: UInt64) async throws -> [[UInt8]] {
         let codecs = self.codecs
         if frames.count == 1 {
-            return [try Self.decode(frames[0], frameSize: frameSize, codecs: codecs, blockId: blockId)]
+            let frame = frames[0]
+            return [try await CodecPool.onCodecThread { try Self.decode(frame, frameSize: frameSize, codecs: codecs, blockId: blockId) }]
         }
         return try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             for (index, frame) in frames.enumerated() {
-                group.addTask { (index, try Self.decode(frame, frameSize: frameSize, codecs: codecs, blockId: blockId)) }
+                group.addTask {
+                    (index, try await CodecPool.onCodecThread { try Self.decode(frame, frameSize: frameSize, codecs: codecs, blockId: blockId) })
+                }
             }
             var decoded = [[UInt8]](repeating: [], count: frames.count)
             for try await (index, raw) in group { decoded[index] = raw }
