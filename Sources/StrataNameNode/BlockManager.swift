@@ -501,13 +501,12 @@ public struct BlockManager {
             // when no other node could take a copy (every node holds the block, as with three
             // nodes and replication three), so that its node can take one. It is never served,
             // so deleting it loses nothing. The copy then waits for a later pass, after the
-            // node has had the deletion.
+            // node has had the deletion. A node awaiting a copy of the block is one that could
+            // take it: while that copy is under way (it may still fail, at a source not yet
+            // found damaged), no damaged replica is deleted to make room.
             let damagedLive = damaged.filter(live.contains)
             let makeRoom = !damagedLive.isEmpty && !good.isEmpty && good.count < replication
-                && chooseTargets(
-                    count: 1, writer: nil, excluding: Set(live).union(pendingTargets(id)), requiredBytes: record.numBytes,
-                    using: &generator
-                ).isEmpty
+                && chooseTargets(count: 1, writer: nil, excluding: Set(live), requiredBytes: record.numBytes, using: &generator).isEmpty
             if makeRoom, underReplicated.last?.id == id { underReplicated.removeLast() }
             if !damagedLive.isEmpty && (good.count >= replication || makeRoom) {
                 for node in damagedLive {

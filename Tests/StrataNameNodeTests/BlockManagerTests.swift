@@ -321,5 +321,23 @@ import Testing
         let queued = queuedTransfers(manager).values.flatMap { $0 }
         #expect(queued.count == 1 && queued[0].targets.count == 2)
     }
+
+    /// Two of three replicas found damaged on four nodes, while a copy to the fourth node is
+    /// under way: a node without the block exists, so no damaged replica is deleted to make room
+    /// (only when every node holds the block does one go to let a copy in).
+    @Test func damagedReplicasStayWhileTheFreeNodeIsAwaitingACopy() {
+        var (manager, nodes) = makeManager(nodes: 4)
+        var generator = SeededGenerator(seed: 9)
+        place(50, on: [nodes[0], nodes[1], nodes[2]], in: &manager)
+        let blocks: [(UInt64, BlockRecordView, Int)] = [(50, record(), 3)]
+        manager.markCorrupt(50, nodeId: "n0")
+        let first = manager.computeReplicationWork(now: 0, blocks: blocks, using: &generator)
+        #expect(first.scheduledCopies == 1 && first.scheduledDeletions == 0)
+        #expect(queuedTransfers(manager).values.flatMap { $0 }.first?.targets == ["n3"])
+        manager.markCorrupt(50, nodeId: "n1")
+        let second = manager.computeReplicationWork(now: 10, blocks: blocks, using: &generator)
+        #expect(second.scheduledDeletions == 0, "a damaged replica was deleted while n3 was free for a copy")
+        #expect(manager.locations(of: 50).count + (manager.corrupt[50]?.count ?? 0) >= 3)
+    }
 }
 
