@@ -173,6 +173,10 @@ import Testing
         #expect(acknowledged.count >= 10, "too few files written to mean anything (seed \(seed))")
         #expect(wrongReads.isEmpty, "reads returned wrong bytes (seed \(seed)): \(wrongReads)")
         #expect(readErrors.isEmpty, "reads of acknowledged files failed (seed \(seed)): \(readErrors.prefix(5))")
+        // What the cluster's logs say of the blocks that could not be read.
+        for blockId in Set(readErrors.compactMap { $0.firstMatch(of: /Could not obtain block: (\d+)/).map { String($0.1) } }).sorted() {
+            print("strata fault run: block \(blockId) in the logs:\n" + cluster.logLines(containing: blockId).joined(separator: "\n"))
+        }
         #expect(failedWrites.isEmpty, "writes failed (seed \(seed)): \(failedWrites.prefix(5))")
 
         // Recovery: every block back to full health.

@@ -138,7 +138,12 @@ final class ProcessCluster {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        try? FileManager.default.removeItem(atPath: directory)
+        // STRATA_KEEP_CLUSTERS=1 keeps the directory (data and logs) for a look after a failure.
+        if ProcessInfo.processInfo.environment["STRATA_KEEP_CLUSTERS"] == "1" {
+            print("process cluster kept at \(directory)")
+        } else {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 
     var environment: [String: String] { ["STRATA_NAMENODE": "127.0.0.1:\(nameNodePort)", "STRATA_USER": superuser] }
@@ -219,6 +224,16 @@ final class ProcessCluster {
     /// The end of one of the cluster's logs (`namenode.log`, `node1.log` ...), for failure messages.
     func logTail(_ log: String, characters: Int = 3000) -> String {
         String(((try? String(contentsOfFile: directory + "/" + log, encoding: .utf8)) ?? "").suffix(characters))
+    }
+
+    /// Every line of the cluster's logs that mentions `text`, each prefixed with its log's name,
+    /// for failure messages (the logs go with the cluster's directory).
+    func logLines(containing text: String) -> [String] {
+        let logs = ["namenode.log"] + (1...dataNodes.count).map { "node\($0).log" }
+        return logs.flatMap { log in
+            ((try? String(contentsOfFile: directory + "/" + log, encoding: .utf8)) ?? "")
+                .split(separator: "\n").filter { $0.contains(text) }.map { "\(log): \($0)" }
+        }
     }
 
     /// Runs a `strata` client command against this cluster as the superuser.
