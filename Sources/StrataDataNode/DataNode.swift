@@ -245,11 +245,16 @@ public final class DataNode: Sendable {
     func invalidate(_ blocks: [Strata_Wire_ExtendedBlock]) async throws {
         var report = Strata_Wire_IncrementalBlockReportRequest()
         report.nodeID = nodeId
-        for block in blocks where store.remove(block.blockID, generationStamp: block.generationStamp) {
+        for block in blocks {
+            let replica = store.replica(block.blockID)
+            guard store.remove(block.blockID, generationStamp: block.generationStamp) else { continue }
             report.deleted.append(block)
+            // As HDFS data nodes do, each deletion is logged: it is where a lost replica went.
+            logger.info("replica deleted", metadata: [
+                "block": "\(block.blockID)", "generationStamp": "\(replica?.generationStamp ?? 0)",
+                "state": "\(replica?.isFinalized == true ? "finalized" : "being written")", "bytes": "\(replica?.rawLength ?? 0)"])
         }
         if !report.deleted.isEmpty {
-            logger.debug("deleted replicas", metadata: ["count": "\(report.deleted.count)"])
             let _: Strata_Wire_Empty = try await nameNode.call("blockReceivedAndDeleted", report, user: Self.rpcUser)
         }
     }
@@ -258,6 +263,8 @@ public final class DataNode: Sendable {
     /// last packet is acknowledged, `complete` finds every replica reported.
     func reportReceived(_ id: UInt64) async {
         guard let replica = store.replica(id) else { return }
+        logger.info("replica received", metadata: [
+            "block": "\(id)", "generationStamp": "\(replica.generationStamp)", "bytes": "\(replica.rawLength)"])
         var report = Strata_Wire_IncrementalBlockReportRequest()
         report.nodeID = nodeId
         report.received = [BlockStore.reported(id, replica)]
