@@ -35,8 +35,11 @@ extension DataNode {
                     "Replica \(id) has generation stamp \(reader.header.generationStamp), not \(op.block.generationStamp)")
             }
             guard op.block.numBytes % frameSize == 0, op.block.numBytes <= reader.rawLength, !op.targets.isEmpty else {
+                let recorded = store.replica(id)
                 throw RemoteException.illegalArgument(
-                    "cannot transfer \(op.block.numBytes) bytes of replica \(id): it holds \(reader.rawLength) in frames of \(frameSize)")
+                    "cannot transfer \(op.block.numBytes) bytes of replica \(id): it holds \(reader.rawLength) in \(reader.frameCount) frames of \(frameSize) "
+                        + "(file \(reader.path), \(reader.framesEnd) bytes of frames; recorded: stamp \(recorded?.generationStamp ?? 0), "
+                        + "\(recorded?.isFinalized == true ? "finalized" : "being written"), \(recorded?.rawLength ?? 0) bytes)")
             }
             try await send(snapshot, frames: Int(op.block.numBytes / frameSize), as: op.block, stage: .transfer, to: op.targets, finish: false)
             response.status = .success
