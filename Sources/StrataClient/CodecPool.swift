@@ -25,18 +25,10 @@ final class CodecPool: @unchecked Sendable {
     /// A buffer of at least `size` bytes for the length of `body`, reused across calls (encoding
     /// or decoding into it needs no allocation and keeps it in cache).
     func withScratch<Result>(_ size: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Result) rethrows -> Result {
-        let held = takeScratch(size)
-        defer { giveBackScratch(held) }
+        let reused = scratch.withLock { $0.popLast() }
+        let held = reused.flatMap { $0.count >= size ? $0 : nil } ?? ScratchBuffer(count: size)
+        defer { scratch.withLock { if $0.count < Self.keptScratchBuffers { $0.append(held) } } }
         return try body(held.bytes)
-    }
-
-    private func takeScratch(_ size: Int) -> ScratchBuffer {
-        if let buffer = scratch.withLock({ $0.popLast() }), buffer.count >= size { return buffer }
-        return ScratchBuffer(count: size)
-    }
-
-    private func giveBackScratch(_ buffer: ScratchBuffer) {
-        scratch.withLock { if $0.count < Self.keptScratchBuffers { $0.append(buffer) } }
     }
 
     /// Scratch buffers kept for reuse: one per frame being encoded or decoded at once.
@@ -105,8 +97,8 @@ final class CodecPool: @unchecked Sendable {
     }
 }
 
-/// Memory for one frame being encoded or decoded, owned by one task at a time (a class, so a
-/// task can hold it across suspensions).
+/// Memory for one frame being encoded or decoded, used by one caller at a time; freed when the
+/// pool lets it go.
 final class ScratchBuffer: @unchecked Sendable {
     let bytes: UnsafeMutableRawBufferPointer
     var count: Int { bytes.count }

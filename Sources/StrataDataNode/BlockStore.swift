@@ -340,18 +340,19 @@ public final class BlockStore: Sendable {
         return try BlockReader(unfinishedPath: beingWrittenPath(id, replica.generationStamp), expectedBlockId: id)
     }
 
-    /// Deletes a replica; false if there was none (or only a newer one, which is kept).
+    /// Deletes a replica and returns what it was; nil if there was none (or only a newer one,
+    /// which is kept).
     @discardableResult
-    public func remove(_ id: UInt64, generationStamp: UInt64? = nil) -> Bool {
+    public func remove(_ id: UInt64, generationStamp: UInt64? = nil) -> Replica? {
         let removed = replicas.withLock { replicas -> Replica? in
             guard let replica = replicas[id] else { return nil }
             if let generationStamp, generationStamp != 0, replica.generationStamp > generationStamp { return nil }
             replicas[id] = nil
             return replica
         }
-        guard let removed else { return false }
+        guard let removed else { return nil }
         removeFile(id, removed)
-        return true
+        return removed
     }
 
     private func removeFile(_ id: UInt64, _ replica: Replica) {

@@ -246,13 +246,12 @@ public final class DataNode: Sendable {
         var report = Strata_Wire_IncrementalBlockReportRequest()
         report.nodeID = nodeId
         for block in blocks {
-            let replica = store.replica(block.blockID)
-            guard store.remove(block.blockID, generationStamp: block.generationStamp) else { continue }
+            guard let replica = store.remove(block.blockID, generationStamp: block.generationStamp) else { continue }
             report.deleted.append(block)
             // As HDFS data nodes do, each deletion is logged: it is where a lost replica went.
             logger.info("replica deleted", metadata: [
-                "block": "\(block.blockID)", "generationStamp": "\(replica?.generationStamp ?? 0)",
-                "state": "\(replica?.isFinalized == true ? "finalized" : "being written")", "bytes": "\(replica?.rawLength ?? 0)"])
+                "block": "\(block.blockID)", "generationStamp": "\(replica.generationStamp)",
+                "state": "\(replica.isFinalized ? "finalized" : "being written")", "bytes": "\(replica.rawLength)"])
         }
         if !report.deleted.isEmpty {
             let _: Strata_Wire_Empty = try await nameNode.call("blockReceivedAndDeleted", report, user: Self.rpcUser)
