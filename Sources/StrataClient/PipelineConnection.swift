@@ -134,10 +134,14 @@ public final class PipelineConnection: Sendable {
     public func waitForAcknowledgements() async throws {
         let handler = self.handler
         let last: EventLoopFuture<Strata_Wire_PipelineAck>? = try await channel.eventLoop.submit {
+            let state = handler.value
             // Everything acknowledged: done, even if the connection closed since (a node closes
-            // it once it has finished the block).
-            guard let last = handler.value.outstanding.last else { return nil }
-            if let failure = handler.value.failure { throw failure }
+            // it once it has finished the block). Packets the failure took with it were not.
+            guard let last = state.outstanding.last else {
+                if state.lostPackets, let failure = state.failure { throw failure }
+                return nil
+            }
+            if let failure = state.failure { throw failure }
             return last.promise.futureResult
         }.get()
         if let last { _ = try await last.get() }
@@ -145,6 +149,11 @@ public final class PipelineConnection: Sendable {
 
     public func close() {
         channel.close(promise: nil)
+    }
+
+    /// Returns once the connection is closed, by either end.
+    public func waitUntilClosed() async {
+        try? await channel.closeFuture.get()
     }
 }
 
@@ -161,6 +170,8 @@ final class PipelineHandler: ChannelInboundHandler {
     var outstanding: [(sequence: UInt64, bytes: Int, promise: EventLoopPromise<Strata_Wire_PipelineAck>)] = []
     var outstandingBytes = 0
     var failure: PipelineError?
+    /// The failure came with packets not yet acknowledged (they were failed with it).
+    var lostPackets = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
@@ -205,6 +216,7 @@ final class PipelineHandler: ChannelInboundHandler {
 
     private func fail(_ error: PipelineError, context: ChannelHandlerContext?) {
         if failure == nil { failure = error }
+        if !outstanding.isEmpty { lostPackets = true }
         setupPromise?.fail(error)
         setupPromise = nil
         let waiting = outstanding
