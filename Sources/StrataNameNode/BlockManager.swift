@@ -59,6 +59,14 @@ public struct BlockManager {
         var storedBytes: UInt64 = 0
     }
 
+    /// A node's report of its replica of a block being written.
+    struct WrittenReplica: Equatable {
+        var node: UInt16
+        var generationStamp: UInt64
+        var numBytes: UInt64
+        var isFinalized: Bool
+    }
+
     /// A copy scheduled from `source`: it counts against the source's in-flight limit until every
     /// target has reported the replica or the deadline passes.
     struct PendingCopy {
@@ -77,6 +85,12 @@ public struct BlockManager {
     var corrupt: [UInt64: [UInt16]] = [:]
     /// Copies in flight, per block (usually one; more when a block lacks several replicas).
     var pendingReplications: [UInt64: [PendingCopy]] = [:]
+    /// What each node last reported of its replica of a block still being written (HDFS keeps
+    /// the same for a block under construction). Such a block's replicas are its locations while
+    /// it is written, finished or not; it may be closed only once one is finished under its
+    /// current stamp and at the length the writer reached, and then only those stay locations
+    /// (`completeBlock`). Dropped when the block completes or goes.
+    var writtenReplicas: [UInt64: [WrittenReplica]] = [:]
     /// Ids of the nodes an administrator asked to decommission, registered or not: a node in it
     /// that registers (again) starts decommissioning. (HDFS's exclude file.)
     public private(set) var decommissionRequests: Set<String> = []
@@ -372,6 +386,7 @@ public struct BlockManager {
         guard let position = holding.firstIndex(of: node) else { return }
         holding.remove(at: position)
         setReplicaNodes(blockId, holding)
+        if writtenReplicas[blockId] != nil { writtenReplicas[blockId]!.removeAll { $0.node == node } }
         if var damaged = corrupt[blockId] {
             damaged.removeAll { $0 == node }
             corrupt[blockId] = damaged.isEmpty ? nil : damaged
@@ -386,6 +401,7 @@ public struct BlockManager {
 
     /// A block was removed from the namespace: every replica is to be deleted.
     public mutating func blockRemoved(_ blockId: UInt64) {
+        writtenReplicas[blockId] = nil
         guard let entry = replicas[blockId] else { return }
         let holding = replicaNodes(blockId, entry)
         replicas[blockId] = nil
@@ -432,8 +448,51 @@ public struct BlockManager {
             removeReplica(block.blockID, node: node)
             return false
         }
+        if !record.isComplete {
+            var written = writtenReplicas[block.blockID] ?? []
+            written.removeAll { $0.node == node }
+            written.append(
+                WrittenReplica(
+                    node: node, generationStamp: block.generationStamp, numBytes: block.numBytes, isFinalized: reported.state == .finalized))
+            writtenReplicas[block.blockID] = written
+        }
         addReplica(block.blockID, node: node, storedBytes: reported.storedBytes)
         return true
+    }
+
+    /// Whether a block being written has a replica its writer may close it on: finished, under
+    /// the block's current generation stamp and at the writer's length, on a live node, not
+    /// damaged. (A replica still being written, e.g. one a restarted node reported, does not count:
+    /// it may hold fewer bytes than the writer sent, or none.)
+    public func hasFinishedReplica(_ blockId: UInt64, generationStamp: UInt64, numBytes: UInt64) -> Bool {
+        guard let entry = replicas[blockId] else { return false }
+        let holding = replicaNodes(blockId, entry)
+        let damaged = corrupt[blockId] ?? []
+        return (writtenReplicas[blockId] ?? []).contains {
+            $0.isFinalized && $0.generationStamp == generationStamp && $0.numBytes == numBytes && holding.contains($0.node)
+                && nodes[Int($0.node)].isAlive && !damaged.contains($0.node)
+        }
+    }
+
+    /// A block being written is complete at `generationStamp` and `numBytes`: its locations are
+    /// now the replicas reported finished at both; the others (still being written, or of an
+    /// older stamp) stop being locations. A node whose report of its finished replica is still
+    /// to come adds it then.
+    public mutating func completeBlock(_ blockId: UInt64, generationStamp: UInt64, numBytes: UInt64) {
+        let written = writtenReplicas.removeValue(forKey: blockId) ?? []
+        guard let entry = replicas[blockId] else { return }
+        for node in replicaNodes(blockId, entry)
+        where !written.contains(where: {
+            $0.node == node && $0.isFinalized && $0.generationStamp == generationStamp && $0.numBytes == numBytes
+        }) {
+            removeReplica(blockId, node: node)
+        }
+    }
+
+    /// A block being written is closed by lease recovery, whose nodes report their replicas
+    /// themselves: only the reports kept while it was written are dropped.
+    public mutating func forgetWrittenReplicas(_ blockId: UInt64) {
+        writtenReplicas[blockId] = nil
     }
 
     /// A full block report: every reported replica is reconciled, and replicas the name node

@@ -266,11 +266,15 @@ extension NameNode {
         let located = try await mutate("add block", path: request.path) { (state) throws(RemoteException) -> ([Edit], Strata_Wire_LocatedBlock) in
             let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
             let edit = try state.namespace.prepareAddBlock(path, clientName: clientName, previous: request.hasPrevious ? request.previous : nil)
-            // The previous block must have a replica before the file moves on (HDFS NotReplicatedYetException).
+            // The previous block must have a finished replica before the file moves on (HDFS
+            // NotReplicatedYetException).
             if edit.addBlock.hasPrevious {
-                let previous = edit.addBlock.previous.blockID
-                if state.blockManager.locations(of: previous).isEmpty {
-                    throw RemoteException("NotReplicatedYetException", "Not replicated yet: block \(previous) of \(path)")
+                let previous = edit.addBlock.previous
+                let known = state.namespace.block(previous.blockID)
+                if known?.isComplete == false
+                    && !state.blockManager.hasFinishedReplica(previous.blockID, generationStamp: previous.generationStamp, numBytes: previous.numBytes)
+                {
+                    throw RemoteException("NotReplicatedYetException", "Not replicated yet: block \(previous.blockID) of \(path)")
                 }
             }
             let file = try state.namespace.openFile(path, clientName: clientName)
@@ -312,9 +316,14 @@ extension NameNode {
         while true {
             let ready: Bool = try state.withLock { (state) throws(RemoteException) in
                 guard request.hasLast else { return true }
-                _ = try state.namespace.openFileOrClosed(
-                    state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName), clientName: clientName)
-                return !state.blockManager.locations(of: request.last.blockID).isEmpty
+                // Closed already (a retried complete), or a block prepareComplete refuses: go on.
+                guard try state.namespace.openFileOrClosed(
+                    state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName), clientName: clientName) != nil,
+                    let record = state.namespace.block(request.last.blockID), !record.isComplete,
+                    record.generationStamp == request.last.generationStamp
+                else { return true }
+                return state.blockManager.hasFinishedReplica(
+                    request.last.blockID, generationStamp: request.last.generationStamp, numBytes: request.last.numBytes)
             }
             if ready { break }
             if Date() > deadline { return boolResponse(false) }

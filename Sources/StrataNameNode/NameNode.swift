@@ -174,6 +174,9 @@ public final class NameNode: Sendable {
                 state.blockManager.blockRemoved(block)
                 state.pipelineTargets[block] = nil
             }
+            for block in effects.completedBlocks {
+                state.blockManager.completeBlock(block.blockID, generationStamp: block.generationStamp, numBytes: block.numBytes)
+            }
             for (position, edit) in edits.enumerated() {
                 let isLast = position == edits.count - 1
                 do {

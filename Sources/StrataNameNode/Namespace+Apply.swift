@@ -5,6 +5,8 @@ extension Namespace {
     public struct Effects: Sendable {
         /// Blocks no longer part of any file: their replicas are to be deleted.
         public var removedBlocks: [UInt64] = []
+        /// Blocks that were being written and are now complete, with their final stamp and length.
+        public var completedBlocks: [Strata_Journal_BlockRef] = []
     }
 
     /// Applies one edit. At run time the edit was just prepared, so it fits; during replay a
@@ -45,6 +47,7 @@ extension Namespace {
                     throw ReplayError(message: "addBlock \(add.path): unknown previous block \(add.previous.blockID)")
                 }
                 previous.numBytes = add.previous.numBytes
+                if !previous.isComplete { effects.completedBlocks.append(add.previous) }
                 previous.isComplete = true
                 blocks[add.previous.blockID] = previous
             }
@@ -69,6 +72,7 @@ extension Namespace {
                     throw ReplayError(message: "close \(close.path): unknown last block \(close.last.blockID)")
                 }
                 last.numBytes = close.last.numBytes
+                if !last.isComplete { effects.completedBlocks.append(close.last) }
                 last.isComplete = true
                 blocks[close.last.blockID] = last
             }
@@ -191,7 +195,9 @@ extension Namespace {
         var effects = Effects()
         for edit in edits {
             do {
-                effects.removedBlocks += try apply(edit).removedBlocks
+                let applied = try apply(edit)
+                effects.removedBlocks += applied.removedBlocks
+                effects.completedBlocks += applied.completedBlocks
             } catch {
                 preconditionFailure("a prepared edit did not apply: \(error)")
             }

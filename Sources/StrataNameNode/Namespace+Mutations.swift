@@ -159,6 +159,7 @@ extension Namespace {
                 throw RemoteException.io(
                     "addBlock for \(file.path): previous block \(previous.map { "\($0.blockID)" } ?? "none") is not the file's last block \(last)")
             }
+            try checkCommittedStamp(previous, recorded: blocks[last]!)
             var reference = Strata_Journal_BlockRef()
             reference.blockID = last
             reference.generationStamp = blocks[last]!.generationStamp
@@ -170,6 +171,16 @@ extension Namespace {
         var edit = Edit()
         edit.addBlock = addBlock
         return edit
+    }
+
+    /// A writer commits a block only under the generation stamp the name node has for it: one
+    /// with an older stamp missed a pipeline recovery (HDFS refuses it the same way).
+    func checkCommittedStamp(_ committed: Strata_Wire_ExtendedBlock, recorded: BlockRecord) throws(RemoteException) {
+        guard committed.generationStamp == recorded.generationStamp else {
+            throw RemoteException.io(
+                "Commit block with mismatching GS. NN has blk_\(committed.blockID)_\(recorded.generationStamp), "
+                    + "client submits blk_\(committed.blockID)_\(committed.generationStamp)")
+        }
     }
 
     /// Gives up the last block of a file being written (its pipeline could not be set up).
@@ -202,6 +213,7 @@ extension Namespace {
             guard let last, last.blockID == lastId else {
                 throw RemoteException.io("complete for \(file.path): last block \(last.map { "\($0.blockID)" } ?? "none") is not the file's last block \(lastId)")
             }
+            try checkCommittedStamp(last, recorded: blocks[lastId]!)
             var reference = Strata_Journal_BlockRef()
             reference.blockID = lastId
             reference.generationStamp = blocks[lastId]!.generationStamp

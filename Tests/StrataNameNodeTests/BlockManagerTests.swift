@@ -339,5 +339,58 @@ import Testing
         #expect(second.scheduledDeletions == 0, "a damaged replica was deleted while n3 was free for a copy")
         #expect(manager.locations(of: 50).count + (manager.corrupt[50]?.count ?? 0) >= 3)
     }
-}
 
+    func report(_ blockId: UInt64, stamp: UInt64, numBytes: UInt64, finalized: Bool) -> Strata_Wire_ReportedBlock {
+        var reported = Strata_Wire_ReportedBlock()
+        reported.block.blockID = blockId
+        reported.block.generationStamp = stamp
+        reported.block.numBytes = numBytes
+        reported.storedBytes = numBytes / 2
+        reported.state = finalized ? .finalized : .beingWritten
+        return reported
+    }
+
+    /// A node restarted while a block was written reports its replica unfinished: it is a
+    /// location of the open block, but the block cannot be closed on it, and once the block is
+    /// complete (finished elsewhere) it is not a location any more.
+    @Test func anUnfinishedReplicaDoesNotLetTheBlockClose() {
+        var (manager, nodes) = makeManager(nodes: 3)
+        let writing = BlockRecordView(BlockRecord(inode: 1, generationStamp: 7, numBytes: 0, isComplete: false))
+        manager.processReportedReplica(report(60, stamp: 7, numBytes: 0, finalized: false), node: nodes[0], record: writing)
+        #expect(manager.locations(of: 60) == [nodes[0]], "an open block's replica being written is readable")
+        #expect(!manager.hasFinishedReplica(60, generationStamp: 7, numBytes: 1_000))
+
+        // A finished replica of another length, or under an older stamp, does not count either.
+        manager.processReportedReplica(report(60, stamp: 7, numBytes: 512, finalized: true), node: nodes[1], record: writing)
+        #expect(!manager.hasFinishedReplica(60, generationStamp: 7, numBytes: 1_000))
+        #expect(!manager.hasFinishedReplica(60, generationStamp: 8, numBytes: 512))
+        manager.processReportedReplica(report(60, stamp: 7, numBytes: 1_000, finalized: true), node: nodes[2], record: writing)
+        #expect(manager.hasFinishedReplica(60, generationStamp: 7, numBytes: 1_000))
+
+        manager.completeBlock(60, generationStamp: 7, numBytes: 1_000)
+        #expect(manager.locations(of: 60) == [nodes[2]])
+        #expect(manager.writtenReplicas[60] == nil)
+        // The replica left unfinished is deleted when its node reports it again.
+        let complete = BlockRecordView(BlockRecord(inode: 1, generationStamp: 7, numBytes: 1_000, isComplete: true))
+        let kept = manager.processReportedReplica(report(60, stamp: 7, numBytes: 0, finalized: false), node: nodes[0], record: complete)
+        #expect(!kept)
+        #expect(manager.locations(of: 60) == [nodes[2]])
+    }
+
+    /// A finished replica counts for closing only while its node is alive and still holds it.
+    @Test func aFinishedReplicaOnADeadOrEmptiedNodeDoesNotCount() {
+        var (manager, nodes) = makeManager(nodes: 2) { $0.heartbeatTimeoutMs = 100 }
+        let writing = BlockRecordView(BlockRecord(inode: 1, generationStamp: 3, numBytes: 0, isComplete: false))
+        manager.processReportedReplica(report(61, stamp: 3, numBytes: 700, finalized: true), node: nodes[0], record: writing)
+        manager.processReportedReplica(report(61, stamp: 3, numBytes: 700, finalized: true), node: nodes[1], record: writing)
+        #expect(manager.hasFinishedReplica(61, generationStamp: 3, numBytes: 700))
+        // n1 restarts without the replica: its block report no longer lists it.
+        manager.processBlockReport([], node: nodes[1]) { _ in writing }
+        _ = manager.heartbeat(heartbeat("n1"), now: 150)
+        // n0 stops sending heartbeats.
+        #expect(manager.checkHeartbeats(now: 200) == ["n0"])
+        #expect(!manager.hasFinishedReplica(61, generationStamp: 3, numBytes: 700))
+        manager.blockRemoved(61)
+        #expect(manager.writtenReplicas[61] == nil)
+    }
+}

@@ -36,6 +36,7 @@ import Testing
         journal += run(&live, [add])
         var last = Strata_Wire_ExtendedBlock()
         last.blockID = add.addBlock.block.blockID
+        last.generationStamp = add.addBlock.block.generationStamp
         last.numBytes = 1234
         journal += run(&live, [try #require(try live.prepareComplete("/a/b/file", clientName: "c1", last: last, now: 4))])
         journal += run(&live, [try live.prepareRename("/a/b/file", to: "/a/renamed", overwrite: false, caller: superuser, now: 5)])
@@ -55,6 +56,39 @@ import Testing
         #expect(replayed.directoryCount == 3)
     }
 
+    /// A writer that missed a pipeline recovery commits its block under the old generation
+    /// stamp, when closing the file or moving to the next block: refused, as HDFS does, and the
+    /// block stays open. The edits also say which blocks they complete, with stamp and length.
+    @Test func commitUnderAnOldGenerationStampIsRefused() throws {
+        var namespace = makeNamespace()
+        run(&namespace, try namespace.prepareCreate(
+            "/f", permission: 0o644, overwrite: false, createParent: false, replication: 3, blockSize: 4096,
+            clientName: "c", caller: superuser, now: 2))
+        let add = try namespace.prepareAddBlock("/f", clientName: "c", previous: nil)
+        run(&namespace, [add])
+        var stale = Strata_Wire_ExtendedBlock()
+        stale.blockID = add.addBlock.block.blockID
+        stale.generationStamp = add.addBlock.block.generationStamp - 1
+        stale.numBytes = 4096
+        let refused = namespace
+        #expect(throws: RemoteException.self) { try refused.prepareComplete("/f", clientName: "c", last: stale, now: 3) }
+        #expect(throws: RemoteException.self) { try refused.prepareAddBlock("/f", clientName: "c", previous: stale) }
+        #expect(namespace.block(stale.blockID)?.isComplete == false)
+
+        var current = stale
+        current.generationStamp += 1
+        let next = try namespace.prepareAddBlock("/f", clientName: "c", previous: current)
+        let completed = namespace.applyPrepared([next]).completedBlocks
+        #expect(completed.map(\.blockID) == [current.blockID])
+        #expect(completed.first?.generationStamp == current.generationStamp && completed.first?.numBytes == 4096)
+        var last = Strata_Wire_ExtendedBlock()
+        last.blockID = next.addBlock.block.blockID
+        last.generationStamp = next.addBlock.block.generationStamp
+        last.numBytes = 10
+        let close = try #require(try namespace.prepareComplete("/f", clientName: "c", last: last, now: 4))
+        #expect(namespace.applyPrepared([close]).completedBlocks.map(\.blockID) == [last.blockID])
+    }
+
     @Test func imageRoundTripKeepsEverything() throws {
         var namespace = makeNamespace()
         run(&namespace, try namespace.prepareMkdirs("/d", permission: 0o700, createParent: true, caller: superuser, now: 2))
@@ -67,6 +101,7 @@ import Testing
                 // Every tenth file stays open for writing in the image.
                 var last = Strata_Wire_ExtendedBlock()
                 last.blockID = namespace.inode(namespace.resolve(components: ["d", "f\(index)"]).target!).blocks.last!
+                last.generationStamp = try #require(namespace.block(last.blockID)).generationStamp
                 last.numBytes = UInt64(index)
                 run(&namespace, [try #require(try namespace.prepareComplete("/d/f\(index)", clientName: "c", last: last, now: 4))])
             }
