@@ -278,7 +278,11 @@ final class ProcessCluster {
             }
             usleep(100_000)
         }
-        throw ProcessClusterError(message: "cluster not ready within \(timeout) s; name node log:\n\(logTail("namenode.log", characters: 2000))")
+        // Data nodes that exited (a port taken meanwhile, say) tell why in their logs.
+        let exited = dataNodeSlots.indices.filter { dataNodes[$0].map { !$0.isRunning } ?? false }
+        let exitedLogs = exited.map { "\n\(dataNodeSlots[$0].log) (exited):\n\(logTail(dataNodeSlots[$0].log, characters: 1000))" }.joined()
+        throw ProcessClusterError(
+            message: "cluster not ready within \(timeout) s; name node log:\n\(logTail("namenode.log", characters: 2000))\(exitedLogs)")
     }
 }
 

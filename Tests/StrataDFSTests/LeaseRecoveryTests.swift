@@ -48,10 +48,13 @@ import Testing
                 #expect(try await client.status("/abandoned")?.length == UInt64(flushed.count))
                 expectSameBytes(try await client.readAll("/abandoned"), flushed, "/abandoned after recovery")
                 try await expectConsistentReplicas(cluster, client, "/abandoned", flushed)
-                // The file is an ordinary closed file again: another writer can append.
-                let stream = try await client.append("/abandoned")
-                try await stream.write(Array("more\n".utf8))
-                try await stream.close()
+                // The file is an ordinary closed file again: another writer can append. (One
+                // that renews its lease well within the 2 s hard limit, as a live writer does.)
+                try await using(Self.writer(cluster)) { appender in
+                    let stream = try await appender.append("/abandoned")
+                    try await stream.write(Array("more\n".utf8))
+                    try await stream.close()
+                }
                 expectSameBytes(try await client.readAll("/abandoned"), flushed + Array("more\n".utf8), "/abandoned after append")
             }
         }
