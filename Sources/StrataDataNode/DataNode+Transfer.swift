@@ -287,13 +287,15 @@ extension DataNode {
         }
         let reader = snapshot.reader
         let rawLength = reader.rawLength
-        guard op.offset <= rawLength else {
+        // A range past the replica's end is refused (as HDFS does): this replica lacks bytes the
+        // reader expects, and the reader goes to another.
+        guard op.offset <= rawLength, op.length <= rawLength - op.offset else {
             response.status = .errorInvalid
-            response.message = "offset \(op.offset) is past the replica's \(rawLength) bytes"
+            response.message = "Offset \(op.offset) and length \(op.length) don't match block \(id) (blockLen \(rawLength))"
             try await outbound.write(try Self.responseFrame(response))
             return
         }
-        let end = op.length == 0 ? rawLength : min(rawLength, op.offset + op.length)
+        let end = op.length == 0 ? rawLength : op.offset + op.length
         let frameSize = UInt64(reader.rawFrameSize)
         let firstFrame = Int(op.offset / frameSize)
         let endFrame = end == op.offset ? firstFrame : Int((end - 1) / frameSize) + 1

@@ -52,4 +52,37 @@ import Testing
             }
         }
     }
+
+    /// A reader asking a data node for bytes its replica does not hold is refused (HDFS refuses
+    /// the same), rather than sent fewer bytes than it asked for.
+    @Test func aRangePastTheReplicasEndIsRefused() async throws {
+        try await withCluster({ $0.dataNodes = 1 }) { cluster in
+            try await withClient(cluster) { client in
+                let data = randomBytes(1_000, seed: 91)
+                try await put(client, "/short", data, replication: 1)
+                let block = try #require(try await client.blockLocations("/short").blocks.first)
+                let node = try #require(block.locations.first)
+                func read(offset: UInt64, length: UInt64) async throws -> Strata_Wire_TransferResponse {
+                    let channel = try await Transfer.connect(host: node.ipAddress, port: Int(node.transferPort), group: cluster.group)
+                    return try await channel.executeThenClose { inbound, outbound in
+                        var header = Strata_Wire_TransferHeader()
+                        header.op = .readBlock
+                        header.read.block = block.block
+                        header.read.offset = offset
+                        header.read.length = length
+                        try await outbound.write(try Transfer.frame(header))
+                        var frames = inbound.makeAsyncIterator()
+                        let first = try #require(try await frames.next())
+                        return try Strata_Wire_TransferHeader(buffer: first.header).response
+                    }
+                }
+                #expect(try await read(offset: 0, length: 1_000).status == .success)
+                #expect(try await read(offset: 1_000, length: 0).status == .success)
+                let past = try await read(offset: 500, length: 501)
+                #expect(past.status == .errorInvalid)
+                #expect(past.message.contains("blockLen 1000"), "\(past.message)")
+                #expect(try await read(offset: 1_001, length: 0).status == .errorInvalid)
+            }
+        }
+    }
 }
