@@ -111,9 +111,14 @@ def main():
             # delete its replicas while the next transfer is measured.
             for index in range(RUNS):
                 target = f"/bench/{name}" if index == 0 else f"/bench/{name}.{index}"
+                # Every transfer starts with the disk idle, as the dd runs do: sync waits for the
+                # writes and discards (the root fs here is mounted with `discard`) of files the
+                # last steps wrote and removed.
+                os.sync()
                 runs.setdefault(f"{name} put", []).append(size / timed([strata, "dfs", "put", path, target], env))
                 if os.path.exists(out):
                     os.remove(out)
+                os.sync()
                 runs.setdefault(f"{name} get", []).append(size / timed([strata, "dfs", "get", target, out], env))
                 if subprocess.run(["cmp", "-s", path, out]).returncode != 0:
                     sys.exit(f"get of {name} returned different bytes")

@@ -94,4 +94,37 @@ import Testing
             }
         }
     }
+
+    /// Consecutive blocks are read from their files in one go; a damaged replica of a block in
+    /// the middle ends that only where the damage is: the block comes from another replica
+    /// through its data node, and the blocks after it from their files again.
+    @Test func aDamagedReplicaMidFileFallsBackForItsBlockOnly() async throws {
+        try await withCluster({ options in options.rawFrameSizeBytes = 4096 }) { cluster in
+            try await withClient(cluster) { client in
+                let blockSize = 256 * 1024
+                let data = logLikeBytes(3 * blockSize, seed: 45)
+                try await put(client, "/middle", data, blockSize: UInt64(blockSize))
+                let blocks = try await client.blockLocations("/middle").blocks
+                #expect(blocks.count == 3)
+                let middle = blocks[1]
+                let victimId = try #require(middle.locations.first?.nodeID)
+                let path = try #require(cluster.dataNode(victimId)?.store.path(of: middle.block.blockID))
+                try flipBytes(atFraction: 0.6, of: path)
+                let before = client.shortCircuitBytes
+                let sink = RangeCollector(start: 0, length: data.count)
+                let count = try await client.readPositioned("/middle", into: sink)
+                // Packets past the damage may have been written before the fallback writes them again.
+                #expect(count == UInt64(data.count) && sink.covered >= data.count)
+                expectSameBytes(sink.bytes, data, "read with a damaged replica of the middle block")
+                // The first and last blocks came from their files, and the middle one's frames
+                // before the damage.
+                let fromFiles = client.shortCircuitBytes - before
+                #expect(fromFiles >= UInt64(2 * blockSize) && fromFiles < UInt64(data.count), "\(fromFiles) bytes from replica files")
+                let reported = try await eventually {
+                    !(try await client.blockLocations("/middle").blocks[1].locations.map(\.nodeID)).contains(victimId)
+                }
+                #expect(reported, "the damaged replica was not reported")
+            }
+        }
+    }
 }
