@@ -349,13 +349,22 @@ extension DFSClient {
         let codecs = self.codecs
         var opening: Task<LocalReplica, any Error>? = reads.first.map { read in Task { try await self.openLocal(read) } }
         defer { opening?.cancel() }
+        var fromFiles: UInt64 = 0
         // Each job is queued with the count of wanted bytes it covers, handed back in order.
         try await Self.decoding(ahead: Self.positionedAhead, deliver: { _, count in
             if count > 0 { delivered(count) }
         }) { enqueue in
             for (position, read) in reads.enumerated() {
                 guard let pending = opening else { break }
-                let reader = try await pending.value
+                let reader: LocalReplica
+                do {
+                    reader = try await pending.value
+                } catch {
+                    // A later block that cannot be read this way (the open last block of a file
+                    // being written, say) ends the run there: the caller reads it otherwise.
+                    if position == 0 { throw error }
+                    break
+                }
                 opening = position + 1 < reads.count ? Task { [reads] in try await self.openLocal(reads[position + 1]) } : nil
                 guard read.to > read.from else { continue }
                 let frameSize = reader.value.rawFrameSize
@@ -389,9 +398,10 @@ extension DFSClient {
                     }, wanted)
                     index = end
                 }
+                fromFiles += read.to - read.from
             }
         }
-        shortCircuitCount.add(reads.reduce(0) { $0 + ($1.to - $1.from) }, ordering: .relaxed)
+        shortCircuitCount.add(fromFiles, ordering: .relaxed)
     }
 
     /// Asks a block's data node on this host for its finished replica's file and opens it.

@@ -127,4 +127,25 @@ import Testing
             }
         }
     }
+
+    /// A file still being written: its finished blocks come from their files in one run, and the
+    /// open last block, whose replicas are not finished, through its data node.
+    @Test func theOpenLastBlockIsReadThroughItsDataNode() async throws {
+        try await withCluster({ options in options.rawFrameSizeBytes = 4096 }) { cluster in
+            try await withClient(cluster) { client in
+                let blockSize = 256 * 1024
+                let data = logLikeBytes(2 * blockSize + 100_000, seed: 46)
+                let stream = try await client.create("/growing", blockSize: UInt64(blockSize))
+                try await stream.write(data)
+                try await stream.hflush()
+                let before = client.shortCircuitBytes
+                let sink = RangeCollector(start: 0, length: data.count)
+                let count = try await client.readPositioned("/growing", into: sink)
+                #expect(count == UInt64(data.count))
+                expectSameBytes(sink.bytes, data, "read of a file being written")
+                #expect(client.shortCircuitBytes - before == UInt64(2 * blockSize), "the finished blocks did not come from their files")
+                try await stream.close()
+            }
+        }
+    }
 }
