@@ -89,6 +89,10 @@ def main():
     print("measuring the machine: single-core zstd-1 (dd runs beside the transfers)", file=sys.stderr)
     codec_logs = median_codec_speed(strata, logs)
     codec_random = median_codec_speed(strata, random_file)
+    # Context only: the same dd before anything else has run, into page-cache memory the
+    # machine has not used lately (on a VM whose host reclaims idle memory, much slower).
+    os.sync()
+    first_dd = dd_speed(random_file, workdir)
 
     print("starting the cluster", file=sys.stderr)
     log = open(os.path.join(workdir, "cluster.log"), "w")
@@ -172,6 +176,8 @@ def main():
     ]
     print(f"\ncontext: log get / dd oflag=direct of the same file  {results['logs get'] / direct_copy:.3f}"
           " (a get writes every byte to this disk)")
+    print(f"context: random put / (first dd / 3)              {results['random put'] / (first_dd / 3):.3f}"
+          f" (first dd, before the transfers: {first_dd / 1e6:.0f} MB/s)")
     print(f"\n{'check':<44}{'value':>10}  target")
     failed = 0
     for label, value, relation, target in checks:
