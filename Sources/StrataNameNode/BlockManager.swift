@@ -489,12 +489,6 @@ public struct BlockManager {
         }
     }
 
-    /// A block being written is closed by lease recovery, whose nodes report their replicas
-    /// themselves: only the reports kept while it was written are dropped.
-    public mutating func forgetWrittenReplicas(_ blockId: UInt64) {
-        writtenReplicas[blockId] = nil
-    }
-
     /// A full block report: every reported replica is reconciled, and replicas the name node
     /// thought the node had but it did not report are forgotten.
     public mutating func processBlockReport(
