@@ -52,29 +52,26 @@ def median_codec_speed(strata, path):
     return {key: statistics.median(sample[key] for sample in samples) for key in ("compressMBps", "decompressMBps")}
 
 
-def dd_speed(source, directory):
-    # The random file's bytes, not /dev/zero: a virtual disk may store runs of zeros for less.
+def dd_copy_speed(source, directory, flag):
+    # dd copying `source` to a new file on the disk under test (`conv=fsync` or `oflag=direct`).
     target = os.path.join(directory, "dd.tmp")
-    result = subprocess.run(
-        ["dd", f"if={source}", f"of={target}", "bs=4M", "conv=fsync"], capture_output=True, text=True)
+    result = subprocess.run(["dd", f"if={source}", f"of={target}", "bs=4M", flag], capture_output=True, text=True)
     os.remove(target)
     match = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", result.stderr)
     if not match:
         sys.exit(f"cannot parse dd output: {result.stderr}")
     return int(match.group(1)) / float(match.group(2))
+
+
+def dd_speed(source, directory):
+    # The random file's bytes, not /dev/zero: a virtual disk may store runs of zeros for less.
+    return dd_copy_speed(source, directory, "conv=fsync")
 
 
 def direct_copy_speed(source, directory):
     # What the disk takes for the get's own writes: the same bytes copied to a new file with
     # direct I/O (context for the get figures, not a target).
-    target = os.path.join(directory, "dd-direct.tmp")
-    result = subprocess.run(
-        ["dd", f"if={source}", f"of={target}", "bs=4M", "oflag=direct"], capture_output=True, text=True)
-    os.remove(target)
-    match = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", result.stderr)
-    if not match:
-        sys.exit(f"cannot parse dd output: {result.stderr}")
-    return int(match.group(1)) / float(match.group(2))
+    return dd_copy_speed(source, directory, "oflag=direct")
 
 
 def main():

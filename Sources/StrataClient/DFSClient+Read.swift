@@ -464,28 +464,29 @@ extension DFSClient {
     /// I/O threads: 0.80 s with 3, 0.76-0.79 s with 6, 0.69-0.73 s with 12).
     static let positionedAhead = 12
 
-    /// Runs `produce`, which starts a task decoding each packet and hands it to `enqueue` with the
-    /// raw offset where the packet ends; packets go to `deliver` in order, at most `ahead` of them
-    /// decoding meanwhile, and the rest once `produce` returns. On failure every packet still
-    /// decoding is cancelled and waited for: a positioned read's writes must not land after the
-    /// read has returned (the caller may have closed its file).
+    /// Runs `produce`, which starts a task decoding each packet and hands it to `enqueue` with a
+    /// mark that `deliver` gets back with it (the network read: the raw offset where the packet
+    /// ends; the short-circuit read: how many wanted bytes it holds); packets go to `deliver` in
+    /// order, at most `ahead` of them decoding meanwhile, and the rest once `produce` returns. On
+    /// failure every packet still decoding is cancelled and waited for: a positioned read's writes
+    /// must not land after the read has returned (the caller may have closed its file).
     static func decoding(
-        ahead: Int, deliver: (DecodedPacket, _ rawEnd: UInt64) async throws -> Void,
-        produce: (_ enqueue: (Task<DecodedPacket, any Error>, _ rawEnd: UInt64) async throws -> Void) async throws -> Void
+        ahead: Int, deliver: (DecodedPacket, _ mark: UInt64) async throws -> Void,
+        produce: (_ enqueue: (Task<DecodedPacket, any Error>, _ mark: UInt64) async throws -> Void) async throws -> Void
     ) async throws {
-        var queue: [(task: Task<DecodedPacket, any Error>, rawEnd: UInt64)] = []
+        var queue: [(task: Task<DecodedPacket, any Error>, mark: UInt64)] = []
         do {
             try await withoutActuallyEscaping(deliver) { deliver in
-                try await produce { task, rawEnd in
-                    queue.append((task, rawEnd))
+                try await produce { task, mark in
+                    queue.append((task, mark))
                     while queue.count > ahead {
                         let oldest = queue.removeFirst()
-                        try await deliver(try await oldest.task.value, oldest.rawEnd)
+                        try await deliver(try await oldest.task.value, oldest.mark)
                     }
                 }
                 while !queue.isEmpty {
                     let oldest = queue.removeFirst()
-                    try await deliver(try await oldest.task.value, oldest.rawEnd)
+                    try await deliver(try await oldest.task.value, oldest.mark)
                 }
             }
         } catch {

@@ -12,8 +12,9 @@ import StrataClient
 /// I/O (`O_DIRECT`, from the threads' page-aligned buffers): they go to the disk without passing
 /// through the page cache, so a download of gigabytes neither takes fresh memory for the cache
 /// (which a virtual machine whose host reclaims idle memory makes costly) nor pushes the
-/// machine's working set out. Other pieces (a file's short tail, blocks that end off a page boundary, files
-/// on file systems without direct I/O, small files) go through the page cache as usual.
+/// machine's working set out. Other pieces (a file's short tail, blocks that end off a page
+/// boundary, files on file systems without direct I/O, small files) go through the page cache
+/// as usual.
 final class DownloadFile: PositionedSink, @unchecked Sendable {
     let path: String
     private let buffered: Int32
