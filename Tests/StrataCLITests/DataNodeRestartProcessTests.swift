@@ -110,4 +110,39 @@ import Testing
             #expect(try sha256(copy) == sha256(local + "/" + original), "\(remote) reads back different bytes")
         }
     }
+
+    /// A data node restarted while another process holds its old transfer port comes back on a
+    /// new port under the same node id; the name node sends writers to the new address.
+    @Test func dataNodeRestartedOnATakenPortMovesToANewOne() throws {
+        let cluster = try ProcessCluster(dataNodes: 1)
+        try cluster.waitUntilReady(dataNodes: 1)
+        let id = try cluster.nodeId(ofDataNode: 0)
+        let oldPort = cluster.dataNodeSlots[0].transferPort
+        cluster.killDataNode(0)
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(oldPort).bigEndian)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0 && listen(holder, 1) == 0, "could not hold port \(oldPort): errno \(errno)")
+
+        try cluster.startDataNode(0)
+        let newPort = cluster.dataNodeSlots[0].transferPort
+        #expect(newPort != oldPort)
+        #expect(try cluster.nodeId(ofDataNode: 0) == id)
+        #expect(cluster.logText(cluster.dataNodeSlots[0].log, from: 0).contains("Address already in use"))
+        let entry = try cluster.reportEntries().first { $0["nodeId"] as? String == id }
+        #expect(entry?["transferPort"] as? Int == newPort, "\(entry ?? [:])")
+        let local = cluster.directory + "/moved.bin"
+        try makeData(300_000, seed: 91, text: false).write(to: URL(fileURLWithPath: local))
+        let put = try cluster.run(["dfs", "put", "-D", "dfs.replication=1", local, "/moved.bin"])
+        #expect(put.status == 0, "put: \(put.error)")
+        let copy = cluster.directory + "/moved.copy"
+        #expect(try cluster.run(["dfs", "get", "/moved.bin", copy]).status == 0)
+        #expect(try sha256(copy) == sha256(local))
+    }
 }

@@ -123,8 +123,8 @@ final class ProcessCluster {
                 dataNodeSlots.append(
                     DataNodeSlot(directory: directory + "/node\(index + 1)", transferPort: freePort(), httpPort: freePort(), log: "node\(index + 1).log"))
                 dataNodes.append(nil)
-                try startDataNode(index)
             }
+            try startDataNodes(0..<count)
         } catch {
             stopEverything()
             throw error
@@ -162,16 +162,48 @@ final class ProcessCluster {
         self.nameNode = nil
     }
 
-    /// Starts data node `index` (from 0) on its directory and ports; it registers, sends a full
-    /// block report and heartbeats every `heartbeatIntervalSeconds`.
-    func startDataNode(_ index: Int) throws {
-        precondition(dataNodes[index] == nil, "data node \(index) is running")
-        let slot = dataNodeSlots[index]
-        dataNodes[index] = try launch(
-            [
-                "datanode", "--dir", slot.directory, "--port", "\(slot.transferPort)", "--http-port", "\(slot.httpPort)",
-                "--namenode", "127.0.0.1:\(nameNodePort)", "--heartbeat-interval", "\(heartbeatIntervalSeconds)",
-            ], log: slot.log)
+    /// Starts data node `index` (from 0) on its directory and ports and waits until it serves; it
+    /// registers, sends a full block report and heartbeats every `heartbeatIntervalSeconds`.
+    func startDataNode(_ index: Int) throws { try startDataNodes([index]) }
+
+    /// Starts data nodes and waits until each one serves. The name node still counts a node
+    /// killed a moment ago as live, so its report cannot tell that a restart failed: the node's
+    /// own log does. A slot's port can be taken while its node is down (it is one the system
+    /// hands out, and another process's connection may get it): such a node starts again on
+    /// new ports, under the same node id, as a data node moved to another port would.
+    func startDataNodes(_ indices: some Collection<Int>) throws {
+        var pending = Array(indices)
+        for _ in 0..<5 where !pending.isEmpty {
+            var started: [(index: Int, logStart: Int)] = []
+            for index in pending {
+                precondition(dataNodes[index] == nil, "data node \(index) is running")
+                let slot = dataNodeSlots[index]
+                let logStart = logSize(slot.log)
+                dataNodes[index] = try launch(
+                    [
+                        "datanode", "--dir", slot.directory, "--port", "\(slot.transferPort)", "--http-port", "\(slot.httpPort)",
+                        "--namenode", "127.0.0.1:\(nameNodePort)", "--heartbeat-interval", "\(heartbeatIntervalSeconds)",
+                    ], log: slot.log)
+                started.append((index, logStart))
+            }
+            pending = []
+            for (index, logStart) in started {
+                let slot = dataNodeSlots[index]
+                var output = ""
+                let serving = secondsUntil(timeoutSeconds: 60) {
+                    output = logText(slot.log, from: logStart)
+                    return output.contains("data node serving") || !(dataNodes[index]?.isRunning ?? false)
+                }
+                if output.contains("data node serving") { continue }
+                killDataNode(index)
+                guard serving != nil, output.contains("Address already in use") else {
+                    throw ProcessClusterError(message: "data node \(index + 1) did not start:\n\(output.suffix(2000))")
+                }
+                dataNodeSlots[index] = DataNodeSlot(directory: slot.directory, transferPort: freePort(), httpPort: freePort(), log: slot.log)
+                pending.append(index)
+            }
+        }
+        if let index = pending.first { throw ProcessClusterError(message: "data node \(index + 1) found no free port in 5 tries") }
     }
 
     /// Kills data node `index` with SIGKILL (no clean shutdown) and waits until it is gone. Its
@@ -219,6 +251,19 @@ final class ProcessCluster {
         process.standardError = handle
         try process.run()
         return process
+    }
+
+    /// The size in bytes of one of the cluster's logs (0 before it exists).
+    func logSize(_ log: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + log))?[.size] as? Int) ?? 0
+    }
+
+    /// One of the cluster's logs from byte `offset` on.
+    func logText(_ log: String, from offset: Int) -> String {
+        guard let handle = FileHandle(forReadingAtPath: directory + "/" + log) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: UInt64(offset))
+        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
     }
 
     /// The end of one of the cluster's logs (`namenode.log`, `node1.log` ...), for failure messages.
