@@ -65,6 +65,7 @@ let package = Package(
             name: "StrataWire",
             dependencies: [
                 "StrataCore",
+                "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -42,6 +42,7 @@ public final class PipelineConnection: Sendable {
         do {
             channel = try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.allocator, value: TransferBuffers.allocator)
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -229,7 +230,7 @@ final class PipelineHandler: ChannelInboundHandler {
 
 /// Packet bodies: frames back to back, each self-delimiting by its header.
 public enum PacketBody {
-    public static func make(_ frames: [[UInt8]], allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    public static func make(_ frames: [[UInt8]], allocator: ByteBufferAllocator = TransferBuffers.allocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: frames.reduce(0) { $0 + $1.count })
         for frame in frames { buffer.writeBytes(frame) }
         return buffer
