@@ -39,8 +39,10 @@ public final class FrameEncoder: @unchecked Sendable {
 
     /// Encodes `raw` (1 byte up to the block's frame size) as one frame at the start of `output`,
     /// which must hold at least `maximumFrameLength(rawLength: raw.count)` bytes. Returns the
-    /// header; the frame occupies `header.frameLength` bytes of `output`.
-    public func encode(_ raw: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> FrameHeader {
+    /// header; the frame occupies `header.frameLength` bytes of `output`. With `tryCompression`
+    /// false the frame is stored raw without trying the codec (a writer that has seen its data
+    /// not compress).
+    public func encode(_ raw: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, tryCompression: Bool = true) -> FrameHeader {
         precondition(raw.count > 0 && raw.count <= Limits.maximumRawFrameSizeBytes, "frame raw length out of range")
         precondition(output.count >= Self.maximumFrameLength(rawLength: raw.count), "output buffer too small")
         let payload = UnsafeMutableRawBufferPointer(rebasing: output[FrameHeader.encodedSize...])
@@ -48,7 +50,7 @@ public final class FrameEncoder: @unchecked Sendable {
         var header = FrameHeader(
             rawLength: UInt32(raw.count), storedLength: UInt32(raw.count), codec: .raw,
             storedChecksum: rawChecksum, rawChecksum: rawChecksum)
-        if options.codec == .zstd {
+        if options.codec == .zstd && tryCompression {
             let compressedLength = compressor.compress(raw, into: payload)
             let worthIt = Double(compressedLength) <= Double(raw.count) * (1 - options.minimumSavings)
             if worthIt {

@@ -41,10 +41,11 @@ final class CodecPool: @unchecked Sendable {
     }
 
     /// Encodes `raw` into frames of `frameSize` raw bytes (the last may be short), in parallel.
-    func encodeFrames(_ raw: [UInt8], frameSize: Int) async -> [[UInt8]] {
+    /// With `probing`, only the first frame tries the codec and the others are stored raw.
+    func encodeFrames(_ raw: [UInt8], frameSize: Int, probing: Bool = false) async -> [[UInt8]] {
         let count = (raw.count + frameSize - 1) / frameSize
         if count <= 1 {
-            return count == 0 ? [] : [raw.withUnsafeBytes { encodeFrame($0) }]
+            return count == 0 ? [] : [raw.withUnsafeBytes { encodeFrame($0, tryCompression: true) }]
         }
         return await withTaskGroup(of: (Int, [UInt8]).self) { group in
             for index in 0..<count {
@@ -52,7 +53,9 @@ final class CodecPool: @unchecked Sendable {
                     let frame = await Self.onCodecThread {
                         let start = index * frameSize
                         let end = min(raw.count, start + frameSize)
-                        return raw.withUnsafeBytes { bytes in self.encodeFrame(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
+                        return raw.withUnsafeBytes { bytes in
+                            self.encodeFrame(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), tryCompression: !probing || index == 0)
+                        }
                     }
                     return (index, frame)
                 }
@@ -89,9 +92,9 @@ final class CodecPool: @unchecked Sendable {
 
     /// One frame, encoded into a reused scratch buffer and copied out at its exact length (a
     /// buffer of the worst-case length would be zeroed for every frame).
-    private func encodeFrame(_ raw: UnsafeRawBufferPointer) -> [UInt8] {
+    private func encodeFrame(_ raw: UnsafeRawBufferPointer, tryCompression: Bool) -> [UInt8] {
         withScratch(FrameEncoder.maximumFrameLength(rawLength: raw.count)) { scratch in
-            let header = withEncoder { $0.encode(raw, into: scratch) }
+            let header = withEncoder { $0.encode(raw, into: scratch, tryCompression: tryCompression) }
             return Array(UnsafeRawBufferPointer(rebasing: scratch[0..<header.frameLength]))
         }
     }
@@ -129,5 +132,27 @@ final class PacketBuffers: Sendable {
 
     func giveBack(_ buffer: [UInt8]) {
         free.withLock { if $0.count < Self.kept { $0.append(buffer) } }
+    }
+}
+
+/// Whether a writer's next packet tries the codec on every frame. Data that did not compress
+/// (random bytes, files already compressed) seldom starts to, and zstd spends about as long
+/// finding that out as it spends compressing: after a packet in which no frame compressed,
+/// each packet tries its first frame only, and one that compresses turns every frame back on.
+/// Data that turns compressible is stored raw for at most the packets already being encoded
+/// when that is seen.
+final class CompressionProbe: Sendable {
+    private let lastPacketCompressed = Mutex(true)
+
+    /// True when the next packet should try its first frame only.
+    var probing: Bool { !lastPacketCompressed.withLock { $0 } }
+
+    /// Records an encoded packet's frames.
+    func record(_ frames: [[UInt8]]) {
+        let compressed = frames.contains { frame in
+            frame.count >= FrameHeader.encodedSize
+                && (frame.withUnsafeBytes { try? FrameHeader.decode($0) })?.codec == .zstd
+        }
+        lastPacketCompressed.withLock { $0 = compressed }
     }
 }

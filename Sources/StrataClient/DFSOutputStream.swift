@@ -29,6 +29,8 @@ public final class DFSOutputStream {
     private var blockBytesInFullFrames: UInt64 = 0
     private var sequence: UInt64 = 0
     private let packetBuffers = PacketBuffers()
+    /// Whether the data written so far compresses (see `CompressionProbe`).
+    private let compressionProbe = CompressionProbe()
     /// Packets of the current block sent but not yet acknowledged by every node: pipeline
     /// recovery resends them.
     private var unacknowledged: [(packet: Strata_Wire_Packet, body: ByteBuffer)] = []
@@ -140,9 +142,12 @@ public final class DFSOutputStream {
         // the request body), so compression overlaps everything else.
         let frameSize = rawFrameSize
         let buffers = packetBuffers
+        let probe = compressionProbe
+        let probing = probe.probing
         encoding.append((packet, Task {
-            let frames = await codecs.encodeFrames(raw, frameSize: frameSize)
+            let frames = await codecs.encodeFrames(raw, frameSize: frameSize, probing: probing)
             buffers.giveBack(raw)
+            probe.record(frames)
             return frames
         }))
         try await transmitEncoded(keeping: last || sync ? 0 : Self.encodeAhead)

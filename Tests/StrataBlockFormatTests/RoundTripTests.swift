@@ -114,4 +114,17 @@ import Testing
         #expect(compressing.encode(data)[8] == FrameCodec.zstd.rawValue)
         #expect(try FrameDecoder().decode(frame: frame, maximumRawLength: Self.frameSize) == data)
     }
+
+    @Test func aFrameNotTriedIsStoredRawAndDecodes() throws {
+        let data = TestData.logs(Self.frameSize)
+        let encoder = FrameEncoder()
+        var frame = [UInt8](repeating: 0, count: FrameEncoder.maximumFrameLength(rawLength: data.count))
+        let header = data.withUnsafeBytes { raw in frame.withUnsafeMutableBytes { encoder.encode(raw, into: $0, tryCompression: false) } }
+        frame.removeLast(frame.count - header.frameLength)
+        #expect(header.codec == .raw)
+        #expect(header.storedLength == UInt32(data.count))
+        #expect(try FrameDecoder().decode(frame: frame, maximumRawLength: Self.frameSize) == data)
+        // The same bytes, tried, compress.
+        #expect(encoder.encode(data)[8] == FrameCodec.zstd.rawValue)
+    }
 }

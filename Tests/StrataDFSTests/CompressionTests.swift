@@ -1,5 +1,7 @@
 import Foundation
+import StrataBlockFormat
 import StrataClient
+import StrataCore
 import StrataTestKit
 import Testing
 
@@ -57,6 +59,41 @@ import Testing
                 #expect(summary.storedBytes >= raw)
                 #expect(summary.storedBytes < raw + raw / 100, "stored \(summary.storedBytes) for \(raw) raw replica bytes")
                 expectSameBytes(try await client.readAll("/random"), data, "/random")
+            }
+        }
+    }
+
+    /// After a packet in which no frame compressed, a writer tries the codec on each packet's
+    /// first frame only; once compressible data is seen, every frame is tried again.
+    @Test func afterIncompressiblePacketsOnlyFirstFramesAreTried() async throws {
+        try await withCluster { cluster in
+            try await withClient(cluster) { client in
+                let frame = Limits.defaultRawFrameSizeBytes
+                let framesPerPacket = Limits.packetRawBytes / frame
+                let randomPackets = 4
+                let logPackets = 8
+                let data = randomBytes(randomPackets * Limits.packetRawBytes, seed: 13)
+                    + logLikeBytes(logPackets * Limits.packetRawBytes, seed: 14)
+                try await put(client, "/mixed", data, replication: 1, blockSize: 64 * 1024 * 1024)
+                expectSameBytes(try await client.readAll("/mixed"), data, "/mixed")
+                let block = try #require(try await client.blockLocations("/mixed").blocks.first)
+                let node = try #require(cluster.holders(of: block.block.blockID).first)
+                let reader = try BlockReader(path: try #require(node.store.path(of: block.block.blockID)))
+                let codecs = reader.verifyFrames().map(\.codec)
+                #expect(codecs.count == (randomPackets + logPackets) * framesPerPacket)
+                func packet(_ index: Int) -> ArraySlice<FrameCodec?> { codecs[(index * framesPerPacket)..<((index + 1) * framesPerPacket)] }
+                for index in 0..<randomPackets { #expect(packet(index).allSatisfy { $0 == .raw }, "random packet \(index)") }
+                // The first log packet follows packets that did not compress: its first frame is
+                // tried (and compresses), the others are stored as they are.
+                let firstLogs = packet(randomPackets)
+                #expect(firstLogs.first == .zstd)
+                #expect(firstLogs.dropFirst().allSatisfy { $0 == .raw }, "\(firstLogs)")
+                // A packet is started before the packets ahead of it are done compressing, so
+                // the writer sees the change within a few packets; from then on every frame
+                // is compressed.
+                for index in (randomPackets + 5)..<(randomPackets + logPackets) {
+                    #expect(packet(index).allSatisfy { $0 == .zstd }, "log packet \(index - randomPackets): \(packet(index))")
+                }
             }
         }
     }
