@@ -48,6 +48,10 @@ public struct WireFrameDecoder: ByteToMessageDecoder, Sendable {
     private var expectedPreamble: [UInt8]?
     private let maximumFrameBytes: Int
 
+    /// Most room reserved ahead for a frame still arriving: a block transfer packet of
+    /// incompressible data and its frame headers.
+    static let maximumReservationBytes = Limits.packetRawBytes + 64 * 1024
+
     public init(expecting preamble: WirePreamble? = nil, maximumFrameBytes: Int = Limits.maximumWireFrameBytes) {
         self.expectedPreamble = preamble?.bytes
         self.maximumFrameBytes = maximumFrameBytes
@@ -68,7 +72,14 @@ public struct WireFrameDecoder: ByteToMessageDecoder, Sendable {
         guard frameLength >= 4, Int(frameLength) <= maximumFrameBytes else {
             throw WireProtocolError("frame of \(frameLength) bytes outside 4...\(maximumFrameBytes)")
         }
-        guard buffer.readableBytes >= 4 + Int(frameLength) else { return .needMoreData }
+        guard buffer.readableBytes >= 4 + Int(frameLength) else {
+            // Room for the rest of the frame at once (up to a bound, so a length alone cannot
+            // claim much): the reads that follow are appended without the buffer growing, and
+            // being copied, step by step.
+            let missing = 4 + Int(frameLength) - buffer.readableBytes
+            buffer.reserveCapacity(minimumWritableBytes: min(missing, Self.maximumReservationBytes))
+            return .needMoreData
+        }
         let headerLength = Int(buffer.getInteger(at: buffer.readerIndex + 4, as: UInt32.self)!)
         guard headerLength <= Limits.maximumWireHeaderBytes, headerLength <= Int(frameLength) - 4 else {
             throw WireProtocolError("header of \(headerLength) bytes does not fit its frame")
