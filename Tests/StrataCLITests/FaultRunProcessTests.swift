@@ -135,7 +135,7 @@ import Testing
                 faults.append("kill -9 data node \(victim + 1)")
             case 0, 1:
                 if let node = down {
-                    try cluster.startDataNode(node)
+                    try await cluster.startDataNode(node)
                     down = nil
                     faults.append("restart data node \(node + 1)")
                 }
@@ -162,7 +162,7 @@ import Testing
             }
         }
         await workers.value
-        if let node = down { try cluster.startDataNode(node) }
+        if let node = down { try await cluster.startDataNode(node) }
         print("strata fault run: \(faults.count) faults: \(faults.joined(separator: "; "))")
 
         let acknowledged = await ledger.acknowledged

@@ -166,6 +166,24 @@ final class ProcessCluster {
     /// registers, sends a full block report and heartbeats every `heartbeatIntervalSeconds`.
     func startDataNode(_ index: Int) throws { try startDataNodes([index]) }
 
+    /// The same from an async test: it waits without holding one of the few threads that every
+    /// async test in this process shares (the seeded fault run's writers run on them).
+    func startDataNode(_ index: Int) async throws {
+        var pending = [index]
+        for _ in 0..<Self.startAttempts where !pending.isEmpty {
+            let starting = try launchDataNodes(pending)
+            let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
+            while true {
+                if let retry = try settleDataNodes(starting, timedOut: Date() >= deadline) {
+                    pending = retry
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        if let index = pending.first { throw ProcessClusterError(message: "data node \(index + 1) found no free port") }
+    }
+
     /// Starts data nodes and waits until each one serves. The name node still counts a node
     /// killed a moment ago as live, so its report cannot tell that a restart failed: the node's
     /// own log does. A slot's port can be taken while its node is down (it is one the system
@@ -173,37 +191,60 @@ final class ProcessCluster {
     /// new ports, under the same node id, as a data node moved to another port would.
     func startDataNodes(_ indices: some Collection<Int>) throws {
         var pending = Array(indices)
-        for _ in 0..<5 where !pending.isEmpty {
-            var started: [(index: Int, logStart: Int)] = []
-            for index in pending {
-                precondition(dataNodes[index] == nil, "data node \(index) is running")
-                let slot = dataNodeSlots[index]
-                let logStart = logSize(slot.log)
-                dataNodes[index] = try launch(
-                    [
-                        "datanode", "--dir", slot.directory, "--port", "\(slot.transferPort)", "--http-port", "\(slot.httpPort)",
-                        "--namenode", "127.0.0.1:\(nameNodePort)", "--heartbeat-interval", "\(heartbeatIntervalSeconds)",
-                    ], log: slot.log)
-                started.append((index, logStart))
-            }
-            pending = []
-            for (index, logStart) in started {
-                let slot = dataNodeSlots[index]
-                var output = ""
-                let serving = secondsUntil(timeoutSeconds: 60) {
-                    output = logText(slot.log, from: logStart)
-                    return output.contains("data node serving") || !(dataNodes[index]?.isRunning ?? false)
+        for _ in 0..<Self.startAttempts where !pending.isEmpty {
+            let starting = try launchDataNodes(pending)
+            let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
+            while true {
+                if let retry = try settleDataNodes(starting, timedOut: Date() >= deadline) {
+                    pending = retry
+                    break
                 }
-                if output.contains("data node serving") { continue }
-                killDataNode(index)
-                guard serving != nil, output.contains("Address already in use") else {
-                    throw ProcessClusterError(message: "data node \(index + 1) did not start:\n\(output.suffix(2000))")
-                }
-                dataNodeSlots[index] = DataNodeSlot(directory: slot.directory, transferPort: freePort(), httpPort: freePort(), log: slot.log)
-                pending.append(index)
+                usleep(100_000)
             }
         }
-        if let index = pending.first { throw ProcessClusterError(message: "data node \(index + 1) found no free port in 5 tries") }
+        if let index = pending.first { throw ProcessClusterError(message: "data node \(index + 1) found no free port") }
+    }
+
+    static let startAttempts = 5
+    static let startTimeoutSeconds = 60.0
+
+    /// Launches data nodes; returns each one's index and where its log stood before.
+    private func launchDataNodes(_ indices: [Int]) throws -> [(index: Int, logStart: Int)] {
+        try indices.map { index in
+            precondition(dataNodes[index] == nil, "data node \(index) is running")
+            let slot = dataNodeSlots[index]
+            let logStart = logSize(slot.log)
+            dataNodes[index] = try launch(
+                [
+                    "datanode", "--dir", slot.directory, "--port", "\(slot.transferPort)", "--http-port", "\(slot.httpPort)",
+                    "--namenode", "127.0.0.1:\(nameNodePort)", "--heartbeat-interval", "\(heartbeatIntervalSeconds)",
+                ], log: slot.log)
+            return (index, logStart)
+        }
+    }
+
+    /// Nil while a launched node is still starting; once each serves or has exited, the nodes to
+    /// launch again (their ports were taken; they get new ones). Throws for a node that exited
+    /// for another reason, or that is still starting at `timedOut`.
+    private func settleDataNodes(_ starting: [(index: Int, logStart: Int)], timedOut: Bool) throws -> [Int]? {
+        var retry: [Int] = []
+        for (index, logStart) in starting {
+            let output = logText(dataNodeSlots[index].log, from: logStart)
+            if output.contains("data node serving") { continue }
+            if dataNodes[index]?.isRunning ?? false {
+                if !timedOut { return nil }
+                killDataNode(index)
+                throw ProcessClusterError(message: "data node \(index + 1) not serving after \(Self.startTimeoutSeconds) s:\n\(output.suffix(2000))")
+            }
+            dataNodes[index] = nil
+            guard output.contains("Address already in use") else {
+                throw ProcessClusterError(message: "data node \(index + 1) did not start:\n\(output.suffix(2000))")
+            }
+            let slot = dataNodeSlots[index]
+            dataNodeSlots[index] = DataNodeSlot(directory: slot.directory, transferPort: freePort(), httpPort: freePort(), log: slot.log)
+            retry.append(index)
+        }
+        return retry
     }
 
     /// Kills data node `index` with SIGKILL (no clean shutdown) and waits until it is gone. Its

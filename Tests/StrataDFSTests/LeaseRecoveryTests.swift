@@ -35,7 +35,9 @@ import Testing
         try await withCluster({
             $0.rawFrameSizeBytes = Self.frameSize
             $0.leaseSoftLimitMs = 500
-            $0.leaseHardLimitMs = 2_000
+            // Well above the writers' 200 ms renewals even when other tests in this process hold
+            // the threads their renewals run on for a while.
+            $0.leaseHardLimitMs = 5_000
         }) { cluster in
             try await withClient(cluster) { client in
                 // Mid-frame and past a block boundary: the last block is partly written.
@@ -44,12 +46,12 @@ import Testing
                 #expect(try await client.status("/abandoned")?.underConstruction == true)
                 let started = Date()
                 #expect(try await eventually(timeoutSeconds: 90) { try await client.status("/abandoned")?.underConstruction == false })
-                #expect(Date().timeIntervalSince(started) >= 1.0, "recovered before the hard limit")
+                #expect(Date().timeIntervalSince(started) >= 3.0, "recovered before the hard limit")
                 #expect(try await client.status("/abandoned")?.length == UInt64(flushed.count))
                 expectSameBytes(try await client.readAll("/abandoned"), flushed, "/abandoned after recovery")
                 try await expectConsistentReplicas(cluster, client, "/abandoned", flushed)
                 // The file is an ordinary closed file again: another writer can append. (One
-                // that renews its lease well within the 2 s hard limit, as a live writer does.)
+                // that renews its lease well within the hard limit, as a live writer does.)
                 try await using(Self.writer(cluster)) { appender in
                     let stream = try await appender.append("/abandoned")
                     try await stream.write(Array("more\n".utf8))
