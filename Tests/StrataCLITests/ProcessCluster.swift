@@ -169,19 +169,8 @@ final class ProcessCluster {
     /// The same from an async test: it waits without holding one of the few threads that every
     /// async test in this process shares (the seeded fault run's writers run on them).
     func startDataNode(_ index: Int) async throws {
-        var pending = [index]
-        for _ in 0..<Self.startAttempts where !pending.isEmpty {
-            let starting = try launchDataNodes(pending)
-            let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
-            while true {
-                if let retry = try settleDataNodes(starting, timedOut: Date() >= deadline) {
-                    pending = retry
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        if let index = pending.first { throw ProcessClusterError(message: "data node \(index + 1) found no free port") }
+        var start = DataNodeStart(pending: [index])
+        while try !start.poll(self) { try await Task.sleep(for: .milliseconds(100)) }
     }
 
     /// Starts data nodes and waits until each one serves. The name node still counts a node
@@ -190,26 +179,43 @@ final class ProcessCluster {
     /// hands out, and another process's connection may get it): such a node starts again on
     /// new ports, under the same node id, as a data node moved to another port would.
     func startDataNodes(_ indices: some Collection<Int>) throws {
-        var pending = Array(indices)
-        for _ in 0..<Self.startAttempts where !pending.isEmpty {
-            let starting = try launchDataNodes(pending)
-            let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
-            while true {
-                if let retry = try settleDataNodes(starting, timedOut: Date() >= deadline) {
-                    pending = retry
-                    break
+        var start = DataNodeStart(pending: Array(indices))
+        while try !start.poll(self) { usleep(100_000) }
+    }
+
+    /// Data nodes being started, one poll at a time, so that sync and async tests each wait in
+    /// their own way between polls.
+    private struct DataNodeStart {
+        var pending: [Int]
+        var starting: [(index: Int, logStart: Int)] = []
+        var deadline = Date()
+        var attempts = 0
+
+        /// Launches the nodes to start, or looks at those starting; true once every one serves.
+        mutating func poll(_ cluster: ProcessCluster) throws -> Bool {
+            if starting.isEmpty {
+                guard let first = pending.first else { return true }
+                guard attempts < ProcessCluster.startAttempts else {
+                    throw ProcessClusterError(message: "data node \(first + 1) found no free port in \(attempts) tries")
                 }
-                usleep(100_000)
+                attempts += 1
+                starting = try cluster.launchDataNodes(pending)
+                pending = []
+                deadline = Date().addingTimeInterval(ProcessCluster.startTimeoutSeconds)
+                return false
             }
+            guard let retry = try cluster.settleDataNodes(starting, timedOut: Date() >= deadline) else { return false }
+            starting = []
+            pending = retry
+            return retry.isEmpty
         }
-        if let index = pending.first { throw ProcessClusterError(message: "data node \(index + 1) found no free port") }
     }
 
     static let startAttempts = 5
     static let startTimeoutSeconds = 60.0
 
     /// Launches data nodes; returns each one's index and where its log stood before.
-    private func launchDataNodes(_ indices: [Int]) throws -> [(index: Int, logStart: Int)] {
+    fileprivate func launchDataNodes(_ indices: [Int]) throws -> [(index: Int, logStart: Int)] {
         try indices.map { index in
             precondition(dataNodes[index] == nil, "data node \(index) is running")
             let slot = dataNodeSlots[index]
@@ -226,7 +232,7 @@ final class ProcessCluster {
     /// Nil while a launched node is still starting; once each serves or has exited, the nodes to
     /// launch again (their ports were taken; they get new ones). Throws for a node that exited
     /// for another reason, or that is still starting at `timedOut`.
-    private func settleDataNodes(_ starting: [(index: Int, logStart: Int)], timedOut: Bool) throws -> [Int]? {
+    fileprivate func settleDataNodes(_ starting: [(index: Int, logStart: Int)], timedOut: Bool) throws -> [Int]? {
         var retry: [Int] = []
         for (index, logStart) in starting {
             let output = logText(dataNodeSlots[index].log, from: logStart)
