@@ -65,6 +65,11 @@ public struct BlockManager {
         var generationStamp: UInt64
         var numBytes: UInt64
         var isFinalized: Bool
+
+        /// Finished under `generationStamp` at `numBytes`: a replica a block may be closed on.
+        func isFinished(generationStamp: UInt64, numBytes: UInt64) -> Bool {
+            isFinalized && self.generationStamp == generationStamp && self.numBytes == numBytes
+        }
     }
 
     /// A copy scheduled from `source`: it counts against the source's in-flight limit until every
@@ -469,7 +474,7 @@ public struct BlockManager {
         let holding = replicaNodes(blockId, entry)
         let damaged = corrupt[blockId] ?? []
         return (writtenReplicas[blockId] ?? []).contains {
-            $0.isFinalized && $0.generationStamp == generationStamp && $0.numBytes == numBytes && holding.contains($0.node)
+            $0.isFinished(generationStamp: generationStamp, numBytes: numBytes) && holding.contains($0.node)
                 && nodes[Int($0.node)].isAlive && !damaged.contains($0.node)
         }
     }
@@ -482,9 +487,7 @@ public struct BlockManager {
         let written = writtenReplicas.removeValue(forKey: blockId) ?? []
         guard let entry = replicas[blockId] else { return }
         for node in replicaNodes(blockId, entry)
-        where !written.contains(where: {
-            $0.node == node && $0.isFinalized && $0.generationStamp == generationStamp && $0.numBytes == numBytes
-        }) {
+        where !written.contains(where: { $0.node == node && $0.isFinished(generationStamp: generationStamp, numBytes: numBytes) }) {
             removeReplica(blockId, node: node)
         }
     }
