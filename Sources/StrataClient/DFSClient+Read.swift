@@ -86,7 +86,7 @@ extension DFSClient {
             let blockEnd = min(end, block.offset + block.block.numBytes)
             // The retry window runs from the last progress: a long read that loses its replica
             // late (a slow reader, a busy node) still gets the whole window to resume.
-            var deadline = Date().addingTimeInterval(configuration.retryWindowSeconds)
+            var deadline = clock.now + .seconds(configuration.retryWindowSeconds)
             var failures: [String] = []
             // Replicas that sent damaged bytes are not asked again; ones that failed otherwise
             // (a dropped connection) may be, once the name node lists them again.
@@ -96,12 +96,12 @@ extension DFSClient {
             while position < blockEnd {
                 if block.locations.isEmpty {
                     // Every replica damaged: no wait brings a good one back.
-                    guard Date() < deadline, !block.corrupt else {
+                    guard clock.now < deadline, !block.corrupt else {
                         let reason = block.corrupt ? "all replicas are corrupt" : failures.isEmpty ? "no live replica" : failures.suffix(6).joined(separator: "; ")
                         throw RemoteException(
                             "BlockMissingException", "Could not obtain block: \(block.block.blockID) file=\(path) (\(reason))")
                     }
-                    try await Task.sleep(for: .milliseconds(500))
+                    try await clock.sleep(milliseconds: 500)
                     let refreshed = try await blockLocations(path, offset: position, length: 1)
                     // The block may be the open last one, which the name node lists apart.
                     let candidates = refreshed.blocks + (refreshed.hasLastBlock ? [refreshed.lastBlock] : [])
@@ -113,7 +113,7 @@ extension DFSClient {
                 }
                 let node = block.locations.removeFirst()
                 let startPosition = position
-                defer { if position > startPosition { deadline = Date().addingTimeInterval(configuration.retryWindowSeconds) } }
+                defer { if position > startPosition { deadline = clock.now + .seconds(configuration.retryWindowSeconds) } }
                 do {
                     if case .positioned(let sink) = delivery, configuration.shortCircuitReads, Self.isThisHost(node.ipAddress) {
                         // This block and the next ones with a replica on this host, read in one go.

@@ -59,9 +59,13 @@ public final class DFSClient: Sendable {
     public var shortCircuitBytes: UInt64 { shortCircuitCount.load(ordering: .relaxed) }
     var logger: Logger { configuration.logger }
 
-    public init(configuration: DFSClientConfiguration, group: any EventLoopGroup) {
+    /// Retry windows, back-off waits and lease renewals run on this clock.
+    let clock: any Clock
+
+    public init(configuration: DFSClientConfiguration, group: any EventLoopGroup, clock: any Clock = SystemClock()) {
         self.configuration = configuration
         self.group = group
+        self.clock = clock
         self.clientName = "Strata_DFSClient_\(UUID().uuidString.prefix(8))"
         self.nameNode = ServiceClient(host: configuration.nameNodeHost, port: configuration.nameNodePort, group: group)
         self.codecs = CodecPool(options: configuration.frameOptions)
@@ -77,18 +81,18 @@ public final class DFSClient: Sendable {
     func call<Response: SwiftProtobuf.Message>(
         _ method: String, _ request: some SwiftProtobuf.Message, retrying: Bool = true
     ) async throws -> Response {
-        let deadline = Date().addingTimeInterval(configuration.retryWindowSeconds)
-        let connectionDeadline = Date().addingTimeInterval(configuration.connectionRetrySeconds)
+        let deadline = clock.now + .seconds(configuration.retryWindowSeconds)
+        let connectionDeadline = clock.now + .seconds(configuration.connectionRetrySeconds)
         var delay = 0.05
         while true {
             do {
                 return try await nameNode.call(method, request, user: configuration.user, clientName: clientName)
             } catch let error as RemoteException where retrying && error.exceptionClass == "SafeModeException" && !error.message.contains("manually") {
-                if Date().addingTimeInterval(delay) > deadline { throw error }
+                if clock.now + .seconds(delay) > deadline { throw error }
             } catch let error as RPCConnectionError where retrying {
-                if Date().addingTimeInterval(delay) > connectionDeadline { throw error }
+                if clock.now + .seconds(delay) > connectionDeadline { throw error }
             }
-            try await Task.sleep(for: .seconds(delay))
+            try await clock.sleep(for: .seconds(delay))
             delay = min(delay * 2, 1)
         }
     }
@@ -335,7 +339,7 @@ public final class DFSClient: Sendable {
             guard task == nil else { return }
             task = Task { [self] in
                 while !Task.isCancelled {
-                    do { try await Task.sleep(for: .seconds(configuration.leaseRenewalSeconds)) } catch { return }
+                    do { try await clock.sleep(for: .seconds(configuration.leaseRenewalSeconds)) } catch { return }
                     let _: Strata_Wire_Empty? = try? await nameNode.call("renewLease", Strata_Wire_Empty(), user: configuration.user, clientName: clientName)
                 }
             }

@@ -346,7 +346,7 @@ public final class DFSOutputStream {
         }
         var excluded: [String] = []
         var delay = 0.005
-        let deadline = Date().addingTimeInterval(client.configuration.retryWindowSeconds)
+        let deadline = client.clock.now + .seconds(client.configuration.retryWindowSeconds)
         while true {
             var request = Strata_Wire_AddBlockRequest()
             request.path = path
@@ -362,8 +362,8 @@ public final class DFSOutputStream {
                 let response: Strata_Wire_AddBlockResponse = try await client.call("addBlock", request)
                 located = response.block
             } catch let error as RemoteException where error.exceptionClass == "NotReplicatedYetException" {
-                if Date() > deadline { throw error }
-                try await Task.sleep(for: .seconds(delay))
+                if client.clock.now > deadline { throw error }
+                try await client.clock.sleep(for: .seconds(delay))
                 delay = min(delay * 2, 0.4)
                 continue
             }
@@ -427,14 +427,14 @@ public final class DFSOutputStream {
             request.last = block.block
             request.last.numBytes = blockBytes
         }
-        let deadline = Date().addingTimeInterval(client.configuration.retryWindowSeconds)
+        let deadline = client.clock.now + .seconds(client.configuration.retryWindowSeconds)
         while true {
             let response: Strata_Wire_BoolResponse = try await client.call("complete", request)
             if response.result { return }
-            if Date() > deadline {
+            if client.clock.now > deadline {
                 throw RemoteException.io("Unable to close file \(path) because the last block does not have enough number of replicas.")
             }
-            try await Task.sleep(for: .milliseconds(100))
+            try await client.clock.sleep(milliseconds: 100)
         }
     }
 }

@@ -100,14 +100,14 @@ public final class BlockScanner: Sendable {
         while !Task.isCancelled {
             let finished = Self.finishedReplicas(node.store)
             schedule.retain(finished)
-            for replica in schedule.corruptToReport(finished, now: Self.nowMs(), intervalMs: configuration.blockReportIntervalMs) {
+            for replica in schedule.corruptToReport(finished, now: Self.nowMs(node), intervalMs: configuration.blockReportIntervalMs) {
                 guard !Task.isCancelled else { return }
                 await node.reportCorrupt(replica.id, reason: replica.reason)
-                schedule.recordReported(replica.id, now: Self.nowMs())
+                schedule.recordReported(replica.id, now: Self.nowMs(node))
             }
-            let due = schedule.due(finished, now: Self.nowMs())
+            let due = schedule.due(finished, now: Self.nowMs(node))
             if due.isEmpty {
-                let now = Self.nowMs()
+                let now = Self.nowMs(node)
                 await idle(
                     node, until: min(schedule.nextDueMs(finished) ?? .max, now + Self.idleRelistIntervalMs(replicaCount: finished.count)),
                     orOnChangeAfter: now + Self.idleRelistOnChangeMs(replicaCount: finished.count))
@@ -119,9 +119,9 @@ public final class BlockScanner: Sendable {
                 switch outcome {
                 case .good:
                     replicas.add(1, ordering: .relaxed)
-                    schedule.recordScanned(replica, now: Self.nowMs())
+                    schedule.recordScanned(replica, now: Self.nowMs(node))
                 case .corrupt(let reason):
-                    schedule.recordCorrupt(replica, reason: reason, now: Self.nowMs())
+                    schedule.recordCorrupt(replica, reason: reason, now: Self.nowMs(node))
                     guard !Task.isCancelled else { return }
                     await node.reportCorrupt(replica.id, reason: "block scanner: " + reason)
                     replicas.add(1, ordering: .relaxed)
@@ -130,10 +130,10 @@ public final class BlockScanner: Sendable {
                     // Its new state (if any) is listed under a new generation stamp and is due at
                     // once; this keeps a replica that looks changed every time from being retried
                     // without pause.
-                    schedule.recordScanned(replica, now: Self.nowMs())
+                    schedule.recordScanned(replica, now: Self.nowMs(node))
                 case .unreadable(let reason):
                     // Not judged: tried again after a while rather than at once.
-                    schedule.recordDeferred(replica, untilMs: Self.nowMs() + Self.unreadableRetryMs)
+                    schedule.recordDeferred(replica, untilMs: Self.nowMs(node) + Self.unreadableRetryMs)
                     node.logger.warning("block scanner could not read replica", metadata: ["block": "\(replica.id)", "error": "\(reason)"])
                 }
             }
@@ -144,9 +144,9 @@ public final class BlockScanner: Sendable {
     /// Sleeps until `wakeMs`, or from `changeMs` on, as soon as replicas are added or deleted.
     private func idle(_ node: DataNode, until wakeMs: Int64, orOnChangeAfter changeMs: Int64) async {
         let count = node.store.count
-        while !Task.isCancelled && Self.nowMs() < wakeMs && (Self.nowMs() < changeMs || node.store.count == count) {
-            let step = min(Self.idlePollIntervalMs, max(1, wakeMs - Self.nowMs()))
-            try? await Task.sleep(for: .milliseconds(step))
+        while !Task.isCancelled && Self.nowMs(node) < wakeMs && (Self.nowMs(node) < changeMs || node.store.count == count) {
+            let step = min(Self.idlePollIntervalMs, max(1, wakeMs - Self.nowMs(node)))
+            try? await node.clock.sleep(milliseconds: step)
         }
     }
 
@@ -180,10 +180,10 @@ public final class BlockScanner: Sendable {
                 end += 1
             }
             while true {
-                let wait = limiter.reserve(batchBytes, now: Self.nowSeconds())
+                let wait = limiter.reserve(batchBytes, now: Self.nowSeconds(node))
                 if wait <= 0 { break }
                 do {
-                    try await Task.sleep(for: .seconds(wait))
+                    try await node.clock.sleep(for: .seconds(wait))
                 } catch {
                     return .changed
                 }
@@ -254,8 +254,9 @@ public final class BlockScanner: Sendable {
         }
     }
 
-    static func nowMs() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000) }
-    static func nowSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    /// Milliseconds on the node clock's monotonic time line.
+    static func nowMs(_ node: DataNode) -> Int64 { node.clock.now.milliseconds(since: .zero) }
+    static func nowSeconds(_ node: DataNode) -> Double { Double(node.clock.now.nanoseconds) / 1e9 }
 }
 
 extension DataNode {

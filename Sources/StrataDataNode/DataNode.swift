@@ -42,6 +42,9 @@ public final class DataNode: Sendable {
     /// This node's identity, kept in its directory so it survives restarts and port changes.
     public let nodeId: String
     let logger: Logger
+    /// Every timeout and schedule of the node (heartbeats, block reports, volume checks, the
+    /// scanner) is measured on this clock's monotonic time line.
+    let clock: any Clock
     let group: any EventLoopGroup
     let threadPool: NIOThreadPool
     let nameNode: ServiceClient
@@ -55,10 +58,11 @@ public final class DataNode: Sendable {
     private let advertisedHTTPPort = Atomic<Int>(0)
     static let rpcUser = "datanode"
 
-    public init(configuration: DataNodeConfiguration, group: any EventLoopGroup, logger: Logger) throws {
+    public init(configuration: DataNodeConfiguration, group: any EventLoopGroup, logger: Logger, clock: any Clock = SystemClock()) throws {
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        self.clock = clock
         try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
         let idPath = configuration.directory + "/node-id"
         if let existing = try? String(contentsOfFile: idPath, encoding: .utf8), !existing.isEmpty {
@@ -165,7 +169,7 @@ public final class DataNode: Sendable {
         var lastReportMs: Int64 = 0
         let volume = makeVolumeChecker()
         while !Task.isCancelled {
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = clock.now.milliseconds(since: .zero)
             let volumeStatus = volume.status(now: now, pool: threadPool)
             do {
                 if !registered {
@@ -213,7 +217,7 @@ public final class DataNode: Sendable {
             } catch {
                 logger.debug("name node unreachable: \(error)")
             }
-            try? await Task.sleep(for: .milliseconds(configuration.heartbeatIntervalMs))
+            try? await clock.sleep(milliseconds: configuration.heartbeatIntervalMs)
         }
     }
 

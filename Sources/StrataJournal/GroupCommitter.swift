@@ -40,6 +40,12 @@ final class GroupCommitter: @unchecked Sendable {
     private var writerThread: Thread?
     private var writerExited = false
     private var commits: UInt64 = 0
+    /// Room reserved by `reserveRoom` and not yet used by a submission: counted as queued records.
+    private var reservedRecords = 0
+    /// Tasks waiting in `reserveRoom`, woken (to check again) whenever room may have freed.
+    private var roomWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Runs before each commit (tests stall the journal with it).
+    private var commitHook: (@Sendable () -> Void)?
 
     /// - Parameter commit: makes a batch durable or throws; called on the writer thread only.
     init(lastDurableTransactionId: UInt64, maximumRecords: Int, maximumBytes: Int, commit: @escaping Commit) {
@@ -67,21 +73,27 @@ final class GroupCommitter: @unchecked Sendable {
 
     var commitCount: UInt64 { locked { commits } }
 
-    /// Queues `record`, waiting while the queue is at its bound, and returns its transaction id.
-    /// Throws (and never calls `onDurable`) if the committer has failed or is closing.
+    func setCommitHook(_ hook: (@Sendable () -> Void)?) {
+        locked { commitHook = hook }
+    }
+
+    /// Queues `record` and returns its transaction id. Without a reservation it waits while the
+    /// queue is at its bound; with one (`reserved`, room taken by `reserveRoom`) it never waits,
+    /// and the first such record uses the reserved room. Throws (and never calls `onDurable`) if
+    /// the committer has failed or is closing.
     func submit(
-        _ record: [UInt8], onDurable: @escaping @Sendable (Result<UInt64, JournalError>) -> Void
+        _ record: [UInt8], reserved: Reservation? = nil, onDurable: @escaping @Sendable (Result<UInt64, JournalError>) -> Void
     ) throws(JournalError) -> UInt64 {
         condition.lock()
         defer { condition.unlock() }
         while true {
             if let failure { throw Self.failedError(failure) }
             if isClosing { throw JournalError(.closed, "cannot submit an edit to a closed journal") }
-            // An empty queue always admits one record, so a record near the byte bound cannot wait forever.
-            let hasRoom =
-                unfinishedRecords == 0
-                || (unfinishedRecords < maximumRecords && unfinishedBytes + record.count <= maximumBytes)
-            if hasRoom { break }
+            if let reserved {
+                if reserved.take() { reservedRecords -= 1 }
+                break
+            }
+            if hasRoom(forBytes: record.count) { break }
             condition.wait()
         }
         let transactionId = nextTransactionId
@@ -91,6 +103,79 @@ final class GroupCommitter: @unchecked Sendable {
         unfinishedBytes += record.count
         if queue.count == 1 { condition.broadcast() }
         return transactionId
+    }
+
+    /// An empty queue always admits one record, so a record near the byte bound cannot wait forever.
+    /// Call with the condition locked.
+    private func hasRoom(forBytes bytes: Int) -> Bool {
+        let records = unfinishedRecords + reservedRecords
+        return records == 0 || (records < maximumRecords && unfinishedBytes + bytes <= maximumBytes)
+    }
+
+    /// Room for one record in the queue, taken by `reserveRoom` before its owner takes the lock
+    /// under which it submits, and used by the owner's first submission (or given back when the
+    /// reservation is dropped unused).
+    final class Reservation: @unchecked Sendable {
+        private let lock = NSLock()
+        private var held = true
+        private weak var committer: GroupCommitter?
+
+        init(committer: GroupCommitter) {
+            self.committer = committer
+        }
+
+        /// Takes the reserved room for a submission; false once it was taken.
+        fileprivate func take() -> Bool {
+            lock.withLock {
+                defer { held = false }
+                return held
+            }
+        }
+
+        deinit {
+            if take() { committer?.releaseReservedRoom() }
+        }
+    }
+
+    /// Waits, suspending the task rather than blocking its thread, until the queue has room for a
+    /// record, and reserves it. Throws if the committer has failed or is closing.
+    func reserveRoom() async throws(JournalError) -> Reservation {
+        while true {
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                condition.lock()
+                let ready = failure != nil || isClosing || hasRoom(forBytes: 0)
+                if !ready { roomWaiters.append(waiter) }
+                condition.unlock()
+                if ready { waiter.resume() }
+            }
+            if let reservation = try takeRoomIfFree() { return reservation }
+        }
+    }
+
+    /// Reserves room if there is some; throws if the committer has failed or is closing.
+    private func takeRoomIfFree() throws(JournalError) -> Reservation? {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure { throw Self.failedError(failure) }
+        if isClosing { throw JournalError(.closed, "cannot submit an edit to a closed journal") }
+        guard hasRoom(forBytes: 0) else { return nil }
+        reservedRecords += 1
+        return Reservation(committer: self)
+    }
+
+    fileprivate func releaseReservedRoom() {
+        condition.lock()
+        reservedRecords -= 1
+        let waiters = takeRoomWaiters()
+        condition.broadcast()
+        condition.unlock()
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Call with the condition locked; resume the waiters after unlocking.
+    private func takeRoomWaiters() -> [CheckedContinuation<Void, Never>] {
+        defer { roomWaiters = [] }
+        return roomWaiters
     }
 
     /// Waits until every edit up to `transactionId` is durable and its callback has run (so a
@@ -121,6 +206,10 @@ final class GroupCommitter: @unchecked Sendable {
         precondition(Thread.current !== writerThread, "closing the journal from its own writer thread would deadlock")
         isClosing = true
         condition.broadcast()
+        let waiters = takeRoomWaiters()
+        condition.unlock()
+        for waiter in waiters { waiter.resume() }
+        condition.lock()
         while writerThread != nil && !writerExited { condition.wait() }
     }
 
@@ -137,7 +226,9 @@ final class GroupCommitter: @unchecked Sendable {
             var batch: [PendingRecord] = []
             swap(&batch, &queue)
             let earlierFailure = failure
+            let hook = commitHook
             condition.unlock()
+            hook?()
 
             let outcome: JournalError?
             if let earlierFailure {
@@ -161,7 +252,9 @@ final class GroupCommitter: @unchecked Sendable {
                 commits += 1
             }
             condition.broadcast()
+            let roomWaiters = takeRoomWaiters()
             condition.unlock()
+            for waiter in roomWaiters { waiter.resume() }
 
             // Callbacks run after the room is released, so a callback that waits for a lock held
             // by a submitter blocked on a full queue cannot deadlock the two.

@@ -111,9 +111,14 @@ public final class Journal: @unchecked Sendable {
     /// Waits while `maximumQueuedRecords` or `maximumQueuedBytes` are reached (back-pressure).
     /// Throws, without ever calling `onDurable`, if the record is over
     /// `JournalLimits.maximumRecordBytes`, if an earlier commit failed, or if the journal is closed.
+    ///
+    /// With a `reservation` (from `reserveRoom`) it never waits: the caller waited for room before
+    /// taking its lock. A caller that submits under a lock other threads need should always
+    /// reserve first, so that a stalled disk never holds that lock.
     @discardableResult
     public func submit(
-        _ record: [UInt8], onDurable: @escaping @Sendable (Result<UInt64, JournalError>) -> Void
+        _ record: [UInt8], reservation: JournalReservation? = nil,
+        onDurable: @escaping @Sendable (Result<UInt64, JournalError>) -> Void
     ) throws(JournalError) -> UInt64 {
         guard record.count <= JournalLimits.maximumRecordBytes else {
             throw JournalError(
@@ -121,16 +126,31 @@ public final class Journal: @unchecked Sendable {
                 "edit record of \(record.count) bytes; at most \(JournalLimits.maximumRecordBytes) bytes allowed",
                 path: databasePath)
         }
-        return try committer.submit(record, onDurable: onDurable)
+        return try committer.submit(record, reserved: reservation?.room, onDurable: onDurable)
     }
 
-    /// Submits `record` and waits until it is durable; returns its transaction id.
-    ///
-    /// Like `submit`, this may block its thread briefly while the queue is full.
+    /// Waits, suspending the task rather than blocking a thread, until the queue has room for a
+    /// record (back-pressure), and reserves that room for the caller's next `submit`. The records
+    /// a caller submits with one reservation may go past the bound by the few records of one
+    /// change; dropping a reservation unused gives its room back. Throws if the journal has failed
+    /// or is closed.
+    public func reserveRoom() async throws(JournalError) -> JournalReservation {
+        JournalReservation(room: try await committer.reserveRoom())
+    }
+
+    /// Runs `hook` on the writer thread before every commit from now on (nil: none). Tests use a
+    /// hook that blocks to stall the journal's disk.
+    public func setCommitHookForTesting(_ hook: (@Sendable () -> Void)?) {
+        committer.setCommitHook(hook)
+    }
+
+    /// Submits `record` and waits until it is durable; returns its transaction id. Waits for room
+    /// in the queue without blocking a thread.
     public func append(_ record: [UInt8]) async throws(JournalError) -> UInt64 {
+        let reservation = try await reserveRoom()
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<UInt64, JournalError>, Never>) in
             do throws(JournalError) {
-                try submit(record) { continuation.resume(returning: $0) }
+                try submit(record, reservation: reservation) { continuation.resume(returning: $0) }
             } catch {
                 continuation.resume(returning: .failure(error))
             }
@@ -282,4 +302,9 @@ public final class Journal: @unchecked Sendable {
     func setMaximumPageCountForTesting(_ pages: Int) throws(JournalError) {
         try database.setMaximumPageCount(pages)
     }
+}
+
+/// Room in the journal's queue for one change, reserved by `Journal.reserveRoom`.
+public struct JournalReservation: Sendable {
+    let room: GroupCommitter.Reservation
 }

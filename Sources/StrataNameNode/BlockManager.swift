@@ -3,9 +3,10 @@ import StrataWire
 
 /// The data nodes the name node knows, where each block's replicas are, and the work that
 /// keeps every block at its replication: placement of new blocks, copies for under-replicated
-/// blocks, deletions for excess and deleted ones. Pure logic: time comes in as `now`
-/// (milliseconds), randomness from the caller's generator, and the work comes out as commands
-/// the name node hands to data nodes in heartbeat answers.
+/// blocks, deletions for excess and deleted ones. Pure logic: time comes in as `now` (an
+/// instant on the name node clock's monotonic time line, so a wall-clock step changes no node's
+/// liveness and no copy's deadline), randomness from the caller's generator, and the work comes
+/// out as commands the name node hands to data nodes in heartbeat answers.
 public struct BlockManager {
     public struct Settings: Sendable {
         /// A node that has not sent a heartbeat for this long is dead.
@@ -35,7 +36,7 @@ public struct BlockManager {
 
     public struct Node {
         public var info: Strata_Wire_DatanodeInfo
-        public var lastHeartbeatMs: Int64
+        public var lastHeartbeat: MonotonicInstant
         public var isAlive: Bool
         public var blockCount = 0
         public internal(set) var adminState = AdminState.normal
@@ -77,7 +78,7 @@ public struct BlockManager {
     struct PendingCopy {
         var source: UInt16
         var targets: [UInt16]
-        var deadlineMs: Int64
+        var deadline: MonotonicInstant
     }
 
     public let settings: Settings
@@ -107,10 +108,10 @@ public struct BlockManager {
     // MARK: - Nodes
 
     /// Registers a node (or a node coming back): it is alive from now on.
-    public mutating func register(_ info: Strata_Wire_DatanodeInfo, now: Int64) -> UInt16 {
+    public mutating func register(_ info: Strata_Wire_DatanodeInfo, now: MonotonicInstant) -> UInt16 {
         if let index = nodeIndex[info.nodeID] {
             nodes[Int(index)].info = info
-            nodes[Int(index)].lastHeartbeatMs = now
+            nodes[Int(index)].lastHeartbeat = now
             nodes[Int(index)].isAlive = true
             nodes[Int(index)].blockReportReceived = false
             // A decommissioned node that comes back may bring replicas: it is checked again (as
@@ -120,7 +121,7 @@ public struct BlockManager {
             return index
         }
         let index = UInt16(nodes.count)
-        nodes.append(Node(info: info, lastHeartbeatMs: now, isAlive: true))
+        nodes.append(Node(info: info, lastHeartbeat: now, isAlive: true))
         nodeIndex[info.nodeID] = index
         if decommissionRequests.contains(info.nodeID) { nodes[Int(index)].adminState = .decommissioning }
         return index
@@ -129,10 +130,10 @@ public struct BlockManager {
     public func index(ofNode nodeId: String) -> UInt16? { nodeIndex[nodeId] }
 
     /// Records a heartbeat and returns the node's work; nil for a node that must register again.
-    public mutating func heartbeat(_ request: Strata_Wire_HeartbeatRequest, now: Int64) -> Strata_Wire_DatanodeCommand? {
+    public mutating func heartbeat(_ request: Strata_Wire_HeartbeatRequest, now: MonotonicInstant) -> Strata_Wire_DatanodeCommand? {
         guard let index = nodeIndex[request.nodeID], nodes[Int(index)].isAlive else { return nil }
         var node = nodes[Int(index)]
-        node.lastHeartbeatMs = now
+        node.lastHeartbeat = now
         node.info.capacity = request.capacity
         node.info.dfsUsed = request.dfsUsed
         node.info.remaining = request.remaining
@@ -152,9 +153,9 @@ public struct BlockManager {
 
     /// Marks nodes silent for longer than the timeout as dead and forgets their replicas, so
     /// their blocks become under-replicated. Returns the nodes that died.
-    public mutating func checkHeartbeats(now: Int64) -> [String] {
+    public mutating func checkHeartbeats(now: MonotonicInstant) -> [String] {
         var died: [UInt16] = []
-        for index in nodes.indices where nodes[index].isAlive && now - nodes[index].lastHeartbeatMs > settings.heartbeatTimeoutMs {
+        for index in nodes.indices where nodes[index].isAlive && now.milliseconds(since: nodes[index].lastHeartbeat) > settings.heartbeatTimeoutMs {
             nodes[index].isAlive = false
             nodes[index].pendingInvalidations = []
             nodes[index].pendingTransfers = []
@@ -190,7 +191,6 @@ public struct BlockManager {
 
     public func nodeInfo(_ index: UInt16) -> Strata_Wire_DatanodeInfo {
         var info = nodes[Int(index)].info
-        info.lastHeartbeatMs = nodes[Int(index)].lastHeartbeatMs
         info.blockCount = UInt64(nodes[Int(index)].blockCount)
         info.state = nodes[Int(index)].isAlive ? "live" : "dead"
         info.adminState = nodes[Int(index)].adminState.rawValue
@@ -515,6 +515,18 @@ public struct BlockManager {
 
     // MARK: - Replication monitor
 
+    /// A replication pass under way: what scanning the blocks so far has found. A pass scans the
+    /// blocks a chunk at a time (`scanForReplication`), so the name node never holds its lock for
+    /// a scan of every block, and acts on what it found at the end (`finishReplicationPass`).
+    public struct ReplicationPass {
+        var underReplicated: [(id: UInt64, record: BlockRecordView, sources: [UInt16], inService: Int, missing: Int)] = []
+        var deletions = 0
+        /// Blocks that still need each decommissioning node's replica, by node index.
+        var neededFrom: [Int]
+        /// Blocks scanned so far.
+        public internal(set) var scannedBlocks = 0
+    }
+
     /// One pass over every block: schedules copies for blocks with fewer good replicas in service
     /// than their replication (those with the fewest first: none left but on decommissioning
     /// nodes, then one), deletions for excess and corrupt replicas, and finishes the
@@ -523,15 +535,33 @@ public struct BlockManager {
     ///
     /// A node is the source of at most `maximumTransfersPerNode` copies in flight: a scheduled
     /// copy counts until its replicas arrive or it times out (then it is scheduled again).
+    ///
+    /// The same as `beginReplicationPass`, one `scanForReplication` of every block and
+    /// `finishReplicationPass`, which the name node calls with the blocks in chunks.
     public mutating func computeReplicationWork(
-        now: Int64, blocks: [(UInt64, BlockRecordView, Int)], using generator: inout some RandomNumberGenerator
+        now: MonotonicInstant, blocks: [(UInt64, BlockRecordView, Int)], using generator: inout some RandomNumberGenerator
     ) -> (scheduledCopies: Int, scheduledDeletions: Int, decommissioned: [String]) {
+        var pass = beginReplicationPass(now: now)
+        scanForReplication(blocks, in: &pass, using: &generator)
+        return finishReplicationPass(pass, now: now, using: &generator)
+    }
+
+    /// Starts a pass: copies that did not arrive in time are dropped, so the pass schedules them again.
+    public mutating func beginReplicationPass(now: MonotonicInstant) -> ReplicationPass {
         expirePendingCopies(now: now)
-        var underReplicated: [(id: UInt64, record: BlockRecordView, sources: [UInt16], inService: Int, missing: Int)] = []
-        var deletions = 0
-        // Blocks that still need each decommissioning node's replica.
-        var neededFrom = [Int](repeating: 0, count: nodes.count)
+        return ReplicationPass(neededFrom: [Int](repeating: 0, count: nodes.count))
+    }
+
+    /// Scans some blocks of a pass: deletes excess and corrupt replicas at once, and notes blocks
+    /// that need copies and decommissioning nodes whose replicas are still needed.
+    public mutating func scanForReplication(
+        _ blocks: some Sequence<(UInt64, BlockRecordView, Int)>, in pass: inout ReplicationPass,
+        using generator: inout some RandomNumberGenerator
+    ) {
+        // Nodes may have registered since the pass began.
+        if pass.neededFrom.count < nodes.count { pass.neededFrom += [Int](repeating: 0, count: nodes.count - pass.neededFrom.count) }
         for (id, record, replication) in blocks {
+            pass.scannedBlocks += 1
             guard let entry = replicas[id] else { continue }
             let live = replicaNodes(id, entry).filter { nodes[Int($0)].isAlive }
             let damaged = corrupt[id] ?? []
@@ -542,16 +572,16 @@ public struct BlockManager {
                 // service has a replica (HDFS: a block under construction may be left with its
                 // minimum replication).
                 if inService.isEmpty {
-                    for node in good where nodes[Int(node)].adminState == .decommissioning { neededFrom[Int(node)] += 1 }
+                    for node in good where nodes[Int(node)].adminState == .decommissioning { pass.neededFrom[Int(node)] += 1 }
                 }
                 continue
             }
             if inService.count < replication {
-                for node in good where nodes[Int(node)].adminState == .decommissioning { neededFrom[Int(node)] += 1 }
+                for node in good where nodes[Int(node)].adminState == .decommissioning { pass.neededFrom[Int(node)] += 1 }
             }
             let pending = pendingTargets(id).count
             if inService.count + pending < replication && !good.isEmpty {
-                underReplicated.append((id, record, good, inService.count, replication - inService.count - pending))
+                pass.underReplicated.append((id, record, good, inService.count, replication - inService.count - pending))
             }
             // A corrupt replica goes once enough good copies exist; or, while a good one is left,
             // when no other node could take a copy (every node holds the block, as with three
@@ -563,7 +593,7 @@ public struct BlockManager {
             let damagedLive = damaged.filter(live.contains)
             let makeRoom = !damagedLive.isEmpty && !good.isEmpty && good.count < replication
                 && chooseTargets(count: 1, writer: nil, excluding: Set(live), requiredBytes: record.numBytes, using: &generator).isEmpty
-            if makeRoom, underReplicated.last?.id == id { underReplicated.removeLast() }
+            if makeRoom, pass.underReplicated.last?.id == id { pass.underReplicated.removeLast() }
             if !damagedLive.isEmpty && (good.count >= replication || makeRoom) {
                 for node in damagedLive {
                     var block = Strata_Wire_ExtendedBlock()
@@ -571,7 +601,7 @@ public struct BlockManager {
                     block.generationStamp = record.generationStamp
                     invalidate(block, on: node)
                     removeReplica(id, node: node)
-                    deletions += 1
+                    pass.deletions += 1
                 }
             }
             if inService.count > replication && pending == 0 {
@@ -585,15 +615,25 @@ public struct BlockManager {
                     block.numBytes = record.numBytes
                     invalidate(block, on: node)
                     removeReplica(id, node: node)
-                    deletions += 1
+                    pass.deletions += 1
                 }
             }
         }
-        underReplicated.sort { $0.inService < $1.inService }
+    }
+
+    /// Ends a pass: schedules copies for the blocks it found short of replicas, those with the
+    /// fewest first, and finishes decommissioning nodes no block needs any more. Blocks and nodes
+    /// may have changed since they were scanned: removed blocks and dead sources are skipped.
+    public mutating func finishReplicationPass(
+        _ pass: ReplicationPass, now: MonotonicInstant, using generator: inout some RandomNumberGenerator
+    ) -> (scheduledCopies: Int, scheduledDeletions: Int, decommissioned: [String]) {
+        var neededFrom = pass.neededFrom
+        if neededFrom.count < nodes.count { neededFrom += [Int](repeating: 0, count: nodes.count - neededFrom.count) }
+        let underReplicated = pass.underReplicated.sorted { $0.inService < $1.inService }
         var copies = 0
         var inFlight = copiesInFlight()
-        for item in underReplicated {
-            let available = item.sources.filter { inFlight[Int($0)] < settings.maximumTransfersPerNode }
+        for item in underReplicated where replicas[item.id] != nil {
+            let available = item.sources.filter { nodes[Int($0)].isAlive && inFlight[Int($0)] < settings.maximumTransfersPerNode }
             guard let source = available.min(by: { (inFlight[Int($0)], sourceRank($0)) < (inFlight[Int($1)], sourceRank($1)) }) else { continue }
             let holding = Set(replicas[item.id].map { replicaNodes(item.id, $0) } ?? []).union(pendingTargets(item.id))
             let targets = chooseTargets(
@@ -607,7 +647,7 @@ public struct BlockManager {
             nodes[Int(source)].pendingTransfers.append(transfer)
             inFlight[Int(source)] += 1
             pendingReplications[item.id, default: []].append(
-                PendingCopy(source: source, targets: targets, deadlineMs: now + settings.pendingReplicationTimeoutMs))
+                PendingCopy(source: source, targets: targets, deadline: now.advanced(byMilliseconds: settings.pendingReplicationTimeoutMs)))
             copies += 1
         }
         var decommissioned: [String] = []
@@ -620,17 +660,17 @@ public struct BlockManager {
                 decommissioned.append(nodes[index].info.nodeID)
             }
         }
-        return (copies, deletions, decommissioned)
+        return (copies, pass.deletions, decommissioned)
     }
 
     /// Drops copies that did not arrive in time (with their commands, if still queued), so the
     /// next pass schedules them again and their sources' slots are free.
-    mutating func expirePendingCopies(now: Int64) {
-        for (id, copies) in pendingReplications where copies.contains(where: { $0.deadlineMs <= now }) {
-            for copy in copies where copy.deadlineMs <= now {
+    mutating func expirePendingCopies(now: MonotonicInstant) {
+        for (id, copies) in pendingReplications where copies.contains(where: { $0.deadline <= now }) {
+            for copy in copies where copy.deadline <= now {
                 nodes[Int(copy.source)].pendingTransfers.removeAll { $0.block.blockID == id }
             }
-            let kept = copies.filter { $0.deadlineMs > now }
+            let kept = copies.filter { $0.deadline > now }
             pendingReplications[id] = kept.isEmpty ? nil : kept
         }
     }

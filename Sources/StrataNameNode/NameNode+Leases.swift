@@ -2,14 +2,8 @@ import Foundation
 import StrataCore
 import StrataWire
 
-/// A lease recovery in progress: the last block of a file whose writer is gone.
-struct BlockRecovery {
-    var file: UInt32
-    var generationStamp: UInt64
-    var deadlineMs: Int64
-}
-
-/// Writer leases and recovery from writer failures.
+/// Writer leases and recovery from writer failures: the shell around `LeaseManager`, which
+/// makes the decisions.
 ///
 /// Every file open for writing has a lease held by its writer's client name, renewed by the
 /// writer's calls and its `renewLease` heartbeat. A writer silent past the soft limit loses the
@@ -29,7 +23,7 @@ extension NameNode {
     func updateBlockForPipeline(
         _ request: Strata_Wire_UpdateBlockForPipelineRequest, clientName: String
     ) async throws -> Strata_Wire_UpdateBlockForPipelineResponse {
-        let now = Self.nowMs()
+        let now = clock.now
         var generator = SystemRandomNumberGenerator()
         return try await mutate("update block for pipeline", path: request.path) { (state) throws(RemoteException) in
             let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
@@ -39,7 +33,7 @@ extension NameNode {
                     "Block \(request.block.blockID) of \(current.path) has generation stamp \(current.record.generationStamp), "
                         + "not \(request.block.generationStamp)")
             }
-            state.leaseRenewals[clientName] = now
+            state.leases.renew(clientName, now: now)
             let (edit, stamp) = state.namespace.prepareReserveGenerationStamp()
             var response = Strata_Wire_UpdateBlockForPipelineResponse()
             response.block = request.block
@@ -58,12 +52,12 @@ extension NameNode {
     }
 
     func updatePipeline(_ request: Strata_Wire_UpdatePipelineRequest, clientName: String) async throws -> Strata_Wire_Empty {
-        let now = Self.nowMs()
+        let now = clock.now
         try await mutate("update pipeline", path: request.path) { (state) throws(RemoteException) in
             let edit = try state.namespace.prepareUpdatePipeline(
                 state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName), clientName: clientName,
                 oldBlock: request.oldBlock, newBlock: request.newBlock)
-            state.leaseRenewals[clientName] = now
+            state.leases.renew(clientName, now: now)
             let id = request.newBlock.blockID
             let nodes = request.nodeIds.compactMap { state.blockManager.index(ofNode: $0) }
             state.pipelineTargets[id] = nodes
@@ -91,15 +85,16 @@ extension NameNode {
     /// or starts the recovery of its last block.
     @discardableResult
     func recoverLease(of path: String, reason: String) async throws -> RecoveryOutcome {
-        let now = Self.nowMs()
+        let now = clock.now
+        let time = clock.wallTimeMs
         let outcome = try await mutate("recover lease", path: path) { (state) throws(RemoteException) -> ([Edit], RecoveryOutcome) in
             let resolution = try state.namespace.resolve(path)
             guard let index = resolution.target, let holder = state.namespace.writers[index] else { return ([], .closed) }
             let node = state.namespace.inode(index)
             guard let lastId = node.blocks.last, let record = state.namespace.blocks[lastId], !record.isComplete else {
-                return (state.namespace.prepareRecoveredClose(index, last: nil, removeLast: false, now: now), .closed)
+                return (state.namespace.prepareRecoveredClose(index, last: nil, removeLast: false, now: time), .closed)
             }
-            if let running = state.recoveries[lastId], running.deadlineMs > now { return ([], .started) }
+            if state.leases.isRecoveryRunning(block: lastId, now: now) { return ([], .started) }
             var locations = state.pipelineTargets[lastId] ?? []
             if let entry = state.blockManager.replicas[lastId] {
                 for node in state.blockManager.replicaNodes(lastId, entry) where !locations.contains(node) {
@@ -115,33 +110,27 @@ extension NameNode {
                 // A block no node was given holds no bytes: it goes (HDFS drops a last block with
                 // no expected locations and no length). Otherwise wait for one of its nodes.
                 if !given && record.numBytes == 0 {
-                    return (state.namespace.prepareRecoveredClose(index, last: nil, removeLast: true, now: now), .closed)
+                    return (state.namespace.prepareRecoveredClose(index, last: nil, removeLast: true, now: time), .closed)
                 }
                 return ([], .waiting)
             }
             var edits: [Edit] = []
             if holder != Namespace.recoveryHolder {
-                edits.append(state.namespace.prepareLeaseTransfer(index, to: Namespace.recoveryHolder, now: now))
+                edits.append(state.namespace.prepareLeaseTransfer(index, to: Namespace.recoveryHolder, now: time))
             }
             let (reserve, stamp) = state.namespace.prepareReserveGenerationStamp()
             edits.append(reserve)
             // A node that heartbeats soonest runs it; a retry prefers another node, and the
             // earlier attempt's command, if its node never took it, is dropped.
-            let previous = state.recoveries[lastId]
-            if previous != nil {
-                for node in state.pendingRecoveryCommands.keys {
-                    state.pendingRecoveryCommands[node]?.removeAll { $0.block.blockID == lastId }
-                }
-            }
-            let primary = locations.count > 1 && previous != nil ? locations[Int(stamp % UInt64(locations.count))] : locations[0]
+            let isRetry = state.leases.hasRecovery(block: lastId)
+            let primary = locations.count > 1 && isRetry ? locations[Int(stamp % UInt64(locations.count))] : locations[0]
             var command = Strata_Wire_DatanodeCommand.RecoverBlock()
             command.block.blockID = lastId
             command.block.generationStamp = record.generationStamp
             command.block.numBytes = record.numBytes
             command.newGenerationStamp = stamp
             command.locations = locations.map { state.blockManager.nodeInfo($0) }
-            state.pendingRecoveryCommands[state.blockManager.nodes[Int(primary)].info.nodeID, default: []].append(command)
-            state.recoveries[lastId] = BlockRecovery(file: index, generationStamp: stamp, deadlineMs: now + configuration.leaseRecoveryTimeoutMs)
+            state.leases.startRecovery(command, file: index, on: state.blockManager.nodes[Int(primary)].info.nodeID, now: now)
             logger.info("lease recovery started", metadata: [
                 "path": "\(state.namespace.path(of: index))", "holder": "\(holder)", "reason": "\(reason)", "block": "\(lastId)",
                 "recoveryStamp": "\(stamp)", "primary": "\(state.blockManager.nodes[Int(primary)].info.nodeID)"])
@@ -153,20 +142,19 @@ extension NameNode {
 
     /// The primary node of a lease recovery reports the length the replicas agree on.
     func commitBlockSynchronization(_ request: Strata_Wire_CommitBlockSynchronizationRequest) async throws -> Strata_Wire_Empty {
-        let now = Self.nowMs()
+        let time = clock.wallTimeMs
         let id = request.block.blockID
         try await mutate("commit block synchronization", path: "block \(id)") { (state) throws(RemoteException) in
-            guard let recovery = state.recoveries[id], recovery.generationStamp == request.newGenerationStamp else {
+            guard let file = state.leases.finishRecovery(block: id, generationStamp: request.newGenerationStamp) else {
                 throw RemoteException.io("No recovery of block \(id) with generation stamp \(request.newGenerationStamp) is in progress")
             }
-            state.recoveries[id] = nil
             // The file may be gone (deleted meanwhile) or its block replaced.
-            guard let record = state.namespace.blocks[id], record.inode == recovery.file,
-                state.namespace.writers[recovery.file] == Namespace.recoveryHolder
+            guard let record = state.namespace.blocks[id], record.inode == file,
+                state.namespace.writers[file] == Namespace.recoveryHolder
             else { return ([], ()) }
             state.pipelineTargets[id] = nil
             if request.deleteBlock {
-                return (state.namespace.prepareRecoveredClose(recovery.file, last: nil, removeLast: true, now: now), ())
+                return (state.namespace.prepareRecoveredClose(file, last: nil, removeLast: true, now: time), ())
             }
             var last = Strata_Journal_BlockRef()
             last.blockID = id
@@ -182,7 +170,7 @@ extension NameNode {
                     state.blockManager.invalidate(stale, on: node)
                 }
             }
-            return (state.namespace.prepareRecoveredClose(recovery.file, last: last, removeLast: false, now: now), ())
+            return (state.namespace.prepareRecoveredClose(file, last: last, removeLast: false, now: time), ())
         }
         logger.info("lease recovery committed", metadata: [
             "block": "\(id)", "length": "\(request.newLength)", "removed": "\(request.deleteBlock)"])
@@ -205,12 +193,11 @@ extension NameNode {
     /// For create (overwrite) and append: a file held by a writer silent past the soft limit is
     /// taken back, and the caller is told to try again (HDFS `RecoveryInProgressException`).
     func takeBackIfAbandoned(_ path: String, clientName: String, operation: String) async throws {
-        let now = Self.nowMs()
+        let now = clock.now
         let abandoned: String? = state.withLock { state in
             guard let holder = state.namespace.writer(of: path), holder != clientName else { return nil }
             if holder == Namespace.recoveryHolder { return holder }
-            let renewed = state.leaseRenewals[holder] ?? now
-            return now - renewed > configuration.leaseSoftLimitMs ? holder : nil
+            return state.leases.isPastSoftLimit(holder, now: now) ? holder : nil
         }
         guard let abandoned else { return }
         if try await recoverLease(of: path, reason: "soft limit expired; \(operation) by \(clientName)") == .closed { return }
@@ -219,39 +206,33 @@ extension NameNode {
             "Failed to \(operation) \(path) for \(clientName): lease recovery is in progress (the lease was held by \(abandoned)). Try again later.")
     }
 
-    /// Runs once a second: leases past the hard limit are recovered, recoveries that timed out
-    /// start over.
+    /// Runs once a second on the name node's clock: leases past the hard limit are recovered,
+    /// recoveries that timed out start over.
     func runLeaseMonitor() async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(min(1_000, configuration.monitorIntervalMs * 2)))
-            let now = Self.nowMs()
-            let due: [(String, String)] = state.withLock { state in
-                guard state.safeMode == .off else { return [] }
-                var due: [(String, String)] = []
-                for (index, holder) in state.namespace.openFiles {
-                    if holder == Namespace.recoveryHolder {
-                        let last = state.namespace.inode(index).blocks.last
-                        if let last, let recovery = state.recoveries[last], recovery.deadlineMs > now { continue }
-                        due.append((state.namespace.path(of: index), "recovery timed out"))
-                        continue
-                    }
-                    // Leases restored from the journal start counting when the name node starts.
-                    guard let renewed = state.leaseRenewals[holder] else {
-                        state.leaseRenewals[holder] = now
-                        continue
-                    }
-                    if now - renewed > configuration.leaseHardLimitMs {
-                        due.append((state.namespace.path(of: index), "hard limit expired for \(holder)"))
-                    }
-                }
-                return due
+            do { try await clock.sleep(milliseconds: min(1_000, configuration.monitorIntervalMs * 2)) } catch { return }
+            await leaseMonitorPass()
+        }
+    }
+
+    /// One pass of the lease monitor (tests call it directly on a manual clock).
+    func leaseMonitorPass() async {
+        let now = clock.now
+        let due: [(String, String)] = state.withLock { state in
+            guard !state.safeMode.isOn else { return [] }
+            let namespace = state.namespace
+            let open = namespace.openFiles.lazy.map {
+                LeaseManager.OpenFile(file: $0.index, holder: $0.holder, lastBlock: namespace.inode($0.index).blocks.last)
             }
-            for (path, reason) in due {
-                do {
-                    try await recoverLease(of: path, reason: reason)
-                } catch {
-                    logger.debug("lease recovery of \(path) not started: \(error)")
-                }
+            return state.leases.filesToRecover(open, recoveryHolder: Namespace.recoveryHolder, now: now).map {
+                (namespace.path(of: $0.file), $0.reason)
+            }
+        }
+        for (path, reason) in due {
+            do {
+                try await recoverLease(of: path, reason: reason)
+            } catch {
+                logger.debug("lease recovery of \(path) not started: \(error)")
             }
         }
     }

@@ -4,10 +4,9 @@ import StrataWire
 
 extension NameNode {
     /// The background loop: dead data nodes, failed volumes, end of start-up safe mode,
-    /// replication work, decommissioning and checkpoints. Bounded work per pass; runs until the
-    /// name node shuts down.
+    /// replication work, decommissioning and checkpoints, every `monitorIntervalMs` on the name
+    /// node's clock. Runs until the name node shuts down.
     func runMonitor() async {
-        var generator = SystemRandomNumberGenerator()
         // Nodes decommissioned before a restart stay out of service (data nodes register only
         // after the RPC server and this loop have started, so this comes first).
         let decommissionList = loadDecommissionList()
@@ -16,55 +15,97 @@ extension NameNode {
             logger.info("decommission list loaded", metadata: ["nodes": "\(decommissionList.count)"])
         }
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(configuration.monitorIntervalMs))
-            let now = Self.nowMs()
-            state.withLock { state in
-                let died = state.blockManager.checkHeartbeats(now: now)
-                for node in died {
-                    logger.warning("data node is dead: no heartbeat within the timeout", metadata: [
-                        "node": "\(node)", "timeoutMs": "\(configuration.blockManager.heartbeatTimeoutMs)"])
-                }
-                if !died.isEmpty { state.replicationScanNeeded = true }
-                for change in state.blockManager.takeVolumeStateChanges() {
-                    if change.failed {
-                        logger.warning("data node volume failed: it takes no new replicas", metadata: [
-                            "node": "\(change.nodeId)", "reason": "\(change.reason)"])
-                    } else {
-                        logger.notice("data node volume works again", metadata: ["node": "\(change.nodeId)"])
-                    }
-                    state.replicationScanNeeded = true
-                }
-                if state.safeMode == .startup {
-                    let (reported, total) = reportedBlocks(state)
-                    if total == 0 || Double(reported) >= Double(total) * configuration.safeModeThreshold {
-                        state.safeMode = .off
-                        logger.info("leaving safe mode", metadata: ["reportedBlocks": "\(reported)", "totalBlocks": "\(total)"])
-                    }
-                }
-                // A full scan costs time proportional to the blocks: do it when something changed,
-                // and at least every 30 s to retry work that did not happen.
-                if state.safeMode == .off && (state.replicationScanNeeded || now - state.lastReplicationScanMs > 30_000) {
-                    state.replicationScanNeeded = false
-                    state.lastReplicationScanMs = now
-                    var blocks: [(UInt64, BlockRecordView, Int)] = []
-                    blocks.reserveCapacity(state.namespace.blocks.count)
-                    state.namespace.forEachBlock { blocks.append(($0, $1, $2)) }
-                    let work = state.blockManager.computeReplicationWork(now: now, blocks: blocks, using: &generator)
-                    if work.scheduledCopies > 0 || work.scheduledDeletions > 0 {
-                        logger.info("replication work scheduled", metadata: [
-                            "copies": "\(work.scheduledCopies)", "deletions": "\(work.scheduledDeletions)"])
-                    }
-                    for node in work.decommissioned {
-                        logger.notice("data node decommissioned: no block needs its replicas", metadata: ["node": "\(node)"])
-                    }
-                }
-            }
+            do { try await clock.sleep(milliseconds: configuration.monitorIntervalMs) } catch { return }
+            await monitorPass()
             maybeCheckpoint()
         }
     }
 
+    /// One pass of the monitor. Scans over the blocks (the safe-mode count, replication) go a
+    /// chunk of `scanChunkBlockIds` ids per hold of the lock, letting other work in between.
+    func monitorPass() async {
+        let now = clock.now
+        let replicationDue = state.withLock { state -> Bool in
+            let died = state.blockManager.checkHeartbeats(now: now)
+            for node in died {
+                logger.warning("data node is dead: no heartbeat within the timeout", metadata: [
+                    "node": "\(node)", "timeoutMs": "\(configuration.blockManager.heartbeatTimeoutMs)"])
+            }
+            if !died.isEmpty { state.replicationScanNeeded = true }
+            for change in state.blockManager.takeVolumeStateChanges() {
+                if change.failed {
+                    logger.warning("data node volume failed: it takes no new replicas", metadata: [
+                        "node": "\(change.nodeId)", "reason": "\(change.reason)"])
+                } else {
+                    logger.notice("data node volume works again", metadata: ["node": "\(change.nodeId)"])
+                }
+                state.replicationScanNeeded = true
+            }
+            if state.safeMode.needsCount && state.safeModeCount == nil {
+                state.safeModeCount = (Namespace.firstBlockId, 0, 0)
+            }
+            // A full pass costs time proportional to the blocks: one starts when something
+            // changed, and at least every 30 s to retry work that did not happen.
+            return !state.safeMode.isOn && state.replicationScan == nil
+                && (state.replicationScanNeeded || now.milliseconds(since: state.lastReplicationScan) > 30_000)
+        }
+        while state.withLock({ countReportedBlocks(&$0) }) { await Task.yield() }
+        guard replicationDue else { return }
+        state.withLock { state in
+            state.replicationScanNeeded = false
+            state.lastReplicationScan = now
+            state.replicationScan = (state.blockManager.beginReplicationPass(now: now), Namespace.firstBlockId)
+        }
+        while state.withLock({ scanForReplication(&$0) }) { await Task.yield() }
+    }
+
+    /// Counts the next chunk of blocks for start-up safe mode; returns whether the count goes on.
+    private func countReportedBlocks(_ state: inout State) -> Bool {
+        guard var count = state.safeModeCount else { return false }
+        let end = min(count.next + UInt64(configuration.scanChunkBlockIds), state.namespace.nextBlockId)
+        for (id, record, _) in state.namespace.blocks(inIds: count.next..<end) where record.isComplete {
+            count.total += 1
+            if !state.blockManager.locations(of: id).isEmpty { count.reported += 1 }
+        }
+        count.next = end
+        guard end >= state.namespace.nextBlockId else {
+            state.safeModeCount = count
+            return true
+        }
+        state.safeModeCount = nil
+        if state.safeMode.counted(reported: count.reported, total: count.total, now: clock.now) {
+            logger.info("leaving safe mode", metadata: ["reportedBlocks": "\(count.reported)", "totalBlocks": "\(count.total)"])
+        }
+        return false
+    }
+
+    /// Scans the next chunk of blocks for replication work, and ends the pass after the last
+    /// one; returns whether the pass goes on.
+    private func scanForReplication(_ state: inout State) -> Bool {
+        guard var scan = state.replicationScan else { return false }
+        var generator = SystemRandomNumberGenerator()
+        let end = min(scan.next + UInt64(configuration.scanChunkBlockIds), state.namespace.nextBlockId)
+        state.blockManager.scanForReplication(state.namespace.blocks(inIds: scan.next..<end), in: &scan.pass, using: &generator)
+        scan.next = end
+        guard end >= state.namespace.nextBlockId else {
+            state.replicationScan = scan
+            return true
+        }
+        state.replicationScan = nil
+        let work = state.blockManager.finishReplicationPass(scan.pass, now: clock.now, using: &generator)
+        if work.scheduledCopies > 0 || work.scheduledDeletions > 0 {
+            logger.info("replication work scheduled", metadata: [
+                "copies": "\(work.scheduledCopies)", "deletions": "\(work.scheduledDeletions)"])
+        }
+        for node in work.decommissioned {
+            logger.notice("data node decommissioned: no block needs its replicas", metadata: ["node": "\(node)"])
+        }
+        return false
+    }
+
     /// Writes a checkpoint image in the background once enough edits have gathered, so a
-    /// restart replays a bounded number of edits.
+    /// restart replays a bounded number of edits. The write runs on a thread of its own (it
+    /// blocks on the disk); shutdown waits for it.
     func maybeCheckpoint() {
         let due = journal.lastSubmittedTransactionId - journal.checkpointTransactionId >= configuration.checkpointEveryEdits
         guard due, checkpointRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
@@ -72,20 +113,29 @@ extension NameNode {
         // namespace next changes.
         let journal = self.journal
         let logger = self.logger
+        let clock = self.clock
         let (snapshot, transaction) = state.withLock { state in (state.namespace, journal.lastSubmittedTransactionId) }
+        let done = CompletionSignal()
         let running = self
-        Thread.detachNewThread {
-            defer { running.checkpointRunning.store(false, ordering: .releasing) }
-            let started = Date()
+        let thread = Thread {
+            defer {
+                running.checkpointRunning.store(false, ordering: .releasing)
+                done.complete(.success(()))
+            }
+            let started = clock.now
             do {
                 try journal.flush()
                 try journal.writeCheckpoint(transactionId: transaction, records: snapshot.image)
                 logger.info("checkpoint written", metadata: [
-                    "transaction": "\(transaction)", "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))"])
+                    "transaction": "\(transaction)",
+                    "seconds": "\(String(format: "%.3f", Double(clock.now.milliseconds(since: started)) / 1000))"])
             } catch {
                 logger.error("checkpoint failed", metadata: ["error": "\(error)"])
             }
         }
+        thread.name = "strata-checkpoint"
+        checkpointTask.withLock { $0 = Task { _ = await done.wait() } }
+        thread.start()
     }
 
     /// Forces a checkpoint now (tests and `strata dfsadmin saveNamespace`).

@@ -13,8 +13,14 @@ extension NameNode {
             return try fsck(try call.request(), caller: try caller(call))
         case "getDatanodeReport":
             var report = Strata_Wire_DatanodeReport()
+            // The last contact as a date (wall time), from how long ago it was (monotonic).
+            let (now, wallTimeMs) = (clock.now, clock.wallTimeMs)
             report.nodes = state.withLock { state in
-                state.blockManager.nodes.indices.map { state.blockManager.nodeInfo(UInt16($0)) }
+                state.blockManager.nodes.indices.map { index in
+                    var info = state.blockManager.nodeInfo(UInt16(index))
+                    info.lastHeartbeatMs = wallTimeMs - now.milliseconds(since: state.blockManager.nodes[index].lastHeartbeat)
+                    return info
+                }
             }
             return report
 
@@ -22,7 +28,7 @@ extension NameNode {
         case "mkdirs":
             let request = try call.request(Strata_Wire_MkdirsRequest.self)
             let caller = try caller(call)
-            let now = Self.nowMs()
+            let now = clock.wallTimeMs
             try await mutate("create directory", path: request.path) { (state) throws(RemoteException) in
                 (try state.namespace.prepareMkdirs(
                     request.path, permission: UInt16(request.permission & 0o1777), createParent: request.createParent, caller: caller, now: now), ())
@@ -33,7 +39,7 @@ extension NameNode {
             let caller = try caller(call)
             let clientName = try requireClientName(call)
             if request.overwrite { try await takeBackIfAbandoned(request.path, clientName: clientName, operation: "CREATE_FILE") }
-            let now = Self.nowMs()
+            let now = clock.wallTimeMs
             let status = try await mutate("create file", path: request.path) { (state) throws(RemoteException) in
                 let replication = request.replication == 0 ? configuration.defaultReplication : Int(request.replication)
                 let blockSize = request.blockSize == 0 ? configuration.defaultBlockSize : request.blockSize
@@ -51,7 +57,7 @@ extension NameNode {
                     edit.closeFile = close
                     edits.append(edit)
                 } else {
-                    state.leaseRenewals[clientName] = now
+                    state.leases.renew(clientName, now: clock.now)
                 }
                 return (edits, path)
             }
@@ -85,7 +91,7 @@ extension NameNode {
         case "rename":
             let request = try call.request(Strata_Wire_RenameRequest.self)
             let caller = try caller(call)
-            let now = Self.nowMs()
+            let now = clock.wallTimeMs
             try await mutate("rename", path: request.source) { (state) throws(RemoteException) in
                 ([try state.namespace.prepareRename(request.source, to: request.destination, overwrite: request.overwrite, caller: caller, now: now)], ())
             }
@@ -93,7 +99,7 @@ extension NameNode {
         case "renameLegacy":
             let request = try call.request(Strata_Wire_RenameRequest.self)
             let caller = try caller(call)
-            let now = Self.nowMs()
+            let now = clock.wallTimeMs
             let renamed = try await mutate("rename", path: request.source) { (state) throws(RemoteException) in
                 let (edit, result) = try state.namespace.prepareLegacyRename(request.source, to: request.destination, caller: caller, now: now)
                 return (edit.map { [$0] } ?? [], result)
@@ -102,7 +108,7 @@ extension NameNode {
         case "concat":
             let request = try call.request(Strata_Wire_ConcatRequest.self)
             let caller = try caller(call)
-            let now = Self.nowMs()
+            let now = clock.wallTimeMs
             try await mutate("concat", path: request.target) { (state) throws(RemoteException) in
                 ([try state.namespace.prepareConcat(request.target, sources: request.sources, caller: caller, now: now)], ())
             }
@@ -110,7 +116,7 @@ extension NameNode {
         case "truncate":
             let request = try call.request(Strata_Wire_TruncateRequest.self)
             let caller = try caller(call)
-            let now = Self.nowMs()
+            let now = clock.wallTimeMs
             try await mutate("truncate", path: request.path) { (state) throws(RemoteException) in
                 let edit = try state.namespace.prepareTruncate(
                     request.path, newLength: request.newLength, replacement: request.replacement,
@@ -121,7 +127,7 @@ extension NameNode {
         case "delete":
             let request = try call.request(Strata_Wire_DeleteRequest.self)
             let caller = try caller(call)
-            let now = Self.nowMs()
+            let now = clock.wallTimeMs
             let deleted = try await mutate("delete", path: request.path) { (state) throws(RemoteException) in
                 let edit = try state.namespace.prepareDelete(request.path, recursive: request.recursive, caller: caller, now: now)
                 return (edit.map { [$0] } ?? [], edit != nil)
@@ -235,8 +241,8 @@ extension NameNode {
             defaults.umask = UInt32(configuration.umask)
             return defaults
         case "renewLease":
-            let now = Self.nowMs()
-            state.withLock { $0.leaseRenewals[call.header.clientName] = now }
+            let now = clock.now
+            state.withLock { $0.leases.renew(call.header.clientName, now: now) }
             return Strata_Wire_Empty()
         case "sendHeartbeat":
             return heartbeat(try call.request())
@@ -261,7 +267,6 @@ extension NameNode {
     // MARK: - Write path
 
     func addBlock(_ request: Strata_Wire_AddBlockRequest, clientName: String) async throws -> Strata_Wire_AddBlockResponse {
-        let now = Self.nowMs()
         var generator = SystemRandomNumberGenerator()
         let located = try await mutate("add block", path: request.path) { (state) throws(RemoteException) -> ([Edit], Strata_Wire_LocatedBlock) in
             let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
@@ -290,7 +295,7 @@ extension NameNode {
             }
             state.pipelineTargets[edit.addBlock.block.blockID] = targets
             if edit.addBlock.hasPrevious { state.pipelineTargets[edit.addBlock.previous.blockID] = nil }
-            state.leaseRenewals[clientName] = now
+            state.leases.renew(clientName, now: clock.now)
             var located = Strata_Wire_LocatedBlock()
             located.block.blockID = edit.addBlock.block.blockID
             located.block.generationStamp = edit.addBlock.block.generationStamp
@@ -312,7 +317,7 @@ extension NameNode {
     func complete(_ request: Strata_Wire_CompleteRequest, clientName: String) async throws -> Strata_Wire_BoolResponse {
         // The last block must have a finished replica; its data node reports it right after the
         // last packet, so wait briefly rather than make every writer poll.
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = clock.now + .seconds(20)
         while true {
             let ready: Bool = try state.withLock { (state) throws(RemoteException) in
                 guard request.hasLast else { return true }
@@ -326,10 +331,10 @@ extension NameNode {
                     request.last.blockID, generationStamp: request.last.generationStamp, numBytes: request.last.numBytes)
             }
             if ready { break }
-            if Date() > deadline { return boolResponse(false) }
-            try await Task.sleep(for: .milliseconds(2))
+            if clock.now > deadline { return boolResponse(false) }
+            try await clock.sleep(milliseconds: 2)
         }
-        let now = Self.nowMs()
+        let now = clock.wallTimeMs
         try await mutate("complete", path: request.path) { (state) throws(RemoteException) in
             let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
             let edit = try state.namespace.prepareComplete(path, clientName: clientName, last: request.hasLast ? request.last : nil, now: now)
@@ -341,11 +346,11 @@ extension NameNode {
 
     func append(_ request: Strata_Wire_AppendRequest, caller: Caller, clientName: String) async throws -> Strata_Wire_AppendResponse {
         try await takeBackIfAbandoned(request.path, clientName: clientName, operation: "APPEND_FILE")
-        let now = Self.nowMs()
+        let now = clock.wallTimeMs
         let (path, lastBlock, previousStamp) = try await mutate("append", path: request.path) {
             (state) throws(RemoteException) -> ([Edit], (String, Strata_Wire_LocatedBlock?, UInt64)) in
             let edit = try state.namespace.prepareAppend(request.path, clientName: clientName, caller: caller, now: now)
-            state.leaseRenewals[clientName] = now
+            state.leases.renew(clientName, now: clock.now)
             var located: Strata_Wire_LocatedBlock?
             var previousStamp: UInt64 = 0
             if edit.reopenFile.hasLast {
@@ -429,7 +434,7 @@ extension NameNode {
                 "InconsistentNamespaceException",
                 "Incompatible namespace ids: the data node's replicas belong to namespace \(request.namespaceID), this name node serves \(namespaceId)")
         }
-        let now = Self.nowMs()
+        let now = clock.now
         state.withLock { state in
             let index = state.blockManager.register(request.node, now: now)
             logger.info("data node registered", metadata: [
@@ -443,11 +448,11 @@ extension NameNode {
     }
 
     func heartbeat(_ request: Strata_Wire_HeartbeatRequest) -> Strata_Wire_HeartbeatResponse {
-        let now = Self.nowMs()
+        let now = clock.now
         var response = Strata_Wire_HeartbeatResponse()
         let command = state.withLock { state -> Strata_Wire_DatanodeCommand? in
             guard var command = state.blockManager.heartbeat(request, now: now) else { return nil }
-            command.recoverBlocks = state.pendingRecoveryCommands.removeValue(forKey: request.nodeID) ?? []
+            command.recoverBlocks = state.leases.takeCommands(for: request.nodeID)
             return command
         }
         if let command {
@@ -495,11 +500,11 @@ extension NameNode {
             }
             switch action {
             case "get": break
-            case "enter": state.safeMode = .manual
-            case "leave": state.safeMode = .off
+            case "enter": state.safeMode.set(manual: true)
+            case "leave": state.safeMode.set(manual: false)
             default: throw RemoteException.illegalArgument("safe mode action must be get, enter or leave")
             }
-            return boolResponse(state.safeMode != .off)
+            return boolResponse(state.safeMode.isOn)
         }
     }
 }

@@ -15,47 +15,46 @@ public final class NameNode: Sendable {
         var blockManager: BlockManager
         /// Blocks being written: the nodes of their pipeline, for readers of the open file.
         var pipelineTargets: [UInt64: [UInt16]] = [:]
-        var leaseRenewals: [String: Int64] = [:]
-        /// Lease recoveries in progress, by block.
-        var recoveries: [UInt64: BlockRecovery] = [:]
-        /// Recovery commands for the next heartbeat of each node, by node id.
-        var pendingRecoveryCommands: [String: [Strata_Wire_DatanodeCommand.RecoverBlock]] = [:]
+        var leases: LeaseManager
         var safeMode: SafeMode
         var replicationScanNeeded = true
-        var lastReplicationScanMs: Int64 = 0
+        var lastReplicationScan: MonotonicInstant
+        /// The replication pass under way and the next block id it scans.
+        var replicationScan: (pass: BlockManager.ReplicationPass, next: UInt64)?
+        /// The count of reported blocks under way (start-up safe mode) and the next id it counts.
+        var safeModeCount: (next: UInt64, reported: Int, total: Int)?
         var journalFailure: String?
-    }
-
-    enum SafeMode: Equatable {
-        case off
-        /// Entered at start-up; ends when enough blocks are reported.
-        case startup
-        /// Entered by an administrator; ends only when one says so.
-        case manual
     }
 
     public let configuration: NameNodeConfiguration
     let logger: Logger
+    /// Every decision's time: monotonic instants for leases, liveness and timeouts, wall time only
+    /// for modification times.
+    let clock: any Clock
     let journal: Journal
     let state: Mutex<State>
     let namespaceId: String
     private let server: Mutex<RPCServer?> = Mutex(nil)
     private let monitor: Mutex<[Task<Void, Never>]> = Mutex([])
+    /// The background checkpoint writer, if one runs: shutdown waits for it.
+    let checkpointTask: Mutex<Task<Void, Never>?> = Mutex(nil)
     let checkpointRunning = Atomic<Bool>(false)
 
     /// Opens the journal, loads the newest checkpoint image and replays the edits after it.
-    public init(configuration: NameNodeConfiguration, logger: Logger) throws {
+    public init(configuration: NameNodeConfiguration, logger: Logger, clock: any Clock = SystemClock()) throws {
         self.configuration = configuration
         self.logger = logger
+        self.clock = clock
         try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
-        self.journal = try Journal(directory: configuration.directory)
+        self.journal = try Journal(
+            directory: configuration.directory, maximumQueuedRecords: configuration.journalMaximumQueuedRecords)
         let settings = NamespaceSettings(
             superuser: configuration.superuser, supergroup: configuration.supergroup,
             permissionsEnabled: configuration.permissionsEnabled)
-        let started = Date()
+        let started = clock.now
         var loader = Namespace.ImageLoader(settings: settings)
         let imageTransaction = try journal.readCheckpoint { record in try loader.add(record) }
-        var namespace = imageTransaction > 0 ? try loader.finish() : Namespace(settings: settings, now: Self.nowMs())
+        var namespace = imageTransaction > 0 ? try loader.finish() : Namespace(settings: settings, now: clock.wallTimeMs)
         var replayed = 0
         try journal.forEachEdit(after: imageTransaction) { transaction, record in
             let edit: Edit
@@ -83,10 +82,12 @@ public final class NameNode: Sendable {
             metadata: [
                 "files": "\(namespace.fileCount)", "directories": "\(namespace.directoryCount)",
                 "blocks": "\(namespace.blocks.count)", "image": "\(imageTransaction)", "replayedEdits": "\(replayed)",
-                "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(started)))",
+                "seconds": "\(String(format: "%.3f", Double(clock.now.milliseconds(since: started)) / 1000))",
             ])
-        let safeMode: SafeMode = namespace.blocks.isEmpty ? .off : .startup
-        state = Mutex(State(namespace: namespace, blockManager: BlockManager(settings: configuration.blockManager), safeMode: safeMode))
+        let safeMode = SafeMode(hasBlocks: !namespace.blocks.isEmpty, settings: configuration.safeMode)
+        state = Mutex(State(
+            namespace: namespace, blockManager: BlockManager(settings: configuration.blockManager),
+            leases: LeaseManager(settings: configuration.leases), safeMode: safeMode, lastReplicationScan: clock.now))
     }
 
     /// Starts serving RPC and the monitor. Returns the bound RPC port.
@@ -107,11 +108,18 @@ public final class NameNode: Sendable {
 
     public var rpcPort: Int { server.withLock { $0?.port ?? 0 } }
 
-    /// Stops serving and makes the journal durable.
+    /// Stops serving, waits for the monitors and any checkpoint being written to end, and makes
+    /// the journal durable. No task of the name node outlives this call.
     public func shutdown() async {
-        monitor.withLock { $0.forEach { $0.cancel() } }
+        let tasks = monitor.withLock { tasks in
+            defer { tasks = [] }
+            return tasks
+        }
+        for task in tasks { task.cancel() }
         let server = self.server.withLock { $0 }
         await server?.close()
+        for task in tasks { await task.value }
+        if let checkpoint = checkpointTask.withLock({ $0 }) { await checkpoint.value }
         try? journal.flush()
         journal.close()
     }
@@ -133,12 +141,8 @@ public final class NameNode: Sendable {
             Statistics(
                 files: state.namespace.fileCount, directories: state.namespace.directoryCount, blocks: state.namespace.blocks.count,
                 liveDataNodes: state.blockManager.liveNodeCount, deadDataNodes: state.blockManager.deadNodeCount,
-                inSafeMode: state.safeMode != .off, lastTransactionId: lastTransaction)
+                inSafeMode: state.safeMode.isOn, lastTransactionId: lastTransaction)
         }
-    }
-
-    static func nowMs() -> Int64 {
-        Int64(Date().timeIntervalSince1970 * 1000)
     }
 
     func caller(_ call: RPCCall) throws(RemoteException) -> Caller {
@@ -154,18 +158,29 @@ public final class NameNode: Sendable {
     /// Runs a mutation: `body` prepares edits under the lock, they are applied and journaled in
     /// order, and the call returns once the journal has made them durable (group commit: calls
     /// arriving while a commit runs share the next one).
+    ///
+    /// Room in the journal's queue is reserved before the lock is taken: when the journal's disk
+    /// is slow and its queue full, a mutation waits here, suspended, and the lock stays free for
+    /// the reads and heartbeats answered on the event loops.
     func mutate<Result: Sendable>(
         _ operation: String, path: String,
         _ body: (inout State) throws(RemoteException) -> (edits: [Edit], result: Result)
     ) async throws -> Result {
+        let reservation: JournalReservation
+        do {
+            reservation = try await journal.reserveRoom()
+        } catch {
+            let failure = state.withLock { $0.journalFailure }
+            throw RemoteException.io("the name node's journal failed (\(failure ?? "\(error)")); it accepts no more changes")
+        }
         let signal = CompletionSignal()
         let (journaled, result): (Bool, Result) = try state.withLock { (state) throws(RemoteException) -> (Bool, Result) in
             if let failure = state.journalFailure {
                 throw RemoteException.io("the name node's journal failed (\(failure)); it accepts no more changes")
             }
-            if state.safeMode != .off {
+            if state.safeMode.isOn {
                 throw RemoteException(
-                    "SafeModeException", "Cannot \(operation) \(path). Name node is in safe mode. \(safeModeReport(state))")
+                    "SafeModeException", "Cannot \(operation) \(path). Name node is in safe mode. \(state.safeMode.report)")
             }
             let (edits, result) = try body(&state)
             guard !edits.isEmpty else { return (false, result) }
@@ -181,7 +196,7 @@ public final class NameNode: Sendable {
                 let isLast = position == edits.count - 1
                 do {
                     // Commits are in order, so the last edit's commit covers the others.
-                    try journal.submit(try edit.serializedBytes()) { outcome in
+                    try journal.submit(try edit.serializedBytes(), reservation: reservation) { outcome in
                         if isLast { signal.complete(outcome.map { _ in () }) }
                     }
                 } catch {
@@ -199,27 +214,6 @@ public final class NameNode: Sendable {
         return result
     }
 
-    func safeModeReport(_ state: borrowing State) -> String {
-        let (reported, total) = reportedBlocks(state)
-        switch state.safeMode {
-        case .off: return ""
-        case .manual: return "It was turned on manually. Use \"strata dfsadmin safemode leave\" to turn safe mode off."
-        case .startup:
-            let needed = Int((Double(total) * configuration.safeModeThreshold).rounded(.up)) - reported
-            return "The reported blocks \(reported) needs additional \(max(0, needed)) blocks to reach the threshold "
-                + "\(String(format: "%.4f", configuration.safeModeThreshold)) of total blocks \(total)."
-        }
-    }
-
-    func reportedBlocks(_ state: borrowing State) -> (reported: Int, total: Int) {
-        var reported = 0
-        var total = 0
-        for (id, record) in state.namespace.blocks where record.isComplete {
-            total += 1
-            if !state.blockManager.locations(of: id).isEmpty { reported += 1 }
-        }
-        return (reported, total)
-    }
 }
 
 /// A one-shot result handed from the journal's writer thread to a waiting task.

@@ -1,4 +1,5 @@
 import StrataCore
+import StrataJournal
 
 /// How a name node runs.
 public struct NameNodeConfiguration: Sendable {
@@ -15,22 +16,44 @@ public struct NameNodeConfiguration: Sendable {
     public var rawFrameSize: Int = Limits.defaultRawFrameSizeBytes
     public var umask: UInt16 = 0o022
     public var blockManager = BlockManager.Settings()
+    /// Edits waiting for the journal's disk, at most: past it, changes wait (suspended, holding
+    /// no lock) for room.
+    public var journalMaximumQueuedRecords = JournalLimits.maximumQueuedRecords
     /// Write a checkpoint image after this many edits (HDFS `dfs.namenode.checkpoint.txns`).
     public var checkpointEveryEdits: UInt64 = 200_000
+    /// When start-up safe mode ends.
+    public var safeMode = SafeMode.Settings()
+    /// Writer lease limits and the lease recovery timeout.
+    public var leases = LeaseManager.Settings()
     /// Fraction of blocks that must have a reported replica before safe mode ends
     /// (HDFS `dfs.namenode.safemode.threshold-pct`).
-    public var safeModeThreshold: Double = 0.999
+    public var safeModeThreshold: Double {
+        get { safeMode.threshold }
+        set { safeMode.threshold = newValue }
+    }
     /// A writer that has not renewed its lease for this long may lose its files to another
     /// writer, which starts their recovery (HDFS soft limit, 60 s).
-    public var leaseSoftLimitMs: Int64 = 60_000
+    public var leaseSoftLimitMs: Int64 {
+        get { leases.softLimitMs }
+        set { leases.softLimitMs = newValue }
+    }
     /// A writer silent for this long loses its files: the name node recovers and closes them
     /// (HDFS `dfs.namenode.lease-hard-limit-sec`, 20 minutes).
-    public var leaseHardLimitMs: Int64 = 1_200_000
+    public var leaseHardLimitMs: Int64 {
+        get { leases.hardLimitMs }
+        set { leases.hardLimitMs = newValue }
+    }
     /// How long a lease recovery may take (its primary node may have died, or its command been
     /// lost) before it starts over with another node.
-    public var leaseRecoveryTimeoutMs: Int64 = 60_000
+    public var leaseRecoveryTimeoutMs: Int64 {
+        get { leases.recoveryTimeoutMs }
+        set { leases.recoveryTimeoutMs = newValue }
+    }
     /// How often the monitor checks heartbeats, safe mode and replication.
     public var monitorIntervalMs: Int64 = 500
+    /// Block ids a background scan (replication, the safe-mode count) covers per hold of the name
+    /// node's lock: it lets go between chunks, so no scan of every block stalls the RPC handlers.
+    public var scanChunkBlockIds = 1024
 
     public init(directory: String, superuser: String) {
         self.directory = directory

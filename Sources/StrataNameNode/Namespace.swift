@@ -33,7 +33,7 @@ public struct Namespace: Sendable {
     var writers: [UInt32: String] = [:]
     /// Sorted child names of directories listed since their last change.
     var sortedChildren: [UInt32: [String]] = [:]
-    public internal(set) var nextBlockId: UInt64 = 1 << 30
+    public internal(set) var nextBlockId: UInt64 = Namespace.firstBlockId
     public internal(set) var nextGenerationStamp: UInt64 = 1001
     public internal(set) var fileCount = 0
     public internal(set) var directoryCount = 1
@@ -284,6 +284,21 @@ public struct Namespace: Sendable {
         for (id, record) in blocks {
             body(id, BlockRecordView(record), Int(inodes[Int(record.inode)].replication))
         }
+    }
+
+    /// The id of the first block a namespace allocates; ids grow from there, so every block's id
+    /// lies in `firstBlockId..<nextBlockId`.
+    public static let firstBlockId: UInt64 = 1 << 30
+
+    /// The blocks whose ids lie in `ids`, with their files' replication, in id order: one chunk
+    /// of a scan that walks the ids a range at a time (a scan that must not hold the name node's
+    /// lock for every block at once).
+    public func blocks(inIds ids: Range<UInt64>) -> [(UInt64, BlockRecordView, Int)] {
+        var found: [(UInt64, BlockRecordView, Int)] = []
+        for id in ids {
+            if let record = blocks[id] { found.append((id, BlockRecordView(record), Int(inodes[Int(record.inode)].replication))) }
+        }
+        return found
     }
 
     public func block(_ id: UInt64) -> BlockRecordView? {

@@ -150,7 +150,7 @@ struct NamespaceMemoryCommand: ParsableCommand {
         for index in 0..<3 {
             var info = Strata_Wire_DatanodeInfo()
             info.nodeID = "node-\(index)"
-            nodes.append(blocks.register(info, now: 0))
+            nodes.append(blocks.register(info, now: .zero))
         }
         let caller = Caller(user: "strata", groups: ["strata", "supergroup"])
         for file in 0..<files {

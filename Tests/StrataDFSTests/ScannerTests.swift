@@ -380,7 +380,7 @@ import Testing
             info.transferPort = UInt32(9000 + index)
             info.capacity = 1 << 30
             info.remaining = 1 << 29
-            let node = manager.register(info, now: 0)
+            let node = manager.register(info, now: .zero)
             manager.processBlockReport([], node: node) { _ in nil }
         }
         return manager
@@ -399,7 +399,7 @@ import Testing
     }
 
     func pass(_ manager: inout BlockManager, _ generator: inout SeededGenerator) -> (copies: Int, deletions: Int) {
-        let work = manager.computeReplicationWork(now: 1_000, blocks: [(7, record, 3)], using: &generator)
+        let work = manager.computeReplicationWork(now: .milliseconds(1_000), blocks: [(7, record, 3)], using: &generator)
         return (work.scheduledCopies, work.scheduledDeletions)
     }
 

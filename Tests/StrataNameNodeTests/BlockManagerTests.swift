@@ -25,7 +25,7 @@ import Testing
             info.transferPort = UInt32(9000 + index)
             info.capacity = Self.capacity
             info.remaining = Self.capacity / 2
-            let node = manager.register(info, now: 0)
+            let node = manager.register(info, now: .milliseconds(0))
             manager.processBlockReport([], node: node) { _ in nil }
             indices.append(node)
         }
@@ -96,10 +96,10 @@ import Testing
         place(2, on: [nodes[0], nodes[1], nodes[3]], in: &manager)
         // Block 3 does not involve node 0: decommissioning it must not touch block 3.
         place(3, on: [nodes[1], nodes[2], nodes[3]], in: &manager)
-        #expect(manager.computeReplicationWork(now: 0, blocks: blocks, using: &generator).scheduledCopies == 0)
+        #expect(manager.computeReplicationWork(now: .milliseconds(0), blocks: blocks, using: &generator).scheduledCopies == 0)
 
         manager.startDecommission(nodes[0])
-        let work = manager.computeReplicationWork(now: 1, blocks: blocks, using: &generator)
+        let work = manager.computeReplicationWork(now: .milliseconds(1), blocks: blocks, using: &generator)
         #expect(work.scheduledCopies == 2)
         #expect(work.scheduledDeletions == 0)
         #expect(work.decommissioned.isEmpty)
@@ -113,7 +113,7 @@ import Testing
         // The copies arrive: nothing needs node 0 any more.
         place(1, on: [nodes[3]], in: &manager)
         place(2, on: [nodes[2]], in: &manager)
-        let done = manager.computeReplicationWork(now: 2, blocks: blocks, using: &generator)
+        let done = manager.computeReplicationWork(now: .milliseconds(2), blocks: blocks, using: &generator)
         #expect(done.decommissioned == ["n0"])
         #expect(done.scheduledCopies == 0)
         // Its replicas are not excess: they stay until the node is switched off or recommissioned.
@@ -128,7 +128,7 @@ import Testing
         manager.stopDecommission(nodes[0])
         #expect(manager.nodes[0].adminState == .normal)
         #expect(manager.decommissionRequests.isEmpty)
-        let excess = manager.computeReplicationWork(now: 3, blocks: blocks, using: &generator)
+        let excess = manager.computeReplicationWork(now: .milliseconds(3), blocks: blocks, using: &generator)
         #expect(excess.scheduledDeletions == 2)
         #expect(manager.locations(of: 1).count == 3)
         #expect(manager.locations(of: 2).count == 3)
@@ -141,18 +141,18 @@ import Testing
         info.nodeID = "late"
         info.capacity = Self.capacity
         info.remaining = Self.capacity
-        let late = manager.register(info, now: 0)
+        let late = manager.register(info, now: .milliseconds(0))
         manager.startDecommission(late)
         // No replica known, but its report has not come: it may hold blocks the name node has not heard of.
-        _ = manager.computeReplicationWork(now: 1, blocks: [], using: &generator)
+        _ = manager.computeReplicationWork(now: .milliseconds(1), blocks: [], using: &generator)
         #expect(manager.nodes[Int(late)].adminState == .decommissioning)
         manager.processBlockReport([], node: late) { _ in nil }
-        #expect(manager.computeReplicationWork(now: 2, blocks: [], using: &generator).decommissioned == ["late"])
+        #expect(manager.computeReplicationWork(now: .milliseconds(2), blocks: [], using: &generator).decommissioned == ["late"])
         // A decommissioned node that registers again is checked again.
-        _ = manager.register(info, now: 3)
+        _ = manager.register(info, now: .milliseconds(3))
         #expect(manager.nodes[Int(late)].adminState == .decommissioning)
         manager.processBlockReport([], node: late) { _ in nil }
-        #expect(manager.computeReplicationWork(now: 4, blocks: [], using: &generator).decommissioned == ["late"])
+        #expect(manager.computeReplicationWork(now: .milliseconds(4), blocks: [], using: &generator).decommissioned == ["late"])
         #expect(nodes.allSatisfy { manager.nodes[Int($0)].adminState == .normal })
     }
 
@@ -164,7 +164,7 @@ import Testing
         place(11, on: [nodes[0]], in: &manager)
         manager.startDecommission(nodes[0])
         let blocks: [(UInt64, BlockRecordView, Int)] = [(10, record(), 2), (11, record(), 2)]
-        let work = manager.computeReplicationWork(now: 0, blocks: blocks, using: &generator)
+        let work = manager.computeReplicationWork(now: .milliseconds(0), blocks: blocks, using: &generator)
         // Node 0 may send one copy: block 11's. Block 10 is copied from node 1.
         #expect(work.scheduledCopies == 2)
         let queued = queuedTransfers(manager)
@@ -181,7 +181,7 @@ import Testing
         place(20, on: [nodes[0]], in: &manager, record: open)
         place(21, on: [nodes[0], nodes[1]], in: &manager, record: open)
         manager.startDecommission(nodes[0])
-        _ = manager.computeReplicationWork(now: 0, blocks: [(20, open, 3), (21, open, 3)], using: &generator)
+        _ = manager.computeReplicationWork(now: .milliseconds(0), blocks: [(20, open, 3), (21, open, 3)], using: &generator)
         #expect(manager.nodes[0].adminState == .decommissioning)
         #expect(manager.nodeInfo(nodes[0]).blocksToDecommission == 1)
         #expect(queuedTransfers(manager).isEmpty, "blocks being written are not copied")
@@ -189,8 +189,8 @@ import Testing
 
     @Test func deadNodeIsDecommissionedAtOnce() {
         var (manager, nodes) = makeManager(nodes: 3) { $0.heartbeatTimeoutMs = 100 }
-        for node in [nodes[0], nodes[1]] { _ = manager.heartbeat(heartbeat("n\(node)"), now: 150) }
-        #expect(manager.checkHeartbeats(now: 200) == ["n2"])
+        for node in [nodes[0], nodes[1]] { _ = manager.heartbeat(heartbeat("n\(node)"), now: .milliseconds(150)) }
+        #expect(manager.checkHeartbeats(now: .milliseconds(200)) == ["n2"])
         manager.startDecommission(nodes[2])
         #expect(manager.nodes[2].adminState == .decommissioned)
         #expect(manager.decommissionRequests == ["n2"])
@@ -201,7 +201,7 @@ import Testing
         manager.restoreDecommissionRequests(["returning"])
         var info = Strata_Wire_DatanodeInfo()
         info.nodeID = "returning"
-        let node = manager.register(info, now: 0)
+        let node = manager.register(info, now: .milliseconds(0))
         #expect(manager.nodes[Int(node)].adminState == .decommissioning)
         #expect(!manager.isInService(node))
     }
@@ -213,7 +213,7 @@ import Testing
         other.hostname = "storage-7"
         other.ipAddress = "127.0.0.7"
         other.transferPort = 9866
-        let elsewhere = manager.register(other, now: 0)
+        let elsewhere = manager.register(other, now: .milliseconds(0))
         #expect(manager.resolveNode("n1") == .found(nodes[1]))
         #expect(manager.resolveNode("127.0.0.1:9000") == .found(nodes[0]))
         #expect(manager.resolveNode("127.0.0.7") == .found(elsewhere))
@@ -231,8 +231,8 @@ import Testing
         var generator = SeededGenerator(seed: 6)
         let blockSize: UInt64 = 128 << 20
         // Node 1 has less room than a block; node 2's volume failed.
-        _ = manager.heartbeat(heartbeat("n1", remaining: blockSize - 1), now: 1)
-        _ = manager.heartbeat(heartbeat("n2", volumeFailed: true, reason: "create /data/current/volume-check: Read-only file system (EROFS)"), now: 1)
+        _ = manager.heartbeat(heartbeat("n1", remaining: blockSize - 1), now: .milliseconds(1))
+        _ = manager.heartbeat(heartbeat("n2", volumeFailed: true, reason: "create /data/current/volume-check: Read-only file system (EROFS)"), now: .milliseconds(1))
         for _ in 0..<20 {
             let targets = manager.chooseTargets(count: 3, writer: nodes[2], excluding: [], requiredBytes: blockSize, using: &generator)
             #expect(Set(targets) == [nodes[0], nodes[3]], "targets \(targets)")
@@ -246,18 +246,18 @@ import Testing
         // A failed volume's replica still serves reads but does not count: the block gets a copy.
         place(30, on: [nodes[0], nodes[2]], in: &manager)
         #expect(manager.locations(of: 30) == [nodes[0], nodes[2]])
-        let work = manager.computeReplicationWork(now: 2, blocks: [(30, record(), 2)], using: &generator)
+        let work = manager.computeReplicationWork(now: .milliseconds(2), blocks: [(30, record(), 2)], using: &generator)
         #expect(work.scheduledCopies == 1)
         // A copy is far smaller than a block: node 1 has room for it, node 2 may not take it.
         let targets = queuedTransfers(manager).values.flatMap { $0 }.map(\.targets)
         #expect(targets == [["n1"]] || targets == [["n3"]], "targets \(targets)")
 
         // No node with room: nothing is chosen.
-        for name in ["n0", "n3"] { _ = manager.heartbeat(heartbeat(name, remaining: 10), now: 3) }
+        for name in ["n0", "n3"] { _ = manager.heartbeat(heartbeat(name, remaining: 10), now: .milliseconds(3)) }
         #expect(manager.chooseTargets(count: 3, writer: nil, excluding: [], requiredBytes: blockSize, using: &generator).isEmpty)
 
         // The volume works again: the node is back in service.
-        _ = manager.heartbeat(heartbeat("n2"), now: 4)
+        _ = manager.heartbeat(heartbeat("n2"), now: .milliseconds(4))
         #expect(manager.isInService(nodes[2]))
         #expect(manager.takeVolumeStateChanges().map(\.failed) == [false])
         #expect(manager.chooseTargets(count: 3, writer: nil, excluding: [], requiredBytes: blockSize, using: &generator) == [nodes[2]])
@@ -276,12 +276,12 @@ import Testing
         for id in ids { place(id, on: [nodes[0]], in: &manager) }
         let blocks = ids.map { ($0, record(), 2) }
 
-        #expect(manager.computeReplicationWork(now: 0, blocks: blocks, using: &generator).scheduledCopies == 4)
+        #expect(manager.computeReplicationWork(now: .milliseconds(0), blocks: blocks, using: &generator).scheduledCopies == 4)
         #expect(manager.copiesInFlight()[0] == 4)
         // The heartbeat hands the four copies out; they are still in flight, so nothing more is scheduled.
-        let command = manager.heartbeat(heartbeat("n0"), now: 10)
+        let command = manager.heartbeat(heartbeat("n0"), now: .milliseconds(10))
         #expect(command?.transfers.count == 4)
-        #expect(manager.computeReplicationWork(now: 20, blocks: blocks, using: &generator).scheduledCopies == 0)
+        #expect(manager.computeReplicationWork(now: .milliseconds(20), blocks: blocks, using: &generator).scheduledCopies == 0)
         #expect(manager.copiesInFlight()[0] == 4)
 
         // Two arrive: two more may go.
@@ -292,16 +292,16 @@ import Testing
             arrived.append(transfer.block.blockID)
         }
         #expect(manager.copiesInFlight()[0] == 2)
-        #expect(manager.computeReplicationWork(now: 30, blocks: blocks, using: &generator).scheduledCopies == 2)
+        #expect(manager.computeReplicationWork(now: .milliseconds(30), blocks: blocks, using: &generator).scheduledCopies == 2)
         #expect(manager.copiesInFlight()[0] == 4)
 
         // The other two never arrive: after the timeout they are scheduled again, still within the limit.
-        let later = manager.computeReplicationWork(now: 1_011, blocks: blocks, using: &generator)
+        let later = manager.computeReplicationWork(now: .milliseconds(1_011), blocks: blocks, using: &generator)
         #expect(later.scheduledCopies == 2)
         #expect(manager.copiesInFlight()[0] == 4)
         #expect(manager.copiesInFlight().allSatisfy { $0 <= 4 })
         // Queued commands: the two of the pass at 30 and the two rescheduled, never more than four.
-        #expect((manager.heartbeat(heartbeat("n0"), now: 1_020)?.transfers.count ?? 0) == 4)
+        #expect((manager.heartbeat(heartbeat("n0"), now: .milliseconds(1_020))?.transfers.count ?? 0) == 4)
         #expect(arrived.allSatisfy { manager.locations(of: $0).count == 2 })
     }
 
@@ -310,14 +310,14 @@ import Testing
         var generator = SeededGenerator(seed: 8)
         place(40, on: [nodes[0], nodes[1]], in: &manager)
         let blocks: [(UInt64, BlockRecordView, Int)] = [(40, record(), 3)]
-        #expect(manager.computeReplicationWork(now: 0, blocks: blocks, using: &generator).scheduledCopies == 1)
+        #expect(manager.computeReplicationWork(now: .milliseconds(0), blocks: blocks, using: &generator).scheduledCopies == 1)
         let source = manager.copiesInFlight().firstIndex(of: 1)!
         // The source dies before the copy arrives.
-        for index in nodes where Int(index) != source { _ = manager.heartbeat(heartbeat("n\(index)"), now: 150) }
-        #expect(manager.checkHeartbeats(now: 200) == ["n\(source)"])
+        for index in nodes where Int(index) != source { _ = manager.heartbeat(heartbeat("n\(index)"), now: .milliseconds(150)) }
+        #expect(manager.checkHeartbeats(now: .milliseconds(200)) == ["n\(source)"])
         #expect(manager.copiesInFlight().allSatisfy { $0 == 0 })
         // The surviving replica is copied to both free nodes now, without waiting for a timeout.
-        #expect(manager.computeReplicationWork(now: 210, blocks: blocks, using: &generator).scheduledCopies == 1)
+        #expect(manager.computeReplicationWork(now: .milliseconds(210), blocks: blocks, using: &generator).scheduledCopies == 1)
         let queued = queuedTransfers(manager).values.flatMap { $0 }
         #expect(queued.count == 1 && queued[0].targets.count == 2)
     }
@@ -331,11 +331,11 @@ import Testing
         place(50, on: [nodes[0], nodes[1], nodes[2]], in: &manager)
         let blocks: [(UInt64, BlockRecordView, Int)] = [(50, record(), 3)]
         manager.markCorrupt(50, nodeId: "n0")
-        let first = manager.computeReplicationWork(now: 0, blocks: blocks, using: &generator)
+        let first = manager.computeReplicationWork(now: .milliseconds(0), blocks: blocks, using: &generator)
         #expect(first.scheduledCopies == 1 && first.scheduledDeletions == 0)
         #expect(queuedTransfers(manager).values.flatMap { $0 }.first?.targets == ["n3"])
         manager.markCorrupt(50, nodeId: "n1")
-        let second = manager.computeReplicationWork(now: 10, blocks: blocks, using: &generator)
+        let second = manager.computeReplicationWork(now: .milliseconds(10), blocks: blocks, using: &generator)
         #expect(second.scheduledDeletions == 0, "a damaged replica was deleted while n3 was free for a copy")
         #expect(manager.locations(of: 50).count + (manager.corrupt[50]?.count ?? 0) >= 3)
     }
@@ -386,11 +386,60 @@ import Testing
         #expect(manager.hasFinishedReplica(61, generationStamp: 3, numBytes: 700))
         // n1 restarts without the replica: its block report no longer lists it.
         manager.processBlockReport([], node: nodes[1]) { _ in writing }
-        _ = manager.heartbeat(heartbeat("n1"), now: 150)
+        _ = manager.heartbeat(heartbeat("n1"), now: .milliseconds(150))
         // n0 stops sending heartbeats.
-        #expect(manager.checkHeartbeats(now: 200) == ["n0"])
+        #expect(manager.checkHeartbeats(now: .milliseconds(200)) == ["n0"])
         #expect(!manager.hasFinishedReplica(61, generationStamp: 3, numBytes: 700))
         manager.blockRemoved(61)
         #expect(manager.writtenReplicas[61] == nil)
+    }
+}
+
+/// The replication pass the name node runs a chunk of blocks at a time decides as one pass over
+/// every block does.
+@Suite struct ChunkedReplicationPassTests {
+    @Test func aPassInChunksOfOneBlockSchedulesWhatAWholePassDoes() {
+        let suite = BlockManagerTests()
+        let setUp = { () -> (BlockManager, [(UInt64, BlockRecordView, Int)]) in
+            var (manager, nodes) = suite.makeManager(nodes: 5)
+            var blocks: [(UInt64, BlockRecordView, Int)] = []
+            // Under-replicated (one and two replicas), over-replicated, and healthy blocks.
+            for id in UInt64(1)...40 {
+                let holders = Array(nodes.prefix(Int(id % 5) + 1))
+                suite.place(id, on: holders, in: &manager)
+                blocks.append((id, suite.record(), 3))
+            }
+            return (manager, blocks)
+        }
+        var (whole, blocks) = setUp()
+        var generator = SeededGenerator(seed: 7)
+        let expected = whole.computeReplicationWork(now: .milliseconds(10), blocks: blocks, using: &generator)
+
+        var (chunked, _) = setUp()
+        generator = SeededGenerator(seed: 7)
+        var pass = chunked.beginReplicationPass(now: .milliseconds(10))
+        for block in blocks { chunked.scanForReplication([block], in: &pass, using: &generator) }
+        #expect(pass.scannedBlocks == blocks.count)
+        let work = chunked.finishReplicationPass(pass, now: .milliseconds(10), using: &generator)
+        #expect(work.scheduledCopies == expected.scheduledCopies)
+        #expect(work.scheduledDeletions == expected.scheduledDeletions)
+        #expect(expected.scheduledCopies > 0 && expected.scheduledDeletions > 0)
+        for id in blocks.map(\.0) { #expect(chunked.locations(of: id).sorted() == whole.locations(of: id).sorted()) }
+    }
+
+    @Test func blocksRemovedAndSourcesDeadSinceTheScanGetNoCopy() {
+        let suite = BlockManagerTests()
+        var (manager, nodes) = suite.makeManager(nodes: 4) { $0.heartbeatTimeoutMs = 100 }
+        suite.place(1, on: [nodes[0]], in: &manager)
+        suite.place(2, on: [nodes[1]], in: &manager)
+        var generator = SeededGenerator(seed: 1)
+        var pass = manager.beginReplicationPass(now: .zero)
+        manager.scanForReplication([(1, suite.record(), 3), (2, suite.record(), 3)], in: &pass, using: &generator)
+        manager.blockRemoved(1)
+        for node in nodes where node != nodes[0] { _ = manager.heartbeat(suite.heartbeat("n\(node)"), now: .milliseconds(150)) }
+        #expect(manager.checkHeartbeats(now: .milliseconds(200)) == ["n\(nodes[0])"])
+        let work = manager.finishReplicationPass(pass, now: .milliseconds(200), using: &generator)
+        // Block 1 is gone; block 2's source is alive: only it is copied.
+        #expect(work.scheduledCopies == 1)
     }
 }

@@ -172,7 +172,7 @@ import Testing
         let nodes = (0..<6).map { index -> UInt16 in
             var info = Strata_Wire_DatanodeInfo()
             info.nodeID = "n\(index)"
-            return manager.register(info, now: 0)
+            return manager.register(info, now: .zero)
         }
         var reported = Strata_Wire_ReportedBlock()
         reported.block.blockID = 42
@@ -187,7 +187,7 @@ import Testing
         #expect(manager.locations(of: 42).sorted() == [nodes[0], nodes[2], nodes[3], nodes[4]])
         // Six replicas of a block whose file wants two: four are scheduled for deletion.
         manager.processReportedReplica(reported, node: nodes[5], record: record)
-        let work = manager.computeReplicationWork(now: 0, blocks: [(42, record, 2)], using: &generator)
+        let work = manager.computeReplicationWork(now: .zero, blocks: [(42, record, 2)], using: &generator)
         #expect(work.scheduledDeletions == 3)
         #expect(manager.locations(of: 42).count == 2)
     }
