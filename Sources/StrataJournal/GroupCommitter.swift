@@ -44,6 +44,8 @@ final class GroupCommitter: @unchecked Sendable {
     private var reservedRecords = 0
     /// Tasks waiting in `reserveRoom`, woken (to check again) whenever room may have freed.
     private var roomWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Submitters blocked in `submit` for room (the async waiters are `roomWaiters`).
+    private var blockedSubmitters = 0
     /// Runs before each commit (tests stall the journal with it).
     private var commitHook: (@Sendable () -> Void)?
 
@@ -73,6 +75,10 @@ final class GroupCommitter: @unchecked Sendable {
 
     var commitCount: UInt64 { locked { commits } }
 
+    /// Submitters waiting for room right now, blocked or suspended (tests wait for this event
+    /// rather than for a time).
+    var waitingForRoom: Int { locked { blockedSubmitters + roomWaiters.count } }
+
     func setCommitHook(_ hook: (@Sendable () -> Void)?) {
         locked { commitHook = hook }
     }
@@ -94,7 +100,9 @@ final class GroupCommitter: @unchecked Sendable {
                 break
             }
             if hasRoom(forBytes: record.count) { break }
+            blockedSubmitters += 1
             condition.wait()
+            blockedSubmitters -= 1
         }
         let transactionId = nextTransactionId
         nextTransactionId += 1

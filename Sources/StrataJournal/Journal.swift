@@ -298,6 +298,9 @@ public final class Journal: @unchecked Sendable {
         try database.locked(body)
     }
 
+    /// Submitters waiting for room in the queue right now.
+    var waitingForRoomForTesting: Int { committer.waitingForRoom }
+
     /// Caps the database size, so tests can make the next commit fail as on a full disk.
     func setMaximumPageCountForTesting(_ pages: Int) throws(JournalError) {
         try database.setMaximumPageCount(pages)

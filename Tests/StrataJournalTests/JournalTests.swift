@@ -117,7 +117,10 @@ import Testing
                 let id = try? journal.submit(recordBytes(10)) { _ in }
                 finished.update { $0 = id }
             }
-            Thread.sleep(forTimeInterval: 0.3)
+            // Waits for the event (the submitter blocked for room), not for a time.
+            let blocked = Date().addingTimeInterval(10)
+            while journal.waitingForRoomForTesting == 0 && Date() < blocked { Thread.sleep(forTimeInterval: 0.001) }
+            #expect(journal.waitingForRoomForTesting == 1)
             #expect(finished.value == nil, "the eleventh submit should wait for room")
         }
         let deadline = Date().addingTimeInterval(10)
@@ -125,6 +128,28 @@ import Testing
         #expect(finished.value == 11)
         try journal.flush()
         #expect(journal.lastDurableTransactionId == 11)
+    }
+
+    @Test func reservingRoomSuspendsWhileTheQueueIsFullAndAReservedSubmitNeverWaits() async throws {
+        let directory = try TemporaryDirectory()
+        let journal = try Journal(directory: directory.path, maximumQueuedRecords: 2)
+        defer { journal.close() }
+        let gate = CommitGate()
+        journal.setCommitHookForTesting { gate.passWhenOpen() }
+        // One change of three edits under one reservation: none of its submissions waits, though
+        // the queue goes past its bound of two while no commit can finish.
+        let reservation = try await journal.reserveRoom()
+        for index in 0..<3 { try journal.submit(recordBytes(index), reservation: reservation) { _ in } }
+        // The next change waits for room, suspended rather than blocking a thread.
+        let waiter = Task { try await journal.reserveRoom() }
+        while journal.waitingForRoomForTesting == 0 { await Task.yield() }
+        #expect(journal.lastSubmittedTransactionId == 3)
+        gate.open()
+        let next = try await waiter.value
+        try journal.submit(recordBytes(3), reservation: next) { _ in }
+        try journal.flush()
+        #expect(journal.lastDurableTransactionId == 4)
+        #expect(journal.waitingForRoomForTesting == 0)
     }
 
     @Test func failedCommitFailsTheJournal() throws {

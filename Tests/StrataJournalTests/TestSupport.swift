@@ -70,3 +70,22 @@ final class Collected<Value>: @unchecked Sendable {
 
     var value: Value { lock.withLock { storage } }
 }
+
+/// Holds commits (through a journal's commit hook) until the test opens it, as a disk that hangs.
+final class CommitGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var isOpen = false
+
+    func passWhenOpen() {
+        condition.lock()
+        while !isOpen { condition.wait() }
+        condition.unlock()
+    }
+
+    func open() {
+        condition.lock()
+        isOpen = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
