@@ -83,7 +83,7 @@ public final class DFSClient: Sendable {
         while true {
             do {
                 return try await nameNode.call(method, request, user: configuration.user, clientName: clientName)
-            } catch let error as RemoteException where retrying && error.exceptionClass == "SafeModeException" && !error.message.contains("manually") {
+            } catch let error as RemoteException where retrying && error.exceptionClass == .safeMode && !error.message.contains("manually") {
                 if Date().addingTimeInterval(delay) > deadline { throw error }
             } catch let error as RPCConnectionError where retrying {
                 if Date().addingTimeInterval(delay) > connectionDeadline { throw error }

@@ -361,7 +361,7 @@ public final class DFSOutputStream {
             do {
                 let response: Strata_Wire_AddBlockResponse = try await client.call("addBlock", request)
                 located = response.block
-            } catch let error as RemoteException where error.exceptionClass == "NotReplicatedYetException" {
+            } catch let error as RemoteException where error.exceptionClass == .notReplicatedYet {
                 if Date() > deadline { throw error }
                 try await Task.sleep(for: .seconds(delay))
                 delay = min(delay * 2, 0.4)

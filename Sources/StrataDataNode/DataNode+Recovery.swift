@@ -31,7 +31,7 @@ extension DataNode {
             let frameSize = UInt64(reader.rawFrameSize)
             guard reader.header.generationStamp == op.block.generationStamp else {
                 throw RemoteException(
-                    "ReplicaNotFoundException",
+                    .replicaNotFound,
                     "Replica \(id) has generation stamp \(reader.header.generationStamp), not \(op.block.generationStamp)")
             }
             guard op.block.numBytes % frameSize == 0, op.block.numBytes <= reader.rawLength, !op.targets.isEmpty else {

@@ -208,7 +208,7 @@ public final class DataNode: Sendable {
                     try await sendBlockReport()
                     lastReportMs = now
                 }
-            } catch let error as RemoteException where error.exceptionClass == "InconsistentNamespaceException" {
+            } catch let error as RemoteException where error.exceptionClass == .inconsistentNamespace {
                 logger.error("the name node refuses this data node: \(error.message)")
             } catch {
                 logger.debug("name node unreachable: \(error)")
@@ -228,7 +228,7 @@ public final class DataNode: Sendable {
         if let existing = namespaceId {
             guard existing == id else {
                 throw RemoteException(
-                    "InconsistentNamespaceException", "Incompatible namespace ids: this data node has \(existing), the name node \(id)")
+                    .inconsistentNamespace, "Incompatible namespace ids: this data node has \(existing), the name node \(id)")
             }
             return
         }

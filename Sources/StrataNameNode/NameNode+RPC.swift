@@ -188,7 +188,7 @@ extension NameNode {
         case "setAdminState":
             return try setAdminState(try call.request(), caller: try caller(call))
         default:
-            throw RemoteException("RpcNoSuchMethodException", "Unknown method \(call.method) called on the name node protocol.")
+            throw RemoteException(.rpcNoSuchMethod, "Unknown method \(call.method) called on the name node protocol.")
         }
     }
 
@@ -274,7 +274,7 @@ extension NameNode {
                 if known?.isComplete == false
                     && !state.blockManager.hasFinishedReplica(previous.blockID, generationStamp: previous.generationStamp, numBytes: previous.numBytes)
                 {
-                    throw RemoteException("NotReplicatedYetException", "Not replicated yet: block \(previous.blockID) of \(path)")
+                    throw RemoteException(.notReplicatedYet, "Not replicated yet: block \(previous.blockID) of \(path)")
                 }
             }
             let file = try state.namespace.openFile(path, clientName: clientName)
@@ -426,7 +426,7 @@ extension NameNode {
                 "node": "\(request.node.nodeID)", "address": "\(request.node.ipAddress):\(request.node.transferPort)",
                 "its namespace": "\(request.namespaceID)", "namespace": "\(namespaceId)"])
             throw RemoteException(
-                "InconsistentNamespaceException",
+                .inconsistentNamespace,
                 "Incompatible namespace ids: the data node's replicas belong to namespace \(request.namespaceID), this name node serves \(namespaceId)")
         }
         let now = Self.nowMs()
@@ -461,7 +461,7 @@ extension NameNode {
     func blockReport(_ request: Strata_Wire_BlockReportRequest) throws -> Strata_Wire_Empty {
         try state.withLock { (state) throws(RemoteException) in
             guard let node = state.blockManager.index(ofNode: request.nodeID) else {
-                throw RemoteException("UnregisteredNodeException", "data node \(request.nodeID) is not registered")
+                throw RemoteException(.unregisteredNode, "data node \(request.nodeID) is not registered")
             }
             let namespace = state.namespace
             state.blockManager.processBlockReport(request.blocks, node: node) { namespace.block($0) }
@@ -473,7 +473,7 @@ extension NameNode {
     func incrementalBlockReport(_ request: Strata_Wire_IncrementalBlockReportRequest) throws -> Strata_Wire_Empty {
         try state.withLock { (state) throws(RemoteException) in
             guard let node = state.blockManager.index(ofNode: request.nodeID) else {
-                throw RemoteException("UnregisteredNodeException", "data node \(request.nodeID) is not registered")
+                throw RemoteException(.unregisteredNode, "data node \(request.nodeID) is not registered")
             }
             for replica in request.received {
                 state.blockManager.processReportedReplica(replica, node: node, record: state.namespace.block(replica.block.blockID))

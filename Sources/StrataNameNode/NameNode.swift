@@ -165,7 +165,7 @@ public final class NameNode: Sendable {
             }
             if state.safeMode != .off {
                 throw RemoteException(
-                    "SafeModeException", "Cannot \(operation) \(path). Name node is in safe mode. \(safeModeReport(state))")
+                    .safeMode, "Cannot \(operation) \(path). Name node is in safe mode. \(safeModeReport(state))")
             }
             let (edits, result) = try body(&state)
             guard !edits.isEmpty else { return (false, result) }

@@ -72,7 +72,7 @@ public final class RPCConnection: Sendable {
         }
         timeoutTask.cancel()
         guard responseHeader.ok else {
-            throw RemoteException(responseHeader.exceptionClass, responseHeader.message)
+            throw RemoteException(RemoteExceptionClass(rawValue: responseHeader.exceptionClass), responseHeader.message)
         }
         return try Response(buffer: body)
     }

@@ -116,7 +116,7 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
             return true
         }
         guard admitted else {
-            let busy = RemoteException("RetriableException", "too many calls in flight on this connection")
+            let busy = RemoteException(.retriable, "too many calls in flight on this connection")
             channel.writeAndFlush(Self.errorFrame(callId: header.callID, busy), promise: nil)
             return
         }
@@ -141,7 +141,7 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
         do {
             return WireFrame(header: try header.serializedBuffer(), body: try message.serializedBuffer())
         } catch {
-            return errorFrame(callId: callId, RemoteException("RpcServerException", "cannot encode the answer: \(error)"))
+            return errorFrame(callId: callId, RemoteException(.rpcServer, "cannot encode the answer: \(error)"))
         }
     }
 
@@ -150,8 +150,8 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
     static func remoteException(_ error: any Error) -> RemoteException {
         switch error {
         case let error as RemoteException: error
-        case let error as WireProtocolError: RemoteException("RpcServerException", error.message)
-        default: RemoteException("IOException", "\(error)")
+        case let error as WireProtocolError: RemoteException(.rpcServer, error.message)
+        default: RemoteException(.io, "\(error)")
         }
     }
 
@@ -159,7 +159,7 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
         var header = Strata_Wire_ResponseHeader()
         header.callID = callId
         header.ok = false
-        header.exceptionClass = error.exceptionClass
+        header.exceptionClass = error.exceptionClass.rawValue
         header.message = error.message
         // Serializing a plain header cannot fail.
         return WireFrame(header: try! header.serializedBuffer(), body: ByteBuffer())
