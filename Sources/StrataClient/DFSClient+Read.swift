@@ -652,6 +652,6 @@ extension DFSClient {
         bad.nodeID = node.nodeID
         bad.reason = reason
         request.replicas = [bad]
-        let _: Strata_Wire_Empty? = try? await call("reportBadBlocks", request, retrying: false)
+        let _: Strata_Wire_Empty? = try? await call(.reportBadBlocks, request, retrying: false)
     }
 }

@@ -139,7 +139,7 @@ extension DataNode {
             commit.newLength = length
         }
         do {
-            let _: Strata_Wire_Empty = try await nameNode.call("commitBlockSynchronization", commit, user: Self.rpcUser)
+            let _: Strata_Wire_Empty = try await nameNode.call(.commitBlockSynchronization, commit, user: Self.rpcUser)
             logger.info("block recovered", metadata: [
                 "block": "\(id)", "length": "\(commit.newLength)", "nodes": "\(commit.nodeIds.count)", "removed": "\(commit.deleteBlock)"])
         } catch {

@@ -175,7 +175,7 @@ public final class DataNode: Sendable {
                     request.node.volumeFailure = volumeStatus.reason
                     request.softwareVersion = StrataVersion.current
                     request.namespaceID = namespaceId ?? ""
-                    let response: Strata_Wire_RegisterResponse = try await nameNode.call("registerDatanode", request, user: Self.rpcUser)
+                    let response: Strata_Wire_RegisterResponse = try await nameNode.call(.registerDatanode, request, user: Self.rpcUser)
                     try joinNamespace(response.namespaceID)
                     try await sendBlockReport()
                     registered = true
@@ -189,7 +189,7 @@ public final class DataNode: Sendable {
                 heartbeat.remaining = usage.remaining
                 heartbeat.activeTransfers = UInt32(activeTransfers.load(ordering: .relaxed))
                 reportVolume(volumeStatus, in: &heartbeat)
-                let response: Strata_Wire_HeartbeatResponse = try await nameNode.call("sendHeartbeat", heartbeat, user: Self.rpcUser)
+                let response: Strata_Wire_HeartbeatResponse = try await nameNode.call(.sendHeartbeat, heartbeat, user: Self.rpcUser)
                 let command = response.command
                 if command.reregister {
                     registered = false
@@ -239,7 +239,7 @@ public final class DataNode: Sendable {
         var report = Strata_Wire_BlockReportRequest()
         report.nodeID = nodeId
         report.blocks = store.report()
-        let _: Strata_Wire_Empty = try await nameNode.call("blockReport", report, user: Self.rpcUser)
+        let _: Strata_Wire_Empty = try await nameNode.call(.blockReport, report, user: Self.rpcUser)
     }
 
     func invalidate(_ blocks: [Strata_Wire_ExtendedBlock]) async throws {
@@ -254,7 +254,7 @@ public final class DataNode: Sendable {
                 "state": "\(replica.isFinalized ? "finalized" : "being written")", "bytes": "\(replica.rawLength)"])
         }
         if !report.deleted.isEmpty {
-            let _: Strata_Wire_Empty = try await nameNode.call("blockReceivedAndDeleted", report, user: Self.rpcUser)
+            let _: Strata_Wire_Empty = try await nameNode.call(.blockReceivedAndDeleted, report, user: Self.rpcUser)
         }
     }
 
@@ -268,7 +268,7 @@ public final class DataNode: Sendable {
         report.nodeID = nodeId
         report.received = [BlockStore.reported(id, replica)]
         do {
-            let _: Strata_Wire_Empty = try await nameNode.call("blockReceivedAndDeleted", report, user: Self.rpcUser)
+            let _: Strata_Wire_Empty = try await nameNode.call(.blockReceivedAndDeleted, report, user: Self.rpcUser)
         } catch {
             logger.warning("could not report block \(id) received: \(error)")
         }
@@ -284,7 +284,7 @@ public final class DataNode: Sendable {
         bad.reason = reason
         request.replicas = [bad]
         logger.warning("replica is corrupt", metadata: ["block": "\(id)", "reason": "\(reason)"])
-        let _: Strata_Wire_Empty? = try? await nameNode.call("reportBadBlocks", request, user: Self.rpcUser)
+        let _: Strata_Wire_Empty? = try? await nameNode.call(.reportBadBlocks, request, user: Self.rpcUser)
     }
 
     /// Copies a finished replica to other nodes (re-replication), frames as they are.

@@ -11,7 +11,10 @@ public struct RPCCall: Sendable {
     public var body: ByteBuffer
     public var remoteAddress: SocketAddress?
 
-    public var method: String { header.method }
+    /// The method as the wire names it, known to this server or not.
+    public var methodName: String { header.method }
+    /// The name node method called; nil for a name the protocol does not have.
+    public var method: NameNodeMethod? { NameNodeMethod(rawValue: header.method) }
     public var user: String { header.user }
 
     /// The request message, or a protocol error if the body is not one.

@@ -1,8 +1,23 @@
-import StrataWire
+import Foundation
+import StrataTestKit
+@testable import StrataWire
 import Testing
 
-/// Exception class names are typed in code; the wire carries the same strings as before.
+/// Method and exception class names are typed in code; the wire carries the same strings as before.
 @Suite struct ProtocolNameTests {
+    /// The names every Strata client and name node of an earlier build sends and expects.
+    @Test func methodNamesOnTheWire() {
+        let wireNames = [
+            "getFileInfo", "getListing", "getContentSummary", "getBlockLocations", "getServerDefaults", "fsck",
+            "getDatanodeReport", "mkdirs", "create", "addBlock", "abandonBlock", "complete", "append", "rename", "renameLegacy",
+            "concat", "truncate", "delete", "setReplication", "setPermission", "setOwner", "setTimes", "renewLease", "recoverLease",
+            "reportBadBlocks", "updateBlockForPipeline", "updatePipeline", "safeMode", "setAdminState", "registerDatanode",
+            "sendHeartbeat", "blockReport", "blockReceivedAndDeleted", "commitBlockSynchronization",
+        ]
+        #expect(NameNodeMethod.allCases.map(\.rawValue) == wireNames)
+        #expect(NameNodeMethod(rawValue: "getfileinfo") == nil)
+    }
+
     /// The short and Java names each class had as strings before it was typed.
     @Test func exceptionClassNames() {
         let javaClassNames: [String: String] = [
@@ -57,5 +72,26 @@ import Testing
         #expect(unknown.rawValue == "QuotaExceededException")
         #expect(unknown.javaClassName == "java.io.IOException")
         #expect(RemoteException(unknown, "over quota").description == "QuotaExceededException: over quota")
+    }
+
+    /// A method the name node does not have is answered at once, naming it, and the connection
+    /// goes on serving.
+    @Test func unknownMethod() async throws {
+        try await withCluster({ $0.dataNodes = 0 }) { cluster in
+            let connection = try await RPCConnection.connect(host: "127.0.0.1", port: cluster.nameNodePort, group: cluster.group)
+            do {
+                let _: Strata_Wire_Empty = try await connection.call(
+                    methodName: "getFileInfoV2", Strata_Wire_Empty(), user: "strata", timeout: .seconds(10))
+                Issue.record("an unknown method succeeded")
+            } catch let error as RemoteException {
+                #expect(error.exceptionClass == .rpcNoSuchMethod, "\(error)")
+                #expect(error.message.contains("getFileInfoV2"), "\(error)")
+            }
+            var request = Strata_Wire_PathRequest()
+            request.path = "/"
+            let root: Strata_Wire_GetFileInfoResponse = try await connection.call(.getFileInfo, request, user: "strata")
+            #expect(root.hasStatus)
+            await connection.close()
+        }
     }
 }
