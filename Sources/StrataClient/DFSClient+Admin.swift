@@ -18,6 +18,6 @@ extension DFSClient {
         var request = Strata_Wire_AdminStateRequest()
         request.node = node
         request.action = action
-        return try await call("setAdminState", request, retrying: false)
+        return try await call(.setAdminState, request, retrying: false)
     }
 }

@@ -78,7 +78,7 @@ extension DFSClient {
             located.blocks.append(located.lastBlock)
         }
         guard offset <= fileLength else {
-            throw RemoteException("EOFException", "Cannot seek after EOF: offset \(offset) is past the end of \(path) (\(fileLength) bytes)")
+            throw RemoteException(.eof, "Cannot seek after EOF: offset \(offset) is past the end of \(path) (\(fileLength) bytes)")
         }
         let end = length.map { min(fileLength, offset + $0) } ?? fileLength
         var position = offset
@@ -99,7 +99,7 @@ extension DFSClient {
                     guard clock.now < deadline, !block.corrupt else {
                         let reason = block.corrupt ? "all replicas are corrupt" : failures.isEmpty ? "no live replica" : failures.suffix(6).joined(separator: "; ")
                         throw RemoteException(
-                            "BlockMissingException", "Could not obtain block: \(block.block.blockID) file=\(path) (\(reason))")
+                            .blockMissing, "Could not obtain block: \(block.block.blockID) file=\(path) (\(reason))")
                     }
                     try await clock.sleep(milliseconds: 500)
                     let refreshed = try await blockLocations(path, offset: position, length: 1)
@@ -652,6 +652,6 @@ extension DFSClient {
         bad.nodeID = node.nodeID
         bad.reason = reason
         request.replicas = [bad]
-        let _: Strata_Wire_Empty? = try? await call("reportBadBlocks", request, retrying: false)
+        let _: Strata_Wire_Empty? = try? await call(.reportBadBlocks, request, retrying: false)
     }
 }

@@ -32,14 +32,14 @@ extension DFSClient {
                 try await stream.close()
                 request.replacement = replacement
                 request.cutBlock = cut.block
-                let response: Strata_Wire_BoolResponse = try await call("truncate", request)
+                let response: Strata_Wire_BoolResponse = try await call(.truncate, request)
                 return response.result
             } catch {
                 _ = try? await delete(replacement, recursive: false)
                 throw error
             }
         }
-        let response: Strata_Wire_BoolResponse = try await call("truncate", request)
+        let response: Strata_Wire_BoolResponse = try await call(.truncate, request)
         return response.result
     }
 }

@@ -79,7 +79,7 @@ public final class DFSClient: Sendable {
     /// Calls the name node; while it is in start-up safe mode or not reachable, mutations are
     /// retried for a while rather than failed at once.
     func call<Response: SwiftProtobuf.Message>(
-        _ method: String, _ request: some SwiftProtobuf.Message, retrying: Bool = true
+        _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, retrying: Bool = true
     ) async throws -> Response {
         let deadline = clock.now + .seconds(configuration.retryWindowSeconds)
         let connectionDeadline = clock.now + .seconds(configuration.connectionRetrySeconds)
@@ -87,7 +87,7 @@ public final class DFSClient: Sendable {
         while true {
             do {
                 return try await nameNode.call(method, request, user: configuration.user, clientName: clientName)
-            } catch let error as RemoteException where retrying && error.exceptionClass == "SafeModeException" && !error.message.contains("manually") {
+            } catch let error as RemoteException where retrying && error.exceptionClass == .safeMode && !error.message.contains("manually") {
                 if clock.now + .seconds(delay) > deadline { throw error }
             } catch let error as RPCConnectionError where retrying {
                 if clock.now + .seconds(delay) > connectionDeadline { throw error }
@@ -102,7 +102,7 @@ public final class DFSClient: Sendable {
     public func status(_ path: String) async throws -> Strata_Wire_FileStatus? {
         var request = Strata_Wire_PathRequest()
         request.path = path
-        let response: Strata_Wire_GetFileInfoResponse = try await call("getFileInfo", request)
+        let response: Strata_Wire_GetFileInfoResponse = try await call(.getFileInfo, request)
         return response.hasStatus ? response.status : nil
     }
 
@@ -112,7 +112,7 @@ public final class DFSClient: Sendable {
         var request = Strata_Wire_GetListingRequest()
         request.path = path
         while true {
-            let response: Strata_Wire_GetListingResponse = try await call("getListing", request)
+            let response: Strata_Wire_GetListingResponse = try await call(.getListing, request)
             entries += response.entries
             if response.remaining == 0 || response.entries.isEmpty { return entries }
             request.startAfter = (response.entries.last!.path as NSString).lastPathComponent
@@ -125,7 +125,7 @@ public final class DFSClient: Sendable {
         request.path = path
         request.startAfter = startAfter
         request.limit = UInt32(limit)
-        return try await call("getListing", request)
+        return try await call(.getListing, request)
     }
 
     public func mkdirs(_ path: String, permission: UInt16 = 0o755, createParent: Bool = true) async throws {
@@ -133,7 +133,7 @@ public final class DFSClient: Sendable {
         request.path = path
         request.permission = UInt32(permission)
         request.createParent = createParent
-        let _: Strata_Wire_BoolResponse = try await call("mkdirs", request)
+        let _: Strata_Wire_BoolResponse = try await call(.mkdirs, request)
     }
 
     @discardableResult
@@ -141,7 +141,7 @@ public final class DFSClient: Sendable {
         var request = Strata_Wire_DeleteRequest()
         request.path = path
         request.recursive = recursive
-        let response: Strata_Wire_BoolResponse = try await call("delete", request)
+        let response: Strata_Wire_BoolResponse = try await call(.delete, request)
         return response.result
     }
 
@@ -150,7 +150,7 @@ public final class DFSClient: Sendable {
         request.source = source
         request.destination = destination
         request.overwrite = overwrite
-        let _: Strata_Wire_BoolResponse = try await call("rename", request)
+        let _: Strata_Wire_BoolResponse = try await call(.rename, request)
     }
 
     /// HDFS's original `rename`: into an existing directory, and false (not an error) when the
@@ -159,7 +159,7 @@ public final class DFSClient: Sendable {
         var request = Strata_Wire_RenameRequest()
         request.source = source
         request.destination = destination
-        let response: Strata_Wire_BoolResponse = try await call("renameLegacy", request)
+        let response: Strata_Wire_BoolResponse = try await call(.renameLegacy, request)
         return response.result
     }
 
@@ -169,7 +169,7 @@ public final class DFSClient: Sendable {
         var request = Strata_Wire_ConcatRequest()
         request.target = target
         request.sources = sources
-        let _: Strata_Wire_Empty = try await call("concat", request)
+        let _: Strata_Wire_Empty = try await call(.concat, request)
     }
 
     @discardableResult
@@ -177,7 +177,7 @@ public final class DFSClient: Sendable {
         var request = Strata_Wire_SetReplicationRequest()
         request.path = path
         request.replication = UInt32(replication)
-        let response: Strata_Wire_BoolResponse = try await call("setReplication", request)
+        let response: Strata_Wire_BoolResponse = try await call(.setReplication, request)
         return response.result
     }
 
@@ -185,7 +185,7 @@ public final class DFSClient: Sendable {
         var request = Strata_Wire_SetPermissionRequest()
         request.path = path
         request.permission = UInt32(permission)
-        let _: Strata_Wire_Empty = try await call("setPermission", request)
+        let _: Strata_Wire_Empty = try await call(.setPermission, request)
     }
 
     public func setOwner(_ path: String, owner: String, group: String) async throws {
@@ -193,7 +193,7 @@ public final class DFSClient: Sendable {
         request.path = path
         request.owner = owner
         request.group = group
-        let _: Strata_Wire_Empty = try await call("setOwner", request)
+        let _: Strata_Wire_Empty = try await call(.setOwner, request)
     }
 
     public func setTimes(_ path: String, modificationTimeMs: Int64, accessTimeMs: Int64) async throws {
@@ -201,32 +201,32 @@ public final class DFSClient: Sendable {
         request.path = path
         request.modificationTimeMs = modificationTimeMs
         request.accessTimeMs = accessTimeMs
-        let _: Strata_Wire_Empty = try await call("setTimes", request)
+        let _: Strata_Wire_Empty = try await call(.setTimes, request)
     }
 
     public func contentSummary(_ path: String) async throws -> Strata_Wire_ContentSummary {
         var request = Strata_Wire_PathRequest()
         request.path = path
-        return try await call("getContentSummary", request)
+        return try await call(.getContentSummary, request)
     }
 
     public func fsck(_ path: String, listFiles: Bool = false) async throws -> Strata_Wire_FsckReport {
         var request = Strata_Wire_FsckRequest()
         request.path = path
         request.listFiles = listFiles
-        return try await call("fsck", request)
+        return try await call(.fsck, request)
     }
 
     /// The name node's defaults, fetched once per client (they do not change while it runs).
     public func serverDefaults() async throws -> Strata_Wire_ServerDefaults {
         if let cached = cachedDefaults.withLock({ $0 }) { return cached }
-        let defaults: Strata_Wire_ServerDefaults = try await call("getServerDefaults", Strata_Wire_Empty())
+        let defaults: Strata_Wire_ServerDefaults = try await call(.getServerDefaults, Strata_Wire_Empty())
         cachedDefaults.withLock { $0 = defaults }
         return defaults
     }
 
     public func datanodeReport() async throws -> [Strata_Wire_DatanodeInfo] {
-        let report: Strata_Wire_DatanodeReport = try await call("getDatanodeReport", Strata_Wire_Empty())
+        let report: Strata_Wire_DatanodeReport = try await call(.getDatanodeReport, Strata_Wire_Empty())
         return report.nodes
     }
 
@@ -234,7 +234,7 @@ public final class DFSClient: Sendable {
     public func safeMode(_ action: String) async throws -> Bool {
         var request = Strata_Wire_PathRequest()
         request.path = action
-        let response: Strata_Wire_BoolResponse = try await call("safeMode", request, retrying: false)
+        let response: Strata_Wire_BoolResponse = try await call(.safeMode, request, retrying: false)
         return response.result
     }
 
@@ -244,7 +244,7 @@ public final class DFSClient: Sendable {
         request.offset = offset
         request.length = length
         request.readerNodeID = configuration.localNodeId
-        return try await call("getBlockLocations", request)
+        return try await call(.getBlockLocations, request)
     }
 
     // MARK: - Writing
@@ -270,7 +270,7 @@ public final class DFSClient: Sendable {
     public func recoverLease(_ path: String) async throws -> Bool {
         var request = Strata_Wire_PathRequest()
         request.path = path
-        let response: Strata_Wire_BoolResponse = try await call("recoverLease", request)
+        let response: Strata_Wire_BoolResponse = try await call(.recoverLease, request)
         return response.result
     }
 
@@ -295,14 +295,14 @@ public final class DFSClient: Sendable {
         request.permission = UInt32(permission)
         request.createParent = createParent
         request.close = close
-        return try await call("create", request)
+        return try await call(.create, request)
     }
 
     /// Opens an existing file to add bytes at its end.
     public func append(_ path: String) async throws -> DFSOutputStream {
         var request = Strata_Wire_AppendRequest()
         request.path = path
-        let response: Strata_Wire_AppendResponse = try await call("append", request)
+        let response: Strata_Wire_AppendResponse = try await call(.append, request)
         let defaults = try await serverDefaults()
         let frameSize = Int(defaults.rawFrameSize)
         startLeaseRenewal()
@@ -340,7 +340,7 @@ public final class DFSClient: Sendable {
             task = Task { [self] in
                 while !Task.isCancelled {
                     do { try await clock.sleep(for: .seconds(configuration.leaseRenewalSeconds)) } catch { return }
-                    let _: Strata_Wire_Empty? = try? await nameNode.call("renewLease", Strata_Wire_Empty(), user: configuration.user, clientName: clientName)
+                    let _: Strata_Wire_Empty? = try? await nameNode.call(.renewLease, Strata_Wire_Empty(), user: configuration.user, clientName: clientName)
                 }
             }
         }

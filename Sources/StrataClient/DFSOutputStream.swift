@@ -250,7 +250,7 @@ public final class DFSOutputStream {
             request.existingNodeIds = survivors.map(\.nodeID)
             request.failedNodeIds = failedNodes
             request.wantReplacement = survivors.count < pipelineWidth
-            let response: Strata_Wire_UpdateBlockForPipelineResponse = try await client.call("updateBlockForPipeline", request)
+            let response: Strata_Wire_UpdateBlockForPipelineResponse = try await client.call(.updateBlockForPipeline, request)
             var targets = survivors
             if response.hasReplacement {
                 if try await copyAcknowledged(of: current.block, length: resumeAt, from: survivors[0], to: response.replacement) {
@@ -278,7 +278,7 @@ public final class DFSOutputStream {
             update.oldBlock = current.block
             update.newBlock = recovered
             update.nodeIds = targets.map(\.nodeID)
-            let _: Strata_Wire_Empty = try await client.call("updatePipeline", update)
+            let _: Strata_Wire_Empty = try await client.call(.updatePipeline, update)
             current.block.generationStamp = recovered.generationStamp
             block = current
             do {
@@ -359,9 +359,9 @@ public final class DFSOutputStream {
             request.writerNodeID = client.configuration.localNodeId
             let located: Strata_Wire_LocatedBlock
             do {
-                let response: Strata_Wire_AddBlockResponse = try await client.call("addBlock", request)
+                let response: Strata_Wire_AddBlockResponse = try await client.call(.addBlock, request)
                 located = response.block
-            } catch let error as RemoteException where error.exceptionClass == "NotReplicatedYetException" {
+            } catch let error as RemoteException where error.exceptionClass == .notReplicatedYet {
                 if client.clock.now > deadline { throw error }
                 try await client.clock.sleep(for: .seconds(delay))
                 delay = min(delay * 2, 0.4)
@@ -377,7 +377,7 @@ public final class DFSOutputStream {
                 abandon.path = path
                 abandon.fileID = fileId
                 abandon.block = located.block
-                let _: Strata_Wire_Empty = try await client.call("abandonBlock", abandon)
+                let _: Strata_Wire_Empty = try await client.call(.abandonBlock, abandon)
                 let bad = located.locations[min(error.failedNodeIndex, located.locations.count - 1)]
                 excluded.append(bad.nodeID)
                 if excluded.count >= 3 { throw RemoteException.io("could not set up a pipeline for \(path): \(error)") }
@@ -429,7 +429,7 @@ public final class DFSOutputStream {
         }
         let deadline = client.clock.now + .seconds(client.configuration.retryWindowSeconds)
         while true {
-            let response: Strata_Wire_BoolResponse = try await client.call("complete", request)
+            let response: Strata_Wire_BoolResponse = try await client.call(.complete, request)
             if response.result { return }
             if client.clock.now > deadline {
                 throw RemoteException.io("Unable to close file \(path) because the last block does not have enough number of replicas.")

@@ -106,7 +106,7 @@ public final class BlockStore: Sendable {
             if let existing = replicas[id] {
                 if existing.generationStamp >= block.generationStamp {
                     throw RemoteException(
-                        "ReplicaAlreadyExistsException",
+                        .replicaAlreadyExists,
                         "Block \(id)_\(block.generationStamp) already exists in state \(existing.isFinalized ? "FINALIZED" : "RBW")")
                 }
                 replicas[id] = nil
@@ -164,7 +164,7 @@ public final class BlockStore: Sendable {
             previousGenerationStamp == 0 || existing.generationStamp == previousGenerationStamp
         else {
             throw RemoteException(
-                "ReplicaNotFoundException", "Cannot append to replica \(id)_\(previousGenerationStamp): no such finished replica")
+                .replicaNotFound, "Cannot append to replica \(id)_\(previousGenerationStamp): no such finished replica")
         }
         let to = try moveToBeingWritten(id, existing, newGenerationStamp: block.generationStamp)
         replicas.withLock {
@@ -211,11 +211,11 @@ public final class BlockStore: Sendable {
             revokeWriter(id)
             guard let existing = replica(id) else {
                 if block.numBytes == 0 { return try createReplica(block, rawFrameSize: rawFrameSize, options: options) }
-                throw RemoteException("ReplicaNotFoundException", "Cannot recover replica \(id): this node has none")
+                throw RemoteException(.replicaNotFound, "Cannot recover replica \(id): this node has none")
             }
             guard existing.generationStamp < block.generationStamp else {
                 throw RemoteException(
-                    "ReplicaAlreadyExistsException",
+                    .replicaAlreadyExists,
                     "Cannot recover replica \(id)_\(existing.generationStamp) to generation stamp \(block.generationStamp)")
             }
             guard existing.rawLength >= block.numBytes else {
@@ -245,7 +245,7 @@ public final class BlockStore: Sendable {
         try withFileLock(id) {
             revokeWriter(id)
             guard let existing = replica(id) else {
-                throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)")
+                throw RemoteException(.replicaNotFound, "Replica not found for block \(id)")
             }
             guard existing.generationStamp <= recoveryGenerationStamp else {
                 throw RemoteException.io(
@@ -274,7 +274,7 @@ public final class BlockStore: Sendable {
         try withFileLock(id) {
             revokeWriter(id)
             guard let existing = replica(id) else {
-                throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)")
+                throw RemoteException(.replicaNotFound, "Replica not found for block \(id)")
             }
             if existing.generationStamp == recoveryGenerationStamp && existing.isFinalized && existing.rawLength == rawLength {
                 return existing
@@ -332,7 +332,7 @@ public final class BlockStore: Sendable {
     /// Opens a replica for reading: a finished one, or the whole frames of one being written.
     public func reader(_ id: UInt64) throws -> BlockReader {
         guard let replica = replica(id) else {
-            throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)")
+            throw RemoteException(.replicaNotFound, "Replica not found for block \(id)")
         }
         if replica.isFinalized {
             return try BlockReader(path: finalizedPath(id, replica.generationStamp), expectedBlockId: id)

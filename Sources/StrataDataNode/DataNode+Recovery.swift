@@ -31,7 +31,7 @@ extension DataNode {
             let frameSize = UInt64(reader.rawFrameSize)
             guard reader.header.generationStamp == op.block.generationStamp else {
                 throw RemoteException(
-                    "ReplicaNotFoundException",
+                    .replicaNotFound,
                     "Replica \(id) has generation stamp \(reader.header.generationStamp), not \(op.block.generationStamp)")
             }
             guard op.block.numBytes % frameSize == 0, op.block.numBytes <= reader.rawLength, !op.targets.isEmpty else {
@@ -139,7 +139,7 @@ extension DataNode {
             commit.newLength = length
         }
         do {
-            let _: Strata_Wire_Empty = try await nameNode.call("commitBlockSynchronization", commit, user: Self.rpcUser)
+            let _: Strata_Wire_Empty = try await nameNode.call(.commitBlockSynchronization, commit, user: Self.rpcUser)
             logger.info("block recovered", metadata: [
                 "block": "\(id)", "length": "\(commit.newLength)", "nodes": "\(commit.nodeIds.count)", "removed": "\(commit.deleteBlock)"])
         } catch {

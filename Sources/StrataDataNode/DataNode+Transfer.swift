@@ -189,7 +189,7 @@ extension DataNode {
                         return try store.withFileLock(id) {
                             // Recovery gave the replica to another writer: this one must not touch it.
                             guard !box.grant.isRevoked else {
-                                throw RemoteException("ReplicaNotFoundException", "replica \(id) was taken over by recovery")
+                                throw RemoteException(.replicaNotFound, "replica \(id) was taken over by recovery")
                             }
                             for part in parts {
                                 try part.withUnsafeReadableBytes { bytes in try box.writer.appendEncodedFrame(bytes) }
@@ -269,7 +269,7 @@ extension DataNode {
         let snapshot: ReplicaSnapshot
         do {
             guard let replica = store.replica(id), replica.generationStamp >= op.block.generationStamp else {
-                throw RemoteException("ReplicaNotFoundException", "Replica not found for block \(id)_\(op.block.generationStamp)")
+                throw RemoteException(.replicaNotFound, "Replica not found for block \(id)_\(op.block.generationStamp)")
             }
             let store = self.store
             snapshot = try await threadPool.runIfActive { try store.openForReading(id) }

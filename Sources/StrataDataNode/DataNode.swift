@@ -179,7 +179,7 @@ public final class DataNode: Sendable {
                     request.node.volumeFailure = volumeStatus.reason
                     request.softwareVersion = StrataVersion.current
                     request.namespaceID = namespaceId ?? ""
-                    let response: Strata_Wire_RegisterResponse = try await nameNode.call("registerDatanode", request, user: Self.rpcUser)
+                    let response: Strata_Wire_RegisterResponse = try await nameNode.call(.registerDatanode, request, user: Self.rpcUser)
                     try joinNamespace(response.namespaceID)
                     try await sendBlockReport()
                     registered = true
@@ -193,7 +193,7 @@ public final class DataNode: Sendable {
                 heartbeat.remaining = usage.remaining
                 heartbeat.activeTransfers = UInt32(activeTransfers.load(ordering: .relaxed))
                 reportVolume(volumeStatus, in: &heartbeat)
-                let response: Strata_Wire_HeartbeatResponse = try await nameNode.call("sendHeartbeat", heartbeat, user: Self.rpcUser)
+                let response: Strata_Wire_HeartbeatResponse = try await nameNode.call(.sendHeartbeat, heartbeat, user: Self.rpcUser)
                 let command = response.command
                 if command.reregister {
                     registered = false
@@ -212,7 +212,7 @@ public final class DataNode: Sendable {
                     try await sendBlockReport()
                     lastReportMs = now
                 }
-            } catch let error as RemoteException where error.exceptionClass == "InconsistentNamespaceException" {
+            } catch let error as RemoteException where error.exceptionClass == .inconsistentNamespace {
                 logger.error("the name node refuses this data node: \(error.message)")
             } catch {
                 logger.debug("name node unreachable: \(error)")
@@ -232,7 +232,7 @@ public final class DataNode: Sendable {
         if let existing = namespaceId {
             guard existing == id else {
                 throw RemoteException(
-                    "InconsistentNamespaceException", "Incompatible namespace ids: this data node has \(existing), the name node \(id)")
+                    .inconsistentNamespace, "Incompatible namespace ids: this data node has \(existing), the name node \(id)")
             }
             return
         }
@@ -243,7 +243,7 @@ public final class DataNode: Sendable {
         var report = Strata_Wire_BlockReportRequest()
         report.nodeID = nodeId
         report.blocks = store.report()
-        let _: Strata_Wire_Empty = try await nameNode.call("blockReport", report, user: Self.rpcUser)
+        let _: Strata_Wire_Empty = try await nameNode.call(.blockReport, report, user: Self.rpcUser)
     }
 
     func invalidate(_ blocks: [Strata_Wire_ExtendedBlock]) async throws {
@@ -258,7 +258,7 @@ public final class DataNode: Sendable {
                 "state": "\(replica.isFinalized ? "finalized" : "being written")", "bytes": "\(replica.rawLength)"])
         }
         if !report.deleted.isEmpty {
-            let _: Strata_Wire_Empty = try await nameNode.call("blockReceivedAndDeleted", report, user: Self.rpcUser)
+            let _: Strata_Wire_Empty = try await nameNode.call(.blockReceivedAndDeleted, report, user: Self.rpcUser)
         }
     }
 
@@ -272,7 +272,7 @@ public final class DataNode: Sendable {
         report.nodeID = nodeId
         report.received = [BlockStore.reported(id, replica)]
         do {
-            let _: Strata_Wire_Empty = try await nameNode.call("blockReceivedAndDeleted", report, user: Self.rpcUser)
+            let _: Strata_Wire_Empty = try await nameNode.call(.blockReceivedAndDeleted, report, user: Self.rpcUser)
         } catch {
             logger.warning("could not report block \(id) received: \(error)")
         }
@@ -288,7 +288,7 @@ public final class DataNode: Sendable {
         bad.reason = reason
         request.replicas = [bad]
         logger.warning("replica is corrupt", metadata: ["block": "\(id)", "reason": "\(reason)"])
-        let _: Strata_Wire_Empty? = try? await nameNode.call("reportBadBlocks", request, user: Self.rpcUser)
+        let _: Strata_Wire_Empty? = try? await nameNode.call(.reportBadBlocks, request, user: Self.rpcUser)
     }
 
     /// Copies a finished replica to other nodes (re-replication), frames as they are.

@@ -202,7 +202,7 @@ extension NameNode {
         guard let abandoned else { return }
         if try await recoverLease(of: path, reason: "soft limit expired; \(operation) by \(clientName)") == .closed { return }
         throw RemoteException(
-            "RecoveryInProgressException",
+            .recoveryInProgress,
             "Failed to \(operation) \(path) for \(clientName): lease recovery is in progress (the lease was held by \(abandoned)). Try again later.")
     }
 

@@ -9,9 +9,9 @@ extension NameNode {
         if let response = try handleInline(call) { return response }
         switch call.method {
         // Namespace reads are answered inline (`handleInline`).
-        case "fsck":
+        case .fsck:
             return try fsck(try call.request(), caller: try caller(call))
-        case "getDatanodeReport":
+        case .getDatanodeReport:
             var report = Strata_Wire_DatanodeReport()
             // The last contact as a date (wall time), from how long ago it was (monotonic).
             let (now, wallTimeMs) = (clock.now, clock.wallTimeMs)
@@ -25,7 +25,7 @@ extension NameNode {
             return report
 
         // Namespace mutations.
-        case "mkdirs":
+        case .mkdirs:
             let request = try call.request(Strata_Wire_MkdirsRequest.self)
             let caller = try caller(call)
             let now = clock.wallTimeMs
@@ -34,7 +34,7 @@ extension NameNode {
                     request.path, permission: UInt16(request.permission & 0o1777), createParent: request.createParent, caller: caller, now: now), ())
             }
             return boolResponse(true)
-        case "create":
+        case .create:
             let request = try call.request(Strata_Wire_CreateRequest.self)
             let caller = try caller(call)
             let clientName = try requireClientName(call)
@@ -66,17 +66,17 @@ extension NameNode {
                 response.status = created
             }
             return response
-        case "updateBlockForPipeline":
+        case .updateBlockForPipeline:
             return try await updateBlockForPipeline(try call.request(), clientName: try requireClientName(call))
-        case "updatePipeline":
+        case .updatePipeline:
             return try await updatePipeline(try call.request(), clientName: try requireClientName(call))
-        case "recoverLease":
+        case .recoverLease:
             return try await recoverLease(try call.request(), caller: try caller(call))
-        case "commitBlockSynchronization":
+        case .commitBlockSynchronization:
             return try await commitBlockSynchronization(try call.request())
-        case "addBlock":
+        case .addBlock:
             return try await addBlock(try call.request(), clientName: try requireClientName(call))
-        case "abandonBlock":
+        case .abandonBlock:
             let request = try call.request(Strata_Wire_AbandonBlockRequest.self)
             let clientName = try requireClientName(call)
             try await mutate("abandon block", path: request.path) { (state) throws(RemoteException) in
@@ -84,11 +84,11 @@ extension NameNode {
                 return ([try state.namespace.prepareAbandonBlock(path, clientName: clientName, blockId: request.block.blockID)], ())
             }
             return Strata_Wire_Empty()
-        case "complete":
+        case .complete:
             return try await complete(try call.request(), clientName: try requireClientName(call))
-        case "append":
+        case .append:
             return try await append(try call.request(), caller: try caller(call), clientName: try requireClientName(call))
-        case "rename":
+        case .rename:
             let request = try call.request(Strata_Wire_RenameRequest.self)
             let caller = try caller(call)
             let now = clock.wallTimeMs
@@ -96,7 +96,7 @@ extension NameNode {
                 ([try state.namespace.prepareRename(request.source, to: request.destination, overwrite: request.overwrite, caller: caller, now: now)], ())
             }
             return boolResponse(true)
-        case "renameLegacy":
+        case .renameLegacy:
             let request = try call.request(Strata_Wire_RenameRequest.self)
             let caller = try caller(call)
             let now = clock.wallTimeMs
@@ -105,7 +105,7 @@ extension NameNode {
                 return (edit.map { [$0] } ?? [], result)
             }
             return boolResponse(renamed)
-        case "concat":
+        case .concat:
             let request = try call.request(Strata_Wire_ConcatRequest.self)
             let caller = try caller(call)
             let now = clock.wallTimeMs
@@ -113,7 +113,7 @@ extension NameNode {
                 ([try state.namespace.prepareConcat(request.target, sources: request.sources, caller: caller, now: now)], ())
             }
             return Strata_Wire_Empty()
-        case "truncate":
+        case .truncate:
             let request = try call.request(Strata_Wire_TruncateRequest.self)
             let caller = try caller(call)
             let now = clock.wallTimeMs
@@ -124,7 +124,7 @@ extension NameNode {
                 return (edit.map { [$0] } ?? [], ())
             }
             return boolResponse(true)
-        case "delete":
+        case .delete:
             let request = try call.request(Strata_Wire_DeleteRequest.self)
             let caller = try caller(call)
             let now = clock.wallTimeMs
@@ -133,7 +133,7 @@ extension NameNode {
                 return (edit.map { [$0] } ?? [], edit != nil)
             }
             return boolResponse(deleted)
-        case "setReplication":
+        case .setReplication:
             let request = try call.request(Strata_Wire_SetReplicationRequest.self)
             let caller = try caller(call)
             let changed = try await mutate("set replication", path: request.path) { (state) throws(RemoteException) in
@@ -141,21 +141,21 @@ extension NameNode {
                 return (edit.map { [$0] } ?? [], edit != nil)
             }
             return boolResponse(changed)
-        case "setPermission":
+        case .setPermission:
             let request = try call.request(Strata_Wire_SetPermissionRequest.self)
             let caller = try caller(call)
             try await mutate("set permission", path: request.path) { (state) throws(RemoteException) in
                 ([try state.namespace.prepareSetPermission(request.path, permission: UInt16(truncatingIfNeeded: request.permission), caller: caller)], ())
             }
             return Strata_Wire_Empty()
-        case "setOwner":
+        case .setOwner:
             let request = try call.request(Strata_Wire_SetOwnerRequest.self)
             let caller = try caller(call)
             try await mutate("set owner", path: request.path) { (state) throws(RemoteException) in
                 ([try state.namespace.prepareSetOwner(request.path, owner: request.owner, group: request.group, caller: caller)], ())
             }
             return Strata_Wire_Empty()
-        case "setTimes":
+        case .setTimes:
             let request = try call.request(Strata_Wire_SetTimesRequest.self)
             let caller = try caller(call)
             try await mutate("set times", path: request.path) { (state) throws(RemoteException) in
@@ -163,7 +163,7 @@ extension NameNode {
                     request.path, modificationTime: request.modificationTimeMs, accessTime: request.accessTimeMs, caller: caller)], ())
             }
             return Strata_Wire_Empty()
-        case "reportBadBlocks":
+        case .reportBadBlocks:
             let request = try call.request(Strata_Wire_ReportBadBlocksRequest.self)
             state.withLock { state in
                 for replica in request.replicas {
@@ -183,18 +183,18 @@ extension NameNode {
             return Strata_Wire_Empty()
 
         // Data nodes.
-        case "registerDatanode":
+        case .registerDatanode:
             return try registerDatanode(try call.request())
-        case "blockReport":
+        case .blockReport:
             return try blockReport(try call.request())
-        case "blockReceivedAndDeleted":
+        case .blockReceivedAndDeleted:
             return try incrementalBlockReport(try call.request())
-        case "safeMode":
+        case .safeMode:
             return try safeMode(try call.request(), caller: try caller(call))
-        case "setAdminState":
+        case .setAdminState:
             return try setAdminState(try call.request(), caller: try caller(call))
         default:
-            throw RemoteException("RpcNoSuchMethodException", "Unknown method \(call.method) called on the name node protocol.")
+            throw RemoteException(.rpcNoSuchMethod, "Unknown method \(call.methodName) called on the name node protocol.")
         }
     }
 
@@ -203,7 +203,7 @@ extension NameNode {
     /// and one write. Returns nil for calls that need `handle`.
     func handleInline(_ call: RPCCall) throws -> (any SwiftProtobuf.Message)? {
         switch call.method {
-        case "getFileInfo":
+        case .getFileInfo:
             let request = try call.request(Strata_Wire_PathRequest.self)
             let caller = try caller(call)
             var response = Strata_Wire_GetFileInfoResponse()
@@ -211,7 +211,7 @@ extension NameNode {
                 response.status = status
             }
             return response
-        case "getListing":
+        case .getListing:
             let request = try call.request(Strata_Wire_GetListingRequest.self)
             let caller = try caller(call)
             let limit = request.limit == 0 ? Limits.listingBatchSize : min(Int(request.limit), Limits.listingBatchSize)
@@ -223,16 +223,16 @@ extension NameNode {
             response.entries = listing.entries
             response.remaining = UInt32(listing.remaining)
             return response
-        case "getContentSummary":
+        case .getContentSummary:
             let request = try call.request(Strata_Wire_PathRequest.self)
             let caller = try caller(call)
             return try state.withLock { (state) throws(RemoteException) in
                 let blockManager = state.blockManager
                 return try state.namespace.contentSummary(request.path, caller: caller) { blockManager.storedBytes(of: $0) }
             }
-        case "getBlockLocations":
+        case .getBlockLocations:
             return try getBlockLocations(try call.request(), caller: try caller(call))
-        case "getServerDefaults":
+        case .getServerDefaults:
             var defaults = Strata_Wire_ServerDefaults()
             defaults.blockSize = configuration.defaultBlockSize
             defaults.replication = UInt32(configuration.defaultReplication)
@@ -240,11 +240,11 @@ extension NameNode {
             defaults.superuser = configuration.superuser
             defaults.umask = UInt32(configuration.umask)
             return defaults
-        case "renewLease":
+        case .renewLease:
             let now = clock.now
             state.withLock { $0.leases.renew(call.header.clientName, now: now) }
             return Strata_Wire_Empty()
-        case "sendHeartbeat":
+        case .sendHeartbeat:
             return heartbeat(try call.request())
         default:
             return nil
@@ -259,7 +259,7 @@ extension NameNode {
 
     func requireClientName(_ call: RPCCall) throws(RemoteException) -> String {
         guard !call.header.clientName.isEmpty else {
-            throw RemoteException.illegalArgument("\(call.method) needs a client name")
+            throw RemoteException.illegalArgument("\(call.methodName) needs a client name")
         }
         return call.header.clientName
     }
@@ -279,7 +279,7 @@ extension NameNode {
                 if known?.isComplete == false
                     && !state.blockManager.hasFinishedReplica(previous.blockID, generationStamp: previous.generationStamp, numBytes: previous.numBytes)
                 {
-                    throw RemoteException("NotReplicatedYetException", "Not replicated yet: block \(previous.blockID) of \(path)")
+                    throw RemoteException(.notReplicatedYet, "Not replicated yet: block \(previous.blockID) of \(path)")
                 }
             }
             let file = try state.namespace.openFile(path, clientName: clientName)
@@ -431,7 +431,7 @@ extension NameNode {
                 "node": "\(request.node.nodeID)", "address": "\(request.node.ipAddress):\(request.node.transferPort)",
                 "its namespace": "\(request.namespaceID)", "namespace": "\(namespaceId)"])
             throw RemoteException(
-                "InconsistentNamespaceException",
+                .inconsistentNamespace,
                 "Incompatible namespace ids: the data node's replicas belong to namespace \(request.namespaceID), this name node serves \(namespaceId)")
         }
         let now = clock.now
@@ -466,7 +466,7 @@ extension NameNode {
     func blockReport(_ request: Strata_Wire_BlockReportRequest) throws -> Strata_Wire_Empty {
         try state.withLock { (state) throws(RemoteException) in
             guard let node = state.blockManager.index(ofNode: request.nodeID) else {
-                throw RemoteException("UnregisteredNodeException", "data node \(request.nodeID) is not registered")
+                throw RemoteException(.unregisteredNode, "data node \(request.nodeID) is not registered")
             }
             let namespace = state.namespace
             state.blockManager.processBlockReport(request.blocks, node: node) { namespace.block($0) }
@@ -478,7 +478,7 @@ extension NameNode {
     func incrementalBlockReport(_ request: Strata_Wire_IncrementalBlockReportRequest) throws -> Strata_Wire_Empty {
         try state.withLock { (state) throws(RemoteException) in
             guard let node = state.blockManager.index(ofNode: request.nodeID) else {
-                throw RemoteException("UnregisteredNodeException", "data node \(request.nodeID) is not registered")
+                throw RemoteException(.unregisteredNode, "data node \(request.nodeID) is not registered")
             }
             for replica in request.received {
                 state.blockManager.processReportedReplica(replica, node: node, record: state.namespace.block(replica.block.blockID))

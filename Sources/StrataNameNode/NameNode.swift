@@ -180,7 +180,7 @@ public final class NameNode: Sendable {
             }
             if state.safeMode.isOn {
                 throw RemoteException(
-                    "SafeModeException", "Cannot \(operation) \(path). Name node is in safe mode. \(state.safeMode.report)")
+                    .safeMode, "Cannot \(operation) \(path). Name node is in safe mode. \(state.safeMode.report)")
             }
             let (edits, result) = try body(&state)
             guard !edits.isEmpty else { return (false, result) }

@@ -21,13 +21,13 @@ extension Namespace {
         try checkTraverse(caller, resolution)
         if let target = resolution.target {
             if inodes[Int(target)].isDirectory { return [] }
-            throw RemoteException("FileAlreadyExistsException", "Path is not a directory: \(resolution.path)")
+            throw RemoteException(.fileAlreadyExists, "Path is not a directory: \(resolution.path)")
         }
         let parent = try existingParentDirectory(resolution)
         let missing = resolution.components.count - (resolution.indices.count - 1)
         if missing > 1 && !createParent {
             throw RemoteException(
-                "FileNotFoundException",
+                .fileNotFound,
                 "Parent directory doesn't exist: \(PathName.normalized(Array(resolution.components.dropLast())))")
         }
         try check(caller, .writeExecute, parent, path: PathName.normalized(Array(resolution.components.prefix(resolution.indices.count - 1))))
@@ -51,7 +51,7 @@ extension Namespace {
         let deepest = resolution.deepest
         guard inodes[Int(deepest)].isDirectory else {
             throw RemoteException(
-                "ParentNotDirectoryException",
+                .parentNotDirectory,
                 "\(PathName.normalized(Array(resolution.components.prefix(resolution.indices.count - 1)))) (is not a directory)")
         }
         return deepest
@@ -77,21 +77,21 @@ extension Namespace {
         let resolution = try resolve(path)
         try checkTraverse(caller, resolution)
         if resolution.components.isEmpty {
-            throw RemoteException("FileAlreadyExistsException", "/ already exists as a directory")
+            throw RemoteException(.fileAlreadyExists, "/ already exists as a directory")
         }
         var edits: [Edit] = []
         if let target = resolution.target {
             let node = inodes[Int(target)]
             if node.isDirectory {
-                throw RemoteException("FileAlreadyExistsException", "\(resolution.path) already exists as a directory")
+                throw RemoteException(.fileAlreadyExists, "\(resolution.path) already exists as a directory")
             }
             if let holder = writers[target] {
                 throw RemoteException(
-                    "AlreadyBeingCreatedException",
+                    .alreadyBeingCreated,
                     "Failed to CREATE_FILE \(resolution.path) for \(clientName) because this file lease is currently owned by \(holder)")
             }
             if !overwrite {
-                throw RemoteException("FileAlreadyExistsException", "\(resolution.path) for client \(clientName) already exists")
+                throw RemoteException(.fileAlreadyExists, "\(resolution.path) for client \(clientName) already exists")
             }
             let parent = resolution.indices[resolution.indices.count - 2]
             try check(caller, .writeExecute, parent, path: PathName.normalized(resolution.components.dropLast()))
@@ -102,7 +102,7 @@ extension Namespace {
                 // Some parent directories are missing.
                 _ = try existingParentDirectory(resolution)
                 guard createParent else {
-                    throw RemoteException("FileNotFoundException", "Parent directory doesn't exist: \(PathName.normalized(parentComponents))")
+                    throw RemoteException(.fileNotFound, "Parent directory doesn't exist: \(PathName.normalized(parentComponents))")
                 }
                 edits = try prepareMkdirs(PathName.normalized(parentComponents), permission: 0o755, createParent: true, caller: caller, now: now)
             } else {
@@ -132,15 +132,15 @@ extension Namespace {
         let resolution = try resolve(path)
         guard let target = resolution.target, !inodes[Int(target)].isDirectory else {
             throw RemoteException(
-                "LeaseExpiredException",
+                .leaseExpired,
                 "No lease on \(resolution.path): File does not exist. Holder \(clientName) does not have any open files.")
         }
         guard let holder = writers[target] else {
-            throw RemoteException("LeaseExpiredException", "No lease on \(resolution.path): File is not open for writing.")
+            throw RemoteException(.leaseExpired, "No lease on \(resolution.path): File is not open for writing.")
         }
         guard holder == clientName else {
             throw RemoteException(
-                "LeaseExpiredException", "No lease on \(resolution.path): \(clientName) is not the lease holder (\(holder) is).")
+                .leaseExpired, "No lease on \(resolution.path): \(clientName) is not the lease holder (\(holder) is).")
         }
         return (target, resolution.path)
     }
@@ -235,7 +235,7 @@ extension Namespace {
         }
         let node = inodes[Int(target)]
         if let children = node.children, !children.isEmpty, !recursive {
-            throw RemoteException("PathIsNotEmptyDirectoryException", "`\(resolution.path) is non empty': Directory is not empty")
+            throw RemoteException(.pathIsNotEmptyDirectory, "`\(resolution.path) is non empty': Directory is not empty")
         }
         let parent = node.parent
         try check(caller, .writeExecute, parent, path: PathName.normalized(resolution.components.dropLast()))
@@ -260,27 +260,27 @@ extension Namespace {
         try checkTraverse(caller, from)
         try checkTraverse(caller, to)
         guard let sourceIndex = from.target else {
-            throw RemoteException("FileNotFoundException", "rename source \(from.path) is not found.")
+            throw RemoteException(.fileNotFound, "rename source \(from.path) is not found.")
         }
         guard sourceIndex != Self.rootIndex else { throw RemoteException.io("rename source cannot be the root") }
         if from.path == to.path {
-            throw RemoteException("FileAlreadyExistsException", "The source \(from.path) and destination \(to.path) are the same")
+            throw RemoteException(.fileAlreadyExists, "The source \(from.path) and destination \(to.path) are the same")
         }
         if to.components.count > from.components.count, Array(to.components.prefix(from.components.count)) == from.components {
             throw RemoteException.io("Cannot rename \(from.path) to its own subdirectory \(to.path)")
         }
         guard to.indices.count >= to.components.count else {
-            throw RemoteException("FileNotFoundException", "rename destination parent \(PathName.normalized(to.components.dropLast())) not found.")
+            throw RemoteException(.fileNotFound, "rename destination parent \(PathName.normalized(to.components.dropLast())) not found.")
         }
         let destinationParent = to.indices[to.components.count - 1]
         guard inodes[Int(destinationParent)].isDirectory else {
-            throw RemoteException("ParentNotDirectoryException", "rename destination parent \(PathName.normalized(to.components.dropLast())) is a file.")
+            throw RemoteException(.parentNotDirectory, "rename destination parent \(PathName.normalized(to.components.dropLast())) is a file.")
         }
         let sourceIsDirectory = inodes[Int(sourceIndex)].isDirectory
         if let existing = to.target {
             if existing == Self.rootIndex { throw RemoteException.io("rename destination cannot be the root") }
             guard overwrite else {
-                throw RemoteException("FileAlreadyExistsException", "rename destination \(to.path) already exists.")
+                throw RemoteException(.fileAlreadyExists, "rename destination \(to.path) already exists.")
             }
             let existingNode = inodes[Int(existing)]
             if existingNode.isDirectory != sourceIsDirectory {
@@ -381,15 +381,15 @@ extension Namespace {
         let resolution = try resolve(path)
         try checkTraverse(caller, resolution)
         guard let target = resolution.target else {
-            throw RemoteException("FileNotFoundException", "Failed to append to non-existent file \(resolution.path) for client \(clientName)")
+            throw RemoteException(.fileNotFound, "Failed to append to non-existent file \(resolution.path) for client \(clientName)")
         }
         let node = inodes[Int(target)]
         if node.isDirectory {
-            throw RemoteException("FileNotFoundException", "Failed to append to non-file \(resolution.path): it is a directory")
+            throw RemoteException(.fileNotFound, "Failed to append to non-file \(resolution.path): it is a directory")
         }
         if let holder = writers[target] {
             throw RemoteException(
-                "AlreadyBeingCreatedException",
+                .alreadyBeingCreated,
                 "Failed to APPEND_FILE \(resolution.path) for \(clientName) because this file lease is currently owned by \(holder)")
         }
         try check(caller, .write, target, path: resolution.path)
@@ -473,17 +473,17 @@ extension Namespace {
     /// tail, as HDFS requires), and each source holds at least one block.
     public func prepareConcat(_ target: String, sources: [String], caller: Caller, now: Int64) throws(RemoteException) -> Edit {
         guard !sources.isEmpty else {
-            throw RemoteException("HadoopIllegalArgumentException", "concat: no source files given for target \(target)")
+            throw RemoteException(.hadoopIllegalArgument, "concat: no source files given for target \(target)")
         }
         let targetResolution = try resolve(target)
         try checkTraverse(caller, targetResolution)
         guard let targetIndex = targetResolution.target else { throw RemoteException.fileNotFound(targetResolution.path) }
         let targetNode = inodes[Int(targetIndex)]
         guard !targetNode.isDirectory else {
-            throw RemoteException("FileNotFoundException", "Path is not a file: \(targetResolution.path)")
+            throw RemoteException(.fileNotFound, "Path is not a file: \(targetResolution.path)")
         }
         if writers[targetIndex] != nil {
-            throw RemoteException("HadoopIllegalArgumentException", "concat: target file \(targetResolution.path) is under construction")
+            throw RemoteException(.hadoopIllegalArgument, "concat: target file \(targetResolution.path) is under construction")
         }
         try check(caller, .write, targetIndex, path: targetResolution.path)
         var seen: Set<UInt32> = []
@@ -496,22 +496,22 @@ extension Namespace {
             guard let index = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
             let node = inodes[Int(index)]
             guard !node.isDirectory else {
-                throw RemoteException("FileNotFoundException", "Path is not a file: \(resolution.path)")
+                throw RemoteException(.fileNotFound, "Path is not a file: \(resolution.path)")
             }
             if index == targetIndex {
                 throw RemoteException(
-                    "HadoopIllegalArgumentException", "concat: the src file \(resolution.path) is the same with the target file \(targetResolution.path)")
+                    .hadoopIllegalArgument, "concat: the src file \(resolution.path) is the same with the target file \(targetResolution.path)")
             }
             guard seen.insert(index).inserted else {
-                throw RemoteException("HadoopIllegalArgumentException", "concat: at least two of the source files are the same")
+                throw RemoteException(.hadoopIllegalArgument, "concat: at least two of the source files are the same")
             }
             if writers[index] != nil || node.blocks.isEmpty {
                 throw RemoteException(
-                    "HadoopIllegalArgumentException", "concat: source file \(resolution.path) is invalid or empty or underConstruction")
+                    .hadoopIllegalArgument, "concat: source file \(resolution.path) is invalid or empty or underConstruction")
             }
             if node.blockSize != targetNode.blockSize {
                 throw RemoteException(
-                    "HadoopIllegalArgumentException",
+                    .hadoopIllegalArgument,
                     "concat: the source file \(resolution.path) and the target file \(targetResolution.path) should have the same block sizes: "
                         + "target block size is \(targetNode.blockSize) but the source file has block size \(node.blockSize)")
             }
@@ -521,7 +521,7 @@ extension Namespace {
             // Everything before this source's first block must be whole blocks.
             if let partial = previousBlocks.first(where: { (blocks[$0]?.numBytes ?? 0) != targetNode.blockSize }) {
                 throw RemoteException(
-                    "HadoopIllegalArgumentException",
+                    .hadoopIllegalArgument,
                     "concat: block \(partial) of \(previousPath) is not full (\(blocks[partial]?.numBytes ?? 0) of \(targetNode.blockSize) bytes); "
                         + "only the last source may end in a partial block")
             }
@@ -552,18 +552,18 @@ extension Namespace {
         guard let target = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
         let node = inodes[Int(target)]
         guard !node.isDirectory else {
-            throw RemoteException("FileNotFoundException", "Path is not a file: \(resolution.path)")
+            throw RemoteException(.fileNotFound, "Path is not a file: \(resolution.path)")
         }
         if let holder = writers[target] {
             throw RemoteException(
-                "AlreadyBeingCreatedException",
+                .alreadyBeingCreated,
                 "Failed to TRUNCATE_FILE \(resolution.path) because this file lease is currently owned by \(holder)")
         }
         try check(caller, .write, target, path: resolution.path)
         let length = fileLength(node)
         guard newLength <= length else {
             throw RemoteException(
-                "HadoopIllegalArgumentException", "Cannot truncate to a larger file size. Current size: \(length), truncate size: \(newLength).")
+                .hadoopIllegalArgument, "Cannot truncate to a larger file size. Current size: \(length), truncate size: \(newLength).")
         }
         if newLength == length { return nil }
         var truncate = Strata_Journal_Truncate()

@@ -187,7 +187,7 @@ public struct Namespace: Sendable {
         let resolution = try resolve(path)
         try checkTraverse(caller, resolution)
         guard let target = resolution.target else {
-            throw RemoteException("FileNotFoundException", "File \(resolution.path) does not exist.")
+            throw RemoteException(.fileNotFound, "File \(resolution.path) does not exist.")
         }
         let directoryPath = resolution.path
         let status = fileStatus(target, path: directoryPath)
@@ -266,7 +266,7 @@ public struct Namespace: Sendable {
         guard let target = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
         let node = inodes[Int(target)]
         guard !node.isDirectory else {
-            throw RemoteException("FileNotFoundException", "Path is not a file: \(resolution.path)")
+            throw RemoteException(.fileNotFound, "Path is not a file: \(resolution.path)")
         }
         try check(caller, .read, target, path: resolution.path)
         var offset: UInt64 = 0

@@ -26,7 +26,7 @@ public enum PathName {
             if part.contains(":") { throw RemoteException.invalidPath(path, "':' is not allowed in a path component") }
             if part.utf8.count > Limits.maximumNameBytes {
                 throw RemoteException(
-                    "PathComponentTooLongException",
+                    .pathComponentTooLong,
                     "The maximum path component name limit of \(part.prefix(40))... in directory \(path) is exceeded: limit=\(Limits.maximumNameBytes) length=\(part.utf8.count)")
             }
             if part.utf8.contains(0) { throw RemoteException.invalidPath(path, "NUL byte in a path component") }

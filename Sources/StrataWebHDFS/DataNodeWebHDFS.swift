@@ -114,7 +114,7 @@ public final class DataNodeWebHDFS: Sendable {
         // Errors (missing file, no permission, offset past the end) must come before the 200.
         let located = try await client.blockLocations(call.path, offset: offset, length: 1)
         if !located.hasLastBlock && offset > located.fileLength {
-            throw RemoteException("EOFException", "Offset=\(offset) out of the range [0, \(located.fileLength)); OPEN, path=\(call.path)")
+            throw RemoteException(.eof, "Offset=\(offset) out of the range [0, \(located.fileLength)); OPEN, path=\(call.path)")
         }
         // A file being written has no length known up front: its body goes out chunked.
         let contentLength: Int? = located.hasLastBlock ? nil : Int(min(length ?? .max, located.fileLength - offset))

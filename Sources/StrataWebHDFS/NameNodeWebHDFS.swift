@@ -45,7 +45,7 @@ public final class NameNodeWebHDFS: Sendable {
         }
         let handler = Handler()
         let server = try await HTTPServer.start(host: host, port: port, group: group, logger: logger) { request in
-            await handler.webHDFS?.handle(request) ?? .error(RemoteException("RetriableException", "starting"))
+            await handler.webHDFS?.handle(request) ?? .error(RemoteException(.retriable, "starting"))
         }
         let webHDFS = NameNodeWebHDFS(nameNode: nameNode, rpcAddress: "\(rpcHost):\(rpcPort)", clients: clients, logger: logger, server: server)
         handler.set(webHDFS)

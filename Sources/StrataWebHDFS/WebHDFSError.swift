@@ -5,18 +5,17 @@ import StrataWire
 /// of its "HTTP Response Codes" table, decided by the Java class the exception would be.
 enum WebHDFSError {
     /// Exceptions that are `IllegalArgumentException`s or `UnsupportedOperationException` in Java.
-    static let badRequestClasses: Set<String> = [
-        "IllegalArgumentException", "HadoopIllegalArgumentException", "InvalidPathException", "UnsupportedOperationException",
-        "NumberFormatException",
+    static let badRequestClasses: Set<RemoteExceptionClass> = [
+        .illegalArgument, .hadoopIllegalArgument, .invalidPath, .unsupportedOperation, .numberFormat,
     ]
 
     /// Java runtime exceptions other than the argument ones: server bugs.
-    static let internalClasses: Set<String> = ["RuntimeException", "NullPointerException", "IllegalStateException"]
+    static let internalClasses: Set<RemoteExceptionClass> = [.runtime, .nullPointer, .illegalState]
 
-    static func status(for exceptionClass: String) -> HTTPResponse.Status {
+    static func status(for exceptionClass: RemoteExceptionClass) -> HTTPResponse.Status {
         if badRequestClasses.contains(exceptionClass) { return .badRequest }
-        if exceptionClass == "SecurityException" { return .unauthorized }
-        if exceptionClass == "FileNotFoundException" { return .notFound }
+        if exceptionClass == .security { return .unauthorized }
+        if exceptionClass == .fileNotFound { return .notFound }
         if internalClasses.contains(exceptionClass) { return .internalServerError }
         // Every other exception a Strata service names is an IOException in HDFS (among them
         // AccessControlException and FileAlreadyExistsException): 403.
@@ -27,22 +26,16 @@ enum WebHDFSError {
     /// error (500), with its description as the message.
     static func remoteException(for error: any Error) -> RemoteException {
         if let remote = error as? RemoteException { return remote }
-        return RemoteException("RuntimeException", "\(error)")
+        return RemoteException(.runtime, "\(error)")
     }
 
     static func body(_ exception: RemoteException) -> String {
-        let javaClassName =
-            switch exception.exceptionClass {
-            case "RuntimeException": "java.lang.RuntimeException"
-            case "NumberFormatException": "java.lang.NumberFormatException"
-            default: exception.javaClassName
-            }
-        return JSONValue.object([
+        JSONValue.object([
             (
                 "RemoteException",
                 .object([
-                    ("exception", .string(exception.exceptionClass)),
-                    ("javaClassName", .string(javaClassName)),
+                    ("exception", .string(exception.exceptionClass.rawValue)),
+                    ("javaClassName", .string(exception.javaClassName)),
                     ("message", .string(exception.message)),
                 ])
             )

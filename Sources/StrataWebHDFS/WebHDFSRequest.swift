@@ -70,7 +70,7 @@ struct WebHDFSRequest: Sendable {
     func unsupported(on server: String) -> RemoteException {
         let methodName = method.rawValue.capitalized
         if Self.hdfsOperations[method]?.contains(operation) == true {
-            return RemoteException("UnsupportedOperationException", "\(operation) is not supported by the Strata \(server)")
+            return RemoteException(.unsupportedOperation, "\(operation) is not supported by the Strata \(server)")
         }
         return WebHDFSParameters.invalid(
             "op", "No enum constant org.apache.hadoop.hdfs.web.resources.\(methodName)OpParam.Op.\(operation)")
@@ -127,7 +127,7 @@ func serve(
                 if WebHDFSRequest.hdfsOperations.values.contains(where: { $0.contains(call.operation) }) { operation = call.operation }
                 response = try await body(call)
             } else {
-                response = .error(RemoteException("FileNotFoundException", "No such resource: \(request.uri.path) (WebHDFS URLs start with \(WebHDFSRequest.prefix)/)"))
+                response = .error(RemoteException(.fileNotFound, "No such resource: \(request.uri.path) (WebHDFS URLs start with \(WebHDFSRequest.prefix)/)"))
             }
         } catch {
             response = .error(error)

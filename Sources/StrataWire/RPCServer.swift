@@ -11,7 +11,10 @@ public struct RPCCall: Sendable {
     public var body: ByteBuffer
     public var remoteAddress: SocketAddress?
 
-    public var method: String { header.method }
+    /// The method as the wire names it, known to this server or not.
+    public var methodName: String { header.method }
+    /// The name node method called; nil for a name the protocol does not have.
+    public var method: NameNodeMethod? { NameNodeMethod(rawValue: header.method) }
     public var user: String { header.user }
 
     /// The request message, or a protocol error if the body is not one.
@@ -116,7 +119,7 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
             return true
         }
         guard admitted else {
-            let busy = RemoteException("RetriableException", "too many calls in flight on this connection")
+            let busy = RemoteException(.retriable, "too many calls in flight on this connection")
             channel.writeAndFlush(Self.errorFrame(callId: header.callID, busy), promise: nil)
             return
         }
@@ -141,7 +144,7 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
         do {
             return WireFrame(header: try header.serializedBuffer(), body: try message.serializedBuffer())
         } catch {
-            return errorFrame(callId: callId, RemoteException("RpcServerException", "cannot encode the answer: \(error)"))
+            return errorFrame(callId: callId, RemoteException(.rpcServer, "cannot encode the answer: \(error)"))
         }
     }
 
@@ -150,8 +153,8 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
     static func remoteException(_ error: any Error) -> RemoteException {
         switch error {
         case let error as RemoteException: error
-        case let error as WireProtocolError: RemoteException("RpcServerException", error.message)
-        default: RemoteException("IOException", "\(error)")
+        case let error as WireProtocolError: RemoteException(.rpcServer, error.message)
+        default: RemoteException(.io, "\(error)")
         }
     }
 
@@ -159,7 +162,7 @@ final class RPCServerHandler: ChannelInboundHandler, Sendable {
         var header = Strata_Wire_ResponseHeader()
         header.callID = callId
         header.ok = false
-        header.exceptionClass = error.exceptionClass
+        header.exceptionClass = error.exceptionClass.rawValue
         header.message = error.message
         // Serializing a plain header cannot fail.
         return WireFrame(header: try! header.serializedBuffer(), body: ByteBuffer())

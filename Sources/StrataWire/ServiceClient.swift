@@ -46,7 +46,7 @@ public final class ServiceClient: Sendable {
     /// Calls `method`. A lost connection fails the calls that were on it (`RPCConnectionError`);
     /// the next call connects again.
     public func call<Response: SwiftProtobuf.Message>(
-        _ method: String, _ request: some SwiftProtobuf.Message, user: String, clientName: String = "",
+        _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, user: String, clientName: String = "",
         as responseType: Response.Type = Response.self, timeout: TimeAmount = .seconds(120)
     ) async throws -> Response {
         try await current().call(method, request, user: user, clientName: clientName, as: responseType, timeout: timeout)

@@ -122,10 +122,10 @@ struct ShellError: Error, CustomStringConvertible {
     /// The short reasons `hdfs dfs` prints for the common exceptions.
     static func reason(_ error: RemoteException) -> String {
         switch error.exceptionClass {
-        case "FileNotFoundException": "No such file or directory"
-        case "FileAlreadyExistsException": "File exists"
-        case "ParentNotDirectoryException", "PathIsNotDirectoryException": "Is not a directory"
-        case "PathIsNotEmptyDirectoryException": "Directory is not empty"
+        case .fileNotFound: "No such file or directory"
+        case .fileAlreadyExists: "File exists"
+        case .parentNotDirectory, .pathIsNotDirectory: "Is not a directory"
+        case .pathIsNotEmptyDirectory: "Directory is not empty"
         default: error.message
         }
     }

@@ -87,7 +87,7 @@ import Testing
                     try flipBytes(atFraction: 0.5, of: try #require(node.store.path(of: id)))
                 }
                 var delivered = 0
-                await expectRemote("BlockMissingException", "read with every replica damaged") {
+                await expectRemote(.blockMissing, "read with every replica damaged") {
                     try await client.read("/all-bad") { delivered += $0.count }
                 }
                 #expect(delivered == 0, "\(delivered) bytes of damaged replicas were returned")

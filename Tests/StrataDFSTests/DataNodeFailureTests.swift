@@ -25,7 +25,7 @@ import Testing
                 request.node.hostname = "127.0.0.1"
                 request.node.ipAddress = "127.0.0.1"
                 request.node.transferPort = UInt32(refusing.port)
-                let _: Strata_Wire_RegisterResponse = try await rpc.call("registerDatanode", request, user: "datanode")
+                let _: Strata_Wire_RegisterResponse = try await rpc.call(.registerDatanode, request, user: "datanode")
                 await rpc.close()
                 #expect(try await client.datanodeReport().filter { $0.state == "live" }.count == 4)
                 for index in 0..<6 {

@@ -156,11 +156,11 @@ import Testing
         try await withCluster { cluster in
             let node = cluster.dataNodes[0].nodeId
             try await withClient(cluster, user: "alice") { alice in
-                let denied = await expectRemote("AccessControlException", "alice decommissions") {
+                let denied = await expectRemote(.accessControl, "alice decommissions") {
                     _ = try await alice.decommission(node)
                 }
                 #expect(denied?.message.contains("Superuser privilege is required") == true)
-                await expectRemote("AccessControlException", "alice recommissions") { _ = try await alice.recommission(node) }
+                await expectRemote(.accessControl, "alice recommissions") { _ = try await alice.recommission(node) }
             }
             try await withClient(cluster) { client in
                 let state = try await reportEntry(client, node)?.adminState
@@ -172,11 +172,11 @@ import Testing
     @Test func unknownOrAmbiguousNodesAreClearErrors() async throws {
         try await withCluster { cluster in
             try await withClient(cluster) { client in
-                let unknown = await expectRemote("IllegalArgumentException", "unknown node") { _ = try await client.decommission("no-such-node") }
+                let unknown = await expectRemote(.illegalArgument, "unknown node") { _ = try await client.decommission("no-such-node") }
                 #expect(unknown?.message.contains("No data node 'no-such-node' is known") == true, "\(String(describing: unknown))")
-                await expectRemote("IllegalArgumentException", "unknown port") { _ = try await client.decommission("127.0.0.1:1") }
+                await expectRemote(.illegalArgument, "unknown port") { _ = try await client.decommission("127.0.0.1:1") }
                 // Every node of a local cluster runs on 127.0.0.1: the host alone does not say which.
-                let ambiguous = await expectRemote("IllegalArgumentException", "several nodes on the host") {
+                let ambiguous = await expectRemote(.illegalArgument, "several nodes on the host") {
                     _ = try await client.decommission("127.0.0.1")
                 }
                 #expect(ambiguous?.message.contains("names 3 data nodes") == true, "\(String(describing: ambiguous))")

@@ -12,19 +12,19 @@ import Testing
                 let missing = try await client.status("/nothing")
                 #expect(missing == nil)
                 #expect(try await client.status("/no/such/dir/file") == nil)
-                await expectRemote("FileNotFoundException", "read of a missing file") {
+                await expectRemote(.fileNotFound, "read of a missing file") {
                     _ = try await client.readAll("/nothing")
                 }
-                await expectRemote("FileNotFoundException", "list of a missing directory") {
+                await expectRemote(.fileNotFound, "list of a missing directory") {
                     _ = try await client.list("/nothing")
                 }
-                await expectRemote("FileNotFoundException", "append to a missing file") {
+                await expectRemote(.fileNotFound, "append to a missing file") {
                     _ = try await client.append("/nothing")
                 }
-                await expectRemote("FileNotFoundException", "content summary of a missing path") {
+                await expectRemote(.fileNotFound, "content summary of a missing path") {
                     _ = try await client.contentSummary("/nothing")
                 }
-                await expectRemote("FileNotFoundException", "read of a directory") {
+                await expectRemote(.fileNotFound, "read of a directory") {
                     try await client.mkdirs("/dir")
                     _ = try await client.readAll("/dir")
                 }
@@ -37,34 +37,34 @@ import Testing
         try await withCluster { cluster in
             try await withClient(cluster) { client in
                 try await put(client, "/file", Array("first".utf8))
-                await expectRemote("FileAlreadyExistsException", "create over an existing file") {
+                await expectRemote(.fileAlreadyExists, "create over an existing file") {
                     _ = try await client.create("/file")
                 }
                 expectSameBytes(try await client.readAll("/file"), Array("first".utf8), "file after refused create")
                 try await client.mkdirs("/dir")
-                await expectRemote("FileAlreadyExistsException", "create over a directory, even with overwrite") {
+                await expectRemote(.fileAlreadyExists, "create over a directory, even with overwrite") {
                     _ = try await client.create("/dir", overwrite: true)
                 }
-                await expectRemote("FileAlreadyExistsException", "mkdirs over a file") {
+                await expectRemote(.fileAlreadyExists, "mkdirs over a file") {
                     try await client.mkdirs("/file")
                 }
                 // mkdirs of an existing directory succeeds.
                 try await client.mkdirs("/dir")
-                await expectRemote("FileNotFoundException", "mkdirs without createParent under a missing parent") {
+                await expectRemote(.fileNotFound, "mkdirs without createParent under a missing parent") {
                     try await client.mkdirs("/missing/child", createParent: false)
                 }
                 #expect(try await client.status("/missing") == nil, "a refused mkdirs made nothing")
                 try await client.mkdirs("/dir/child", createParent: false)
-                await expectRemote("FileNotFoundException", "create without createParent under a missing parent") {
+                await expectRemote(.fileNotFound, "create without createParent under a missing parent") {
                     _ = try await client.create("/missing/file", createParent: false)
                 }
-                await expectRemote("ParentNotDirectoryException", "create under a file") {
+                await expectRemote(.parentNotDirectory, "create under a file") {
                     _ = try await client.create("/file/child")
                 }
-                await expectRemote("ParentNotDirectoryException", "create deeper under a file") {
+                await expectRemote(.parentNotDirectory, "create deeper under a file") {
                     _ = try await client.create("/file/a/b")
                 }
-                await expectRemote("ParentNotDirectoryException", "mkdirs under a file") {
+                await expectRemote(.parentNotDirectory, "mkdirs under a file") {
                     try await client.mkdirs("/file/sub")
                 }
             }
@@ -75,7 +75,7 @@ import Testing
         try await withCluster { cluster in
             try await withClient(cluster) { client in
                 try await put(client, "/full/a", [1, 2, 3])
-                await expectRemote("PathIsNotEmptyDirectoryException", "non-recursive delete of a non-empty directory") {
+                await expectRemote(.pathIsNotEmptyDirectory, "non-recursive delete of a non-empty directory") {
                     try await client.delete("/full", recursive: false)
                 }
                 #expect(try await client.status("/full/a") != nil)
@@ -84,7 +84,7 @@ import Testing
                 #expect(try await client.delete("/full", recursive: true))
                 #expect(try await client.status("/full") == nil)
                 #expect(try await client.status("/full/a") == nil)
-                await expectRemote("IOException", "delete of the root") {
+                await expectRemote(.io, "delete of the root") {
                     try await client.delete("/", recursive: true)
                 }
             }
@@ -95,10 +95,10 @@ import Testing
         try await withCluster { cluster in
             try await withClient(cluster) { client in
                 let longName = String(repeating: "n", count: 300)
-                let cases: [(String, String)] = [
-                    ("/a/../b", "InvalidPathException"), ("/a/./b", "InvalidPathException"), ("/a//b", "InvalidPathException"),
-                    ("a/b", "InvalidPathException"), ("", "InvalidPathException"), ("/a:b", "InvalidPathException"),
-                    ("/dir/" + longName, "PathComponentTooLongException"),
+                let cases: [(String, RemoteExceptionClass)] = [
+                    ("/a/../b", .invalidPath), ("/a/./b", .invalidPath), ("/a//b", .invalidPath),
+                    ("a/b", .invalidPath), ("", .invalidPath), ("/a:b", .invalidPath),
+                    ("/dir/" + longName, .pathComponentTooLong),
                 ]
                 for (path, exceptionClass) in cases {
                     await expectRemote(exceptionClass, "create \(path.prefix(20))") { _ = try await client.create(path) }
@@ -131,41 +131,41 @@ import Testing
                         try await put(admin, "/shared/secret", Array("root only".utf8), permission: 0o600)
                         #expect(try await admin.status("/shared")?.owner == "strata")
 
-                        let denied = await expectRemote("AccessControlException", "alice creates in /shared (755, strata)") {
+                        let denied = await expectRemote(.accessControl, "alice creates in /shared (755, strata)") {
                             _ = try await alice.create("/shared/mine")
                         }
                         #expect(denied?.message.contains("alice") == true, "message names the user: \(denied?.message ?? "")")
-                        await expectRemote("AccessControlException", "alice creates in / (755, strata)") {
+                        await expectRemote(.accessControl, "alice creates in / (755, strata)") {
                             _ = try await alice.create("/top")
                         }
-                        await expectRemote("AccessControlException", "alice makes a directory in /shared") {
+                        await expectRemote(.accessControl, "alice makes a directory in /shared") {
                             try await alice.mkdirs("/shared/dir")
                         }
-                        await expectRemote("AccessControlException", "alice deletes from /shared") {
+                        await expectRemote(.accessControl, "alice deletes from /shared") {
                             try await alice.delete("/shared/public", recursive: false)
                         }
-                        await expectRemote("AccessControlException", "alice overwrites /shared/public (644)") {
+                        await expectRemote(.accessControl, "alice overwrites /shared/public (644)") {
                             _ = try await alice.create("/shared/public", overwrite: true)
                         }
-                        await expectRemote("AccessControlException", "alice appends to /shared/public (644)") {
+                        await expectRemote(.accessControl, "alice appends to /shared/public (644)") {
                             _ = try await alice.append("/shared/public")
                         }
-                        await expectRemote("AccessControlException", "alice renames out of /shared") {
+                        await expectRemote(.accessControl, "alice renames out of /shared") {
                             try await alice.rename("/shared/public", to: "/shared/moved")
                         }
-                        await expectRemote("AccessControlException", "chmod by a non-owner") {
+                        await expectRemote(.accessControl, "chmod by a non-owner") {
                             try await alice.setPermission("/shared", permission: 0o777)
                         }
-                        await expectRemote("AccessControlException", "chown by a non-superuser") {
+                        await expectRemote(.accessControl, "chown by a non-superuser") {
                             try await alice.setOwner("/shared/public", owner: "alice", group: "")
                         }
-                        await expectRemote("AccessControlException", "alice sets replication of a file she cannot write") {
+                        await expectRemote(.accessControl, "alice sets replication of a file she cannot write") {
                             try await alice.setReplication("/shared/public", replication: 1)
                         }
-                        await expectRemote("AccessControlException", "alice reads a 600 file of strata") {
+                        await expectRemote(.accessControl, "alice reads a 600 file of strata") {
                             _ = try await alice.readAll("/shared/secret")
                         }
-                        await expectRemote("AccessControlException", "alice asks where the blocks of a 600 file are") {
+                        await expectRemote(.accessControl, "alice asks where the blocks of a 600 file are") {
                             _ = try await alice.blockLocations("/shared/secret")
                         }
                         // What she may do: read a 644 file, and anything in a directory she owns.
@@ -177,13 +177,13 @@ import Testing
                         #expect(status.owner == "alice")
                         #expect(status.permission == 0o600)
                         try await alice.setPermission("/user/alice", permission: 0o700)
-                        await expectRemote("AccessControlException", "bob reads alice's 600 file") {
+                        await expectRemote(.accessControl, "bob reads alice's 600 file") {
                             _ = try await bob.readAll("/user/alice/notes")
                         }
-                        await expectRemote("AccessControlException", "bob lists alice's 700 directory") {
+                        await expectRemote(.accessControl, "bob lists alice's 700 directory") {
                             _ = try await bob.list("/user/alice")
                         }
-                        await expectRemote("AccessControlException", "bob chowns alice's file to himself") {
+                        await expectRemote(.accessControl, "bob chowns alice's file to himself") {
                             try await bob.setOwner("/user/alice/notes", owner: "bob", group: "")
                         }
                         // The superuser reads anything.
@@ -204,24 +204,24 @@ import Testing
             try await withClient(cluster) { client in
                 try await put(client, "/a", Array("a".utf8))
                 try await put(client, "/b", Array("b".utf8))
-                await expectRemote("FileAlreadyExistsException", "rename onto an existing file without overwrite") {
+                await expectRemote(.fileAlreadyExists, "rename onto an existing file without overwrite") {
                     try await client.rename("/a", to: "/b")
                 }
                 expectSameBytes(try await client.readAll("/b"), Array("b".utf8), "destination untouched")
                 try await client.mkdirs("/dir/sub")
-                await expectRemote("IOException", "rename a directory into its own subdirectory") {
+                await expectRemote(.io, "rename a directory into its own subdirectory") {
                     try await client.rename("/dir", to: "/dir/sub/dir")
                 }
-                await expectRemote("FileNotFoundException", "rename of a missing source") {
+                await expectRemote(.fileNotFound, "rename of a missing source") {
                     try await client.rename("/missing", to: "/c")
                 }
-                await expectRemote("FileNotFoundException", "rename into a missing directory") {
+                await expectRemote(.fileNotFound, "rename into a missing directory") {
                     try await client.rename("/a", to: "/nowhere/a")
                 }
-                await expectRemote("ParentNotDirectoryException", "rename under a file") {
+                await expectRemote(.parentNotDirectory, "rename under a file") {
                     try await client.rename("/a", to: "/b/a")
                 }
-                await expectRemote("IOException", "rename a file onto a directory with overwrite") {
+                await expectRemote(.io, "rename a file onto a directory with overwrite") {
                     try await client.rename("/a", to: "/dir", overwrite: true)
                 }
                 // What works: a move into a directory, and a replacing rename.

@@ -74,15 +74,15 @@ import Testing
                 let flushed = randomBytes(20_000, seed: 9)
                 try await Self.abandon(cluster, "/taken", flushed: flushed, unflushed: [1, 2, 3])
                 // Within the soft limit the file is still the first writer's.
-                _ = await expectRemote("AlreadyBeingCreatedException", "append within the soft limit") { _ = try await client.append("/taken") }
+                _ = await expectRemote(.alreadyBeingCreated, "append within the soft limit") { _ = try await client.append("/taken") }
                 try await Task.sleep(for: .milliseconds(1_200))
-                _ = await expectRemote("RecoveryInProgressException", "append past the soft limit") { _ = try await client.append("/taken") }
+                _ = await expectRemote(.recoveryInProgress, "append past the soft limit") { _ = try await client.append("/taken") }
                 var stream: DFSOutputStream?
                 let deadline = Date().addingTimeInterval(90)
                 while stream == nil && Date() < deadline {
                     do {
                         stream = try await client.append("/taken")
-                    } catch let error as RemoteException where error.exceptionClass == "RecoveryInProgressException" {
+                    } catch let error as RemoteException where error.exceptionClass == .recoveryInProgress {
                         try await Task.sleep(for: .milliseconds(100))
                     }
                 }
@@ -113,7 +113,7 @@ import Testing
                 #expect(try await client.status("/never-written")?.underConstruction == false)
 
                 #expect(try await client.recoverLease("/on-demand"), "a closed file needs no recovery")
-                _ = await expectRemote("FileNotFoundException", "recoverLease of a missing file") { _ = try await client.recoverLease("/missing") }
+                _ = await expectRemote(.fileNotFound, "recoverLease of a missing file") { _ = try await client.recoverLease("/missing") }
             }
         }
     }

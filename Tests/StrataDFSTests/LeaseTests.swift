@@ -13,13 +13,13 @@ import Testing
                     try await stream.write(Array("first writer\n".utf8))
                     try await stream.hflush()
 
-                    await expectRemote("AlreadyBeingCreatedException", "create over an open file") {
+                    await expectRemote(.alreadyBeingCreated, "create over an open file") {
                         _ = try await second.create("/busy")
                     }
-                    await expectRemote("AlreadyBeingCreatedException", "create with overwrite over an open file") {
+                    await expectRemote(.alreadyBeingCreated, "create with overwrite over an open file") {
                         _ = try await second.create("/busy", overwrite: true)
                     }
-                    let append = await expectRemote("AlreadyBeingCreatedException", "append to an open file") {
+                    let append = await expectRemote(.alreadyBeingCreated, "append to an open file") {
                         _ = try await second.append("/busy")
                     }
                     #expect(append?.message.contains(first.clientName) == true, "message names the holder: \(append?.message ?? "")")
@@ -30,7 +30,7 @@ import Testing
                     expectSameBytes(try await second.readAll("/busy"), Array("first writer\nstill mine\n".utf8), "/busy")
                     let appended = try await second.append("/busy")
                     try await appended.write(Array("second writer\n".utf8))
-                    await expectRemote("AlreadyBeingCreatedException", "the first client appends while the second holds the lease") {
+                    await expectRemote(.alreadyBeingCreated, "the first client appends while the second holds the lease") {
                         _ = try await first.append("/busy")
                     }
                     try await appended.close()
@@ -50,7 +50,7 @@ import Testing
                 try await withClient(cluster, user: "strata") { second in
                     #expect(first.clientName != second.clientName)
                     let stream = try await first.create("/mine")
-                    await expectRemote("AlreadyBeingCreatedException", "same user, other client") {
+                    await expectRemote(.alreadyBeingCreated, "same user, other client") {
                         _ = try await second.append("/mine")
                     }
                     try await stream.close()

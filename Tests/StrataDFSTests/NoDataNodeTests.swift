@@ -10,7 +10,7 @@ import Testing
         try await withCluster({ $0.dataNodes = 0 }) { cluster in
             try await withClient(cluster) { client in
                 #expect(try await client.datanodeReport().isEmpty)
-                let error = await expectRemote("IOException", "write with no data node") {
+                let error = await expectRemote(.io, "write with no data node") {
                     try await copyLikeTheCLI(client, "/out", randomBytes(10_000, seed: 71))
                 }
                 let message = error?.message ?? ""
@@ -38,12 +38,12 @@ import Testing
                     return states.allSatisfy { $0 == "dead" }
                 }
                 #expect(dead, "data node states: \(states)")
-                let error = await expectRemote("IOException", "write with every data node dead") {
+                let error = await expectRemote(.io, "write with every data node dead") {
                     try await copyLikeTheCLI(client, "/out", [1, 2, 3])
                 }
                 #expect(error?.message.contains("0 datanode(s) running") == true, "\(error?.message ?? "")")
                 #expect(try await client.status("/out") == nil)
-                await expectRemote("BlockMissingException", "read of a file whose replicas are all on dead nodes") {
+                await expectRemote(.blockMissing, "read of a file whose replicas are all on dead nodes") {
                     _ = try await client.readAll("/before")
                 }
                 let report = try await client.fsck("/")

@@ -56,13 +56,13 @@ import Testing
             try await withClient(cluster) { client in
                 try await client.mkdirs("/d")
                 #expect(try await client.setReplication("/d", replication: 2) == false)
-                await expectRemote("FileNotFoundException", "setReplication of a missing file") {
+                await expectRemote(.fileNotFound, "setReplication of a missing file") {
                     try await client.setReplication("/missing", replication: 2)
                 }
-                await expectRemote("IllegalArgumentException", "replication above the maximum") {
+                await expectRemote(.illegalArgument, "replication above the maximum") {
                     try await put(client, "/huge", [1], replication: 600)
                 }
-                await expectRemote("IllegalArgumentException", "setReplication above the maximum") {
+                await expectRemote(.illegalArgument, "setReplication above the maximum") {
                     try await put(client, "/f", [1])
                     try await client.setReplication("/f", replication: 600)
                 }

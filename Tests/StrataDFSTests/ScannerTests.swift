@@ -148,7 +148,7 @@ import Testing
                 #expect(located.locations.isEmpty, "damaged replicas were handed out: \(located.locations.map(\.nodeID))")
 
                 var delivered = 0
-                let error = await expectRemote("BlockMissingException", "read of a block whose every replica is damaged") {
+                let error = await expectRemote(.blockMissing, "read of a block whose every replica is damaged") {
                     try await client.read("/doomed") { delivered += $0.count }
                 }
                 #expect(error?.message.contains("Could not obtain block") == true, "\(String(describing: error))")

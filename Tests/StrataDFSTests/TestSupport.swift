@@ -78,7 +78,7 @@ func expectSameBytes(
 /// Expects `body` to fail with a `RemoteException` of class `exceptionClass`; returns it.
 @discardableResult
 func expectRemote(
-    _ exceptionClass: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ exceptionClass: RemoteExceptionClass, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () async throws -> Void
 ) async -> RemoteException? {
     do {

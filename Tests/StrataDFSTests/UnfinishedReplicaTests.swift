@@ -33,7 +33,7 @@ import Testing
                 request.last = last.block
                 request.last.numBytes = UInt64(data.count)
                 let closing = Task {
-                    let response: Strata_Wire_BoolResponse = try await client.call("complete", request)
+                    let response: Strata_Wire_BoolResponse = try await client.call(.complete, request)
                     return response.result
                 }
                 try await Task.sleep(for: .milliseconds(500))

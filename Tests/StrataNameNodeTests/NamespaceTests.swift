@@ -126,7 +126,7 @@ import Testing
         let denied = #expect(throws: RemoteException.self) {
             try namespace.prepareMkdirs("/private/x", permission: 0o755, createParent: false, caller: alice, now: 3)
         }
-        #expect(denied?.exceptionClass == "AccessControlException")
+        #expect(denied?.exceptionClass == .accessControl)
         #expect(denied?.message.contains("user=alice, access=EXECUTE") == true)
         #expect(throws: RemoteException.self) { try namespace.status("/private/x", caller: alice) }
         // Sticky /tmp: alice's file cannot be deleted by bob.
@@ -135,7 +135,7 @@ import Testing
             clientName: "a", caller: alice, now: 3))
         let bob = Caller(user: "bob", groups: ["bob"])
         let sticky = #expect(throws: RemoteException.self) { try namespace.prepareDelete("/tmp/alice", recursive: false, caller: bob, now: 4) }
-        #expect(sticky?.exceptionClass == "AccessControlException")
+        #expect(sticky?.exceptionClass == .accessControl)
         #expect(try namespace.prepareDelete("/tmp/alice", recursive: false, caller: alice, now: 4) != nil)
         // Only a superuser changes owners.
         let chown = #expect(throws: RemoteException.self) { try namespace.prepareSetOwner("/tmp/alice", owner: "bob", group: "", caller: alice) }
