@@ -316,9 +316,10 @@ extension NameNode {
 
     func complete(_ request: Strata_Wire_CompleteRequest, clientName: String) async throws -> Strata_Wire_BoolResponse {
         // The last block must have a finished replica; its data node reports it right after the
-        // last packet, so wait briefly rather than make every writer poll.
+        // last packet, so wait (for the report, at most 20 s) rather than make every writer poll.
         let deadline = clock.now + .seconds(20)
         while true {
+            let reportsSeen = replicaReports.count
             let ready: Bool = try state.withLock { (state) throws(RemoteException) in
                 guard request.hasLast else { return true }
                 // Closed already (a retried complete), or a block prepareComplete refuses: go on.
@@ -331,8 +332,9 @@ extension NameNode {
                     request.last.blockID, generationStamp: request.last.generationStamp, numBytes: request.last.numBytes)
             }
             if ready { break }
-            if clock.now > deadline { return boolResponse(false) }
-            try await clock.sleep(milliseconds: 2)
+            if clock.now >= deadline { return boolResponse(false) }
+            await clock.wait(for: replicaReports, after: reportsSeen, until: deadline)
+            try Task.checkCancellation()
         }
         let now = clock.wallTimeMs
         try await mutate("complete", path: request.path) { (state) throws(RemoteException) in
@@ -472,6 +474,7 @@ extension NameNode {
             state.blockManager.processBlockReport(request.blocks, node: node) { namespace.block($0) }
             state.replicationScanNeeded = true
         }
+        replicaReports.signal()
         return Strata_Wire_Empty()
     }
 
@@ -488,6 +491,7 @@ extension NameNode {
             }
             state.replicationScanNeeded = true
         }
+        replicaReports.signal()
         return Strata_Wire_Empty()
     }
 

@@ -39,6 +39,9 @@ public final class NameNode: Sendable {
     /// The background checkpoint writer, if one runs: shutdown waits for it.
     let checkpointTask: Mutex<Task<Void, Never>?> = Mutex(nil)
     let checkpointRunning = Atomic<Bool>(false)
+    /// Signalled after every block report, full or incremental: `complete` waits on it for the
+    /// last block's finished replica.
+    let replicaReports = EventCounter()
 
     /// Opens the journal, loads the newest checkpoint image and replays the edits after it.
     public init(configuration: NameNodeConfiguration, logger: Logger, clock: any Clock = SystemClock()) throws {
