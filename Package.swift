@@ -102,11 +102,25 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // The daemons as services (swift-service-lifecycle) and their compositions: what
+        // `strata namenode`, `strata datanode` and `strata cluster up` run.
+        .target(
+            name: "StrataCluster",
+            dependencies: [
+                "StrataCore", "StrataNameNode", "StrataDataNode", "StrataWebHDFS",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "StrataTestKit",
             dependencies: [
-                "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS",
+                "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS", "StrataCluster",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift
         ),
@@ -120,7 +134,7 @@ let package = Package(
                 "StrataDataNode",
                 "StrataClient",
                 "StrataWebHDFS",
-                "StrataTestKit",
+                "StrataCluster",
                 "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -153,6 +167,15 @@ let package = Package(
         .testTarget(
             name: "StrataCLITests",
             dependencies: ["StrataTestKit", "StrataClient", "StrataWire", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataClusterTests",
+            dependencies: [
+                "StrataCluster", "StrataClient",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

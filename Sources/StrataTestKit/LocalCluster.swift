@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
+import StrataCluster
 import StrataClient
 import StrataCore
 import StrataDataNode
@@ -9,8 +11,11 @@ import StrataNameNode
 import StrataWebHDFS
 
 /// A name node and data nodes in this process, on loopback ports chosen by the system, with
-/// their data in a directory: what `strata cluster up` runs, and what tests start.
+/// their data in a directory: a `LocalClusterService` run in its own service group, with the
+/// start-and-shut-down handle tests want.
 public final class LocalCluster: Sendable {
+    public typealias Options = LocalClusterService.Options
+
     public let directory: String
     public let group: MultiThreadedEventLoopGroup
     public let nameNode: NameNode
@@ -20,94 +25,44 @@ public final class LocalCluster: Sendable {
     public let nameNodeHTTP: NameNodeWebHDFS
     /// WebHDFS data side and `/metrics` on each data node, in `dataNodes` order.
     public let dataNodeHTTP: [DataNodeWebHDFS]
-    let logger: Logger
+    private let services: ServiceGroup
+    private let running: Task<Void, any Error>
 
     /// The name node's HTTP port (WebHDFS, HDFS default 9870).
-    public var nameNodeHTTPPort: Int { nameNodeHTTP.port }
-
-    public struct Options: Sendable {
-        /// Data nodes to start; 0 gives a name node alone (to test what writers see without any).
-        public var dataNodes = 3
-        public var superuser = "strata"
-        public var heartbeatIntervalMs: Int64 = 1_000
-        public var heartbeatTimeoutMs: Int64 = 30_000
-        public var rpcPort = 0
-        /// The name node's HTTP port (0: a free one).
-        public var httpPort = 0
-        /// The first data node's HTTP port, the next ones following it (0: free ones).
-        public var dataNodeHTTPPort = 0
-        public var monitorIntervalMs: Int64 = 200
-        public var checkpointEveryEdits: UInt64 = 200_000
-        /// Raw bytes per block frame; tests use small frames to cross many frame boundaries cheaply.
-        public var rawFrameSizeBytes = Limits.defaultRawFrameSizeBytes
-        public var logLevel: Logger.Level = .warning
-        /// The data nodes' block scanner rate (0: no scanner, the default in tests).
-        public var scanBytesPerSecond = 0
-        /// How soon the scanner verifies a replica again (the data node's default: 504 hours).
-        public var scanPeriodMs: Int64 = 504 * 3_600_000
-        public var leaseSoftLimitMs: Int64 = 60_000
-        public var leaseHardLimitMs: Int64 = 1_200_000
-        public var leaseRecoveryTimeoutMs: Int64 = 60_000
-        public init() {}
-    }
+    public let nameNodeHTTPPort: Int
 
     /// Starts (or restarts, on an existing directory) a cluster and waits until every data node
     /// has registered.
     public static func start(directory: String, options: Options = Options()) async throws -> LocalCluster {
+        let service = LocalClusterService(directory: directory, options: options)
         var logger = Logger(label: "strata")
         logger.logLevel = options.logLevel
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        var configuration = NameNodeConfiguration(directory: directory + "/namenode", superuser: options.superuser)
-        configuration.rpcPort = options.rpcPort
-        configuration.blockManager.heartbeatIntervalMs = options.heartbeatIntervalMs
-        configuration.blockManager.heartbeatTimeoutMs = options.heartbeatTimeoutMs
-        configuration.monitorIntervalMs = options.monitorIntervalMs
-        configuration.checkpointEveryEdits = options.checkpointEveryEdits
-        configuration.rawFrameSize = options.rawFrameSizeBytes
-        configuration.leaseSoftLimitMs = options.leaseSoftLimitMs
-        configuration.leaseHardLimitMs = options.leaseHardLimitMs
-        configuration.leaseRecoveryTimeoutMs = options.leaseRecoveryTimeoutMs
-        let nameNode = try NameNode(configuration: configuration, logger: logger)
-        let port = try await nameNode.start(group: group)
-        let nameNodeHTTP = try await NameNodeWebHDFS.start(
-            nameNode: nameNode, host: configuration.host, port: options.httpPort, group: group, logger: logger)
-        var dataNodes: [DataNode] = []
-        var dataNodeHTTP: [DataNodeWebHDFS] = []
-        for index in stride(from: 1, through: options.dataNodes, by: 1) {
-            var node = DataNodeConfiguration(directory: directory + "/node\(index)")
-            node.transferPort = 0
-            node.nameNodePort = port
-            node.heartbeatIntervalMs = options.heartbeatIntervalMs
-            node.scanBytesPerSecond = options.scanBytesPerSecond
-            node.scanPeriodMs = options.scanPeriodMs
-            let dataNode = try DataNode(configuration: node, group: group, logger: logger)
-            // The HTTP port goes into the node's registration, so its server starts first.
-            let http = try await DataNodeWebHDFS.start(
-                dataNode: dataNode, host: node.host, port: options.dataNodeHTTPPort == 0 ? 0 : options.dataNodeHTTPPort + index - 1,
-                nameNodeHTTPPort: nameNodeHTTP.port, group: group, logger: logger)
-            try await dataNode.start()
-            dataNodes.append(dataNode)
-            dataNodeHTTP.append(http)
+        let services = ServiceGroup(configuration: .init(services: [service], logger: logger))
+        // Tests need a handle that outlives the call that starts the cluster; `shutdown` ends
+        // this task and waits for it.
+        let running = Task { try await services.run() }
+        let cluster: LocalClusterService.Running
+        do {
+            cluster = try await service.ready.wait()
+        } catch {
+            await services.triggerGracefulShutdown()
+            _ = try? await running.value
+            throw error
         }
-        let cluster = LocalCluster(
-            directory: directory, group: group, nameNode: nameNode, dataNodes: dataNodes, port: port, nameNodeHTTP: nameNodeHTTP,
-            dataNodeHTTP: dataNodeHTTP, logger: logger)
-        try await cluster.waitForDataNodes(options.dataNodes)
-        return cluster
+        return LocalCluster(cluster: cluster, services: services, running: running)
     }
 
-    private init(
-        directory: String, group: MultiThreadedEventLoopGroup, nameNode: NameNode, dataNodes: [DataNode], port: Int,
-        nameNodeHTTP: NameNodeWebHDFS, dataNodeHTTP: [DataNodeWebHDFS], logger: Logger
-    ) {
-        self.nameNodeHTTP = nameNodeHTTP
-        self.dataNodeHTTP = dataNodeHTTP
-        self.directory = directory
-        self.group = group
-        self.nameNode = nameNode
-        self.dataNodes = dataNodes
-        self.nameNodePort = port
-        self.logger = logger
+    private init(cluster: LocalClusterService.Running, services: ServiceGroup, running: Task<Void, any Error>) {
+        directory = cluster.directory
+        group = cluster.group
+        nameNode = cluster.nameNode
+        dataNodes = cluster.dataNodes
+        nameNodePort = cluster.nameNodePort
+        nameNodeHTTP = cluster.nameNodeHTTP
+        nameNodeHTTPPort = cluster.nameNodeHTTPPort
+        dataNodeHTTP = cluster.dataNodeHTTP
+        self.services = services
+        self.running = running
     }
 
     /// A client of this cluster acting as `user`.
@@ -157,12 +112,11 @@ public final class LocalCluster: Sendable {
         }
     }
 
+    /// Stops the cluster gracefully (data nodes, then the name node, then its threads) and
+    /// waits until everything it started has stopped.
     public func shutdown() async {
-        await nameNodeHTTP.shutdown()
-        for http in dataNodeHTTP { await http.shutdown() }
-        for node in dataNodes { await node.shutdown() }
-        await nameNode.shutdown()
-        try? await group.shutdownGracefully()
+        await services.triggerGracefulShutdown()
+        _ = try? await running.value
     }
 }
 

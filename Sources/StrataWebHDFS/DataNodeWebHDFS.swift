@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import StrataClient
 import StrataCore
 import StrataDataNode
@@ -14,7 +15,7 @@ import Synchronization
 /// replicas here. Bodies stream both ways: an upload goes into the output stream as it arrives
 /// (its pipeline's acknowledgement window holds the reader back), a download is written as the
 /// blocks are read (the connection's write backpressure holds the reader back).
-public final class DataNodeWebHDFS: Sendable {
+public final class DataNodeWebHDFS: Service, Sendable {
     let dataNode: DataNode
     let clients: ClientPool
     let metrics = HTTPMetrics()
@@ -31,12 +32,17 @@ public final class DataNodeWebHDFS: Sendable {
 
     public var port: Int { server.withLock { $0?.port ?? 0 } }
 
-    /// Serves on `host:port` (0: a free port) and records the port in `dataNode`, which
-    /// registers it with the name node: start this before the data node. `nameNodeHTTPPort`
+    /// The server, set by `make` right after this object is built (its handler calls this object).
+    private var httpServer: HTTPServer {
+        guard let server = server.withLock({ $0 }) else { preconditionFailure("DataNodeWebHDFS is made by make(...)") }
+        return server
+    }
+
+    /// The server for `host:port` (0: a free port), serving while `run` runs. `nameNodeHTTPPort`
     /// goes into the `webhdfs://` URL a CREATE answers with.
-    public static func start(
+    public static func make(
         dataNode: DataNode, host: String, port: Int, nameNodeHTTPPort: Int, group: any EventLoopGroup, logger: Logger
-    ) async throws -> DataNodeWebHDFS {
+    ) -> DataNodeWebHDFS {
         let nodeId = dataNode.nodeId
         let nameNodeHost = dataNode.configuration.nameNodeHost
         let nameNodePort = dataNode.configuration.nameNodePort
@@ -48,18 +54,31 @@ public final class DataNodeWebHDFS: Sendable {
             return DFSClient(configuration: configuration, group: group)
         }
         let webHDFS = DataNodeWebHDFS(dataNode: dataNode, clients: clients, nameNodeHTTPPort: nameNodeHTTPPort, logger: logger)
-        let server = try await HTTPServer.start(host: host, port: port, group: group, logger: logger, acceptsUploads: true) { request in
+        let server = HTTPServer(host: host, port: port, group: group, logger: logger, acceptsUploads: true) { request in
             await webHDFS.handle(request)
         }
         webHDFS.server.withLock { $0 = server }
-        dataNode.httpPort = server.port
-        logger.info("data node HTTP serving", metadata: ["node": "\(nodeId)", "http": "\(host):\(server.port)"])
         return webHDFS
     }
 
-    public func shutdown() async {
-        let server = self.server.withLock { $0 }
-        await server?.shutdown()
+    /// Waits until the server is serving, records its bound port in `dataNode` (which registers
+    /// it with the name node: wait for this before starting the node) and returns it; throws if
+    /// the server stopped first.
+    public func serving() async throws -> Int {
+        let port = try await httpServer.serving()
+        dataNode.httpPort = port
+        return port
+    }
+
+    /// Serves until graceful shutdown (see `HTTPServer.run`), then closes the DFS clients its
+    /// requests used.
+    public func run() async throws {
+        do {
+            try await httpServer.run()
+        } catch {
+            await clients.closeAll()
+            throw error
+        }
         await clients.closeAll()
     }
 

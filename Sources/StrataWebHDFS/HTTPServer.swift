@@ -5,19 +5,18 @@ import NIOHTTPTypes
 import ServiceLifecycle
 import Synchronization
 
-/// A Hummingbird HTTP/1.1 server answering every request with one handler, started and stopped
-/// by its owner (a name node or data node) rather than by signals. Request and response bodies
-/// stream with backpressure.
-public final class HTTPServer: Sendable {
-    public let port: Int
-    private let serviceGroup: ServiceGroup
-    private let task: Task<Void, any Error>
+/// A Hummingbird HTTP/1.1 server answering every request with one handler. It is a `Service`:
+/// its owner (a name node or data node service) runs it, and it stops on the owner's graceful
+/// shutdown. Request and response bodies stream with backpressure.
+public final class HTTPServer: Service, Sendable {
+    /// How long requests in flight may go on once shutdown begins before they are cut off: a
+    /// client in the middle of a large download must not hold a stopping node for long.
+    public static let shutdownGraceSeconds = 5
 
-    private init(port: Int, serviceGroup: ServiceGroup, task: Task<Void, any Error>) {
-        self.port = port
-        self.serviceGroup = serviceGroup
-        self.task = task
-    }
+    private let host: String
+    private let requestedPort: Int
+    private let application: Application<Responder>
+    private let bound: BoundPort
 
     struct Responder: HTTPResponder {
         typealias Context = BasicRequestContext
@@ -28,51 +27,108 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    /// Binds `host:port` (0: a free port) and serves until `shutdown`.
+    /// A server for `host:port` (0: a free port), serving once `run` runs.
     ///
     /// `acceptsUploads`: the server takes request bodies (a data node's CREATE and APPEND), so it
     /// answers `Expect: 100-continue` on PUT and POST at once. A server that only redirects (the
     /// name node) leaves it unanswered: the client then gets the redirect without having sent
     /// its body.
-    public static func start(
+    public init(
         host: String, port: Int, group: any EventLoopGroup, logger: Logger, acceptsUploads: Bool = false,
         handler: @escaping @Sendable (Request) async -> Response
-    ) async throws -> HTTPServer {
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let application = Application(
+    ) {
+        let bound = BoundPort()
+        self.host = host
+        self.requestedPort = port
+        self.bound = bound
+        self.application = Application(
             responder: Responder(handler: handler),
             server: .http1(configuration: .init(
                 additionalChannelHandlers: acceptsUploads ? [LargeReads(), ContinueUploads()] : [LargeReads()], idleTimeout: .seconds(120))),
             configuration: .init(address: .hostname(host, port: port), serverName: "Strata"),
-            onServerRunning: { channel in
-                continuation.yield(channel.localAddress?.port ?? 0)
-                continuation.finish()
-            },
+            onServerRunning: { channel in bound.resolve(channel.localAddress?.port ?? 0) },
             eventLoopGroupProvider: .shared(group),
             logger: logger)
-        let serviceGroup = ServiceGroup(configuration: .init(services: [application], logger: logger))
-        let task = Task {
-            defer { continuation.finish() }
-            try await serviceGroup.run()
-        }
-        for await bound in ports {
-            return HTTPServer(port: bound, serviceGroup: serviceGroup, task: task)
-        }
-        // The server stopped before it was running: report why.
-        try await task.value
-        throw HTTPServerError(message: "HTTP server on \(host):\(port) stopped while starting")
     }
 
-    /// Stops accepting connections, lets requests in flight finish for a few seconds, then stops.
-    public func shutdown() async {
-        await serviceGroup.triggerGracefulShutdown()
-        let task = self.task
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(5))
-            task.cancel()
+    /// The bound port once the server is serving; 0 before.
+    public var port: Int { bound.port ?? 0 }
+
+    /// Waits until the server is serving and returns its bound port (the one asked for, or the
+    /// free one the system chose). Throws if `run` ended first: the server could not bind, or
+    /// was shut down while starting.
+    public func serving() async throws -> Int {
+        try await bound.wait()
+    }
+
+    /// Serves until graceful shutdown (or cancellation): then stops accepting connections, lets
+    /// requests in flight finish for at most `shutdownGraceSeconds`, closes the rest and returns.
+    public func run() async throws {
+        defer { bound.fail(HTTPServerError(message: "HTTP server on \(host):\(requestedPort) stopped before serving")) }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // The application shuts down gracefully with the task running it (its own service
+            // group follows the graceful shutdown of the one around it).
+            tasks.addTask { try await self.application.run() }
+            tasks.addTask {
+                try await gracefulShutdown()
+                try await Task.sleep(for: .seconds(Self.shutdownGraceSeconds))
+            }
+            // Whichever ends first: the application (it stopped, or failed to bind), or the
+            // grace period after shutdown began. Either way the other is no longer needed.
+            try await tasks.next()
+            tasks.cancelAll()
         }
-        _ = try? await task.value
-        watchdog.cancel()
+    }
+}
+
+/// The port a server bound, once it is serving, for any number of tasks waiting for it.
+private final class BoundPort: Sendable {
+    private struct Storage {
+        var outcome: Result<Int, any Error>?
+        var waiters: [UInt64: CheckedContinuation<Int, any Error>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let storage = Mutex(Storage())
+
+    var port: Int? {
+        storage.withLock { try? $0.outcome?.get() }
+    }
+
+    func wait() async throws -> Int {
+        let waiter = storage.withLock { storage in
+            defer { storage.nextWaiter += 1 }
+            return storage.nextWaiter
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+                let outcome: Result<Int, any Error>? = storage.withLock { storage in
+                    if let outcome = storage.outcome { return outcome }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    storage.waiters[waiter] = continuation
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let continuation = storage.withLock { $0.waiters.removeValue(forKey: waiter) }
+            continuation?.resume(throwing: CancellationError())
+        }
+    }
+
+    func resolve(_ port: Int) { finish(.success(port)) }
+
+    func fail(_ error: any Error) { finish(.failure(error)) }
+
+    /// The first outcome wins; later ones are ignored.
+    private func finish(_ outcome: Result<Int, any Error>) {
+        let waiters = storage.withLock { storage -> [CheckedContinuation<Int, any Error>] in
+            guard storage.outcome == nil else { return [] }
+            storage.outcome = outcome
+            defer { storage.waiters = [:] }
+            return Array(storage.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(with: outcome) }
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import StrataClient
 import StrataCore
 import StrataNameNode
@@ -11,7 +12,7 @@ import StrataWire
 /// OPEN, CREATE, APPEND and GETFILECHECKSUM (a redirect to a data node's HTTP server), and
 /// `/metrics`. Operations run as the calling user through a DFS client of this name node, so
 /// they get exactly the RPC callers' permission checks.
-public final class NameNodeWebHDFS: Sendable {
+public final class NameNodeWebHDFS: Service, Sendable {
     let nameNode: NameNode
     let rpcAddress: String
     let clients: ClientPool
@@ -29,10 +30,11 @@ public final class NameNodeWebHDFS: Sendable {
 
     public var port: Int { server.port }
 
-    /// Serves on `host:port` (0: a free port). Start it after the name node is serving RPC.
-    public static func start(
+    /// The server for `host:port` (0: a free port), serving while `run` runs. Make it after the
+    /// name node is serving RPC: its requests go to that port.
+    public static func make(
         nameNode: NameNode, host: String, port: Int, group: any EventLoopGroup, logger: Logger
-    ) async throws -> NameNodeWebHDFS {
+    ) -> NameNodeWebHDFS {
         let rpcHost = nameNode.configuration.host == "0.0.0.0" ? "127.0.0.1" : nameNode.configuration.host
         let rpcPort = nameNode.rpcPort
         let clients = ClientPool { user in
@@ -44,17 +46,28 @@ public final class NameNodeWebHDFS: Sendable {
             return DFSClient(configuration: configuration, group: group)
         }
         let handler = Handler()
-        let server = try await HTTPServer.start(host: host, port: port, group: group, logger: logger) { request in
+        let server = HTTPServer(host: host, port: port, group: group, logger: logger) { request in
             await handler.webHDFS?.handle(request) ?? .error(RemoteException(.retriable, "starting"))
         }
         let webHDFS = NameNodeWebHDFS(nameNode: nameNode, rpcAddress: "\(rpcHost):\(rpcPort)", clients: clients, logger: logger, server: server)
         handler.set(webHDFS)
-        logger.info("name node HTTP serving", metadata: ["http": "\(host):\(server.port)"])
         return webHDFS
     }
 
-    public func shutdown() async {
-        await server.shutdown()
+    /// Waits until the server is serving and returns its bound port; throws if it stopped first.
+    public func serving() async throws -> Int {
+        try await server.serving()
+    }
+
+    /// Serves until graceful shutdown (see `HTTPServer.run`), then closes the DFS clients its
+    /// requests used.
+    public func run() async throws {
+        do {
+            try await server.run()
+        } catch {
+            await clients.closeAll()
+            throw error
+        }
         await clients.closeAll()
     }
 

@@ -4,61 +4,10 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import StrataCluster
 import StrataCore
 import StrataDataNode
 import StrataNameNode
-import StrataTestKit
-import StrataWebHDFS
-
-/// A name node as a service: started by `run`, stopped on graceful shutdown (SIGTERM, Ctrl-C).
-struct NameNodeService: Service {
-    let nameNode: NameNode
-    let group: MultiThreadedEventLoopGroup
-    let httpPort: Int
-    let logger: Logger
-
-    func run() async throws {
-        try await nameNode.start(group: group)
-        let http = try await NameNodeWebHDFS.start(
-            nameNode: nameNode, host: nameNode.configuration.host, port: httpPort, group: group, logger: logger)
-        try? await gracefulShutdown()
-        await http.shutdown()
-        await nameNode.shutdown()
-    }
-}
-
-struct DataNodeService: Service {
-    let dataNode: DataNode
-    let group: MultiThreadedEventLoopGroup
-    let httpPort: Int
-    let nameNodeHTTPPort: Int
-    let logger: Logger
-
-    func run() async throws {
-        // The HTTP port goes into the node's registration, so its server starts first.
-        let http = try await DataNodeWebHDFS.start(
-            dataNode: dataNode, host: dataNode.configuration.host, port: httpPort, nameNodeHTTPPort: nameNodeHTTPPort, group: group,
-            logger: logger)
-        try await dataNode.start()
-        try? await gracefulShutdown()
-        await http.shutdown()
-        await dataNode.shutdown()
-    }
-}
-
-/// A whole local cluster as one service (`strata cluster up`).
-struct LocalClusterService: Service {
-    let directory: String
-    let options: LocalCluster.Options
-    let ready: @Sendable (LocalCluster) -> Void
-
-    func run() async throws {
-        let cluster = try await LocalCluster.start(directory: directory, options: options)
-        ready(cluster)
-        try? await gracefulShutdown()
-        await cluster.shutdown()
-    }
-}
 
 func makeLogger(verbose: Bool) -> Logger {
     var logger = Logger(label: "strata")
@@ -134,7 +83,12 @@ struct NameNodeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        try await runServices([NameNodeService(nameNode: nameNode, group: group, httpPort: httpPort, logger: logger)], logger: logger)
+        do {
+            try await runServices([NameNodeService(nameNode: nameNode, httpPort: httpPort, group: group, logger: logger)], logger: logger)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
         try await group.shutdownGracefully()
     }
 }
@@ -198,11 +152,17 @@ struct DataNodeCommand: AsyncParsableCommand {
             dataNode = try DataNode(configuration: configuration, group: group, logger: logger)
         } catch {
             printError("strata datanode: cannot start: \(error)")
+            try? await group.shutdownGracefully()
             throw ExitCode(1)
         }
-        try await runServices(
-            [DataNodeService(dataNode: dataNode, group: group, httpPort: httpPort, nameNodeHTTPPort: nameNodeHTTPPort, logger: logger)],
-            logger: logger)
+        do {
+            try await runServices(
+                [DataNodeService(dataNode: dataNode, httpPort: httpPort, nameNodeHTTPPort: nameNodeHTTPPort, group: group, logger: logger)],
+                logger: logger)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
         try await group.shutdownGracefully()
     }
 }
@@ -254,7 +214,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = makeLogger(verbose: verbose)
         logger.logLevel = verbose ? .debug : .notice
-        var options = LocalCluster.Options()
+        var options = LocalClusterService.Options()
         options.dataNodes = nodes
         options.rpcPort = port
         options.httpPort = httpPort
@@ -267,22 +227,27 @@ struct ClusterUpCommand: AsyncParsableCommand {
         options.scanPeriodMs = Int64(scanPeriodHours * 3_600_000)
         options.logLevel = verbose ? .debug : .warning
         let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
-        let service = LocalClusterService(directory: directory, options: options) { cluster in
+        let cluster = LocalClusterService(directory: directory, options: options)
+        // Says where the cluster listens once it serves; ends without a word if it stops first.
+        async let announced: Void = {
+            guard let running = try? await cluster.ready.wait() else { return }
             print("Strata cluster up (data in \(directory))")
-            print("  name node      127.0.0.1:\(cluster.nameNodePort)  http://127.0.0.1:\(cluster.nameNodeHTTPPort)/webhdfs/v1/")
-            for (index, node) in cluster.dataNodes.enumerated() {
+            print("  name node      127.0.0.1:\(running.nameNodePort)  http://127.0.0.1:\(running.nameNodeHTTPPort)/webhdfs/v1/")
+            for (index, node) in running.dataNodes.enumerated() {
                 print("  data node \(index + 1)     127.0.0.1:\(node.transferPort)  http 127.0.0.1:\(node.httpPort)  \(node.configuration.directory)")
             }
-            print("Use it with: STRATA_NAMENODE=127.0.0.1:\(cluster.nameNodePort) strata dfs ls /")
+            print("Use it with: STRATA_NAMENODE=127.0.0.1:\(running.nameNodePort) strata dfs ls /")
             print("Press Ctrl-C to stop.")
             fflush(nil)
-        }
+        }()
         do {
-            try await runServices([service], logger: logger)
+            try await runServices([cluster], logger: logger)
         } catch {
+            await announced
             printError("strata cluster up: \(error)")
             throw ExitCode(1)
         }
+        await announced
         print("Strata cluster stopped.")
     }
 }

@@ -1,0 +1,210 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import StrataCore
+import StrataDataNode
+import StrataNameNode
+import StrataWebHDFS
+import Synchronization
+
+/// A name node and data nodes in this process on loopback, each with its HTTP server, their
+/// data under one directory: what `strata cluster up` runs, and what tests start.
+///
+/// `run` owns everything it starts, event loop threads included: it composes a
+/// `NameNodeService` and one `DataNodeService` per node in a service group, reports `ready`
+/// once every data node has registered and the name node is out of safe mode, and on graceful
+/// shutdown stops the data nodes (last first), then the name node, then the threads, before it
+/// returns. Run again on the same directory, it brings back every file.
+public final class LocalClusterService: Service, Sendable {
+    public struct Options: Sendable {
+        /// Data nodes to start; 0 gives a name node alone (to test what writers see without any).
+        public var dataNodes = 3
+        public var superuser = "strata"
+        public var heartbeatIntervalMs: Int64 = 1_000
+        public var heartbeatTimeoutMs: Int64 = 30_000
+        /// The name node's RPC port (0: a free one).
+        public var rpcPort = 0
+        /// The name node's HTTP port (0: a free one).
+        public var httpPort = 0
+        /// The first data node's HTTP port, the next ones following it (0: free ones).
+        public var dataNodeHTTPPort = 0
+        public var monitorIntervalMs: Int64 = 200
+        public var checkpointEveryEdits: UInt64 = 200_000
+        /// Raw bytes per block frame; tests use small frames to cross many frame boundaries cheaply.
+        public var rawFrameSizeBytes = Limits.defaultRawFrameSizeBytes
+        public var logLevel: Logger.Level = .warning
+        /// The data nodes' block scanner rate (0: no scanner, the default in tests).
+        public var scanBytesPerSecond = 0
+        /// How soon the scanner verifies a replica again (the data node's default: 504 hours).
+        public var scanPeriodMs: Int64 = 504 * 3_600_000
+        public var leaseSoftLimitMs: Int64 = 60_000
+        public var leaseHardLimitMs: Int64 = 1_200_000
+        public var leaseRecoveryTimeoutMs: Int64 = 60_000
+        /// How long the data nodes may take to register and the name node to leave safe mode.
+        public var readyTimeoutSeconds: Double = 30
+        public init() {}
+    }
+
+    /// The running cluster, reported once it serves.
+    public struct Running: Sendable {
+        public var directory: String
+        /// The event loops the cluster runs on, shut down when `run` returns.
+        public var group: MultiThreadedEventLoopGroup
+        public var nameNode: NameNode
+        public var nameNodePort: Int
+        /// WebHDFS and `/metrics` on the name node.
+        public var nameNodeHTTP: NameNodeWebHDFS
+        public var nameNodeHTTPPort: Int
+        public var dataNodes: [DataNode]
+        /// WebHDFS data side and `/metrics` on each data node, in `dataNodes` order.
+        public var dataNodeHTTP: [DataNodeWebHDFS]
+    }
+
+    public let directory: String
+    public let options: Options
+    let logger: Logger
+    /// Ready when every data node has registered and the name node is out of safe mode; failed
+    /// if `run` ends first.
+    public let ready = Readiness<Running>()
+
+    public init(directory: String, options: Options = Options()) {
+        self.directory = directory
+        self.options = options
+        var logger = Logger(label: "strata")
+        logger.logLevel = options.logLevel
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let dataNodes = DataNodes()
+        do {
+            try await serve(group: group, dataNodes: dataNodes)
+        } catch {
+            ready.fail(error)
+            await stop(group: group, dataNodes: dataNodes)
+            throw error
+        }
+        ready.fail(ClusterServiceError.stoppedBeforeReady("the local cluster"))
+        await stop(group: group, dataNodes: dataNodes)
+    }
+
+    private func serve(group: MultiThreadedEventLoopGroup, dataNodes: DataNodes) async throws {
+        let nameNode = try NameNode(configuration: nameNodeConfiguration(), logger: logger)
+        let nameNodeService = NameNodeService(nameNode: nameNode, httpPort: options.httpPort, group: group, logger: logger)
+        // The data nodes join once the name node's ports are known. The group shuts its services
+        // down in reverse order: data nodes (last added first), then the name node. It follows
+        // this service's graceful shutdown, and one service failing shuts the others down
+        // gracefully too.
+        let services = ServiceGroup(configuration: .init(services: [Self.configuration(nameNodeService)], logger: logger))
+        try await withThrowingTaskGroup(of: (any Error)?.self) { tasks in
+            tasks.addTask {
+                do {
+                    try await self.startDataNodes(in: services, nameNodeService: nameNodeService, group: group, dataNodes: dataNodes)
+                    return nil
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    // The start-up's own failure (a data node cannot be made, or they do not all
+                    // register in time) stops the services, and is this service's error.
+                    await services.triggerGracefulShutdown()
+                    return error
+                }
+            }
+            try await services.run()
+            // A start-up still going when the services end (they were shut down while
+            // starting) is moot.
+            tasks.cancelAll()
+            for try await case let error? in tasks { throw error }
+        }
+    }
+
+    private static func configuration(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+        .init(service: service, failureTerminationBehavior: .gracefullyShutdownGroup)
+    }
+
+    private func startDataNodes(
+        in services: ServiceGroup, nameNodeService: NameNodeService, group: MultiThreadedEventLoopGroup, dataNodes: DataNodes
+    ) async throws {
+        // A service that stops before it is ready ends the group, with its error if it has one:
+        // the start-up then just ends.
+        guard let nameNode = try? await nameNodeService.ready.wait() else { return }
+        var dataNodeServices: [DataNodeService] = []
+        for index in stride(from: 1, through: options.dataNodes, by: 1) {
+            var configuration = DataNodeConfiguration(directory: directory + "/node\(index)")
+            configuration.transferPort = 0
+            configuration.nameNodePort = nameNode.rpcPort
+            configuration.heartbeatIntervalMs = options.heartbeatIntervalMs
+            configuration.scanBytesPerSecond = options.scanBytesPerSecond
+            configuration.scanPeriodMs = options.scanPeriodMs
+            let dataNode = try DataNode(configuration: configuration, group: group, logger: logger)
+            dataNodes.append(dataNode)
+            let service = DataNodeService(
+                dataNode: dataNode, httpPort: options.dataNodeHTTPPort == 0 ? 0 : options.dataNodeHTTPPort + index - 1,
+                nameNodeHTTPPort: nameNode.httpPort, group: group, logger: logger)
+            await services.addServiceUnlessShutdown(Self.configuration(service))
+            dataNodeServices.append(service)
+        }
+        var dataNodeHTTP: [DataNodeWebHDFS] = []
+        for service in dataNodeServices {
+            guard let running = try? await service.ready.wait() else { return }
+            dataNodeHTTP.append(running.webHDFS)
+        }
+        try await waitForRegistration(of: options.dataNodes, at: nameNodeService.nameNode)
+        ready.resolve(
+            Running(
+                directory: directory, group: group, nameNode: nameNodeService.nameNode, nameNodePort: nameNode.rpcPort,
+                nameNodeHTTP: nameNode.webHDFS, nameNodeHTTPPort: nameNode.httpPort, dataNodes: dataNodeServices.map(\.dataNode),
+                dataNodeHTTP: dataNodeHTTP))
+    }
+
+    /// Waits until `count` data nodes are live and the name node is out of safe mode. The name
+    /// node has no event for this, so its state is looked at every 50 ms, within a bound.
+    private func waitForRegistration(of count: Int, at nameNode: NameNode) async throws {
+        let deadline = ContinuousClock.now + .seconds(options.readyTimeoutSeconds)
+        while true {
+            let statistics = nameNode.statistics
+            if statistics.liveDataNodes >= count && !statistics.inSafeMode { return }
+            guard ContinuousClock.now < deadline else {
+                throw ClusterServiceError(message: "data nodes did not all register within \(options.readyTimeoutSeconds) s")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Stops what the service group did not: data nodes made but never run as a service (the
+    /// group was shutting down when they were added). Stopping a stopped node does nothing more.
+    /// Then the event loop threads.
+    private func stop(group: MultiThreadedEventLoopGroup, dataNodes: DataNodes) async {
+        let nodes = dataNodes.all
+        await runToCompletion {
+            for node in nodes { await node.shutdown() }
+            try? await group.shutdownGracefully()
+        }
+    }
+
+    private func nameNodeConfiguration() -> NameNodeConfiguration {
+        var configuration = NameNodeConfiguration(directory: directory + "/namenode", superuser: options.superuser)
+        configuration.rpcPort = options.rpcPort
+        configuration.blockManager.heartbeatIntervalMs = options.heartbeatIntervalMs
+        configuration.blockManager.heartbeatTimeoutMs = options.heartbeatTimeoutMs
+        configuration.monitorIntervalMs = options.monitorIntervalMs
+        configuration.checkpointEveryEdits = options.checkpointEveryEdits
+        configuration.rawFrameSize = options.rawFrameSizeBytes
+        configuration.leaseSoftLimitMs = options.leaseSoftLimitMs
+        configuration.leaseHardLimitMs = options.leaseHardLimitMs
+        configuration.leaseRecoveryTimeoutMs = options.leaseRecoveryTimeoutMs
+        return configuration
+    }
+}
+
+/// The data nodes a cluster made, so that it stops each one even if its service never ran.
+private final class DataNodes: Sendable {
+    private let nodes = Mutex<[DataNode]>([])
+
+    func append(_ node: DataNode) { nodes.withLock { $0.append(node) } }
+
+    var all: [DataNode] { nodes.withLock { $0 } }
+}
