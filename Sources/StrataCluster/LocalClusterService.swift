@@ -44,6 +44,9 @@ public final class LocalClusterService: Service, Sendable {
         public var leaseRecoveryTimeoutMs: Int64 = 60_000
         /// How long the data nodes may take to register and the name node to leave safe mode.
         public var readyTimeoutSeconds: Double = 30
+        /// The name node's clock (tests give a `ManualClock` to move its leases and liveness
+        /// without sleeping; data nodes and clients keep the system clock).
+        public var nameNodeClock: any Clock = SystemClock()
         public init() {}
     }
 
@@ -92,7 +95,7 @@ public final class LocalClusterService: Service, Sendable {
     }
 
     private func serve(group: MultiThreadedEventLoopGroup, dataNodes: DataNodes) async throws {
-        let nameNode = try NameNode(configuration: nameNodeConfiguration(), logger: logger)
+        let nameNode = try NameNode(configuration: nameNodeConfiguration(), logger: logger, clock: options.nameNodeClock)
         let nameNodeService = NameNodeService(nameNode: nameNode, httpPort: options.httpPort, group: group, logger: logger)
         // The data nodes join once the name node's ports are known. The group shuts its services
         // down in reverse order: data nodes (last added first), then the name node. It follows

@@ -4,6 +4,8 @@ import StrataClient
 import StrataDataNode
 import StrataTestKit
 import StrataWire
+
+@testable import StrataNameNode
 import Testing
 
 /// Data nodes that stop: writers route around them, and their blocks are copied elsewhere.
@@ -46,9 +48,12 @@ import Testing
     /// When a node is declared dead, every block it held is copied from the surviving replicas
     /// until each has three live ones again.
     @Test func blocksOfADeadNodeAreReplicatedAgain() async throws {
+        let clock = ManualClock()
         try await withCluster({ options in
             options.dataNodes = 4
+            options.heartbeatIntervalMs = 100
             options.heartbeatTimeoutMs = 2_000
+            options.nameNodeClock = clock
         }) { cluster in
             try await withClient(cluster) { client in
                 var files: [(String, [UInt8])] = []
@@ -65,10 +70,13 @@ import Testing
                 let others = cluster.dataNodes.filter { $0 !== victim }
                 var ids: [UInt64] = []
                 for (path, _) in files { ids += try await blockIds(client, path) }
-                // The copies are on disk, and the name node has heard of them. On a loaded machine
-                // a live node may miss the 2 s heartbeat deadline for a moment too (and is back
-                // on its next heartbeat), hence the generous wait.
+                // The victim is silent past the timeout on the name node's clock while the others
+                // heartbeat: it alone is dead, however busy the machine.
+                try await advance(cluster, clock, milliseconds: 2_001, live: others)
+                // The copies are on disk, and the name node has heard of them. (Its monitor runs
+                // when its clock moves; the test runs a pass each time it looks.)
                 let healed = try await eventually(timeoutSeconds: 60) {
+                    await cluster.nameNode.monitorPass()
                     guard ids.allSatisfy({ id in others.filter { $0.store.replica(id) != nil }.count == 3 }) else { return false }
                     let report = try await client.fsck("/")
                     return report.underReplicatedBlocks == 0 && report.deadDatanodes == 1

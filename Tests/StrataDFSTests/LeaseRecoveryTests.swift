@@ -1,8 +1,11 @@
 import Foundation
 import StrataClient
+import StrataCore
 import StrataTestKit
 import StrataWire
 import Testing
+
+@testable import StrataNameNode
 
 /// A writer that goes away without closing its file: its lease expires and the file is
 /// recovered and closed at the length all replicas hold, keeping every acknowledged byte.
@@ -32,21 +35,26 @@ import Testing
     }
 
     @Test func hardLimitRecoversTheFileAtTheFlushedLength() async throws {
+        // The name node's time moves only when the test moves it: the limits are checked at
+        // their exact edges, however busy the machine is.
+        let clock = ManualClock()
         try await withCluster({
             $0.rawFrameSizeBytes = Self.frameSize
             $0.leaseSoftLimitMs = 500
-            // Well above the writers' 200 ms renewals even when other tests in this process hold
-            // the threads their renewals run on for a while.
             $0.leaseHardLimitMs = 5_000
+            $0.nameNodeClock = clock
         }) { cluster in
             try await withClient(cluster) { client in
                 // Mid-frame and past a block boundary: the last block is partly written.
                 let flushed = logLikeBytes(150_001, seed: 5)
                 try await Self.abandon(cluster, "/abandoned", flushed: flushed, unflushed: Array(repeating: 7, count: 1000))
                 #expect(try await client.status("/abandoned")?.underConstruction == true)
-                let started = Date()
+                clock.advance(milliseconds: 5_000)
+                await cluster.nameNode.leaseMonitorPass()
+                #expect(try await client.status("/abandoned")?.underConstruction == true, "recovered before the hard limit")
+                clock.advance(milliseconds: 1)
+                await cluster.nameNode.leaseMonitorPass()
                 #expect(try await eventually(timeoutSeconds: 90) { try await client.status("/abandoned")?.underConstruction == false })
-                #expect(Date().timeIntervalSince(started) >= 3.0, "recovered before the hard limit")
                 #expect(try await client.status("/abandoned")?.length == UInt64(flushed.count))
                 expectSameBytes(try await client.readAll("/abandoned"), flushed, "/abandoned after recovery")
                 try await expectConsistentReplicas(cluster, client, "/abandoned", flushed)
@@ -65,17 +73,20 @@ import Testing
     /// Past the soft limit another writer may take the file: its append is refused while the
     /// recovery runs (RecoveryInProgressException), then succeeds.
     @Test func softLimitLetsAnotherWriterTakeOver() async throws {
+        let clock = ManualClock()
         try await withCluster({
             $0.rawFrameSizeBytes = Self.frameSize
             $0.leaseSoftLimitMs = 1_000
             $0.leaseHardLimitMs = 600_000
+            $0.nameNodeClock = clock
         }) { cluster in
             try await withClient(cluster) { client in
                 let flushed = randomBytes(20_000, seed: 9)
                 try await Self.abandon(cluster, "/taken", flushed: flushed, unflushed: [1, 2, 3])
                 // Within the soft limit the file is still the first writer's.
+                clock.advance(milliseconds: 1_000)
                 _ = await expectRemote(.alreadyBeingCreated, "append within the soft limit") { _ = try await client.append("/taken") }
-                try await Task.sleep(for: .milliseconds(1_200))
+                clock.advance(milliseconds: 1)
                 _ = await expectRemote(.recoveryInProgress, "append past the soft limit") { _ = try await client.append("/taken") }
                 var stream: DFSOutputStream?
                 let deadline = Date().addingTimeInterval(90)
@@ -144,22 +155,26 @@ import Testing
     @Test func recoveryWaitsWhileEveryNodeOfTheBlockIsDead() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = ManualClock()
         var options = LocalCluster.Options()
         options.rawFrameSizeBytes = Self.frameSize
         options.heartbeatTimeoutMs = 2_000
         options.leaseRecoveryTimeoutMs = 1_500
+        options.nameNodeClock = clock
         var cluster = try await LocalCluster.start(directory: directory, options: options)
         let flushed = randomBytes(40_000, seed: 15)
         try await Self.abandon(cluster, "/stranded", flushed: flushed, unflushed: [])
         for node in cluster.dataNodes { await node.shutdown() }
+        try await advance(cluster, clock, milliseconds: 2_001, live: [])
         try await withClient(cluster) { client in
-            let allDead = try await eventually(timeoutSeconds: 30) { try await client.datanodeReport().allSatisfy { $0.state == "dead" } }
-            #expect(allDead)
+            let states = try await client.datanodeReport().map(\.state)
+            #expect(states.allSatisfy { $0 == "dead" }, "\(states)")
             #expect(try await client.recoverLease("/stranded") == false, "closed with no node to recover the block from")
             #expect(try await client.status("/stranded")?.underConstruction == true)
             #expect(try await client.blockLocations("/stranded").hasLastBlock, "the last block was dropped")
         }
         await cluster.shutdown()
+        options.nameNodeClock = SystemClock()
         cluster = try await LocalCluster.start(directory: directory, options: options)
         try await withClient(cluster) { client in
             let closed = try await eventually(timeoutSeconds: 60) { try await client.recoverLease("/stranded") }
@@ -172,12 +187,14 @@ import Testing
     /// The node chosen to run a recovery dies before it does: after the recovery timeout the
     /// name node starts over with a node that is alive, and the file is closed all the same.
     @Test func recoveryStartsOverWhenItsNodeDies() async throws {
+        let clock = ManualClock()
         try await withCluster({
             $0.dataNodes = 4
             $0.rawFrameSizeBytes = Self.frameSize
-            $0.heartbeatIntervalMs = 1_000
+            $0.heartbeatIntervalMs = 100
             $0.heartbeatTimeoutMs = 2_000
             $0.leaseRecoveryTimeoutMs = 1_500
+            $0.nameNodeClock = clock
         }) { cluster in
             try await withClient(cluster) { client in
                 let flushed = randomBytes(40_000, seed: 14)
@@ -188,6 +205,13 @@ import Testing
                 // next heartbeat can hand it the command.
                 await cluster.dataNode(pipeline[0])?.shutdown()
                 #expect(try await client.recoverLease("/orphan") == false)
+                // The stopped primary goes dead and its recovery times out; the next starts on a
+                // node that is alive.
+                let alive = cluster.dataNodes.filter { $0.nodeId != pipeline[0] }
+                try await advance(cluster, clock, milliseconds: 2_001, live: alive)
+                let dead = try await client.datanodeReport().filter { $0.state == "dead" }.map(\.nodeID)
+                #expect(dead == [pipeline[0]])
+                await cluster.nameNode.leaseMonitorPass()
                 #expect(try await eventually(timeoutSeconds: 60) { try await client.recoverLease("/orphan") })
                 expectSameBytes(try await client.readAll("/orphan"), flushed, "/orphan after the second recovery")
                 let located = try #require(try await client.blockLocations("/orphan").blocks.first)

@@ -28,16 +28,17 @@ import Testing
     /// Data nodes that stop heartbeating are declared dead after the timeout; writes then fail
     /// the same way, and reads of existing files say which block is missing.
     @Test func putAfterDataNodesDie() async throws {
-        try await withCluster({ $0.heartbeatTimeoutMs = 2_000 }) { cluster in
+        let clock = ManualClock()
+        try await withCluster({
+            $0.heartbeatTimeoutMs = 2_000
+            $0.nameNodeClock = clock
+        }) { cluster in
             try await using(impatientClient(cluster)) { client in
                 try await put(client, "/before", Array("written while alive".utf8))
                 for node in cluster.dataNodes { await node.shutdown() }
-                var states: [String] = []
-                let dead = try await eventually(timeoutSeconds: 15) {
-                    states = try await client.datanodeReport().map(\.state)
-                    return states.allSatisfy { $0 == "dead" }
-                }
-                #expect(dead, "data node states: \(states)")
+                try await advance(cluster, clock, milliseconds: 2_001, live: [])
+                let states = try await client.datanodeReport().map(\.state)
+                #expect(states.allSatisfy { $0 == "dead" }, "data node states: \(states)")
                 let error = await expectRemote(.io, "write with every data node dead") {
                     try await copyLikeTheCLI(client, "/out", [1, 2, 3])
                 }

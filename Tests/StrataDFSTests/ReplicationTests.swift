@@ -3,6 +3,8 @@ import StrataClient
 import StrataTestKit
 import Testing
 
+@testable import StrataNameNode
+
 /// The replication monitor brings every block to its file's replication.
 @Suite(.serialized) struct ReplicationTests {
     @Test func lowerThenRaiseReplication() async throws {
@@ -27,8 +29,10 @@ import Testing
                     #expect(block.locations.map(\.nodeID) == cluster.holders(of: block.block.blockID).map(\.nodeId))
                 }
                 expectSameBytes(try await client.readAll("/rep"), data, "/rep at replication 1")
-                // It stays at one: nothing re-creates the deleted replicas.
-                try await Task.sleep(for: .milliseconds(1500))
+                // It stays at one: replication passes schedule no copy of its blocks.
+                for _ in 0..<3 { await cluster.nameNode.monitorPass() }
+                let copies = cluster.nameNode.state.withLock { $0.blockManager.copiesInFlight() }
+                #expect(copies.allSatisfy { $0 == 0 }, "copies in flight per node: \(copies)")
                 #expect(blocks.allSatisfy { cluster.holders(of: $0.block.blockID).count == 1 })
 
                 // 1 → 3: copies are made, each a good replica of the block.

@@ -6,6 +6,8 @@ import StrataTestKit
 import StrataWire
 import Testing
 
+@testable import StrataNameNode
+
 /// Starts a cluster in a fresh temporary directory, runs `body`, and always shuts the cluster
 /// down and removes the directory, so a failing test leaves no threads or files behind.
 func withCluster<Result>(
@@ -102,6 +104,35 @@ func eventually(timeoutSeconds: Double = 20, _ condition: () async throws -> Boo
         if Date() > deadline { return false }
         try await Task.sleep(for: .milliseconds(100))
     }
+}
+
+// MARK: - The name node's manual clock
+
+/// Moves a cluster's manual name-node clock forward by `milliseconds`, a `step` at a time,
+/// waiting after each step until every node in `live` has heartbeated at the new instant, then
+/// runs one monitor pass. Live nodes stay live and stopped ones age past the heartbeat timeout
+/// exactly as far as the test says, however slow the machine is.
+func advance(
+    _ cluster: LocalCluster, _ clock: ManualClock, milliseconds: Int64, step: Int64 = 500, live: [DataNode],
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    var remaining = milliseconds
+    while remaining > 0 {
+        let move = min(step, remaining)
+        clock.advance(milliseconds: move)
+        remaining -= move
+        let now = clock.now
+        let ids = live.map(\.nodeId)
+        let heard = try await eventually(timeoutSeconds: 30) {
+            cluster.nameNode.state.withLock { state in
+                ids.allSatisfy { id in
+                    state.blockManager.index(ofNode: id).map { state.blockManager.nodes[Int($0)].lastHeartbeat >= now } ?? false
+                }
+            }
+        }
+        #expect(heard, "a live data node sent no heartbeat at the new time", sourceLocation: sourceLocation)
+    }
+    await cluster.nameNode.monitorPass()
 }
 
 // MARK: - Data

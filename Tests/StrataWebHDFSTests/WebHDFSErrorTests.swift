@@ -216,9 +216,11 @@ struct WebHDFSLeaseTests {
     /// writer's (AlreadyBeingCreatedException), past it the call starts the file's recovery and
     /// is told to try again (RecoveryInProgressException, 403 as an IOException), then succeeds.
     @Test func appendToAnAbandonedFile() async throws {
+        let clock = ManualClock()
         try await withCluster({
             $0.leaseSoftLimitMs = 1_000
             $0.rawFrameSizeBytes = 4096
+            $0.nameNodeClock = clock
         }) { cluster in
             var configuration = DFSClientConfiguration(user: "strata")
             configuration.nameNodePort = cluster.nameNodePort
@@ -233,7 +235,8 @@ struct WebHDFSLeaseTests {
             try await withWebClient(cluster) { web in
                 let early = try await web.twoStep(.POST, "/webhdfs/v1/abandoned.log?op=APPEND", body: Array("x".utf8))
                 #expect(early.status == 403 && early.exception == "AlreadyBeingCreatedException", "\(early.status) \(early.text)")
-                try await Task.sleep(for: .milliseconds(1_300))
+                // Past the soft limit on the name node's clock.
+                clock.advance(milliseconds: 1_001)
                 let recovering = try await web.twoStep(.POST, "/webhdfs/v1/abandoned.log?op=APPEND", body: Array("x".utf8))
                 #expect(recovering.status == 403 && recovering.exception == "RecoveryInProgressException", "\(recovering.status) \(recovering.text)")
                 let remote = recovering.json["RemoteException"] as? [String: Any]
