@@ -163,17 +163,20 @@ public final class LocalClusterService: Service, Sendable {
                 dataNodeHTTP: dataNodeHTTP))
     }
 
-    /// Waits until `count` data nodes are live and the name node is out of safe mode. The name
-    /// node has no event for this, so its state is looked at every 50 ms, within a bound.
+    /// Waits until `count` data nodes are live and the name node is out of safe mode: checked
+    /// each time the name node's cluster state changes, within a bound.
     private func waitForRegistration(of count: Int, at nameNode: NameNode) async throws {
-        let deadline = ContinuousClock.now + .seconds(options.readyTimeoutSeconds)
+        let clock = SystemClock()
+        let deadline = clock.now + .seconds(options.readyTimeoutSeconds)
         while true {
+            let seen = nameNode.clusterStateChanges.count
             let statistics = nameNode.statistics
             if statistics.liveDataNodes >= count && !statistics.inSafeMode { return }
-            guard ContinuousClock.now < deadline else {
+            guard clock.now < deadline else {
                 throw ClusterServiceError(message: "data nodes did not all register within \(options.readyTimeoutSeconds) s")
             }
-            try await Task.sleep(for: .milliseconds(50))
+            await clock.wait(for: nameNode.clusterStateChanges, after: seen, until: deadline)
+            try Task.checkCancellation()
         }
     }
 

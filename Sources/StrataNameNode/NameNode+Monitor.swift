@@ -31,7 +31,10 @@ extension NameNode {
                 logger.warning("data node is dead: no heartbeat within the timeout", metadata: [
                     "node": "\(node)", "timeoutMs": "\(configuration.blockManager.heartbeatTimeoutMs)"])
             }
-            if !died.isEmpty { state.replicationScanNeeded = true }
+            if !died.isEmpty {
+                state.replicationScanNeeded = true
+                clusterStateChanges.signal()
+            }
             for change in state.blockManager.takeVolumeStateChanges() {
                 if change.failed {
                     logger.warning("data node volume failed: it takes no new replicas", metadata: [
@@ -75,6 +78,7 @@ extension NameNode {
         state.safeModeCount = nil
         if state.safeMode.counted(reported: count.reported, total: count.total, now: clock.now) {
             logger.info("leaving safe mode", metadata: ["reportedBlocks": "\(count.reported)", "totalBlocks": "\(count.total)"])
+            clusterStateChanges.signal()
         }
         return false
     }

@@ -442,6 +442,7 @@ extension NameNode {
             logger.info("data node registered", metadata: [
                 "node": "\(request.node.nodeID)", "address": "\(request.node.ipAddress):\(request.node.transferPort)", "index": "\(index)"])
         }
+        clusterStateChanges.signal()
         var response = Strata_Wire_RegisterResponse()
         response.namespaceID = namespaceId
         response.heartbeatIntervalMs = configuration.blockManager.heartbeatIntervalMs
@@ -498,6 +499,7 @@ extension NameNode {
     func safeMode(_ request: Strata_Wire_PathRequest, caller: Caller) throws -> Strata_Wire_BoolResponse {
         // The path field carries the action: get, enter or leave.
         let action = request.path
+        defer { if action != "get" { clusterStateChanges.signal() } }
         return try state.withLock { (state) throws(RemoteException) in
             if action != "get" && !(caller.user == configuration.superuser || caller.groups.contains(configuration.supergroup)) {
                 throw RemoteException.accessDenied("Access denied for user \(caller.user). Superuser privilege is required")

@@ -42,6 +42,9 @@ public final class NameNode: Sendable {
     /// Signalled after every block report, full or incremental: `complete` waits on it for the
     /// last block's finished replica.
     let replicaReports = EventCounter()
+    /// Signalled when a data node registers or dies and when safe mode turns on or off: what a
+    /// cluster waits on to know it is ready.
+    public let clusterStateChanges = EventCounter()
 
     /// Opens the journal, loads the newest checkpoint image and replays the edits after it.
     public init(configuration: NameNodeConfiguration, logger: Logger, clock: any Clock = SystemClock()) throws {
