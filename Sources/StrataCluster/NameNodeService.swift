@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import ServiceLifecycle
+import StrataCore
 import StrataNameNode
 import StrataWebHDFS
 

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import ServiceLifecycle
+import StrataCore
 import Synchronization
 
 /// A Hummingbird HTTP/1.1 server answering every request with one handler. It is a `Service`:
@@ -16,7 +17,7 @@ public final class HTTPServer: Service, Sendable {
     private let host: String
     private let requestedPort: Int
     private let application: Application<Responder>
-    private let bound: BoundPort
+    private let bound: Readiness<Int>
 
     struct Responder: HTTPResponder {
         typealias Context = BasicRequestContext
@@ -37,7 +38,7 @@ public final class HTTPServer: Service, Sendable {
         host: String, port: Int, group: any EventLoopGroup, logger: Logger, acceptsUploads: Bool = false,
         handler: @escaping @Sendable (Request) async -> Response
     ) {
-        let bound = BoundPort()
+        let bound = Readiness<Int>()
         self.host = host
         self.requestedPort = port
         self.bound = bound
@@ -52,7 +53,7 @@ public final class HTTPServer: Service, Sendable {
     }
 
     /// The bound port once the server is serving; 0 before.
-    public var port: Int { bound.port ?? 0 }
+    public var port: Int { bound.value ?? 0 }
 
     /// Waits until the server is serving and returns its bound port (the one asked for, or the
     /// free one the system chose). Throws if `run` ended first: the server could not bind, or
@@ -78,57 +79,6 @@ public final class HTTPServer: Service, Sendable {
             try await tasks.next()
             tasks.cancelAll()
         }
-    }
-}
-
-/// The port a server bound, once it is serving, for any number of tasks waiting for it.
-private final class BoundPort: Sendable {
-    private struct Storage {
-        var outcome: Result<Int, any Error>?
-        var waiters: [UInt64: CheckedContinuation<Int, any Error>] = [:]
-        var nextWaiter: UInt64 = 0
-    }
-
-    private let storage = Mutex(Storage())
-
-    var port: Int? {
-        storage.withLock { try? $0.outcome?.get() }
-    }
-
-    func wait() async throws -> Int {
-        let waiter = storage.withLock { storage in
-            defer { storage.nextWaiter += 1 }
-            return storage.nextWaiter
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
-                let outcome: Result<Int, any Error>? = storage.withLock { storage in
-                    if let outcome = storage.outcome { return outcome }
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    storage.waiters[waiter] = continuation
-                    return nil
-                }
-                if let outcome { continuation.resume(with: outcome) }
-            }
-        } onCancel: {
-            let continuation = storage.withLock { $0.waiters.removeValue(forKey: waiter) }
-            continuation?.resume(throwing: CancellationError())
-        }
-    }
-
-    func resolve(_ port: Int) { finish(.success(port)) }
-
-    func fail(_ error: any Error) { finish(.failure(error)) }
-
-    /// The first outcome wins; later ones are ignored.
-    private func finish(_ outcome: Result<Int, any Error>) {
-        let waiters = storage.withLock { storage -> [CheckedContinuation<Int, any Error>] in
-            guard storage.outcome == nil else { return [] }
-            storage.outcome = outcome
-            defer { storage.waiters = [:] }
-            return Array(storage.waiters.values)
-        }
-        for waiter in waiters { waiter.resume(with: outcome) }
     }
 }
 

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import StrataClient
 import StrataCluster
+import StrataCore
 import Testing
 
 #if canImport(Glibc)

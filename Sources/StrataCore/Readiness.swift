@@ -2,7 +2,8 @@ import Synchronization
 
 /// A value a service reports once, when it starts serving (its bound ports, the objects it
 /// runs), and that others wait for instead of polling: a data node waits for its name node's
-/// ports, `strata cluster up` for the whole cluster before it prints where it listens.
+/// ports, `strata cluster up` for the whole cluster before it prints where it listens, an HTTP
+/// server's owner for the port it bound.
 ///
 /// The first of `resolve` and `fail` wins; later calls are ignored. A service fails its value
 /// when its `run()` ends before it was ready, so a waiter never waits for a service that stopped.
@@ -42,11 +43,16 @@ public final class Readiness<Value: Sendable>: Sendable {
         }
     }
 
-    func resolve(_ value: Value) {
+    /// The value, once ready (nil before, or if the service failed).
+    public var value: Value? {
+        storage.withLock { try? $0.outcome?.get() }
+    }
+
+    public func resolve(_ value: Value) {
         finish(.success(value))
     }
 
-    func fail(_ error: any Error) {
+    public func fail(_ error: any Error) {
         finish(.failure(error))
     }
 
