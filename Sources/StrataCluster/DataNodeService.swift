@@ -39,15 +39,11 @@ public final class DataNodeService: Service, Sendable {
     }
 
     public func run() async throws {
-        do {
+        try await runDaemon("data node \(dataNode.nodeId)", ready: ready) {
             try await serve()
-        } catch {
-            ready.fail(error)
+        } stop: {
             await stopDataNode()
-            throw error
         }
-        ready.fail(ClusterServiceError.stoppedBeforeReady("data node \(dataNode.nodeId)"))
-        await stopDataNode()
     }
 
     private func serve() async throws {

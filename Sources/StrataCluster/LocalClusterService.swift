@@ -83,15 +83,11 @@ public final class LocalClusterService: Service, Sendable {
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let dataNodes = DataNodes()
-        do {
+        try await runDaemon("the local cluster", ready: ready) {
             try await serve(group: group, dataNodes: dataNodes)
-        } catch {
-            ready.fail(error)
+        } stop: {
             await stop(group: group, dataNodes: dataNodes)
-            throw error
         }
-        ready.fail(ClusterServiceError.stoppedBeforeReady("the local cluster"))
-        await stop(group: group, dataNodes: dataNodes)
     }
 
     private func serve(group: MultiThreadedEventLoopGroup, dataNodes: DataNodes) async throws {

@@ -35,15 +35,11 @@ public final class NameNodeService: Service, Sendable {
     }
 
     public func run() async throws {
-        do {
+        try await runDaemon("the name node", ready: ready) {
             try await serve()
-        } catch {
-            ready.fail(error)
+        } stop: {
             await stopNameNode()
-            throw error
         }
-        ready.fail(ClusterServiceError.stoppedBeforeReady("the name node"))
-        await stopNameNode()
     }
 
     private func serve() async throws {
