@@ -195,9 +195,9 @@ public final class LocalClusterService: Service, Sendable {
         configuration.monitorIntervalMs = options.monitorIntervalMs
         configuration.checkpointEveryEdits = options.checkpointEveryEdits
         configuration.rawFrameSize = options.rawFrameSizeBytes
-        configuration.leaseSoftLimitMs = options.leaseSoftLimitMs
-        configuration.leaseHardLimitMs = options.leaseHardLimitMs
-        configuration.leaseRecoveryTimeoutMs = options.leaseRecoveryTimeoutMs
+        configuration.leases.softLimitMs = options.leaseSoftLimitMs
+        configuration.leases.hardLimitMs = options.leaseHardLimitMs
+        configuration.leases.recoveryTimeoutMs = options.leaseRecoveryTimeoutMs
         return configuration
     }
 }

@@ -21,34 +21,12 @@ public struct NameNodeConfiguration: Sendable {
     public var journalMaximumQueuedRecords = JournalLimits.maximumQueuedRecords
     /// Write a checkpoint image after this many edits (HDFS `dfs.namenode.checkpoint.txns`).
     public var checkpointEveryEdits: UInt64 = 200_000
-    /// When start-up safe mode ends.
+    /// When start-up safe mode ends (HDFS `dfs.namenode.safemode.threshold-pct` and
+    /// `dfs.namenode.safemode.extension`).
     public var safeMode = SafeMode.Settings()
-    /// Writer lease limits and the lease recovery timeout.
+    /// Writer lease limits (HDFS soft limit 60 s, `dfs.namenode.lease-hard-limit-sec` 20 minutes)
+    /// and how long a lease recovery may take before it starts over with another node.
     public var leases = LeaseManager.Settings()
-    /// Fraction of blocks that must have a reported replica before safe mode ends
-    /// (HDFS `dfs.namenode.safemode.threshold-pct`).
-    public var safeModeThreshold: Double {
-        get { safeMode.threshold }
-        set { safeMode.threshold = newValue }
-    }
-    /// A writer that has not renewed its lease for this long may lose its files to another
-    /// writer, which starts their recovery (HDFS soft limit, 60 s).
-    public var leaseSoftLimitMs: Int64 {
-        get { leases.softLimitMs }
-        set { leases.softLimitMs = newValue }
-    }
-    /// A writer silent for this long loses its files: the name node recovers and closes them
-    /// (HDFS `dfs.namenode.lease-hard-limit-sec`, 20 minutes).
-    public var leaseHardLimitMs: Int64 {
-        get { leases.hardLimitMs }
-        set { leases.hardLimitMs = newValue }
-    }
-    /// How long a lease recovery may take (its primary node may have died, or its command been
-    /// lost) before it starts over with another node.
-    public var leaseRecoveryTimeoutMs: Int64 {
-        get { leases.recoveryTimeoutMs }
-        set { leases.recoveryTimeoutMs = newValue }
-    }
     /// How often the monitor checks heartbeats, safe mode and replication.
     public var monitorIntervalMs: Int64 = 500
     /// Block ids a background scan (replication, the safe-mode count) covers per hold of the name

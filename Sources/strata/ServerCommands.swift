@@ -72,9 +72,9 @@ struct NameNodeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.rpcPort = port
         configuration.blockManager.heartbeatTimeoutMs = Int64(heartbeatTimeout * 1000)
-        configuration.leaseSoftLimitMs = Int64(leaseSoftLimit * 1000)
-        configuration.leaseHardLimitMs = Int64(leaseHardLimit * 1000)
-        configuration.safeModeThreshold = safemodeThreshold
+        configuration.leases.softLimitMs = Int64(leaseSoftLimit * 1000)
+        configuration.leases.hardLimitMs = Int64(leaseHardLimit * 1000)
+        configuration.safeMode.threshold = safemodeThreshold
         let nameNode: NameNode
         do {
             nameNode = try NameNode(configuration: configuration, logger: logger)

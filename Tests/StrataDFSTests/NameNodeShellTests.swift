@@ -62,8 +62,8 @@ import Testing
         let clock = ManualClock()
         let (nameNode, directory) = try makeNameNode(clock: clock) {
             $0.blockManager.heartbeatTimeoutMs = 30_000
-            $0.leaseSoftLimitMs = 60_000
-            $0.leaseHardLimitMs = 120_000
+            $0.leases.softLimitMs = 60_000
+            $0.leases.hardLimitMs = 120_000
         }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try register(nameNode, node: "n0")
