@@ -4,6 +4,7 @@ import NIOPosix
 import StrataClient
 import StrataTestKit
 import StrataWire
+import Synchronization
 import Testing
 
 /// The seeded fault run: writers and readers work against a cluster of real processes while
@@ -12,7 +13,8 @@ import Testing
 /// may return wrong bytes, and once the faults stop fsck must report HEALTHY.
 ///
 /// The run prints its seed; `STRATA_FAULT_SEED=N` replays the same choices, and
-/// `STRATA_FAULT_SECONDS` sets how long faults go on (default 45 s).
+/// `STRATA_FAULT_SECONDS` sets how long faults go on at least (default 45 s; longer until
+/// enough faults and files have happened, at most four times as long).
 @Suite(.serialized) struct FaultRunProcessTests {
 
     /// What the workers did, shared between their tasks.
@@ -69,7 +71,15 @@ import Testing
         configuration.retryWindowSeconds = 20
         let client = DFSClient(configuration: configuration, group: group)
         let ledger = Ledger()
-        let stop = Date().addingTimeInterval(seconds)
+        // The run lasts at least `seconds`, and until enough has happened to mean something (as
+        // many faults as seconds / 5, ten closed files): on a machine so busy that the workers or
+        // this loop get little time, it runs longer rather than end having done little. It never
+        // runs past four times `seconds`.
+        let minimumFaults = max(1, Int(seconds / 5))
+        let minimumFiles = 10
+        let earliestStop = Date().addingTimeInterval(seconds)
+        let latestStop = Date().addingTimeInterval(seconds * 4)
+        let stopped = StopFlag()
 
         // Writers: files of 0 B to 3 MiB in 1 MiB blocks, some flushed midway.
         let writerSeeds = (0..<3).map { _ in random.next() }
@@ -80,7 +90,7 @@ import Testing
                     tasks.addTask {
                         var choices = SeededGenerator(seed: writerSeed)
                         var index = 0
-                        while Date() < stop {
+                        while !stopped.isSet {
                             let path = "/faults/w\(writer)/f\(index)"
                             index += 1
                             let size = Int(choices.next() % (3 << 20))
@@ -103,7 +113,7 @@ import Testing
                 for readerSeed in readerSeeds {
                     tasks.addTask {
                         var choices = SeededGenerator(seed: readerSeed)
-                        while Date() < stop {
+                        while !stopped.isSet {
                             guard let (path, expected) = await ledger.pick(Int(choices.next() % 1_000_000)) else {
                                 try? await Task.sleep(for: .milliseconds(100))
                                 continue
@@ -125,7 +135,10 @@ import Testing
         var down: Int?
         var corruptedBlocks: Set<UInt64> = []
         var faults: [String] = []
-        while Date() < stop {
+        while Date() < latestStop {
+            let closedFiles = await ledger.acknowledged.count
+            let enough = faults.count >= minimumFaults && closedFiles >= minimumFiles
+            if enough && Date() >= earliestStop { break }
             try await Task.sleep(for: .milliseconds(500 + Int(random.next() % 1500)))
             switch random.next() % 3 {
             case 0 where down == nil:
@@ -161,6 +174,7 @@ import Testing
                 faults.append("flip byte \(offset) of block \(replica.blockId) on data node \(node + 1)")
             }
         }
+        stopped.set()
         await workers.value
         if let node = down { try await cluster.startDataNode(node) }
         print("strata fault run: \(faults.count) faults: \(faults.joined(separator: "; "))")
@@ -170,7 +184,8 @@ import Testing
         let readErrors = await ledger.readErrors
         let wrongReads = await ledger.wrongReads
         print("strata fault run: \(acknowledged.count) files closed, \(failedWrites.count) writes failed, \(await ledger.reads) reads")
-        #expect(acknowledged.count >= 10, "too few files written to mean anything (seed \(seed))")
+        #expect(acknowledged.count >= minimumFiles, "too few files written to mean anything (seed \(seed))")
+        #expect(faults.count >= minimumFaults, "too few faults to mean anything (seed \(seed))")
         #expect(wrongReads.isEmpty, "reads returned wrong bytes (seed \(seed)): \(wrongReads)")
         #expect(readErrors.isEmpty, "reads of acknowledged files failed (seed \(seed)): \(readErrors.prefix(5))")
         // What the cluster's logs say of the blocks that could not be read.
@@ -195,4 +210,11 @@ import Testing
         await client.close()
         try await group.shutdownGracefully()
     }
+}
+
+/// Set once, read by many tasks: the fault run's workers stop when it is set.
+final class StopFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
 }
