@@ -25,7 +25,7 @@ extension NameNode {
     /// chunk of `scanChunkBlockIds` ids per hold of the lock, letting other work in between.
     func monitorPass() async {
         let now = clock.now
-        let replicationDue = state.withLock { state -> Bool in
+        state.withLock { state in
             let died = state.blockManager.checkHeartbeats(now: now)
             for node in died {
                 logger.warning("data node is dead: no heartbeat within the timeout", metadata: [
@@ -48,17 +48,17 @@ extension NameNode {
                 state.safeModeCount = (Namespace.firstBlockId, 0, 0)
             }
             // A full pass costs time proportional to the blocks: one starts when something
-            // changed, and at least every 30 s to retry work that did not happen.
-            return !state.safeMode.isOn && state.replicationScan == nil
+            // changed, and at least every 30 s to retry work that did not happen. (Begun in the
+            // same hold as the check, so passes run at the same time share one scan.)
+            if !state.safeMode.isOn && state.replicationScan == nil
                 && (state.replicationScanNeeded || now.milliseconds(since: state.lastReplicationScan) > 30_000)
+            {
+                state.replicationScanNeeded = false
+                state.lastReplicationScan = now
+                state.replicationScan = (state.blockManager.beginReplicationPass(now: now), Namespace.firstBlockId)
+            }
         }
         while state.withLock({ countReportedBlocks(&$0) }) { await Task.yield() }
-        guard replicationDue else { return }
-        state.withLock { state in
-            state.replicationScanNeeded = false
-            state.lastReplicationScan = now
-            state.replicationScan = (state.blockManager.beginReplicationPass(now: now), Namespace.firstBlockId)
-        }
         while state.withLock({ scanForReplication(&$0) }) { await Task.yield() }
     }
 
