@@ -49,6 +49,10 @@ extension NameNode {
             return !state.safeMode.isOn && state.replicationScan == nil
                 && (state.replicationScanNeeded || now.milliseconds(since: state.lastReplicationScan) > 30_000)
         }
+        // Dead nodes' replicas are forgotten a chunk of block ids per hold (until then they count nowhere).
+        while state.withLock({ $0.blockManager.forgetDeadReplicas(chunkIds: configuration.scanChunkBlockIds, below: $0.namespace.nextBlockId) }) {
+            await Task.yield()
+        }
         while state.withLock({ countReportedBlocks(&$0) }) { await Task.yield() }
         guard replicationDue else { return }
         state.withLock { state in

@@ -51,8 +51,9 @@ public struct NameNodeConfiguration: Sendable {
     }
     /// How often the monitor checks heartbeats, safe mode and replication.
     public var monitorIntervalMs: Int64 = 500
-    /// Block ids a background scan (replication, the safe-mode count) covers per hold of the name
-    /// node's lock: it lets go between chunks, so no scan of every block stalls the RPC handlers.
+    /// Block ids a scan (replication, the safe-mode count, forgetting a dead node's replicas, the
+    /// sweep of a full block report), or replicas of a full block report, covered per hold of the
+    /// name node's lock: it lets go between chunks, so no scan of every block stalls the RPC handlers.
     public var scanChunkBlockIds = 1024
 
     public init(directory: String, superuser: String) {
