@@ -8,9 +8,12 @@ extension NameNode {
     func handle(_ call: RPCCall) async throws -> any SwiftProtobuf.Message {
         if let response = try handleInline(call) { return response }
         switch call.method {
-        // Namespace reads are answered inline (`handleInline`).
+        // Namespace reads are answered inline (`handleInline`), but for walks of a subtree,
+        // which let go of the lock every chunk of inodes.
         case .fsck:
-            return try fsck(try call.request(), caller: try caller(call))
+            return try await fsck(try call.request(), caller: try caller(call))
+        case .getContentSummary:
+            return try await contentSummary(try call.request(), caller: try caller(call))
         case .getDatanodeReport:
             var report = Strata_Wire_DatanodeReport()
             // The last contact as a date (wall time), from how long ago it was (monotonic).
@@ -223,13 +226,6 @@ extension NameNode {
             response.entries = listing.entries
             response.remaining = UInt32(listing.remaining)
             return response
-        case .getContentSummary:
-            let request = try call.request(Strata_Wire_PathRequest.self)
-            let caller = try caller(call)
-            return try state.withLock { (state) throws(RemoteException) in
-                let blockManager = state.blockManager
-                return try state.namespace.contentSummary(request.path, caller: caller) { blockManager.storedBytes(of: $0) }
-            }
         case .getBlockLocations:
             return try getBlockLocations(try call.request(), caller: try caller(call))
         case .getServerDefaults:
@@ -524,6 +520,27 @@ extension NameNode {
             state.replicationScanNeeded = true
         }
         return Strata_Wire_Empty()
+    }
+
+    /// Totals of a subtree (HDFS getContentSummary), `subtreeChunkInodes` inodes per hold of the
+    /// lock (HDFS `dfs.content-summary.limit`): a big subtree does not hold up other calls.
+    func contentSummary(_ request: Strata_Wire_PathRequest, caller: Caller) async throws -> Strata_Wire_ContentSummary {
+        let chunk = max(1, configuration.subtreeChunkInodes)
+        var summary = Strata_Wire_ContentSummary()
+        summary.quota = -1
+        summary.spaceQuota = -1
+        var walk: SubtreeWalk?
+        while true {
+            let goesOn = try state.withLock { (state) throws(RemoteException) -> Bool in
+                if walk == nil { walk = try state.namespace.beginWalk(request.path, caller: caller) }
+                let blockManager = state.blockManager
+                return try state.namespace.addToContentSummary(&summary, walk: &walk!, limit: chunk, caller: caller) {
+                    blockManager.storedBytes(of: $0)
+                }
+            }
+            guard goesOn else { return summary }
+            await Task.yield()
+        }
     }
 
     func safeMode(_ request: Strata_Wire_PathRequest, caller: Caller) throws -> Strata_Wire_BoolResponse {

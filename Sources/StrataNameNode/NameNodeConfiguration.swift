@@ -55,6 +55,9 @@ public struct NameNodeConfiguration: Sendable {
     /// sweep of a full block report), or replicas of a full block report, covered per hold of the
     /// name node's lock: it lets go between chunks, so no scan of every block stalls the RPC handlers.
     public var scanChunkBlockIds = 1024
+    /// Files and directories a walk of a subtree (fsck, content summary) covers per hold of the
+    /// name node's lock (HDFS `dfs.content-summary.limit`).
+    public var subtreeChunkInodes = 5000
 
     public init(directory: String, superuser: String) {
         self.directory = directory

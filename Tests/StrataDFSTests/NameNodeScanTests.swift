@@ -8,8 +8,9 @@ import Testing
 
 @testable import StrataNameNode
 
-/// The name node's whole-namespace work goes a chunk per hold of its lock: full block reports
-/// and forgetting a dead node's replicas. Reads are answered between chunks.
+/// The name node's whole-namespace work goes a chunk per hold of its lock: full block reports,
+/// forgetting a dead node's replicas, fsck and content summaries. Reads are answered between
+/// chunks, and the chunk size changes no answer.
 @Suite struct NameNodeScanTests {
     let shell = NameNodeShellTests()
 
@@ -72,6 +73,44 @@ import Testing
             let completed = try await handle(nameNode, "complete", complete, as: Strata_Wire_BoolResponse.self)
             #expect(completed.result)
         }
+    }
+
+    @Test func fsckAndContentSummariesInChunksOfOneInodeAnswerAsInOneChunk() async throws {
+        var answers: [(Strata_Wire_FsckReport, [Strata_Wire_ContentSummary])] = []
+        for chunk in [1, 5000] {
+            let (nameNode, directory) = try shell.makeNameNode(clock: ManualClock()) { $0.subtreeChunkInodes = chunk }
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await populate(nameNode)
+            var fsck = Strata_Wire_FsckRequest()
+            fsck.path = "/"
+            fsck.listFiles = true
+            let report = try await handle(nameNode, "fsck", fsck, as: Strata_Wire_FsckReport.self)
+            var summaries: [Strata_Wire_ContentSummary] = []
+            for path in ["/", "/a", "/a/b/two"] {
+                var request = Strata_Wire_PathRequest()
+                request.path = path
+                // Not answered on the event loop any more: it walks a subtree.
+                #expect(try nameNode.handleInline(try shell.call("getContentSummary", request)) == nil)
+                summaries.append(try await handle(nameNode, "getContentSummary", request))
+            }
+            answers.append((report, summaries))
+            await nameNode.shutdown()
+        }
+        let (report, summaries) = answers[0]
+        #expect(report == answers[1].0)
+        #expect(summaries == answers[1].1)
+        #expect(report.totalFiles == 6)
+        #expect(report.totalDirectories == 7)
+        #expect(report.openFiles == 1)
+        #expect(report.totalBlocks == 5)
+        #expect(report.minReplicatedBlocks == 5)
+        #expect(report.underReplicatedBlocks == 3)
+        #expect(report.missingBlocks == 0 && report.healthy)
+        #expect(report.totalSize == 5_000)
+        #expect(report.problemFiles.map(\.path) == ["/a/b/c/three", "/a/b/two", "/a/d/empty", "/a/one", "/e/f/four", "/e/open"])
+        #expect(summaries[0].fileCount == 6 && summaries[0].directoryCount == 7 && summaries[0].length == 5_000)
+        #expect(summaries[1].fileCount == 4 && summaries[1].directoryCount == 4)
+        #expect(summaries[2].fileCount == 1 && summaries[2].directoryCount == 0 && summaries[2].storedBytes == 2 * 2 * 500)
     }
 
     /// A full report of 5,000 replicas in chunks of ten: reads are answered while it is under way,
