@@ -159,7 +159,9 @@ public final class LocalClusterService: Service, Sendable {
                 dataNodeHTTP: dataNodeHTTP))
     }
 
-    /// Waits until `count` data nodes are live and the name node is out of safe mode: checked
+    /// Waits until `count` data nodes are live and have sent their first block report (so each
+    /// has joined the namespace and the name node knows its replicas), and the name node is out
+    /// of safe mode: checked
     /// each time the name node's cluster state changes, within a bound.
     private func waitForRegistration(of count: Int, at nameNode: NameNode) async throws {
         let clock = SystemClock()
@@ -167,7 +169,7 @@ public final class LocalClusterService: Service, Sendable {
         while true {
             let seen = nameNode.clusterStateChanges.count
             let statistics = nameNode.statistics
-            if statistics.liveDataNodes >= count && !statistics.inSafeMode { return }
+            if statistics.reportedDataNodes >= count && !statistics.inSafeMode { return }
             guard clock.now < deadline else {
                 throw ClusterServiceError(message: "data nodes did not all register within \(options.readyTimeoutSeconds) s")
             }

@@ -48,6 +48,11 @@ public struct BlockManager {
         /// The volume state last announced for this node (`takeVolumeStateChanges`).
         var volumeFailureAnnounced = false
         var pendingInvalidations: [Strata_Wire_ExtendedBlock] = []
+        /// The blocks of `pendingInvalidations`, each with how many times it is queued: a full
+        /// report does not bring back a replica the node is yet to delete.
+        var scheduledDeletions: [UInt64: Int] = [:]
+        /// The number of the last full block report that began for this node (`beginBlockReport`).
+        var latestBlockReport: UInt64 = 0
         var pendingTransfers: [Strata_Wire_DatanodeCommand.Transfer] = []
         var requestBlockReport = false
     }
@@ -100,6 +105,13 @@ public struct BlockManager {
     /// Ids of the nodes an administrator asked to decommission, registered or not: a node in it
     /// that registers (again) starts decommissioning. (HDFS's exclude file.)
     public private(set) var decommissionRequests: Set<String> = []
+    /// Full block reports being processed a chunk at a time, by node.
+    var blockReportsInProgress: [UInt16: BlockReportProgress] = [:]
+    var nextBlockReportNumber: UInt64 = 1
+    /// Dead nodes whose replicas are being forgotten a chunk of block ids at a time
+    /// (`forgetDeadReplicas`), by node. Until a node's sweep ends, only the replicas it reported
+    /// since it died count (`isLiveReplica`).
+    var deadNodeSweeps: [UInt16: DeadNodeSweep] = [:]
 
     public init(settings: Settings = Settings()) {
         self.settings = settings
@@ -114,6 +126,9 @@ public struct BlockManager {
             nodes[Int(index)].lastHeartbeat = now
             nodes[Int(index)].isAlive = true
             nodes[Int(index)].blockReportReceived = false
+            // A report begun before the node registered again says nothing reliable about what it
+            // holds now: it is abandoned, and the node reports again.
+            blockReportsInProgress[index] = nil
             // A decommissioned node that comes back may bring replicas: it is checked again (as
             // HDFS does for a node still in its exclude list), and is decommissioned again once no
             // block needs it.
@@ -143,6 +158,10 @@ public struct BlockManager {
         let invalidations = min(node.pendingInvalidations.count, settings.maximumInvalidationsPerHeartbeat)
         command.invalidate = Array(node.pendingInvalidations.prefix(invalidations))
         node.pendingInvalidations.removeFirst(invalidations)
+        for block in command.invalidate {
+            let queued = node.scheduledDeletions[block.blockID, default: 1] - 1
+            node.scheduledDeletions[block.blockID] = queued > 0 ? queued : nil
+        }
         command.transfers = node.pendingTransfers
         node.pendingTransfers = []
         command.reportBlocks = node.requestBlockReport
@@ -151,15 +170,20 @@ public struct BlockManager {
         return command
     }
 
-    /// Marks nodes silent for longer than the timeout as dead and forgets their replicas, so
-    /// their blocks become under-replicated. Returns the nodes that died.
+    /// Marks nodes silent for longer than the timeout as dead, so their blocks become
+    /// under-replicated at once, and starts forgetting their replicas: `forgetDeadReplicas` does
+    /// that a chunk of block ids at a time, and until then a dead node's replicas are neither
+    /// locations nor counted (`isLiveReplica`). Returns the nodes that died.
     public mutating func checkHeartbeats(now: MonotonicInstant) -> [String] {
         var died: [UInt16] = []
         for index in nodes.indices where nodes[index].isAlive && now.milliseconds(since: nodes[index].lastHeartbeat) > settings.heartbeatTimeoutMs {
             nodes[index].isAlive = false
             nodes[index].pendingInvalidations = []
+            nodes[index].scheduledDeletions = [:]
             nodes[index].pendingTransfers = []
             nodes[index].blockReportReceived = false
+            blockReportsInProgress[UInt16(index)] = nil
+            deadNodeSweeps[UInt16(index)] = DeadNodeSweep(next: Namespace.firstBlockId)
             died.append(UInt16(index))
         }
         guard !died.isEmpty else { return [] }
@@ -174,16 +198,44 @@ public struct BlockManager {
             }
             pendingReplications[id] = kept.isEmpty ? nil : kept
         }
-        for (id, entry) in replicas {
-            let holding = replicaNodes(id, entry)
-            if holding.contains(where: dead.contains) { setReplicaNodes(id, holding.filter { !dead.contains($0) }) }
-        }
-        for (id, var nodes) in corrupt where nodes.contains(where: dead.contains) {
-            nodes.removeAll(where: dead.contains)
-            corrupt[id] = nodes.isEmpty ? nil : nodes
-        }
-        for index in died { nodes[Int(index)].blockCount = 0 }
         return died.map { nodes[Int($0)].info.nodeID }
+    }
+
+    /// A dead node's replicas being forgotten: block ids from `next` on are still to be swept;
+    /// `kept` holds the blocks the node reported since it died, which stay.
+    struct DeadNodeSweep {
+        var next: UInt64
+        var kept: Set<UInt64> = []
+    }
+
+    /// Whether any dead node's replicas are still to be forgotten.
+    public var hasDeadReplicasToForget: Bool { !deadNodeSweeps.isEmpty }
+
+    /// Forgets the replicas of a dead node in the next `chunkIds` block ids of its sweep (ids lie
+    /// in `Namespace.firstBlockId..<end`); returns whether any sweep goes on. The name node calls
+    /// it once per hold of its lock. A node that registered again before its sweep ended keeps
+    /// the replicas it reported since it died.
+    public mutating func forgetDeadReplicas(chunkIds: Int, below end: UInt64) -> Bool {
+        guard let node = deadNodeSweeps.keys.min(), let sweep = deadNodeSweeps[node] else { return false }
+        let stop = max(sweep.next, min(sweep.next + UInt64(max(1, chunkIds)), end))
+        for id in sweep.next..<stop where !sweep.kept.contains(id) {
+            if let entry = replicas[id], replicaNodes(id, entry).contains(node) { removeReplica(id, node: node) }
+        }
+        if stop >= end {
+            deadNodeSweeps[node] = nil
+        } else {
+            deadNodeSweeps[node]!.next = stop
+        }
+        return !deadNodeSweeps.isEmpty
+    }
+
+    /// Whether a node's replica of a block counts (as a location, toward replication, in fsck):
+    /// its node is alive, and the replica is not one it held before it died that is still to be
+    /// forgotten.
+    func isLiveReplica(_ node: UInt16, of blockId: UInt64) -> Bool {
+        guard nodes[Int(node)].isAlive else { return false }
+        guard !deadNodeSweeps.isEmpty, let sweep = deadNodeSweeps[node] else { return true }
+        return sweep.kept.contains(blockId)
     }
 
     public var liveNodeCount: Int { nodes.filter(\.isAlive).count }
@@ -332,7 +384,7 @@ public struct BlockManager {
     public func locations(of blockId: UInt64, reader: UInt16? = nil) -> [UInt16] {
         guard let entry = replicas[blockId] else { return [] }
         let damaged = corrupt[blockId] ?? []
-        let good = replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive && !damaged.contains($0) }
+        let good = replicaNodes(blockId, entry).filter { isLiveReplica($0, of: blockId) && !damaged.contains($0) }
         var inService = good.filter(isInService)
         if let reader, let position = inService.firstIndex(of: reader) {
             inService.remove(at: position)
@@ -344,13 +396,13 @@ public struct BlockManager {
     public func isCorrupt(_ blockId: UInt64) -> Bool {
         guard let entry = replicas[blockId] else { return false }
         guard let damaged = corrupt[blockId], !damaged.isEmpty else { return false }
-        return replicaNodes(blockId, entry).allSatisfy { damaged.contains($0) || !nodes[Int($0)].isAlive }
+        return replicaNodes(blockId, entry).allSatisfy { damaged.contains($0) || !isLiveReplica($0, of: blockId) }
     }
 
     /// Bytes the block takes on disk over all its live replicas.
     public func storedBytes(of blockId: UInt64) -> UInt64 {
         guard let entry = replicas[blockId] else { return 0 }
-        return entry.storedBytes * UInt64(replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive }.count)
+        return entry.storedBytes * UInt64(replicaNodes(blockId, entry).filter { isLiveReplica($0, of: blockId) }.count)
     }
 
     /// Every node holding a replica of a block, the inline four and any extra ones.
@@ -377,6 +429,11 @@ public struct BlockManager {
             setReplicaNodes(blockId, holding)
             nodes[Int(node)].blockCount += 1
         }
+        if !blockReportsInProgress.isEmpty, blockReportsInProgress[node] != nil {
+            blockReportsInProgress[node]!.present.insert(blockId)
+            blockReportsInProgress[node]!.removed.remove(blockId)
+        }
+        if !deadNodeSweeps.isEmpty, deadNodeSweeps[node] != nil { deadNodeSweeps[node]!.kept.insert(blockId) }
         if var copies = pendingReplications[blockId] {
             // A copy is done (and frees its source's slot) once every target has its replica.
             for position in copies.indices { copies[position].targets.removeAll { $0 == node } }
@@ -402,6 +459,16 @@ public struct BlockManager {
     /// Schedules deletion of a replica on its node.
     mutating func invalidate(_ block: Strata_Wire_ExtendedBlock, on node: UInt16) {
         nodes[Int(node)].pendingInvalidations.append(block)
+        nodes[Int(node)].scheduledDeletions[block.blockID, default: 0] += 1
+        noteDeleted(block.blockID, on: node)
+    }
+
+    /// A node's replica is deleted or to be deleted: a chunk of its full report in progress that
+    /// lists it (the report was made before) does not bring it back.
+    mutating func noteDeleted(_ blockId: UInt64, on node: UInt16) {
+        guard !blockReportsInProgress.isEmpty, blockReportsInProgress[node] != nil else { return }
+        blockReportsInProgress[node]!.removed.insert(blockId)
+        blockReportsInProgress[node]!.present.remove(blockId)
     }
 
     /// A block was removed from the namespace: every replica is to be deleted.
@@ -475,7 +542,7 @@ public struct BlockManager {
         let damaged = corrupt[blockId] ?? []
         return (writtenReplicas[blockId] ?? []).contains {
             $0.isFinished(generationStamp: generationStamp, numBytes: numBytes) && holding.contains($0.node)
-                && nodes[Int($0.node)].isAlive && !damaged.contains($0.node)
+                && isLiveReplica($0.node, of: blockId) && !damaged.contains($0.node)
         }
     }
 
@@ -492,25 +559,135 @@ public struct BlockManager {
         }
     }
 
-    /// A full block report: every reported replica is reconciled, and replicas the name node
-    /// thought the node had but it did not report are forgotten.
+    /// An incremental report: replicas the node received are reconciled as in a full report,
+    /// those it deleted are forgotten (and stay so for its full report in progress, if any).
+    public mutating func processIncrementalReport(
+        received: [Strata_Wire_ReportedBlock], deleted: [Strata_Wire_ExtendedBlock], node: UInt16,
+        record: (UInt64) -> BlockRecordView?
+    ) {
+        for replica in received {
+            processReportedReplica(replica, node: node, record: record(replica.block.blockID))
+        }
+        for block in deleted {
+            noteDeleted(block.blockID, on: node)
+            removeReplica(block.blockID, node: node)
+        }
+    }
+
+    // MARK: - Full block reports
+
+    /// One full block report of a node, processed a chunk at a time (`beginBlockReport`).
+    public struct BlockReportTicket: Sendable, Equatable {
+        public let node: UInt16
+        let number: UInt64
+    }
+
+    /// What became of a full report, as its next step finds it.
+    public enum BlockReportStatus: Sendable, Equatable {
+        /// It is the node's report in progress: the step was done.
+        case current
+        /// A later full report of the same node began: that one does the work, this one stops.
+        case replaced
+        /// The node died or registered again since the report began: the report says nothing
+        /// reliable about what the node holds now, and stops (the node reports again once it is
+        /// registered).
+        case abandoned
+    }
+
+    /// What the name node learnt of a node's replicas since its full report in progress began.
+    /// The report tells what the node held when it was made; these tell what happened since, so
+    /// that a chunk processed later neither undoes an incremental report nor brings back a
+    /// replica deleted meanwhile. A block is in at most one of the two sets.
+    struct BlockReportProgress {
+        let number: UInt64
+        /// Blocks the node holds by the report's chunks so far or by reports since it began: the
+        /// sweep keeps them, and a later chunk's older news of them is ignored.
+        var present: Set<UInt64> = []
+        /// Blocks whose replica on the node was deleted or scheduled for deletion since the
+        /// report began: a later chunk does not add them back.
+        var removed: Set<UInt64> = []
+    }
+
+    /// Starts a full report of `node`: `processBlockReportChunk` with every reported replica,
+    /// `sweepBlockReportChunk` with every block id, then `finishBlockReport`. The name node takes
+    /// its lock once per chunk; incremental reports, deletions and replication work of the same
+    /// node may come between chunks. A later full report of the node replaces this one.
+    public mutating func beginBlockReport(node: UInt16) -> BlockReportTicket {
+        let number = nextBlockReportNumber
+        nextBlockReportNumber += 1
+        nodes[Int(node)].latestBlockReport = number
+        blockReportsInProgress[node] = BlockReportProgress(number: number)
+        return BlockReportTicket(node: node, number: number)
+    }
+
+    public func status(of ticket: BlockReportTicket) -> BlockReportStatus {
+        if blockReportsInProgress[ticket.node]?.number == ticket.number { return .current }
+        return nodes[Int(ticket.node)].latestBlockReport > ticket.number ? .replaced : .abandoned
+    }
+
+    /// Reconciles some reported replicas of a full report. Replicas scheduled for deletion stay
+    /// gone, even if the node reports them before it has deleted them (HDFS ignores them the
+    /// same way); so do those deleted since the report began, and those reported again since
+    /// (that news is newer than the report's).
+    @discardableResult
+    public mutating func processBlockReportChunk(
+        _ reported: some Sequence<Strata_Wire_ReportedBlock>, of ticket: BlockReportTicket,
+        record: (UInt64) -> BlockRecordView?
+    ) -> BlockReportStatus {
+        let status = status(of: ticket)
+        guard status == .current else { return status }
+        let node = ticket.node
+        for replica in reported {
+            let id = replica.block.blockID
+            if nodes[Int(node)].scheduledDeletions[id] != nil { continue }
+            let progress = blockReportsInProgress[node]!
+            if progress.removed.contains(id) || progress.present.contains(id) { continue }
+            // A replica kept is noted present (`addReplica`), one refused deleted (`invalidate`).
+            processReportedReplica(replica, node: node, record: record(id))
+        }
+        return .current
+    }
+
+    /// Forgets the node's replicas of the blocks among `ids` that its report did not list and
+    /// that it did not report since. Called once every reported replica was processed, with
+    /// every block id in turn.
+    @discardableResult
+    public mutating func sweepBlockReportChunk(_ ids: some Sequence<UInt64>, of ticket: BlockReportTicket) -> BlockReportStatus {
+        let status = status(of: ticket)
+        guard status == .current else { return status }
+        let node = ticket.node
+        for id in ids {
+            guard let entry = replicas[id], replicaNodes(id, entry).contains(node),
+                !blockReportsInProgress[node]!.present.contains(id)
+            else { continue }
+            removeReplica(id, node: node)
+        }
+        return .current
+    }
+
+    /// Ends a full report once swept: the name node now knows every replica the node holds.
+    @discardableResult
+    public mutating func finishBlockReport(_ ticket: BlockReportTicket) -> BlockReportStatus {
+        let status = status(of: ticket)
+        guard status == .current else { return status }
+        blockReportsInProgress[ticket.node] = nil
+        nodes[Int(ticket.node)].blockReportReceived = true
+        // Every replica the node is known to hold now it reported or received since the report
+        // began, after it last registered: none of those its death left to forget remains.
+        deadNodeSweeps[ticket.node] = nil
+        return .current
+    }
+
+    /// A full block report at once: every reported replica is reconciled, and replicas the name
+    /// node thought the node had but it did not report are forgotten. (The name node goes a
+    /// chunk at a time instead: `beginBlockReport`.)
     public mutating func processBlockReport(
         _ reported: [Strata_Wire_ReportedBlock], node: UInt16, record: (UInt64) -> BlockRecordView?
     ) {
-        var present = Set<UInt64>()
-        present.reserveCapacity(reported.count)
-        // Replicas already scheduled for deletion stay gone, even if the node reports them
-        // before it has deleted them (HDFS ignores them the same way).
-        let deleting = Set(nodes[Int(node)].pendingInvalidations.map(\.blockID))
-        for replica in reported where !deleting.contains(replica.block.blockID) {
-            if processReportedReplica(replica, node: node, record: record(replica.block.blockID)) {
-                present.insert(replica.block.blockID)
-            }
-        }
-        for (id, entry) in replicas where !present.contains(id) && replicaNodes(id, entry).contains(node) {
-            removeReplica(id, node: node)
-        }
-        nodes[Int(node)].blockReportReceived = true
+        let ticket = beginBlockReport(node: node)
+        processBlockReportChunk(reported, of: ticket, record: record)
+        sweepBlockReportChunk(Array(replicas.keys), of: ticket)
+        finishBlockReport(ticket)
     }
 
     // MARK: - Replication monitor
@@ -563,7 +740,7 @@ public struct BlockManager {
         for (id, record, replication) in blocks {
             pass.scannedBlocks += 1
             guard let entry = replicas[id] else { continue }
-            let live = replicaNodes(id, entry).filter { nodes[Int($0)].isAlive }
+            let live = replicaNodes(id, entry).filter { isLiveReplica($0, of: id) }
             let damaged = corrupt[id] ?? []
             let good = live.filter { !damaged.contains($0) }
             let inService = good.filter(isInService)
@@ -633,7 +810,7 @@ public struct BlockManager {
         var copies = 0
         var inFlight = copiesInFlight()
         for item in underReplicated where replicas[item.id] != nil {
-            let available = item.sources.filter { nodes[Int($0)].isAlive && inFlight[Int($0)] < settings.maximumTransfersPerNode }
+            let available = item.sources.filter { isLiveReplica($0, of: item.id) && inFlight[Int($0)] < settings.maximumTransfersPerNode }
             guard let source = available.min(by: { (inFlight[Int($0)], sourceRank($0)) < (inFlight[Int($1)], sourceRank($1)) }) else { continue }
             let holding = Set(replicas[item.id].map { replicaNodes(item.id, $0) } ?? []).union(pendingTargets(item.id))
             let targets = chooseTargets(
@@ -689,13 +866,13 @@ public struct BlockManager {
     public func outOfServiceReplicas(of blockId: UInt64) -> Int {
         guard let entry = replicas[blockId] else { return 0 }
         let damaged = corrupt[blockId] ?? []
-        return replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive && !isInService($0) && !damaged.contains($0) }.count
+        return replicaNodes(blockId, entry).filter { isLiveReplica($0, of: blockId) && !isInService($0) && !damaged.contains($0) }.count
     }
 
     /// Replication health of a block, for fsck.
     public func health(of blockId: UInt64, replication: Int) -> (live: Int, corrupt: Int) {
         guard let entry = replicas[blockId] else { return (0, 0) }
-        let live = replicaNodes(blockId, entry).filter { nodes[Int($0)].isAlive }
+        let live = replicaNodes(blockId, entry).filter { isLiveReplica($0, of: blockId) }
         let damaged = corrupt[blockId] ?? []
         return (live.filter { !damaged.contains($0) }.count, live.filter { damaged.contains($0) }.count)
     }

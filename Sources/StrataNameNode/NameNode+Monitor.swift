@@ -58,6 +58,10 @@ extension NameNode {
                 state.replicationScan = (state.blockManager.beginReplicationPass(now: now), Namespace.firstBlockId)
             }
         }
+        // Dead nodes' replicas are forgotten a chunk of block ids per hold (until then they count nowhere).
+        while state.withLock({ $0.blockManager.forgetDeadReplicas(chunkIds: configuration.scanChunkBlockIds, below: $0.namespace.nextBlockId) }) {
+            await Task.yield()
+        }
         while state.withLock({ countReportedBlocks(&$0) }) { await Task.yield() }
         while state.withLock({ scanForReplication(&$0) }) { await Task.yield() }
     }
@@ -151,62 +155,87 @@ extension NameNode {
 
     // MARK: - fsck
 
-    func fsck(_ request: Strata_Wire_FsckRequest, caller: Caller) throws -> Strata_Wire_FsckReport {
-        try state.withLock { (state) throws(RemoteException) in
-            let files = try state.namespace.files(under: request.path, caller: caller)
-            var report = Strata_Wire_FsckReport()
-            report.path = request.path
-            report.defaultReplication = UInt32(configuration.defaultReplication)
-            report.liveDatanodes = UInt32(state.blockManager.liveNodeCount)
-            report.deadDatanodes = UInt32(state.blockManager.deadNodeCount)
-            report.totalDirectories = UInt64(state.namespace.directoryCount(under: request.path))
-            var replicaTotal = 0
-            for file in files {
-                report.totalFiles += 1
-                report.totalSize += file.length
-                if file.openForWrite { report.openFiles += 1 }
-                var problem = Strata_Wire_FsckFile()
-                problem.path = file.path
-                problem.length = file.length
-                problem.blockCount = UInt32(file.blocks.count)
-                problem.replication = UInt32(file.replication)
-                problem.minLiveReplicas = UInt32.max
-                var hasProblem = false
-                for (position, id) in file.blocks.enumerated() {
-                    // The block being written is not judged until the file is closed.
-                    if file.openForWrite && position == file.blocks.count - 1 { continue }
-                    report.totalBlocks += 1
-                    report.storedBytes += state.blockManager.storedBytes(of: id)
-                    let health = state.blockManager.health(of: id, replication: file.replication)
-                    // Replicas on decommissioning or decommissioned nodes, or on a failed volume,
-                    // are readable but do not count toward replication (as in HDFS's fsck).
-                    let inService = max(0, health.live - state.blockManager.outOfServiceReplicas(of: id))
-                    replicaTotal += inService
-                    problem.minLiveReplicas = min(problem.minLiveReplicas, UInt32(inService))
-                    if health.live == 0 && health.corrupt > 0 {
-                        report.corruptBlocks += 1
-                        problem.corrupt = true
-                        hasProblem = true
-                    } else if health.live == 0 {
-                        report.missingBlocks += 1
-                        problem.missing = true
-                        hasProblem = true
-                    } else {
-                        report.minReplicatedBlocks += 1
-                        if inService < file.replication {
-                            report.underReplicatedBlocks += 1
+    /// Checks the files under a path, `subtreeChunkInodes` files and directories per hold of the
+    /// lock: fsck of `/` on a big namespace lets other calls in between chunks. Each block is
+    /// judged as it is when its file is visited; on a namespace that does not change meanwhile,
+    /// the report is the one a walk in one go gives.
+    func fsck(_ request: Strata_Wire_FsckRequest, caller: Caller) async throws -> Strata_Wire_FsckReport {
+        let chunk = max(1, configuration.subtreeChunkInodes)
+        var report = Strata_Wire_FsckReport()
+        report.path = request.path
+        report.defaultReplication = UInt32(configuration.defaultReplication)
+        var replicaTotal = 0
+        var walk: SubtreeWalk?
+        while true {
+            let goesOn = try state.withLock { (state) throws(RemoteException) -> Bool in
+                if walk == nil {
+                    walk = try state.namespace.beginWalk(request.path, caller: caller)
+                    report.liveDatanodes = UInt32(state.blockManager.liveNodeCount)
+                    report.deadDatanodes = UInt32(state.blockManager.deadNodeCount)
+                }
+                let namespace = state.namespace
+                let blockManager = state.blockManager
+                return try namespace.continueWalk(&walk!, limit: chunk) { inode in
+                    let node = namespace.inode(inode.index)
+                    guard !node.isDirectory else {
+                        report.totalDirectories += 1
+                        return
+                    }
+                    let blocks = node.blocks.array
+                    let openForWrite = namespace.writers[inode.index] != nil
+                    let length = namespace.fileLength(node)
+                    let replication = Int(node.replication)
+                    report.totalFiles += 1
+                    report.totalSize += length
+                    if openForWrite { report.openFiles += 1 }
+                    var problem = Strata_Wire_FsckFile()
+                    problem.path = inode.path
+                    problem.length = length
+                    problem.blockCount = UInt32(blocks.count)
+                    problem.replication = UInt32(replication)
+                    problem.minLiveReplicas = UInt32.max
+                    var hasProblem = false
+                    for (position, id) in blocks.enumerated() {
+                        // The block being written is not judged until the file is closed.
+                        if openForWrite && position == blocks.count - 1 { continue }
+                        report.totalBlocks += 1
+                        report.storedBytes += blockManager.storedBytes(of: id)
+                        let health = blockManager.health(of: id, replication: replication)
+                        // Replicas on decommissioning or decommissioned nodes, or on a failed volume,
+                        // are readable but do not count toward replication (as in HDFS's fsck).
+                        let inService = max(0, health.live - blockManager.outOfServiceReplicas(of: id))
+                        replicaTotal += inService
+                        problem.minLiveReplicas = min(problem.minLiveReplicas, UInt32(inService))
+                        if health.live == 0 && health.corrupt > 0 {
+                            report.corruptBlocks += 1
+                            problem.corrupt = true
                             hasProblem = true
-                        } else if inService > file.replication {
-                            report.overReplicatedBlocks += 1
+                        } else if health.live == 0 {
+                            report.missingBlocks += 1
+                            problem.missing = true
+                            hasProblem = true
+                        } else {
+                            report.minReplicatedBlocks += 1
+                            if inService < replication {
+                                report.underReplicatedBlocks += 1
+                                hasProblem = true
+                            } else if inService > replication {
+                                report.overReplicatedBlocks += 1
+                            }
                         }
                     }
+                    if problem.minLiveReplicas == UInt32.max { problem.minLiveReplicas = 0 }
+                    if hasProblem || request.listFiles { report.problemFiles.append(problem) }
                 }
-                if problem.minLiveReplicas == UInt32.max { problem.minLiveReplicas = 0 }
-                if hasProblem || request.listFiles { report.problemFiles.append(problem) }
             }
-            report.averageReplication = report.totalBlocks == 0 ? 0 : Double(replicaTotal) / Double(report.totalBlocks)
-            report.healthy = report.corruptBlocks == 0 && report.missingBlocks == 0
-            return report
+            guard goesOn else { break }
+            await Task.yield()
         }
+        // Files in the byte order of their paths, as HDFS lists them (the walk's order is the
+        // directories' own).
+        report.problemFiles.sort { Namespace.byteOrder($0.path, $1.path) }
+        report.averageReplication = report.totalBlocks == 0 ? 0 : Double(replicaTotal) / Double(report.totalBlocks)
+        report.healthy = report.corruptBlocks == 0 && report.missingBlocks == 0
+        return report
     }
 }

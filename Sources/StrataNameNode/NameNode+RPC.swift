@@ -8,9 +8,12 @@ extension NameNode {
     func handle(_ call: RPCCall) async throws -> any SwiftProtobuf.Message {
         if let response = try handleInline(call) { return response }
         switch call.method {
-        // Namespace reads are answered inline (`handleInline`).
+        // Namespace reads are answered inline (`handleInline`), but for walks of a subtree,
+        // which let go of the lock every chunk of inodes.
         case .fsck:
-            return try fsck(try call.request(), caller: try caller(call))
+            return try await fsck(try call.request(), caller: try caller(call))
+        case .getContentSummary:
+            return try await contentSummary(try call.request(), caller: try caller(call))
         case .getDatanodeReport:
             var report = Strata_Wire_DatanodeReport()
             // The last contact as a date (wall time), from how long ago it was (monotonic).
@@ -186,7 +189,7 @@ extension NameNode {
         case .registerDatanode:
             return try registerDatanode(try call.request())
         case .blockReport:
-            return try blockReport(try call.request())
+            return try await blockReport(try call.request())
         case .blockReceivedAndDeleted:
             return try incrementalBlockReport(try call.request())
         case .safeMode:
@@ -223,13 +226,6 @@ extension NameNode {
             response.entries = listing.entries
             response.remaining = UInt32(listing.remaining)
             return response
-        case .getContentSummary:
-            let request = try call.request(Strata_Wire_PathRequest.self)
-            let caller = try caller(call)
-            return try state.withLock { (state) throws(RemoteException) in
-                let blockManager = state.blockManager
-                return try state.namespace.contentSummary(request.path, caller: caller) { blockManager.storedBytes(of: $0) }
-            }
         case .getBlockLocations:
             return try getBlockLocations(try call.request(), caller: try caller(call))
         case .getServerDefaults:
@@ -466,17 +462,59 @@ extension NameNode {
         return response
     }
 
-    func blockReport(_ request: Strata_Wire_BlockReportRequest) throws -> Strata_Wire_Empty {
-        try state.withLock { (state) throws(RemoteException) in
+    /// A full block report, `scanChunkBlockIds` replicas per hold of the lock, then a sweep of
+    /// every block id, as many per hold, that forgets the node's replicas the report left out.
+    /// Reads, heartbeats and the node's incremental reports go on between chunks; a later full
+    /// report of the node replaces this one (which then answers at once: the later one does the
+    /// work). The call returns once the report is processed, or fails when the node died or
+    /// registered again meanwhile.
+    func blockReport(_ request: Strata_Wire_BlockReportRequest) async throws -> Strata_Wire_Empty {
+        let chunk = max(1, configuration.scanChunkBlockIds)
+        let ticket = try state.withLock { (state) throws(RemoteException) in
             guard let node = state.blockManager.index(ofNode: request.nodeID) else {
                 throw RemoteException(.unregisteredNode, "data node \(request.nodeID) is not registered")
             }
-            let namespace = state.namespace
-            state.blockManager.processBlockReport(request.blocks, node: node) { namespace.block($0) }
-            state.replicationScanNeeded = true
+            guard state.blockManager.nodes[Int(node)].isAlive else {
+                throw RemoteException(.unregisteredNode, "data node \(request.nodeID) is dead: it must register again")
+            }
+            return state.blockManager.beginBlockReport(node: node)
         }
-        replicaReports.signal()
-        return Strata_Wire_Empty()
+        func stop(_ status: BlockManager.BlockReportStatus) throws(RemoteException) -> Strata_Wire_Empty {
+            guard status == .abandoned else { return Strata_Wire_Empty() }
+            throw RemoteException(
+                .unregisteredNode, "the block report of data node \(request.nodeID) was abandoned: the node died or registered again")
+        }
+        var position = 0
+        while position < request.blocks.count {
+            let end = min(position + chunk, request.blocks.count)
+            let status = state.withLock { state in
+                let namespace = state.namespace
+                return state.blockManager.processBlockReportChunk(request.blocks[position..<end], of: ticket) { namespace.block($0) }
+            }
+            guard status == .current else { return try stop(status) }
+            // A writer's `complete` may be waiting for a replica this chunk brought.
+            replicaReports.signal()
+            position = end
+            await Task.yield()
+        }
+        var next = Namespace.firstBlockId
+        while true {
+            let (status, finished) = state.withLock { state in
+                let end = min(next + UInt64(chunk), state.namespace.nextBlockId)
+                let status = state.blockManager.sweepBlockReportChunk(next..<max(next, end), of: ticket)
+                next = max(next, end)
+                guard status == .current, next >= state.namespace.nextBlockId else { return (status, false) }
+                state.replicationScanNeeded = true
+                return (state.blockManager.finishBlockReport(ticket), true)
+            }
+            guard status == .current else { return try stop(status) }
+            if finished {
+                replicaReports.signal()
+                clusterStateChanges.signal()
+                return Strata_Wire_Empty()
+            }
+            await Task.yield()
+        }
     }
 
     func incrementalBlockReport(_ request: Strata_Wire_IncrementalBlockReportRequest) throws -> Strata_Wire_Empty {
@@ -484,16 +522,35 @@ extension NameNode {
             guard let node = state.blockManager.index(ofNode: request.nodeID) else {
                 throw RemoteException(.unregisteredNode, "data node \(request.nodeID) is not registered")
             }
-            for replica in request.received {
-                state.blockManager.processReportedReplica(replica, node: node, record: state.namespace.block(replica.block.blockID))
-            }
-            for block in request.deleted {
-                state.blockManager.removeReplica(block.blockID, node: node)
+            let namespace = state.namespace
+            state.blockManager.processIncrementalReport(received: request.received, deleted: request.deleted, node: node) {
+                namespace.block($0)
             }
             state.replicationScanNeeded = true
         }
         replicaReports.signal()
         return Strata_Wire_Empty()
+    }
+
+    /// Totals of a subtree (HDFS getContentSummary), `subtreeChunkInodes` inodes per hold of the
+    /// lock (HDFS `dfs.content-summary.limit`): a big subtree does not hold up other calls.
+    func contentSummary(_ request: Strata_Wire_PathRequest, caller: Caller) async throws -> Strata_Wire_ContentSummary {
+        let chunk = max(1, configuration.subtreeChunkInodes)
+        var summary = Strata_Wire_ContentSummary()
+        summary.quota = -1
+        summary.spaceQuota = -1
+        var walk: SubtreeWalk?
+        while true {
+            let goesOn = try state.withLock { (state) throws(RemoteException) -> Bool in
+                if walk == nil { walk = try state.namespace.beginWalk(request.path, caller: caller) }
+                let blockManager = state.blockManager
+                return try state.namespace.addToContentSummary(&summary, walk: &walk!, limit: chunk, caller: caller) {
+                    blockManager.storedBytes(of: $0)
+                }
+            }
+            guard goesOn else { return summary }
+            await Task.yield()
+        }
     }
 
     func safeMode(_ request: Strata_Wire_PathRequest, caller: Caller) throws -> Strata_Wire_BoolResponse {

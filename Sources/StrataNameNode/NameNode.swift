@@ -42,8 +42,8 @@ public final class NameNode: Sendable {
     /// Signalled after every block report, full or incremental: `complete` waits on it for the
     /// last block's finished replica.
     let replicaReports = EventCounter()
-    /// Signalled when a data node registers or dies and when safe mode turns on or off: what a
-    /// cluster waits on to know it is ready.
+    /// Signalled when a data node registers, finishes a full block report or dies, and when safe
+    /// mode turns on or off: what a cluster waits on to know it is ready.
     public let clusterStateChanges = EventCounter()
 
     /// Opens the journal, loads the newest checkpoint image and replays the edits after it.
@@ -136,6 +136,9 @@ public final class NameNode: Sendable {
         public var directories: Int
         public var blocks: Int
         public var liveDataNodes: Int
+        /// Live data nodes whose first full block report since registering has arrived: nodes
+        /// the name node knows completely.
+        public var reportedDataNodes: Int
         public var deadDataNodes: Int
         public var inSafeMode: Bool
         public var lastTransactionId: UInt64
@@ -146,7 +149,9 @@ public final class NameNode: Sendable {
         return state.withLock { state in
             Statistics(
                 files: state.namespace.fileCount, directories: state.namespace.directoryCount, blocks: state.namespace.blocks.count,
-                liveDataNodes: state.blockManager.liveNodeCount, deadDataNodes: state.blockManager.deadNodeCount,
+                liveDataNodes: state.blockManager.liveNodeCount,
+                reportedDataNodes: state.blockManager.nodes.filter { $0.isAlive && $0.blockReportReceived }.count,
+                deadDataNodes: state.blockManager.deadNodeCount,
                 inSafeMode: state.safeMode.isOn, lastTransactionId: lastTransaction)
         }
     }

@@ -29,9 +29,13 @@ public struct NameNodeConfiguration: Sendable {
     public var leases = LeaseManager.Settings()
     /// How often the monitor checks heartbeats, safe mode and replication.
     public var monitorIntervalMs: Int64 = 500
-    /// Block ids a background scan (replication, the safe-mode count) covers per hold of the name
-    /// node's lock: it lets go between chunks, so no scan of every block stalls the RPC handlers.
+    /// Block ids a scan (replication, the safe-mode count, forgetting a dead node's replicas, the
+    /// sweep of a full block report), or replicas of a full block report, covered per hold of the
+    /// name node's lock: it lets go between chunks, so no scan of every block stalls the RPC handlers.
     public var scanChunkBlockIds = 1024
+    /// Files and directories a walk of a subtree (fsck, content summary) covers per hold of the
+    /// name node's lock (HDFS `dfs.content-summary.limit`).
+    public var subtreeChunkInodes = 5000
 
     public init(directory: String, superuser: String) {
         self.directory = directory

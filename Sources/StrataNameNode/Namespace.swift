@@ -128,7 +128,7 @@ public struct Namespace: Sendable {
         throw RemoteException.accessDenied("user=\(user) is not the owner of inode=\(path) in a sticky directory")
     }
 
-    /// Checks `access` on every directory in the subtree under `index` (recursive delete, content summary).
+    /// Checks `access` on every directory in the subtree under `index` (recursive delete).
     func checkSubtree(_ caller: Caller, _ access: FileAccess, _ index: UInt32, path: String) throws(RemoteException) {
         guard settings.permissionsEnabled, !isSuperuser(caller) else { return }
         var stack: [(UInt32, String)] = [(index, path)]
@@ -229,31 +229,16 @@ public struct Namespace: Sendable {
     }
 
     /// Totals for the subtree at `path`; `storedBytes` gives the bytes a block takes on disk over
-    /// all its replicas.
+    /// all its replicas. The whole subtree at once: the name node goes a chunk at a time
+    /// (`addToContentSummary`).
     public func contentSummary(
         _ path: String, caller: Caller, storedBytes: (UInt64) -> UInt64
     ) throws(RemoteException) -> Strata_Wire_ContentSummary {
-        let resolution = try resolve(path)
-        try checkTraverse(caller, resolution)
-        guard let target = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
-        try checkSubtree(caller, .readExecute, target, path: resolution.path)
+        var walk = try beginWalk(path, caller: caller)
         var summary = Strata_Wire_ContentSummary()
         summary.quota = -1
         summary.spaceQuota = -1
-        var stack = [target]
-        while let current = stack.popLast() {
-            let node = inodes[Int(current)]
-            if let children = node.children {
-                summary.directoryCount += 1
-                stack.append(contentsOf: children.values)
-            } else {
-                summary.fileCount += 1
-                let length = fileLength(node)
-                summary.length += length
-                summary.spaceConsumed += length * UInt64(node.replication)
-                for id in node.blocks { summary.storedBytes += storedBytes(id) }
-            }
-        }
+        while try addToContentSummary(&summary, walk: &walk, limit: .max, caller: caller, storedBytes: storedBytes) {}
         return summary
     }
 
@@ -319,40 +304,6 @@ public struct Namespace: Sendable {
             current = inodes[Int(current)].parent
         }
         return PathName.normalized(parts.reversed())
-    }
-
-    /// The files under `path` (or `path` itself), for fsck.
-    public func files(under path: String, caller: Caller) throws(RemoteException) -> [(path: String, replication: Int, blocks: [UInt64], length: UInt64, openForWrite: Bool)] {
-        let resolution = try resolve(path)
-        try checkTraverse(caller, resolution)
-        guard let target = resolution.target else { throw RemoteException.fileNotFound(resolution.path) }
-        var result: [(String, Int, [UInt64], UInt64, Bool)] = []
-        var stack: [(UInt32, String)] = [(target, resolution.path)]
-        while let (current, currentPath) = stack.popLast() {
-            let node = inodes[Int(current)]
-            if let children = node.children {
-                for (name, child) in children {
-                    stack.append((child, currentPath == "/" ? "/" + name : currentPath + "/" + name))
-                }
-            } else {
-                result.append((currentPath, Int(node.replication), node.blocks.array, fileLength(node), writers[current] != nil))
-            }
-        }
-        return result.sorted { Self.byteOrder($0.0, $1.0) }
-    }
-
-    public func directoryCount(under path: String) -> Int {
-        let resolution = resolve(components: (try? PathName.components(path)) ?? [])
-        guard let target = resolution.target else { return 0 }
-        var count = 0
-        var stack = [target]
-        while let current = stack.popLast() {
-            if let children = inodes[Int(current)].children {
-                count += 1
-                stack.append(contentsOf: children.values)
-            }
-        }
-        return count
     }
 
     /// The client writing `path`, if it is open for writing.
