@@ -76,8 +76,9 @@ public final class DFSClient: Sendable {
         await nameNode.close()
     }
 
-    /// Calls the name node; while it is in start-up safe mode or not reachable, mutations are
-    /// retried for a while rather than failed at once.
+    /// Calls the name node; while it is in start-up safe mode, busy (a `RetriableException`: the
+    /// call was refused before anything was done, as HDFS clients retry it) or not reachable,
+    /// calls are retried for a while rather than failed at once.
     func call<Response: SwiftProtobuf.Message>(
         _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, retrying: Bool = true
     ) async throws -> Response {
@@ -88,6 +89,8 @@ public final class DFSClient: Sendable {
             do {
                 return try await nameNode.call(method, request, user: configuration.user, clientName: clientName)
             } catch let error as RemoteException where retrying && error.exceptionClass == .safeMode && !error.message.contains("manually") {
+                if clock.now + .seconds(delay) > deadline { throw error }
+            } catch let error as RemoteException where retrying && error.exceptionClass == .retriable {
                 if clock.now + .seconds(delay) > deadline { throw error }
             } catch let error as RPCConnectionError where retrying {
                 if clock.now + .seconds(delay) > connectionDeadline { throw error }

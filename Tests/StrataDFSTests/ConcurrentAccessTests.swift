@@ -1,7 +1,10 @@
 import Foundation
 import StrataClient
+import StrataCore
 import StrataTestKit
 import Testing
+
+@testable import StrataNameNode
 
 /// Readers and writers at the same time.
 @Suite(.serialized) struct ConcurrentAccessTests {
@@ -109,6 +112,40 @@ import Testing
                 }
                 let names = try await client.list("/wide").map { ($0.path as NSString).lastPathComponent }
                 #expect(names == (0..<count).map { "d" + String(format: "%05d", $0) })
+            }
+        }
+    }
+}
+
+/// A connection over its limit of calls in flight: the name node refuses the extra calls at once
+/// with RetriableException, and the client tries them again, so every call succeeds.
+@Suite struct BusyConnectionTests {
+    @Test func callsBeyondTheInFlightLimitAreRetriedAndSucceed() async throws {
+        try await withCluster { cluster in
+            try await withClient(cluster) { client in
+                try await client.mkdirs("/busy")
+                // With the journal stalled, every admitted mkdirs stays in flight.
+                let gate = Gate()
+                cluster.nameNode.journal.setCommitHookForTesting { gate.passWhenOpen() }
+                let base = cluster.nameNode.journal.lastSubmittedTransactionId
+                let limit = Limits.maximumInFlightCallsPerConnection
+                let count = limit + 100
+                let calls = Task {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for index in 0..<count {
+                            group.addTask { try await client.mkdirs("/busy/d\(index)", createParent: false) }
+                        }
+                        try await group.waitForAll()
+                    }
+                }
+                // Every call the connection admits is in the journal's queue; the rest were refused.
+                #expect(try await eventually(timeoutSeconds: 60) {
+                    cluster.nameNode.journal.lastSubmittedTransactionId - base >= UInt64(limit)
+                })
+                #expect(cluster.nameNode.journal.lastSubmittedTransactionId - base == UInt64(limit))
+                gate.open()
+                try await calls.value
+                #expect(try await client.list("/busy").count == count)
             }
         }
     }
