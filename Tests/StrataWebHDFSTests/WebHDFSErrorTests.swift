@@ -150,7 +150,10 @@ func expectContinueExchange(port: Int, target: String, body: [UInt8]) async thro
                 defer { close(descriptor) }
                 let head = "PUT \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
                 _ = Array(head.utf8).withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
-                var timeout = timeval(tv_sec: 1, tv_usec: 0)
+                // The body is held back until the server answers: a server that waits for it
+                // never answers, whatever the wait. (Not one second, as curl waits: a busy
+                // machine can take that long to answer at all.)
+                var timeout = timeval(tv_sec: 30, tv_usec: 0)
                 setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 var buffer = [UInt8](repeating: 0, count: 65536)
                 let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
