@@ -71,8 +71,16 @@ public final class DFSClient: Sendable {
         self.codecs = CodecPool(options: configuration.frameOptions)
     }
 
+    /// Stops renewing leases (waiting for a renewal under way, so none reaches the name node
+    /// after this returns) and closes the connection.
     public func close() async {
-        leaseRenewer.withLock { $0?.cancel() }
+        let renewer = leaseRenewer.withLock { task -> Task<Void, Never> in
+            // A finished placeholder keeps a closed client from starting a renewer again.
+            if task == nil { task = Task {} }
+            return task!
+        }
+        renewer.cancel()
+        await renewer.value
         await nameNode.close()
     }
 
@@ -343,6 +351,7 @@ public final class DFSClient: Sendable {
             task = Task { [self] in
                 while !Task.isCancelled {
                     do { try await clock.sleep(for: .seconds(configuration.leaseRenewalSeconds)) } catch { return }
+                    guard !Task.isCancelled else { return }
                     let _: Strata_Wire_Empty? = try? await nameNode.call(.renewLease, Strata_Wire_Empty(), user: configuration.user, clientName: clientName)
                 }
             }
