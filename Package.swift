@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "StrataClusterTests",
             dependencies: [
-                "StrataCluster", "StrataClient",
+                "StrataCluster", "StrataClient", "StrataTestKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import StrataClient
 import StrataCluster
+import StrataTestKit
 import StrataCore
 import Testing
 
@@ -87,15 +88,7 @@ func withClusterRunning<Result: Sendable>(
 func withClient<Result>(of cluster: LocalClusterService.Running, _ body: (DFSClient) async throws -> Result) async throws -> Result {
     var configuration = DFSClientConfiguration(user: "strata")
     configuration.nameNodePort = cluster.nameNodePort
-    let client = DFSClient(configuration: configuration, group: cluster.group)
-    do {
-        let result = try await body(client)
-        await client.close()
-        return result
-    } catch {
-        await client.close()
-        throw error
-    }
+    return try await using(DFSClient(configuration: configuration, group: cluster.group), body)
 }
 
 /// The name node's RPC and HTTP ports, and each data node's transfer and HTTP ports.

@@ -28,17 +28,6 @@ func withClient<Result>(
     try await using(cluster.client(user: user), body)
 }
 
-/// Runs `body` with `client`, closing it afterwards.
-func using<Result>(_ client: DFSClient, _ body: (DFSClient) async throws -> Result) async throws -> Result {
-    do {
-        let result = try await body(client)
-        await client.close()
-        return result
-    } catch {
-        await client.close()
-        throw error
-    }
-}
 
 /// A client whose reads give up on a block with no good replica after `retryWindowSeconds`
 /// (the default waits 30 s for data nodes that may still be reporting).
