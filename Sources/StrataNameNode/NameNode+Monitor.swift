@@ -117,12 +117,6 @@ extension NameNode {
     func maybeCheckpoint() {
         let due = journal.lastSubmittedTransactionId - journal.checkpointTransactionId >= configuration.checkpointEveryEdits
         guard due, checkpointRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
-        // A copy of the namespace is a consistent snapshot: its storage is shared until the live
-        // namespace next changes.
-        let journal = self.journal
-        let logger = self.logger
-        let clock = self.clock
-        let (snapshot, transaction) = state.withLock { state in (state.namespace, journal.lastSubmittedTransactionId) }
         let done = CompletionSignal()
         let running = self
         let thread = Thread {
@@ -130,15 +124,10 @@ extension NameNode {
                 running.checkpointRunning.store(false, ordering: .releasing)
                 done.complete(.success(()))
             }
-            let started = clock.now
             do {
-                try journal.flush()
-                try journal.writeCheckpoint(transactionId: transaction, records: snapshot.image)
-                logger.info("checkpoint written", metadata: [
-                    "transaction": "\(transaction)",
-                    "seconds": "\(String(format: "%.3f", Double(clock.now.milliseconds(since: started)) / 1000))"])
+                try running.writeCheckpoint()
             } catch {
-                logger.error("checkpoint failed", metadata: ["error": "\(error)"])
+                running.logger.error("checkpoint failed", metadata: ["error": "\(error)"])
             }
         }
         thread.name = "strata-checkpoint"
@@ -146,11 +135,27 @@ extension NameNode {
         thread.start()
     }
 
-    /// Forces a checkpoint now (tests and `strata dfsadmin saveNamespace`).
+    /// Forces a checkpoint now (tests and `strata dfsadmin saveNamespace`): every edit submitted
+    /// so far is made durable and folded into a new image.
     public func checkpointNow() throws {
-        let (snapshot, transaction) = state.withLock { state in (state.namespace, journal.lastSubmittedTransactionId) }
         try journal.flush()
-        try journal.writeCheckpoint(transactionId: transaction, records: snapshot.image)
+        try writeCheckpoint()
+    }
+
+    /// Writes a checkpoint image of what the journal holds durable. The image is built from the
+    /// newest image and the edits after it, on a namespace of its own (as HDFS's secondary name
+    /// node does), never from the live namespace: sharing the live namespace's storage would make
+    /// its next change copy all of it, under the lock the RPC handlers need. It costs a second
+    /// namespace in memory while it runs. Blocks on the disk: run it on a thread of its own.
+    func writeCheckpoint() throws {
+        let started = clock.now
+        let (namespace, _, transaction, replayed) = try Self.replayJournal(
+            journal, settings: configuration.namespaceSettings, wallTimeMs: clock.wallTimeMs)
+        guard replayed > 0 else { return }
+        try journal.writeCheckpoint(transactionId: transaction, records: namespace.image)
+        logger.info("checkpoint written", metadata: [
+            "transaction": "\(transaction)", "edits": "\(replayed)",
+            "seconds": "\(String(format: "%.3f", Double(clock.now.milliseconds(since: started)) / 1000))"])
     }
 
     // MARK: - fsck

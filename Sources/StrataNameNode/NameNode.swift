@@ -54,28 +54,9 @@ public final class NameNode: Sendable {
         try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
         self.journal = try Journal(
             directory: configuration.directory, maximumQueuedRecords: configuration.journalMaximumQueuedRecords)
-        let settings = NamespaceSettings(
-            superuser: configuration.superuser, supergroup: configuration.supergroup,
-            permissionsEnabled: configuration.permissionsEnabled)
         let started = clock.now
-        var loader = Namespace.ImageLoader(settings: settings)
-        let imageTransaction = try journal.readCheckpoint { record in try loader.add(record) }
-        var namespace = imageTransaction > 0 ? try loader.finish() : Namespace(settings: settings, now: clock.wallTimeMs)
-        var replayed = 0
-        try journal.forEachEdit(after: imageTransaction) { transaction, record in
-            let edit: Edit
-            do {
-                edit = try Edit(serializedBytes: record)
-            } catch {
-                throw ReplayError(message: "transaction \(transaction) is not a valid edit: \(error)")
-            }
-            do throws(ReplayError) {
-                try namespace.apply(edit)
-            } catch {
-                throw ReplayError(message: "transaction \(transaction): \(error.message)")
-            }
-            replayed += 1
-        }
+        let (namespace, imageTransaction, _, replayed) = try Self.replayJournal(
+            journal, settings: configuration.namespaceSettings, wallTimeMs: clock.wallTimeMs)
         let idPath = configuration.directory + "/namespace-id"
         if let existing = try? String(contentsOfFile: idPath, encoding: .utf8), !existing.isEmpty {
             namespaceId = existing.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -128,6 +109,37 @@ public final class NameNode: Sendable {
         if let checkpoint = checkpointTask.withLock({ $0 }) { await checkpoint.value }
         try? journal.flush()
         journal.close()
+    }
+
+    /// The namespace as the journal holds it durable: the newest checkpoint image, then every
+    /// edit after it. Start-up loads the live namespace this way; a checkpoint builds its image
+    /// this way too, on its own copy, so it never touches (or holds the lock of) the live one.
+    /// Returns the namespace, the image's transaction, the last transaction applied and how many
+    /// edits were replayed.
+    static func replayJournal(
+        _ journal: Journal, settings: NamespaceSettings, wallTimeMs: Int64
+    ) throws -> (namespace: Namespace, image: UInt64, lastTransaction: UInt64, replayed: Int) {
+        var loader = Namespace.ImageLoader(settings: settings)
+        let imageTransaction = try journal.readCheckpoint { record in try loader.add(record) }
+        var namespace = imageTransaction > 0 ? try loader.finish() : Namespace(settings: settings, now: wallTimeMs)
+        var replayed = 0
+        var lastTransaction = imageTransaction
+        try journal.forEachEdit(after: imageTransaction) { transaction, record in
+            let edit: Edit
+            do {
+                edit = try Edit(serializedBytes: record)
+            } catch {
+                throw ReplayError(message: "transaction \(transaction) is not a valid edit: \(error)")
+            }
+            do throws(ReplayError) {
+                try namespace.apply(edit)
+            } catch {
+                throw ReplayError(message: "transaction \(transaction): \(error.message)")
+            }
+            replayed += 1
+            lastTransaction = transaction
+        }
+        return (namespace, imageTransaction, lastTransaction, replayed)
     }
 
     /// Counts for monitoring (`/metrics`).

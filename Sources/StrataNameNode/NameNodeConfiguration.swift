@@ -42,3 +42,9 @@ public struct NameNodeConfiguration: Sendable {
         self.superuser = superuser
     }
 }
+
+extension NameNodeConfiguration {
+    var namespaceSettings: NamespaceSettings {
+        NamespaceSettings(superuser: superuser, supergroup: supergroup, permissionsEnabled: permissionsEnabled)
+    }
+}

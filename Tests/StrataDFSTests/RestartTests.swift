@@ -4,6 +4,8 @@ import StrataTestKit
 import StrataWire
 import Testing
 
+@testable import StrataNameNode
+
 /// A name node restarted on its directory rebuilds the same namespace: from its journal alone,
 /// or from a checkpoint image plus the edits after it.
 @Suite(.serialized) struct RestartTests {
@@ -83,6 +85,34 @@ import Testing
             let later = try #require(try await client.status("/ids/later"))
             let ids = Set(expected.map(\.status.fileID))
             #expect(!ids.contains(later.fileID), "file id \(later.fileID) given twice")
+        }
+        await cluster.shutdown()
+    }
+
+    /// The monitor's own checkpoints, taken while the namespace keeps changing: each image is
+    /// built from the journal on a namespace of its own, and a restart from the newest image and
+    /// the edits after it gives the namespace the live name node had.
+    @Test func checkpointsTakenWhileChangesGoOnRestoreTheSameNamespace() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var options = LocalCluster.Options()
+        options.checkpointEveryEdits = 40
+        var cluster = try await LocalCluster.start(directory: directory, options: options)
+        let expected = try await withClient(cluster) { client in
+            try await makeVariedNamespace(client)
+            for index in 0..<150 { try await client.mkdirs("/many/d\(index)") }
+            // The event: an image covering at least the varied namespace's edits is on disk.
+            #expect(try await eventually(timeoutSeconds: 60) {
+                cluster.nameNode.journal.checkpointTransactionId >= 40 && images(in: directory).count == 1
+            })
+            for index in 150..<200 { try await client.mkdirs("/many/d\(index)") }
+            return try await snapshot(client)
+        }
+        await cluster.shutdown()
+        cluster = try await LocalCluster.start(directory: directory, options: options)
+        try await withClient(cluster) { client in
+            try await expectSame(client, expected, "after the monitor's checkpoints")
+            try await expectStillWritable(cluster, client, expected)
         }
         await cluster.shutdown()
     }
