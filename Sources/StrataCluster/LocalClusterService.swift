@@ -42,6 +42,8 @@ public final class LocalClusterService: Service, Sendable {
         public var leaseSoftLimitMs: Int64 = 60_000
         public var leaseHardLimitMs: Int64 = 1_200_000
         public var leaseRecoveryTimeoutMs: Int64 = 60_000
+        /// Blocks of a deleted tree leaving the block map per hold of the name node's lock.
+        public var blockDeletionIncrement = 1000
         /// How long the data nodes may take to register and the name node to leave safe mode.
         public var readyTimeoutSeconds: Double = 30
         /// The name node's clock (tests give a `ManualClock` to move its leases and liveness
@@ -200,6 +202,7 @@ public final class LocalClusterService: Service, Sendable {
         configuration.leases.softLimitMs = options.leaseSoftLimitMs
         configuration.leases.hardLimitMs = options.leaseHardLimitMs
         configuration.leases.recoveryTimeoutMs = options.leaseRecoveryTimeoutMs
+        configuration.blockDeletionIncrement = options.blockDeletionIncrement
         return configuration
     }
 }

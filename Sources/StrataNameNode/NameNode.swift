@@ -197,7 +197,9 @@ public final class NameNode: Sendable {
             throw RemoteException.io("the name node's journal failed (\(failure ?? "\(error)")); it accepts no more changes")
         }
         let signal = CompletionSignal()
-        let (journaled, result): (Bool, Result) = try state.withLock { (state) throws(RemoteException) -> (Bool, Result) in
+        let increment = max(1, configuration.blockDeletionIncrement)
+        let (journaled, result, removedLater): (Bool, Result, ArraySlice<UInt64>) = try state.withLock {
+            (state) throws(RemoteException) -> (Bool, Result, ArraySlice<UInt64>) in
             if let failure = state.journalFailure {
                 throw RemoteException.io("the name node's journal failed (\(failure)); it accepts no more changes")
             }
@@ -206,12 +208,9 @@ public final class NameNode: Sendable {
                     .safeMode, "Cannot \(operation) \(path). Name node is in safe mode. \(state.safeMode.report)")
             }
             let (edits, result) = try body(&state)
-            guard !edits.isEmpty else { return (false, result) }
+            guard !edits.isEmpty else { return (false, result, []) }
             let effects = state.namespace.applyPrepared(edits)
-            for block in effects.removedBlocks {
-                state.blockManager.blockRemoved(block)
-                state.pipelineTargets[block] = nil
-            }
+            state.forgetBlocks(effects.removedBlocks.prefix(increment))
             for block in effects.completedBlocks {
                 state.blockManager.completeBlock(block.blockID, generationStamp: block.generationStamp, numBytes: block.numBytes)
             }
@@ -228,9 +227,19 @@ public final class NameNode: Sendable {
                 }
             }
             state.replicationScanNeeded = true
-            return (true, result)
+            return (true, result, effects.removedBlocks.dropFirst(increment))
         }
-        if journaled, case .failure(let error) = await signal.wait() {
+        let outcome = journaled ? await signal.wait() : .success(())
+        // The namespace no longer has these blocks, so nothing reads them from the block map
+        // meanwhile; they leave it a chunk per hold, as HDFS removes a deleted tree's blocks.
+        var rest = removedLater
+        while !rest.isEmpty {
+            await Task.yield()
+            let chunk = rest.prefix(increment)
+            rest = rest.dropFirst(increment)
+            state.withLock { $0.forgetBlocks(chunk) }
+        }
+        if case .failure(let error) = outcome {
             state.withLock { $0.journalFailure = "\(error)" }
             throw RemoteException.io("journal commit failed: \(error)")
         }
@@ -263,6 +272,16 @@ final class CompletionSignal: Sendable {
                 return nil
             }
             if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}
+
+extension NameNode.State {
+    /// Drops blocks the namespace no longer has from the block map; their replicas are invalidated.
+    mutating func forgetBlocks(_ removed: some Sequence<UInt64>) {
+        for block in removed {
+            blockManager.blockRemoved(block)
+            pipelineTargets[block] = nil
         }
     }
 }

@@ -36,6 +36,11 @@ public struct NameNodeConfiguration: Sendable {
     /// Files and directories a walk of a subtree (fsck, content summary) covers per hold of the
     /// name node's lock (HDFS `dfs.content-summary.limit`).
     public var subtreeChunkInodes = 5000
+    /// Blocks of a deleted subtree dropped from the block map per hold of the lock (HDFS
+    /// `dfs.namenode.block.deletion.increment`, 1000): a delete of a large tree answers once the
+    /// namespace edit is durable and its blocks leave the map, and their replicas are
+    /// invalidated, a chunk at a time after that.
+    public var blockDeletionIncrement = 1000
 
     public init(directory: String, superuser: String) {
         self.directory = directory

@@ -36,9 +36,11 @@ import Testing
     }
 
     /// Deleting files and a directory tree deletes every replica, and the name node's counts
-    /// of blocks per node drop back.
-    @Test func deleteRemovesReplicas() async throws {
-        try await withCluster { cluster in
+    /// of blocks per node drop back: with the blocks leaving the block map all at once, and a
+    /// few per hold of the lock after the delete has answered (HDFS's block deletion increment).
+    @Test(arguments: [1000, 2])
+    func deleteRemovesReplicas(blockDeletionIncrement: Int) async throws {
+        try await withCluster({ $0.blockDeletionIncrement = blockDeletionIncrement }) { cluster in
             try await withClient(cluster) { client in
                 for index in 0..<5 {
                     try await put(client, "/tree/sub\(index % 2)/f\(index)", randomBytes(70_000, seed: UInt64(index)), blockSize: 32 * 1024)
@@ -49,6 +51,8 @@ import Testing
                 for index in 0..<5 { ids += try await blockIds(client, "/tree/sub\(index % 2)/f\(index)") }
                 #expect(ids.count == 15)
                 #expect(try await client.delete("/tree", recursive: true))
+                #expect(try await client.status("/tree") == nil)
+                #expect(try await client.status("/keep") != nil)
                 let gone = try await eventually { ids.allSatisfy { cluster.holders(of: $0).isEmpty } }
                 #expect(gone)
                 #expect(cluster.holders(of: keepIds[0]).count == 3)
