@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "strata", targets: ["strata"]),
         .library(name: "StrataBlockFormat", targets: ["StrataBlockFormat"]),
         .library(name: "StrataCore", targets: ["StrataCore"]),
+        .library(name: "StrataCompute", targets: ["StrataCompute"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -115,6 +116,41 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // The compute half's decisions: resources, placement, constraints, task states, the
+        // master's job and task state machine. No I/O.
+        .target(
+            name: "StrataCompute",
+            dependencies: ["StrataCore"],
+            swiftSettings: strictSwift
+        ),
+        // The agent: executors (processes in cgroups, runc containers), sandboxes, its HTTP API.
+        .target(
+            name: "StrataAgent",
+            dependencies: [
+                "StrataCore", "StrataCompute", "StrataClient", "StrataWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // The resource master: agents, jobs and tasks over HTTP, state on the DFS.
+        .target(
+            name: "StrataMaster",
+            dependencies: [
+                "StrataCore", "StrataCompute", "StrataClient", "StrataWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "StrataTestKit",
             dependencies: [
@@ -181,6 +217,26 @@ let package = Package(
         .testTarget(
             name: "StrataNameNodeTests",
             dependencies: ["StrataNameNode", "StrataWire", "StrataTestKit"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataComputeTests",
+            dependencies: ["StrataCompute", "StrataCore", "StrataTestKit"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataAgentTests",
+            dependencies: ["StrataAgent", "StrataCompute", "StrataCore", "StrataTestKit"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataMasterTests",
+            dependencies: [
+                "StrataMaster", "StrataAgent", "StrataCompute", "StrataCore", "StrataTestKit", "StrataClient", "StrataCluster",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(
