@@ -1,0 +1,192 @@
+/// A data-local batch job as submitted: a command run once per input split, its stdout kept as
+/// one part file per split under `output`.
+public struct JobSpec: Sendable, Hashable, Codable {
+    /// `job-N`, given by the master.
+    public var id: String
+    /// Who submitted it: its tasks run as this user and read and write the DFS as this user.
+    public var user: String
+    /// The command and its arguments (argv).
+    public var arguments: [String]
+    public var environment: [String: String]
+    /// The input paths as given (files, directories, globs).
+    public var inputs: [String]
+    /// The output directory in the DFS: `part-NNNNN` files and `_SUCCESS`.
+    public var output: String
+    /// What each task needs.
+    public var resources: Resources
+    /// Failed attempts a task may make before the job fails (Hadoop's default is 4).
+    public var maxAttempts: Int
+    /// How long a task waits for a slot beside its block before running elsewhere.
+    public var localityWaitMs: Int64
+    public var constraints: [Constraint]
+    /// A root filesystem directory on the agents: tasks run in a runc container from it.
+    public var rootFilesystem: String?
+    /// Wall time of submission, for listings.
+    public var submittedAtMs: Int64
+
+    public init(
+        id: String, user: String, arguments: [String], environment: [String: String] = [:], inputs: [String], output: String,
+        resources: Resources, maxAttempts: Int = JobSpec.defaultMaxAttempts, localityWaitMs: Int64 = JobSpec.defaultLocalityWaitMs,
+        constraints: [Constraint] = [], rootFilesystem: String? = nil, submittedAtMs: Int64
+    ) {
+        self.id = id
+        self.user = user
+        self.arguments = arguments
+        self.environment = environment
+        self.inputs = inputs
+        self.output = output
+        self.resources = resources
+        self.maxAttempts = maxAttempts
+        self.localityWaitMs = localityWaitMs
+        self.constraints = constraints
+        self.rootFilesystem = rootFilesystem
+        self.submittedAtMs = submittedAtMs
+    }
+
+    /// Hadoop's `mapreduce.map.maxattempts`.
+    public static let defaultMaxAttempts = 4
+    /// Delay scheduling's default wait for a node-local slot.
+    public static let defaultLocalityWaitMs: Int64 = 3_000
+    /// What a task gets when the submitter names nothing (Mesos' and Marathon's small defaults).
+    public static let defaultResources = Resources(cpus: 0.1, memMB: 128)
+
+    /// The output file of split `index`: `part-00007` (Hadoop's naming).
+    public static func partName(_ index: Int) -> String {
+        let digits = String(index)
+        return "part-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits
+    }
+}
+
+/// One task's share of a job's input: a block of a file. In line mode the task gets the lines
+/// that start in `offset ..< offset + length` (see `LineSplit`).
+public struct InputSplit: Sendable, Hashable, Codable {
+    public var path: String
+    public var offset: UInt64
+    public var length: UInt64
+    public var fileLength: UInt64
+    /// Data nodes holding the block: a task placed beside one of them reads it from local disk.
+    public var dataNodes: [String]
+
+    public init(path: String, offset: UInt64, length: UInt64, fileLength: UInt64, dataNodes: [String]) {
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self.fileLength = fileLength
+        self.dataNodes = dataNodes
+    }
+}
+
+public enum JobState: String, Sendable, Hashable, Codable {
+    case running = "RUNNING"
+    /// Every task finished; the job's `_SUCCESS` marker is being written.
+    case committing = "COMMITTING"
+    case finished = "FINISHED"
+    case failed = "FAILED"
+    case killed = "KILLED"
+
+    public var isTerminal: Bool { self == .finished || self == .failed || self == .killed }
+}
+
+/// One run of one split's task on one agent. A task that fails or whose agent is lost is run
+/// again as a new attempt with a new task id; only one attempt's output is ever committed.
+public struct TaskAttempt: Sendable, Hashable, Codable {
+    /// `job-7-00003-2`: job, split index, attempt.
+    public var taskId: String
+    public var jobId: String
+    public var index: Int
+    public var attempt: Int
+    public var user: String
+    public var agentId: String
+    public var state: TaskState
+    /// Placed on an agent beside a data node holding its block.
+    public var isNodeLocal: Bool
+    public var stagedAtMs: Int64
+    public var runningAtMs: Int64?
+    public var endedAtMs: Int64?
+    public var exitCode: Int32?
+    /// Mesos-style reason (`REASON_CONTAINER_LIMITATION_MEMORY`, `REASON_AGENT_REMOVED` ...).
+    public var reason: String?
+    public var message: String?
+    /// Input bytes read from the agent's own disk (short-circuit) and over the network.
+    public var bytesReadLocal: UInt64
+    public var bytesReadRemote: UInt64
+    /// The last lines of the task's stderr, kept for a failed attempt.
+    public var stderrTail: String?
+
+    public init(taskId: String, jobId: String, index: Int, attempt: Int, user: String, agentId: String, isNodeLocal: Bool, stagedAtMs: Int64) {
+        self.taskId = taskId
+        self.jobId = jobId
+        self.index = index
+        self.attempt = attempt
+        self.user = user
+        self.agentId = agentId
+        self.state = .staging
+        self.isNodeLocal = isNodeLocal
+        self.stagedAtMs = stagedAtMs
+        self.bytesReadLocal = 0
+        self.bytesReadRemote = 0
+    }
+
+    public static func taskId(job: String, index: Int, attempt: Int) -> String {
+        let digits = String(index)
+        return "\(job)-\(String(repeating: "0", count: max(0, 5 - digits.count)))\(digits)-\(attempt)"
+    }
+}
+
+/// What an agent reports of a task: its state and, once it ended, how.
+public struct TaskStatus: Sendable, Hashable, Codable {
+    public var taskId: String
+    public var state: TaskState
+    public var exitCode: Int32?
+    public var reason: String?
+    public var message: String?
+    public var bytesReadLocal: UInt64?
+    public var bytesReadRemote: UInt64?
+    public var stderrTail: String?
+
+    public init(
+        taskId: String, state: TaskState, exitCode: Int32? = nil, reason: String? = nil, message: String? = nil,
+        bytesReadLocal: UInt64? = nil, bytesReadRemote: UInt64? = nil, stderrTail: String? = nil
+    ) {
+        self.taskId = taskId
+        self.state = state
+        self.exitCode = exitCode
+        self.reason = reason
+        self.message = message
+        self.bytesReadLocal = bytesReadLocal
+        self.bytesReadRemote = bytesReadRemote
+        self.stderrTail = stderrTail
+    }
+}
+
+/// What the master sends an agent to start a task.
+public struct TaskLaunchOrder: Sendable, Hashable, Codable {
+    public var taskId: String
+    public var jobId: String
+    public var user: String
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var resources: Resources
+    public var rootFilesystem: String?
+    /// The split to give the task on stdin, in line mode.
+    public var split: InputSplit
+    /// Where the task's stdout goes once it succeeded: `output/part-NNNNN`.
+    public var output: String
+    public var partName: String
+
+    public init(
+        taskId: String, jobId: String, user: String, arguments: [String], environment: [String: String], resources: Resources,
+        rootFilesystem: String?, split: InputSplit, output: String, partName: String
+    ) {
+        self.taskId = taskId
+        self.jobId = jobId
+        self.user = user
+        self.arguments = arguments
+        self.environment = environment
+        self.resources = resources
+        self.rootFilesystem = rootFilesystem
+        self.split = split
+        self.output = output
+        self.partName = partName
+    }
+}
