@@ -70,6 +70,16 @@ public actor DFSStateStore {
     private var committer: Task<Void, Never>?
     private var snapshotting = false
     private var snapshotWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Run while a snapshot is being written, after its temporary file is closed (tests hold a
+    /// snapshot there to see what happens meanwhile).
+    var snapshotHook: (@Sendable () async -> Void)?
+
+    func setSnapshotHook(_ hook: (@Sendable () async -> Void)?) {
+        snapshotHook = hook
+    }
+
+    /// Appends waiting for a snapshot to finish.
+    var appendsWaitingForSnapshot: Int { deferred.waiters.count }
 
     public init(client: DFSClient, directory: String, logger: Logger, options: Options = Options()) {
         self.client = client
@@ -166,8 +176,12 @@ public actor DFSStateStore {
             records += decoded.records
         }
 
-        // A new log, never one a crashed writer may still hold.
-        let highest = ([0] + snapshots + logs.map(\.sequence) + temporaries).max()!
+        // A new log, never one a crashed writer may still hold. Its number is the one a
+        // previous owner still running would give its own next log (its log's number plus one,
+        // after a snapshot), so if both try, one create fails: a temporary snapshot's number
+        // does not count, or a previous owner could finish that snapshot and start a log we
+        // never read and it is never fenced off from.
+        let highest = ([0] + snapshots + logs.map(\.sequence)).max()!
         let sequence = highest + 1
         log = try await createLog(sequence)
         snapshotSequence = newestSnapshot
@@ -369,6 +383,7 @@ public actor DFSStateStore {
             await remove([.temporarySnapshot(sequence)])
             throw DFSStateStoreError(.writeFailed, path: temporary, "writing the snapshot failed; the state is unchanged", underlying: error)
         }
+        await snapshotHook?()
         // From here the current log is finished; if a step fails, the store must be opened
         // again, which finds either the old state or the new one whole.
         do {
