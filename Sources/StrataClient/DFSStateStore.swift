@@ -434,7 +434,8 @@ public actor DFSStateStore {
     // MARK: - Close
 
     /// Closes the current log, after the appends and snapshot under way finish. Later calls
-    /// (but `open`) throw.
+    /// (but `open`) throw. A store that failed has no log to close: its failure was thrown to
+    /// the calls it hit, and `close` only marks it closed (the next `open` recovers the log).
     public func close() async throws {
         switch phase {
         case .open: break
