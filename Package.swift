@@ -90,11 +90,24 @@ let package = Package(
             dependencies: ["StrataCore", "StrataWire", "StrataBlockFormat", "StrataClient"],
             swiftSettings: strictSwift
         ),
+        // The HTTP server every Strata daemon answers on (Hummingbird), as a Service.
+        .target(
+            name: "StrataHTTP",
+            dependencies: [
+                "StrataCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         // WebHDFS over HTTP: the name node's routes and the data nodes' routes.
         .target(
             name: "StrataWebHDFS",
             dependencies: [
-                "StrataCore", "StrataWire", "StrataClient", "StrataNameNode", "StrataDataNode", "StrataBlockFormat",
+                "StrataCore", "StrataWire", "StrataClient", "StrataNameNode", "StrataDataNode", "StrataBlockFormat", "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -108,7 +121,8 @@ let package = Package(
         .target(
             name: "StrataCluster",
             dependencies: [
-                "StrataCore", "StrataNameNode", "StrataDataNode", "StrataWebHDFS",
+                "StrataCore", "StrataNameNode", "StrataDataNode", "StrataWebHDFS", "StrataHTTP",
+                "StrataMaster", "StrataAgent", "StrataCompute",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -127,7 +141,7 @@ let package = Package(
         .target(
             name: "StrataAgent",
             dependencies: [
-                "StrataCore", "StrataCompute", "StrataClient", "StrataWire",
+                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -141,7 +155,7 @@ let package = Package(
         .target(
             name: "StrataMaster",
             dependencies: [
-                "StrataCore", "StrataCompute", "StrataClient", "StrataWire",
+                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -171,8 +185,12 @@ let package = Package(
                 "StrataClient",
                 "StrataWebHDFS",
                 "StrataCluster",
+                "StrataCompute",
+                "StrataMaster",
+                "StrataAgent",
                 "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

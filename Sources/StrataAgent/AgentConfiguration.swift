@@ -18,6 +18,18 @@ public struct AgentConfiguration: Sendable {
     public var dataNodeId: String?
     /// Tasks may run as root only when this is set (`--allow-root-tasks`).
     public var allowRootTasks = false
+    /// The name the agent gives for itself (and constraints match on).
+    public var hostname = "localhost"
+    /// How often the agent tells the master its tasks' states (and that it is alive).
+    public var heartbeatIntervalMs: Int64 = 1_000
+    /// How long a killed task gets between SIGTERM and SIGKILL (Mesos' default is 3 s).
+    public var killGracePeriodMs: Int64 = 3_000
+    /// Tasks' cgroups go under this parent in every hierarchy (one per agent on a shared host).
+    public var cgroupParent = "strata"
+    /// runc's state and the containers' bundles.
+    public var runtimeDirectory = "/run/strata"
+    /// The cluster secret: sent to the master, and required of callers when set.
+    public var token: String?
 
     public init(workDirectory: String, masterAddress: String) {
         self.workDirectory = workDirectory

@@ -3,8 +3,12 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import StrataAgent
+import StrataClient
+import StrataCompute
 import StrataCore
 import StrataDataNode
+import StrataMaster
 import StrataNameNode
 import StrataWebHDFS
 import Synchronization
@@ -49,6 +53,19 @@ public final class LocalClusterService: Service, Sendable {
         /// The name node's clock (tests give a `ManualClock` to move its leases and liveness
         /// without sleeping; data nodes and clients keep the system clock).
         public var nameNodeClock: any Clock = SystemClock()
+        /// Starts a master and an agent beside each data node (`strata cluster up` does unless
+        /// `--no-compute`; tests of the file system alone leave them out).
+        public var compute = false
+        /// The master's HTTP port (0: a free one).
+        public var masterPort = 0
+        /// The first agent's HTTP port, the next ones following it (0: free ones).
+        public var agentPort = 0
+        /// What each agent offers; nil: the machine's measure (every agent on one machine
+        /// offers the same).
+        public var agentResources: Resources?
+        public var agentTimeoutMs: Int64 = 15_000
+        public var agentHeartbeatIntervalMs: Int64 = 1_000
+        public var allowRootTasks = false
         public init() {}
     }
 
@@ -65,6 +82,11 @@ public final class LocalClusterService: Service, Sendable {
         public var dataNodes: [DataNode]
         /// WebHDFS data side and `/metrics` on each data node, in `dataNodes` order.
         public var dataNodeHTTP: [DataNodeWebHDFS]
+        /// The master and agents, when the cluster runs compute.
+        public var master: Master?
+        public var masterPort: Int?
+        public var agents: [Agent] = []
+        public var agentPorts: [Int] = []
     }
 
     public let directory: String
@@ -154,11 +176,56 @@ public final class LocalClusterService: Service, Sendable {
             dataNodeHTTP.append(running.webHDFS)
         }
         try await waitForRegistration(of: options.dataNodes, at: nameNodeService.nameNode)
-        ready.resolve(
-            Running(
-                directory: directory, group: group, nameNode: nameNodeService.nameNode, nameNodePort: nameNode.rpcPort,
-                nameNodeHTTP: nameNode.webHDFS, nameNodeHTTPPort: nameNode.httpPort, dataNodes: dataNodeServices.map(\.dataNode),
-                dataNodeHTTP: dataNodeHTTP))
+        var running = Running(
+            directory: directory, group: group, nameNode: nameNodeService.nameNode, nameNodePort: nameNode.rpcPort,
+            nameNodeHTTP: nameNode.webHDFS, nameNodeHTTPPort: nameNode.httpPort, dataNodes: dataNodeServices.map(\.dataNode),
+            dataNodeHTTP: dataNodeHTTP)
+        if options.compute {
+            guard try await startCompute(in: services, running: &running, group: group) else { return }
+        }
+        ready.resolve(running)
+    }
+
+    /// Starts the master (its state on the DFS just started) and an agent beside each data node,
+    /// and waits until every agent has registered. False if the group shut down meanwhile.
+    private func startCompute(in services: ServiceGroup, running: inout Running, group: MultiThreadedEventLoopGroup) async throws -> Bool {
+        var dfs = DFSClientConfiguration(user: options.superuser)
+        dfs.nameNodePort = running.nameNodePort
+        var masterConfiguration = MasterConfiguration()
+        masterConfiguration.port = options.masterPort
+        masterConfiguration.agentTimeoutMs = options.agentTimeoutMs
+        masterConfiguration.superuser = options.superuser
+        let master = Master(configuration: masterConfiguration, dfs: dfs, group: group, logger: logger)
+        let masterService = MasterService(master: master, group: group, logger: logger)
+        await services.addServiceUnlessShutdown(Self.configuration(masterService))
+        guard let masterPort = try? await masterService.ready.wait() else { return false }
+        var agentServices: [AgentService] = []
+        for (index, dataNode) in running.dataNodes.enumerated() {
+            var configuration = AgentConfiguration(
+                workDirectory: directory + "/node\(index + 1)/agent", masterAddress: "127.0.0.1:\(masterPort)")
+            configuration.port = options.agentPort == 0 ? 0 : options.agentPort + index
+            configuration.dataNodeId = dataNode.nodeId
+            configuration.hostname = "node\(index + 1)"
+            configuration.attributes = ["node": "node\(index + 1)"]
+            configuration.resources = options.agentResources
+            configuration.heartbeatIntervalMs = options.agentHeartbeatIntervalMs
+            configuration.allowRootTasks = options.allowRootTasks
+            let agent = try Agent(configuration: configuration, dfs: dfs, group: group, logger: logger)
+            // Each agent's tasks' cgroups under a parent of its own, so agents (and clusters) on
+            // one machine never take each other's tasks for leftovers.
+            let service = AgentService(agent: agent, group: group, logger: logger)
+            await services.addServiceUnlessShutdown(Self.configuration(service))
+            agentServices.append(service)
+        }
+        for service in agentServices {
+            guard let port = try? await service.ready.wait() else { return false }
+            running.agentPorts.append(port)
+        }
+        try await master.waitForAgents(agentServices.count, timeoutSeconds: options.readyTimeoutSeconds)
+        running.master = master
+        running.masterPort = masterPort
+        running.agents = agentServices.map(\.agent)
+        return true
     }
 
     /// Waits until `count` data nodes are live and have sent their first block report (so each

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import StrataCore
+import StrataHTTP
 import StrataNameNode
 import StrataWebHDFS
 

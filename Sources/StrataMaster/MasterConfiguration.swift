@@ -7,6 +7,17 @@ public struct MasterConfiguration: Sendable {
     public var agentTimeoutMs: Int64 = 15_000
     /// Where the master keeps its state in the DFS.
     public var stateDirectory = "/system/master"
+    /// How often agents' liveness is checked.
+    public var tickIntervalMs: Int64 = 1_000
+    /// Records logged between snapshots of the state.
+    public var snapshotEveryRecords = 10_000
+    /// Who may kill any job or task (HDFS's superuser).
+    public var superuser = "strata"
+    /// The cluster secret: when set, every request must carry `Authorization: Bearer <token>`,
+    /// and the master sends it to agents too.
+    public var token: String?
+    /// The token the master presents to agents (the same cluster secret).
+    public var agentToken: String? { token }
 
     public init() {}
 }

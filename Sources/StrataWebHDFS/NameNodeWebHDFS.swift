@@ -5,6 +5,7 @@ import NIOCore
 import ServiceLifecycle
 import StrataClient
 import StrataCore
+import StrataHTTP
 import StrataNameNode
 import StrataWire
 

@@ -175,7 +175,7 @@ struct ClusterCommand: AsyncParsableCommand {
 struct ClusterUpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Start a name node and data nodes on loopback in this process, until Ctrl-C.",
+        abstract: "Start a name node, data nodes, a master and an agent per data node on loopback in this process, until Ctrl-C.",
         discussion: "Running it again on the same --data directory brings back every file.")
 
     @Option(help: "How many data nodes.")
@@ -202,6 +202,18 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "Hours before the block scanner verifies a replica again (HDFS dfs.datanode.scan.period.hours).")
     var scanPeriodHours: Double = 504
 
+    @Option(help: "The master's HTTP port.")
+    var masterPort: Int = 5050
+
+    @Option(help: "First agent's HTTP port, the others following it (0: any free ports).")
+    var agentPort: Int = 5051
+
+    @Flag(help: "Start no master and no agents: the file system alone.")
+    var noCompute = false
+
+    @Flag(help: "Let tasks run as root (uid 0).")
+    var allowRootTasks = false
+
     @Flag(help: "Log debug messages.")
     var verbose = false
 
@@ -226,6 +238,10 @@ struct ClusterUpCommand: AsyncParsableCommand {
         options.scanBytesPerSecond = scanBytesPerSecond
         options.scanPeriodMs = Int64(scanPeriodHours * 3_600_000)
         options.logLevel = verbose ? .debug : .warning
+        options.compute = !noCompute
+        options.masterPort = masterPort
+        options.agentPort = agentPort
+        options.allowRootTasks = allowRootTasks
         let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
         let cluster = LocalClusterService(directory: directory, options: options)
         // Says where the cluster listens once it serves; ends without a word if it stops first.
@@ -236,7 +252,16 @@ struct ClusterUpCommand: AsyncParsableCommand {
             for (index, node) in running.dataNodes.enumerated() {
                 print("  data node \(index + 1)     127.0.0.1:\(node.transferPort)  http 127.0.0.1:\(node.httpPort)  \(node.configuration.directory)")
             }
+            if let masterPort = running.masterPort {
+                print("  master         http://127.0.0.1:\(masterPort)/master/state")
+                for (index, port) in running.agentPorts.enumerated() {
+                    print("  agent \(index + 1)        http://127.0.0.1:\(port)/state  beside data node \(index + 1)")
+                }
+            }
             print("Use it with: STRATA_NAMENODE=127.0.0.1:\(running.nameNodePort) strata dfs ls /")
+            if let masterPort = running.masterPort {
+                print("             STRATA_MASTER=127.0.0.1:\(masterPort) strata job submit --input /logs --output /out -- grep -c ERROR")
+            }
             print("Press Ctrl-C to stop.")
             fflush(nil)
         }()

@@ -10,7 +10,8 @@ struct StrataCommand: AsyncParsableCommand {
         version: StrataVersion.current,
         subcommands: [
             VersionCommand.self, ClusterCommand.self, DFSCommand.self, FsckCommand.self, DFSAdminCommand.self,
-            NameNodeCommand.self, DataNodeCommand.self, DebugCommand.self,
+            NameNodeCommand.self, DataNodeCommand.self, MasterCommand.self, AgentCommand.self, JobCommand.self, TaskCommand.self,
+            DebugCommand.self,
         ]
     )
 

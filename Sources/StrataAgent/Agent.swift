@@ -1,0 +1,361 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import StrataClient
+import StrataCompute
+import StrataCore
+import StrataWire
+import Synchronization
+
+/// An agent: registers with the master, heartbeats with its tasks' states, and runs the tasks
+/// the master launches on it: reads each task's input split from the DFS (from the local data
+/// node's disk when it holds the block), runs the command in its cgroup or container, and
+/// commits its stdout as the job's part file. Its HTTP API is in `Agent+HTTP.swift`.
+public final class Agent: Sendable {
+    public let configuration: AgentConfiguration
+    let logger: Logger
+    let clock: any Clock
+    let group: any EventLoopGroup
+    let executor: TaskExecutor
+    let http: HTTPClient
+    let dfs: DFSClientConfiguration
+    let agentId: String
+    let info = Mutex<AgentInfo?>(nil)
+    let tasks = Mutex<[String: AgentTask]>([:])
+    let runners = Mutex<[String: Task<Void, Never>]>([:])
+    /// Signalled when the master asks the agent to register again.
+    let registrationWanted = EventCounter()
+
+    struct AgentTask: Sendable {
+        var order: TaskLaunchOrder
+        var status: TaskStatus
+        var sandbox: String
+        var running: RunningTask?
+        /// The master has acknowledged the terminal status: heartbeats leave the task out.
+        var acknowledged = false
+        var killRequested = false
+    }
+
+    /// `dfs`: how tasks reach the file system (the name node's address; the user is each task's).
+    public init(
+        configuration: AgentConfiguration, dfs: DFSClientConfiguration, group: any EventLoopGroup, logger: Logger,
+        clock: any Clock = SystemClock()
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        self.group = group
+        var dfs = dfs
+        dfs.localNodeId = configuration.dataNodeId ?? ""
+        dfs.shortCircuitReads = true
+        self.dfs = dfs
+        self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
+        try FileManager.default.createDirectory(atPath: configuration.workDirectory + "/sandboxes", withIntermediateDirectories: true)
+        let agentId = try Self.loadOrMakeId(configuration.workDirectory)
+        self.agentId = agentId
+        // Tasks' cgroups and containers under a parent of this agent's own: agents sharing a
+        // host (a local cluster, or several clusters in tests) never take each other's tasks
+        // for leftovers.
+        self.executor = TaskExecutor(
+            cgroupParent: configuration.cgroupParent + "/" + agentId, allowRootTasks: configuration.allowRootTasks, logger: logger,
+            stateDirectory: configuration.runtimeDirectory)
+    }
+
+    /// The agent's id, kept in its work directory so a restarted agent is the same agent.
+    static func loadOrMakeId(_ directory: String) throws -> String {
+        let path = directory + "/agent-id"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !id.isEmpty { return id }
+        }
+        let id = "agent-" + UUID().uuidString.lowercased().prefix(13).replacingOccurrences(of: "-", with: "")
+        try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return id
+    }
+
+    public var id: String { agentId }
+
+    /// Kills what an earlier run of this agent left running (its tasks are the master's to run
+    /// again: the master marks them lost when the agent registers without them).
+    public func killLeftovers() async {
+        for taskId in executor.leftoverTaskIds() {
+            logger.info("killing a task left by an earlier run of the agent", metadata: ["task": "\(taskId)"])
+            await executor.killLeftovers(taskId: taskId)
+        }
+    }
+
+    /// Runs once the HTTP server serves at `address`: registers, then heartbeats until cancelled.
+    public func run(address: String) async {
+        let resources = configuration.resources ?? Self.measuredResources()
+        info.withLock {
+            $0 = AgentInfo(
+                id: agentId, hostname: configuration.hostname, address: address, dataNodeId: configuration.dataNodeId,
+                resources: resources, ports: configuration.ports, attributes: configuration.attributes)
+        }
+        while !Task.isCancelled {
+            await register()
+            await heartbeatUntilReregistration()
+        }
+    }
+
+    /// What the machine has, as Mesos measures it by default: every CPU, memory less 1 GB for the
+    /// system (or half when that leaves too little), disk not offered.
+    static func measuredResources() -> Resources {
+        let cpus = Double(ProcessInfo.processInfo.activeProcessorCount)
+        let memoryMB = Double(ProcessInfo.processInfo.physicalMemory) / 1_048_576
+        let offered = memoryMB >= 2048 ? memoryMB - 1024 : memoryMB / 2
+        return Resources(cpus: cpus, memMB: offered.rounded(.down), diskMB: 0)
+    }
+
+    func register() async {
+        var backoffMs: Int64 = 200
+        while !Task.isCancelled {
+            guard let info = info.withLock({ $0 }) else { return }
+            do {
+                let _: [String: String] = try await post("/api/v1/agents", ComputeAPI.Registration(agent: info, tasks: reportedStatuses()))
+                logger.info("agent registered with the master", metadata: ["agent": "\(agentId)", "master": "\(configuration.masterAddress)"])
+                return
+            } catch {
+                logger.debug("registration failed; trying again", metadata: ["error": "\(error)"])
+                try? await clock.sleep(milliseconds: backoffMs)
+                backoffMs = min(backoffMs * 2, 5_000)
+            }
+        }
+    }
+
+    func heartbeatUntilReregistration() async {
+        while !Task.isCancelled {
+            let seen = registrationWanted.count
+            await clock.wait(for: registrationWanted, after: seen, until: clock.now.advanced(byMilliseconds: configuration.heartbeatIntervalMs))
+            if registrationWanted.count != seen { return }
+            do {
+                let reply: ComputeAPI.HeartbeatReply = try await post(
+                    "/api/v1/agents/\(agentId)/heartbeat", ComputeAPI.Heartbeat(tasks: reportedStatuses()))
+                if reply.reregister {
+                    logger.info("the master asked the agent to register again")
+                    return
+                }
+            } catch {
+                logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The tasks the master should hear about: those not ended, and ended ones it has not acknowledged.
+    func reportedStatuses() -> [TaskStatus] {
+        tasks.withLock { tasks in
+            tasks.values.filter { !$0.acknowledged }.map(\.status).sorted { $0.taskId < $1.taskId }
+        }
+    }
+
+    /// Kills every task and waits for their runners, after `run` ended.
+    public func shutdown() async {
+        await executor.killAll(gracePeriodMs: 2_000)
+        let all = runners.withLock { runners in
+            defer { runners = [:] }
+            return Array(runners.values)
+        }
+        for runner in all { await runner.value }
+        _ = executor.removeParentCgroupIfUnused()
+        try? await http.shutdown()
+    }
+
+    // MARK: - Tasks
+
+    /// Accepts a task from the master and starts running it. False if a task of that id is here.
+    func accept(_ order: TaskLaunchOrder) -> Bool {
+        let sandbox = configuration.workDirectory + "/sandboxes/" + order.taskId
+        let accepted = tasks.withLock { tasks -> Bool in
+            guard tasks[order.taskId] == nil else { return false }
+            tasks[order.taskId] = AgentTask(order: order, status: TaskStatus(taskId: order.taskId, state: .staging), sandbox: sandbox)
+            return true
+        }
+        guard accepted else { return false }
+        let runner = Task { await self.runTask(order, sandbox: sandbox) }
+        runners.withLock { $0[order.taskId] = runner }
+        return true
+    }
+
+    /// Kills a task (or, when this agent does not have it, whatever an earlier run left of it).
+    func kill(_ taskId: String) async {
+        let running = tasks.withLock { tasks -> RunningTask? in
+            tasks[taskId]?.killRequested = true
+            return tasks[taskId]?.running
+        }
+        if let running {
+            await running.kill(gracePeriodMs: configuration.killGracePeriodMs)
+        } else if tasks.withLock({ $0[taskId] == nil }) {
+            await executor.killLeftovers(taskId: taskId)
+        }
+    }
+
+    func runTask(_ order: TaskLaunchOrder, sandbox: String) async {
+        defer { _ = runners.withLock { $0.removeValue(forKey: order.taskId) } }
+        await report(TaskStatus(taskId: order.taskId, state: .starting))
+        let client = taskClient(user: order.user)
+        defer { Task { await client.close() } }
+        var status: TaskStatus
+        do {
+            status = try await execute(order, sandbox: sandbox, client: client)
+        } catch let error as LaunchError {
+            status = TaskStatus(taskId: order.taskId, state: .failed, reason: error.reason, message: error.message)
+        } catch let error as TaskFailure {
+            status = TaskStatus(taskId: order.taskId, state: .failed, reason: error.reason, message: error.message)
+        } catch {
+            status = TaskStatus(
+                taskId: order.taskId, state: .failed, reason: "REASON_COMMAND_EXECUTOR_FAILED", message: "\(error)")
+        }
+        if status.state != .finished {
+            status.stderrTail = Self.tail(of: sandbox + "/stderr", lines: 20, bytes: 4096)
+        }
+        await report(status)
+    }
+
+    /// Reads the split, runs the command, commits the output. Returns the terminal status.
+    func execute(_ order: TaskLaunchOrder, sandbox: String, client: DFSClient) async throws -> TaskStatus {
+        let user = HostUser.lookUp(order.user)
+        guard let user else {
+            throw LaunchError(message: "user '\(order.user)' does not exist on this agent's host (\(configuration.hostname))", reason: "REASON_TASK_INVALID")
+        }
+        try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
+        _ = chown(sandbox, user.uid, user.gid)
+        let input = sandbox + "/input"
+        let read: SplitReader.Result
+        do {
+            read = try await SplitReader.read(order.split, client: client, into: input)
+        } catch {
+            throw TaskFailure(reason: "REASON_TASK_INVALID", message: "could not read the input split \(order.split.path)@\(order.split.offset): \(error)")
+        }
+        if tasks.withLock({ $0[order.taskId]?.killRequested ?? false }) {
+            return TaskStatus(taskId: order.taskId, state: .killed, reason: "REASON_TASK_KILLED", message: "killed before it started")
+        }
+        let launch = TaskLaunch(
+            taskId: order.taskId, arguments: order.arguments, environment: taskEnvironment(order, sandbox: sandbox), user: order.user,
+            sandbox: sandbox, standardInput: input, resources: order.resources,
+            container: order.rootFilesystem.map { ContainerSpec(rootFilesystem: $0) })
+        let running = try await executor.launch(launch)
+        let killedMeanwhile = tasks.withLock { tasks -> Bool in
+            tasks[order.taskId]?.running = running
+            return tasks[order.taskId]?.killRequested ?? false
+        }
+        if killedMeanwhile { await running.kill(gracePeriodMs: configuration.killGracePeriodMs) }
+        await report(TaskStatus(taskId: order.taskId, state: .running))
+        let outcome = await running.wait()
+        try? FileManager.default.removeItem(atPath: input)
+        var status = TaskStatus(
+            taskId: order.taskId, state: outcome.state, exitCode: outcome.exitCode, reason: outcome.reason, message: outcome.message,
+            bytesReadLocal: read.localBytes, bytesReadRemote: read.remoteBytes)
+        if outcome.state == .finished {
+            do {
+                status.message = try await commitOutput(order, sandbox: sandbox, client: client)
+            } catch {
+                status.state = .failed
+                status.reason = "REASON_COMMAND_EXECUTOR_FAILED"
+                status.message = "the task finished but its output could not be committed: \(error)"
+            }
+        }
+        return status
+    }
+
+    func taskEnvironment(_ order: TaskLaunchOrder, sandbox: String) -> [String: String] {
+        var environment = order.environment
+        environment["STRATA_TASK_ID"] = order.taskId
+        environment["STRATA_JOB_ID"] = order.jobId
+        environment["STRATA_INPUT_PATH"] = order.split.path
+        environment["STRATA_INPUT_OFFSET"] = String(order.split.offset)
+        environment["MESOS_SANDBOX"] = order.rootFilesystem == nil ? sandbox : "/mnt/sandbox"
+        environment["HOME"] = environment["HOME"] ?? (order.rootFilesystem == nil ? sandbox : "/mnt/sandbox")
+        return environment
+    }
+
+    /// Writes the task's stdout under the job's `_temporary` directory, then renames it to its
+    /// part name. The rename fails if the part exists, so only the first attempt to finish ever
+    /// commits a part: a duplicate attempt's output is dropped.
+    func commitOutput(_ order: TaskLaunchOrder, sandbox: String, client: DFSClient) async throws -> String {
+        let temporary = "\(order.output)/_temporary/\(order.taskId)"
+        let staged = "\(temporary)/\(order.partName)"
+        let stream = try await client.create(staged, overwrite: true)
+        do {
+            let file = try FileHandle(forReadingFrom: URL(fileURLWithPath: sandbox + "/stdout"))
+            defer { try? file.close() }
+            while let chunk = try file.read(upToCount: 4 << 20), !chunk.isEmpty {
+                try await stream.write(Array(chunk))
+            }
+            try await stream.close()
+        } catch {
+            try? await stream.close()
+            throw error
+        }
+        var message = "finished"
+        do {
+            try await client.rename(staged, to: "\(order.output)/\(order.partName)")
+        } catch let error as RemoteException where error.exceptionClass == .fileAlreadyExists {
+            message = "finished; another attempt had already committed \(order.partName), so this one's output was dropped"
+        }
+        _ = try? await client.delete(temporary, recursive: true)
+        return message
+    }
+
+    func taskClient(user: String) -> DFSClient {
+        var configuration = dfs
+        configuration.user = user
+        return DFSClient(configuration: configuration, group: group, clock: clock)
+    }
+
+    /// Records a task's state and tells the master. A status the master did not get goes with the
+    /// next heartbeat.
+    func report(_ status: TaskStatus) async {
+        tasks.withLock { tasks in
+            tasks[status.taskId]?.status = status
+            if status.state.isTerminal { tasks[status.taskId]?.running = nil }
+        }
+        do {
+            let _: [String: String] = try await post("/api/v1/agents/\(agentId)/status", status)
+            if status.state.isTerminal { tasks.withLock { $0[status.taskId]?.acknowledged = true } }
+        } catch {
+            logger.debug("status update not delivered; the next heartbeat carries it", metadata: ["task": "\(status.taskId)", "error": "\(error)"])
+        }
+    }
+
+    static func tail(of path: String, lines: Int, bytes: Int) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        let start = size > UInt64(bytes) ? size - UInt64(bytes) : 0
+        try? handle.seek(toOffset: start)
+        guard let data = try? handle.readToEnd(), !data.isEmpty else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1).joined(separator: "\n")
+            .trimmingCharacters(in: .newlines)
+    }
+
+    // MARK: - Talking to the master
+
+    @discardableResult
+    func post<Reply: Decodable>(_ path: String, _ body: some Encodable) async throws -> Reply {
+        var request = HTTPClientRequest(url: "http://\(configuration.masterAddress)\(path)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let token = configuration.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw AgentError(message: "\(path): \(response.status.code) \(String(buffer: bytes))")
+        }
+        return try JSONDecoder().decode(Reply.self, from: Data(bytes.readableBytesView))
+    }
+}
+
+public struct AgentError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// A task that could not run, with Mesos' reason.
+struct TaskFailure: Error, CustomStringConvertible {
+    var reason: String
+    var message: String
+    var description: String { message }
+}

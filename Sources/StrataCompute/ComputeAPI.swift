@@ -1,0 +1,111 @@
+/// The JSON bodies of the master's and agents' HTTP APIs, shared by the daemons and the CLI.
+public enum ComputeAPI {
+    /// `POST /api/v1/agents` (agent → master): register, with every task the agent has.
+    public struct Registration: Sendable, Codable {
+        public var agent: AgentInfo
+        public var tasks: [TaskStatus]
+        public init(agent: AgentInfo, tasks: [TaskStatus]) {
+            self.agent = agent
+            self.tasks = tasks
+        }
+    }
+
+    /// `POST /api/v1/agents/{id}/heartbeat` (agent → master).
+    public struct Heartbeat: Sendable, Codable {
+        public var tasks: [TaskStatus]
+        public init(tasks: [TaskStatus]) { self.tasks = tasks }
+    }
+
+    /// The master's answer to a heartbeat.
+    public struct HeartbeatReply: Sendable, Codable {
+        /// The master does not know the agent (it restarted, or gave the agent up): register again.
+        public var reregister: Bool
+        public init(reregister: Bool) { self.reregister = reregister }
+    }
+
+    /// `POST /api/v1/jobs` (CLI → master).
+    public struct JobSubmission: Sendable, Codable {
+        public var arguments: [String]
+        public var inputs: [String]
+        public var output: String
+        public var cpus: Double?
+        public var memMB: Double?
+        public var diskMB: Double?
+        public var maxAttempts: Int?
+        public var localityWaitMs: Int64?
+        public var constraints: [Constraint]?
+        public var rootFilesystem: String?
+        public var environment: [String: String]?
+
+        public init(arguments: [String], inputs: [String], output: String) {
+            self.arguments = arguments
+            self.inputs = inputs
+            self.output = output
+        }
+    }
+
+    /// A job as the API shows it.
+    public struct JobView: Sendable, Codable {
+        public var id: String
+        public var user: String
+        public var state: JobState
+        public var arguments: [String]
+        public var inputs: [String]
+        public var output: String
+        public var resources: Resources
+        public var maxAttempts: Int
+        public var localityWaitMs: Int64
+        public var submittedAtMs: Int64
+        public var endedAtMs: Int64?
+        public var message: String?
+        public var tasks: Int
+        public var finishedTasks: Int
+        public var runningTasks: Int
+        public var pendingTasks: Int
+        /// Attempts of any outcome.
+        public var attempts: Int
+        public var failedAttempts: Int
+        /// Finished tasks whose attempt ran beside its block, and those that ran elsewhere.
+        public var nodeLocalTasks: Int
+        public var remoteTasks: Int
+        public var bytesReadLocal: UInt64
+        public var bytesReadRemote: UInt64
+    }
+
+    /// A task attempt as the API shows it.
+    public struct TaskView: Sendable, Codable {
+        public var attempt: TaskAttempt
+        public var agentHostname: String?
+        public var agentAddress: String?
+        public var split: InputSplit?
+    }
+
+    /// A job and its attempts (`GET /api/v1/jobs/{id}`).
+    public struct JobDetail: Sendable, Codable {
+        public var job: JobView
+        public var tasks: [TaskView]
+        public init(job: JobView, tasks: [TaskView]) {
+            self.job = job
+            self.tasks = tasks
+        }
+    }
+
+    /// An agent as the API shows it.
+    public struct AgentView: Sendable, Codable {
+        public var info: AgentInfo
+        public var active: Bool
+        public var used: Resources
+        public var tasks: Int
+        public var lastSeenSecondsAgo: Double
+    }
+
+    /// `GET /files/read` on an agent (Mesos' shape): `data` from `offset` of a sandbox file.
+    public struct FileChunk: Sendable, Codable {
+        public var data: String
+        public var offset: UInt64
+        public init(data: String, offset: UInt64) {
+            self.data = data
+            self.offset = offset
+        }
+    }
+}

@@ -1,0 +1,326 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import StrataClient
+import StrataCompute
+import StrataCore
+import Synchronization
+
+/// The resource master's shell: holds `MasterState` behind one lock, logs its records to the DFS
+/// before acting on them, places pending tasks, tells agents to launch and kill, and commits
+/// finished jobs. Its HTTP API is in `Master+HTTP.swift`.
+public final class Master: Sendable {
+    public let configuration: MasterConfiguration
+    let logger: Logger
+    let clock: any Clock
+    let group: any EventLoopGroup
+    let state: Mutex<MasterState>
+    let log: (any MasterStateLog)?
+    let clients: DFSClients
+    let http: HTTPClient
+    /// Signalled when placement may have something to do: a job arrived, a task ended, an agent
+    /// registered. The placement loop waits on it (or on the next locality deadline).
+    let placementWanted = EventCounter()
+    /// Records applied but not yet durable, in the order they were applied; and the count of
+    /// records made durable so far.
+    let pendingRecords = Mutex<(records: [MasterRecord], applied: UInt64, durable: UInt64, failure: String?)>(([], 0, 0, nil))
+    let recordsDurable = EventCounter()
+    let recordsQueued = EventCounter()
+    let placements = Mutex<(nodeLocal: UInt64, remote: UInt64)>((0, 0))
+    /// Signalled when an agent registers.
+    public let agentRegistrations = EventCounter()
+    let started: MonotonicInstant
+
+    /// `keepsState`: the master logs its state under `configuration.stateDirectory` in the DFS
+    /// (as the superuser) and replays it on start; false keeps nothing across restarts.
+    public init(
+        configuration: MasterConfiguration, dfs: DFSClientConfiguration, keepsState: Bool = true, group: any EventLoopGroup,
+        logger: Logger, clock: any Clock = SystemClock()
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        self.group = group
+        var settings = MasterState.Settings()
+        settings.agentTimeoutMs = configuration.agentTimeoutMs
+        self.state = Mutex(MasterState(settings: settings))
+        let clients = DFSClients(base: dfs, group: group, clock: clock)
+        self.clients = clients
+        self.log = keepsState
+            ? DFSStateStore(client: clients.client(user: configuration.superuser), directory: configuration.stateDirectory, logger: logger)
+            : nil
+        self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
+        self.started = clock.now
+    }
+
+    /// Replays the log (a restarted master continues its jobs), then makes pending commits.
+    public func recover() async throws {
+        guard let log else { return }
+        let (snapshot, records) = try await log.open()
+        var replayed: [MasterRecord] = []
+        if let snapshot { replayed += try MasterRecordCoding.decodeSnapshot(snapshot) }
+        for bytes in records { replayed.append(try MasterRecordCoding.decode(bytes)) }
+        let now = clock.now
+        let outcome = state.withLock { state in
+            for record in replayed { state.apply(record, now: now) }
+            return state.recover(now: now)
+        }
+        logger.info("master recovered its state", metadata: ["records": "\(replayed.count)", "jobs": "\(state.withLock { $0.jobs.count })"])
+        perform(outcome.actions)
+        placementWanted.signal()
+    }
+
+    /// The master's loops until cancelled: the log writer, placement, and the liveness tick.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { loops in
+            loops.addTask { await self.logWriterLoop() }
+            loops.addTask { await self.placementLoop() }
+            loops.addTask { await self.tickLoop() }
+            await loops.waitForAll()
+        }
+    }
+
+    /// Waits until `count` agents are registered and active, within a bound.
+    public func waitForAgents(_ count: Int, timeoutSeconds: Double) async throws {
+        let deadline = clock.now + .seconds(timeoutSeconds)
+        while true {
+            let seen = agentRegistrations.count
+            if state.withLock({ $0.activeAgents.count }) >= count { return }
+            guard clock.now < deadline else {
+                throw MasterError(message: "agents did not all register within \(timeoutSeconds) s")
+            }
+            await clock.wait(for: agentRegistrations, after: seen, until: deadline)
+            try Task.checkCancellation()
+        }
+    }
+
+    /// Stops what the master holds open (its clients), after `run` ended.
+    public func shutdown() async {
+        try? await http.shutdown()
+        await clients.closeAll()
+        try? await log?.close()
+    }
+
+    // MARK: - Records and actions
+
+    /// Runs an event on the state: its records are queued for the log in the order applied;
+    /// returns once they are durable, and then performs its actions.
+    @discardableResult
+    func handle<Result: Sendable>(_ event: (inout MasterState, MonotonicInstant, Int64) throws -> (MasterState.Outcome, Result)) async throws -> Result {
+        let now = clock.now
+        let wall = clock.wallTimeMs
+        let (outcome, result, ticket) = try state.withLock { state in
+            let (outcome, result) = try event(&state, now, wall)
+            let ticket = pendingRecords.withLock { pending -> UInt64 in
+                pending.records += outcome.records
+                pending.applied += UInt64(outcome.records.count)
+                return pending.applied
+            }
+            return (outcome, result, ticket)
+        }
+        if !outcome.records.isEmpty {
+            recordsQueued.signal()
+            try await waitDurable(ticket)
+        }
+        perform(outcome.actions)
+        if outcome.records.contains(where: Self.wantsPlacement) { placementWanted.signal() }
+        return result
+    }
+
+    static func wantsPlacement(_ record: MasterRecord) -> Bool {
+        switch record {
+        case .submitted: true
+        case .updated(let update): update.state.isTerminal
+        case .launched, .jobEnded, .killRequested: false
+        }
+    }
+
+    func waitDurable(_ ticket: UInt64) async throws {
+        while true {
+            let seen = recordsDurable.count
+            let (durable, failure) = pendingRecords.withLock { ($0.durable, $0.failure) }
+            if let failure { throw MasterError(message: "the master's log on the DFS failed: \(failure)") }
+            if durable >= ticket { return }
+            await recordsDurable.wait(after: seen)
+            try Task.checkCancellation()
+        }
+    }
+
+    /// Writes queued records in order, many per append (one hsync), and snapshots now and then.
+    func logWriterLoop() async {
+        var sinceSnapshot = 0
+        while !Task.isCancelled {
+            let seen = recordsQueued.count
+            let (batch, snapshot) = state.withLock { state -> ([MasterRecord], [MasterRecord]?) in
+                let batch = pendingRecords.withLock { pending -> [MasterRecord] in
+                    defer { pending.records = [] }
+                    return pending.records
+                }
+                let wantsSnapshot = sinceSnapshot + batch.count >= configuration.snapshotEveryRecords
+                return (batch, wantsSnapshot ? state.snapshotRecords() : nil)
+            }
+            if batch.isEmpty {
+                await recordsQueued.wait(after: seen)
+                continue
+            }
+            do {
+                if let log {
+                    try await log.append(try batch.map(MasterRecordCoding.encode))
+                    sinceSnapshot += batch.count
+                    if let snapshot {
+                        try await log.writeSnapshot(try MasterRecordCoding.encodeSnapshot(snapshot))
+                        sinceSnapshot = 0
+                    }
+                }
+                pendingRecords.withLock { $0.durable += UInt64(batch.count) }
+            } catch {
+                logger.error("the master's log failed; it accepts no more changes", metadata: ["error": "\(error)"])
+                pendingRecords.withLock { $0.failure = "\(error)" }
+            }
+            recordsDurable.signal()
+        }
+    }
+
+    func placementLoop() async {
+        while !Task.isCancelled {
+            let seen = placementWanted.count
+            let nextDeadline = await placementPass()
+            let deadline = nextDeadline ?? clock.now.advanced(byMilliseconds: 1_000)
+            await clock.wait(for: placementWanted, after: seen, until: deadline)
+        }
+    }
+
+    func tickLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(milliseconds: configuration.tickIntervalMs)
+            } catch {
+                return
+            }
+            _ = try? await handle { state, now, wall in (state.tick(now: now, wallTimeMs: wall), ()) }
+        }
+    }
+
+    /// Places what can be placed now. Returns when placement should run again at the latest (a
+    /// task waiting for a node-local slot stops waiting then).
+    @discardableResult
+    func placementPass() async -> MonotonicInstant? {
+        let deadline = try? await handle { state, now, wall -> (MasterState.Outcome, MonotonicInstant?) in
+            let (placed, nextDeadline) = Self.place(&state, now: now)
+            let local = UInt64(placed.count { $0.isNodeLocal })
+            self.placements.withLock {
+                $0.nodeLocal += local
+                $0.remote += UInt64(placed.count) - local
+            }
+            let outcome = state.launch(placed, now: now, wallTimeMs: wall)
+            return (outcome, nextDeadline)
+        }
+        return deadline ?? nil
+    }
+
+    func perform(_ actions: [MasterState.Action]) {
+        for action in actions {
+            switch action {
+            case .launch(let order, let agentId, let address):
+                Task { await self.sendLaunch(order, agentId: agentId, address: address) }
+            case .kill(let taskId, _, let address):
+                Task { await self.sendKill(taskId, address: address) }
+            case .commitJob(let jobId, let output, let user):
+                Task { await self.commit(jobId, output: output, user: user) }
+            }
+        }
+    }
+
+    func sendLaunch(_ order: TaskLaunchOrder, agentId: String, address: String) async {
+        do {
+            try await post("http://\(address)/api/v1/tasks", body: order)
+        } catch {
+            logger.warning("could not launch a task on its agent", metadata: ["task": "\(order.taskId)", "agent": "\(agentId)", "error": "\(error)"])
+            let status = TaskStatus(
+                taskId: order.taskId, state: .lost, reason: "REASON_AGENT_UNREACHABLE", message: "the agent at \(address) could not be reached: \(error)")
+            _ = try? await handle { state, now, wall in
+                (state.statusUpdate(agentId: agentId, status, now: now, wallTimeMs: wall), ())
+            }
+        }
+    }
+
+    func sendKill(_ taskId: String, address: String) async {
+        do {
+            try await post("http://\(address)/api/v1/tasks/\(taskId)/kill", body: [String: String]())
+        } catch {
+            logger.warning("could not ask an agent to kill a task", metadata: ["task": "\(taskId)", "error": "\(error)"])
+        }
+    }
+
+    /// Marks a job whose tasks all finished as done: `_SUCCESS` in its output, its temporary
+    /// directory gone. Both are safe to repeat, so a master that restarts midway does it again.
+    func commit(_ jobId: String, output: String, user: String) async {
+        do {
+            let client = try await clients.client(for: user)
+            _ = try await client.delete(output + "/_temporary", recursive: true)
+            let marker = try await client.create(output + "/_SUCCESS", overwrite: true)
+            try await marker.close()
+            try await handle { state, now, wall in (state.jobCommitted(jobId, now: now, wallTimeMs: wall), ()) }
+            logger.info("job finished", metadata: ["job": "\(jobId)"])
+        } catch {
+            logger.error("could not commit a finished job; it stays COMMITTING", metadata: ["job": "\(jobId)", "error": "\(error)"])
+        }
+    }
+
+    func post(_ url: String, body: some Encodable) async throws {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let token = configuration.agentToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let text = try await response.body.collect(upTo: 1 << 20)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw MasterError(message: "\(url): \(response.status.code) \(String(buffer: text))")
+        }
+    }
+}
+
+public struct MasterError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// DFS clients of the master, one per user: a job's input is listed and its output committed as
+/// the user who submitted it, so the file system's permissions apply.
+final class DFSClients: Sendable {
+    let base: DFSClientConfiguration
+    let group: any EventLoopGroup
+    let clock: any Clock
+    let clients = Mutex<[String: DFSClient]>([:])
+
+    init(base: DFSClientConfiguration, group: any EventLoopGroup, clock: any Clock) {
+        self.base = base
+        self.group = group
+        self.clock = clock
+    }
+
+    func client(for user: String) async throws -> DFSClient {
+        client(user: user)
+    }
+
+    func client(user: String) -> DFSClient {
+        clients.withLock { clients in
+            if let client = clients[user] { return client }
+            var configuration = base
+            configuration.user = user
+            let client = DFSClient(configuration: configuration, group: group, clock: clock)
+            clients[user] = client
+            return client
+        }
+    }
+
+    func closeAll() async {
+        let all = clients.withLock { clients in
+            defer { clients = [:] }
+            return Array(clients.values)
+        }
+        for client in all { await client.close() }
+    }
+}
