@@ -2,7 +2,7 @@ import Testing
 
 @testable import StrataAgent
 
-/// The executor's decisions, without processes.
+/// The executor's decisions, without processes: outcomes, limits, command lookup.
 struct ExecutorOutcomeTests {
     @Test func theExitStatusDecidesUnlessAKillOrTheMemoryLimitDid() {
         let finished = TaskOutcome.decide(exit: .exited(0), killRequested: false, memory: nil, requestedMemoryMB: 0)
@@ -31,5 +31,22 @@ struct ExecutorOutcomeTests {
         #expect(message == "Memory limit exceeded: requested 32 MB, peak 31.5 MB")
         let unlimited = MemoryReport(limitBytes: nil, peakBytes: 1 << 30, oomKillCount: 1, limitHitCount: 0)
         #expect(!unlimited.exceededLimit(given: .signaled(9)))
+    }
+
+    @Test func cpuSharesAndWeightsFollowMesosAndRunc() {
+        #expect(TaskCgroup.cpuShares(for: 0.5) == 512)
+        #expect(TaskCgroup.cpuShares(for: 0) == 2)
+        #expect(TaskCgroup.cpuShares(for: 2) == 2048)
+        #expect(TaskCgroup.cpuWeight(forShares: 2) == 1)
+        #expect(TaskCgroup.cpuWeight(forShares: 1024) == 39)
+        #expect(TaskCgroup.memoryLimitBytes(for: 32) == 32 << 20)
+        #expect(TaskCgroup.memoryLimitBytes(for: 0) == nil)
+    }
+
+    @Test func commandsAreFoundOnThePathAsExecvpWouldFindThem() {
+        #expect(TaskExecutor.findOnHost("sh", path: "/nonexistent:/bin:/usr/bin", relativeTo: "/") == "/bin/sh")
+        #expect(TaskExecutor.findOnHost("/bin/sh", path: "", relativeTo: "/") == "/bin/sh")
+        #expect(TaskExecutor.findOnHost("no-such-command-strata", path: "/bin:/usr/bin", relativeTo: "/") == nil)
+        #expect(TaskExecutor.findOnHost("bin", path: "/", relativeTo: "/") == nil)
     }
 }
