@@ -22,6 +22,16 @@ let package = Package(
             ],
             path: "Benchmarks/BlockFormat",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        .executableTarget(
+            name: "Placement",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "StrataCompute", package: strataPackage),
+                .product(name: "StrataCore", package: strataPackage),
+            ],
+            path: "Benchmarks/Placement",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

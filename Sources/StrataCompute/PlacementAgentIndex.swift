@@ -32,15 +32,26 @@ struct PlacementAgentIndex: Sendable {
         }
     }
 
-    /// A subtree waiting to be walked, ordered by its best score, then by position (leftmost
-    /// first, so that among equally loaded agents the earliest one given wins).
+    /// A subtree waiting to be walked, ordered by its best score, then by its first agent, so that
+    /// among equally loaded agents the earliest one given wins. (Not by node number: that would
+    /// put every shallower subtree of equal score first and walk a cluster of idle agents
+    /// breadth-first, all of it.)
     struct Candidate: Sendable {
         var score: Double
         var node: Int
+        /// The agent at the subtree's left edge; subtrees on the frontier never overlap.
+        var firstAgent: Int
 
         func precedes(_ other: Candidate) -> Bool {
-            score > other.score || (score == other.score && node < other.node)
+            score > other.score || (score == other.score && firstAgent < other.firstAgent)
         }
+    }
+
+    func candidate(_ node: Int) -> Candidate {
+        // A node at depth d covers leafBase >> d leaves; its first leaf is node << (levels - d).
+        let depth = Int.bitWidth - 1 - node.leadingZeroBitCount
+        let leftmost = node << (leafBase.trailingZeroBitCount - depth)
+        return Candidate(score: nodes[node].score, node: node, firstAgent: leftmost - leafBase)
     }
 
     /// The index of the first leaf; leaves are `leafBase ..< leafBase + agentCount`.
@@ -109,15 +120,15 @@ struct PlacementAgentIndex: Sendable {
                 let rightFits = nodes[right].mightFit(needs, portCount: portCount)
                 var next: Candidate
                 if leftFits && rightFits {
-                    let leftCandidate = Candidate(score: nodes[left].score, node: left)
-                    let rightCandidate = Candidate(score: nodes[right].score, node: right)
+                    let leftCandidate = candidate(left)
+                    let rightCandidate = candidate(right)
                     let (better, worse) = leftCandidate.precedes(rightCandidate) ? (leftCandidate, rightCandidate) : (rightCandidate, leftCandidate)
                     Self.push(worse, onto: &frontier)
                     next = better
                 } else if leftFits {
-                    next = Candidate(score: nodes[left].score, node: left)
+                    next = candidate(left)
                 } else if rightFits {
-                    next = Candidate(score: nodes[right].score, node: right)
+                    next = candidate(right)
                 } else {
                     break
                 }

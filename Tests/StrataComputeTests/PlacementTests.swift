@@ -115,7 +115,10 @@ struct PlacementTests {
         let agents = (0..<5000).map { placementAgent("a\($0)", cpus: 16, memMB: 65536, dataNode: "d\($0)") }
         var placer = Placer(agents: agents)
         let tasks = (0..<100_000).map { number in
-            placementTask("t\(number)", user: "u\(number % 7)", cpus: 1, memMB: 2048, preferring: ["d\(number % 5000)", "d\((number * 7) % 5000)"])
+            // Half prefer two data nodes, half go through the search for the least loaded agent.
+            placementTask(
+                "t\(number)", user: "u\(number % 7)", cpus: 1, memMB: 2048,
+                preferring: number % 2 == 0 ? ["d\(number % 5000)", "d\((number * 7) % 5000)"] : [])
         }
         let round = placer.place(tasks, now: .milliseconds(10_000))
         #expect(round.decisions.count + round.noRoom.count + round.waitingForLocality.count == tasks.count)
