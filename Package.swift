@@ -168,7 +168,7 @@ let package = Package(
         .target(
             name: "StrataTestKit",
             dependencies: [
-                "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS", "StrataCluster",
+                "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS", "StrataCluster", "StrataMaster", "StrataAgent",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -254,6 +254,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),

@@ -30,6 +30,8 @@ public final class Master: Sendable {
     let placements = Mutex<(nodeLocal: UInt64, remote: UInt64)>((0, 0))
     /// Signalled when an agent registers.
     public let agentRegistrations = EventCounter()
+    /// Signalled after every change to the state is durable (what tests and `waitForJob` wait on).
+    public let stateChanges = EventCounter()
     let started: MonotonicInstant
 
     /// `keepsState`: the master logs its state under `configuration.stateDirectory` in the DFS
@@ -95,6 +97,26 @@ public final class Master: Sendable {
         }
     }
 
+    /// Waits until a job has ended, within a bound, and returns how it is shown.
+    public func waitForJob(_ jobId: String, timeoutSeconds: Double) async throws -> ComputeAPI.JobView {
+        let deadline = clock.now + .seconds(timeoutSeconds)
+        while true {
+            let seen = stateChanges.count
+            guard let view = state.withLock({ $0.view(ofJob: jobId) }) else { throw MasterError(message: "no job \(jobId)") }
+            if view.state.isTerminal { return view }
+            guard clock.now < deadline else {
+                throw MasterError(message: "job \(jobId) did not end within \(timeoutSeconds) s: \(view.finishedTasks)/\(view.tasks) tasks finished")
+            }
+            await clock.wait(for: stateChanges, after: seen, until: deadline)
+            try Task.checkCancellation()
+        }
+    }
+
+    /// The job's attempts, for tests and listings.
+    public func attempts(ofJob jobId: String) -> [TaskAttempt] {
+        state.withLock { $0.attempts(ofJob: jobId) }
+    }
+
     /// Stops what the master holds open (its clients), after `run` ended.
     public func shutdown() async {
         try? await http.shutdown()
@@ -124,6 +146,7 @@ public final class Master: Sendable {
             try await waitDurable(ticket)
         }
         perform(outcome.actions)
+        if !outcome.records.isEmpty { stateChanges.signal() }
         if outcome.records.contains(where: Self.wantsPlacement) { placementWanted.signal() }
         return result
     }

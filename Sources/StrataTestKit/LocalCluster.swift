@@ -4,7 +4,9 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import StrataCluster
+import StrataAgent
 import StrataClient
+import StrataMaster
 import StrataCore
 import StrataDataNode
 import StrataNameNode
@@ -25,6 +27,10 @@ public final class LocalCluster: Sendable {
     public let nameNodeHTTP: NameNodeWebHDFS
     /// WebHDFS data side and `/metrics` on each data node, in `dataNodes` order.
     public let dataNodeHTTP: [DataNodeWebHDFS]
+    /// The master and agents, when started with `options.compute`.
+    public let master: Master?
+    public let masterPort: Int?
+    public let agents: [Agent]
     private let services: ServiceGroup
     private let running: Task<Void, any Error>
 
@@ -61,6 +67,9 @@ public final class LocalCluster: Sendable {
         nameNodeHTTP = cluster.nameNodeHTTP
         nameNodeHTTPPort = cluster.nameNodeHTTPPort
         dataNodeHTTP = cluster.dataNodeHTTP
+        master = cluster.master
+        masterPort = cluster.masterPort
+        agents = cluster.agents
         self.services = services
         self.running = running
     }
