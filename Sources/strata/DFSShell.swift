@@ -69,7 +69,12 @@ struct ClusterOptions: ParsableArguments {
     }
 }
 
+/// The user the CLI acts as: `HADOOP_USER_NAME` when set (as Hadoop's simple authentication
+/// honours it), else the operating system's user running the command.
 func operatingSystemUser() -> String {
+    if let named = ProcessInfo.processInfo.environment["HADOOP_USER_NAME"], !named.isEmpty {
+        return named
+    }
     if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name {
         return String(cString: name)
     }
