@@ -18,7 +18,7 @@ struct ComputeClient {
     static func withClient<Result>(master: String?, _ body: (ComputeClient) async throws -> Result) async throws -> Result {
         let address = master ?? ProcessInfo.processInfo.environment["STRATA_MASTER"] ?? "127.0.0.1:5050"
         let http = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton))
-        let client = ComputeClient(master: address, user: operatingSystemUser(), token: clusterToken(), http: http)
+        let client = ComputeClient(master: address, user: callingUser(), token: clusterToken(), http: http)
         do {
             let result = try await body(client)
             try await http.shutdown()

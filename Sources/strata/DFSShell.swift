@@ -12,7 +12,7 @@ struct ClusterOptions: ParsableArguments {
     @Option(name: .customLong("namenode"), help: "Name node address host:port (default: $STRATA_NAMENODE, else 127.0.0.1:8020).")
     var nameNode: String?
 
-    @Option(help: "Act as this user (default: $STRATA_USER, else the operating system user).")
+    @Option(help: "Act as this user (default: $STRATA_USER, else $HADOOP_USER_NAME, else the operating system user).")
     var user: String?
 
     @Flag(help: "Print machine-readable JSON.")
@@ -20,8 +20,7 @@ struct ClusterOptions: ParsableArguments {
 
     var resolvedUser: String {
         if let user, !user.isEmpty { return user }
-        if let user = ProcessInfo.processInfo.environment["STRATA_USER"], !user.isEmpty { return user }
-        return operatingSystemUser()
+        return callingUser()
     }
 
     func nameNodeAddress() throws -> (host: String, port: Int) {
@@ -69,12 +68,16 @@ struct ClusterOptions: ParsableArguments {
     }
 }
 
-/// The user the CLI acts as: `HADOOP_USER_NAME` when set (as Hadoop's simple authentication
-/// honours it), else the operating system's user running the command.
-func operatingSystemUser() -> String {
-    if let named = ProcessInfo.processInfo.environment["HADOOP_USER_NAME"], !named.isEmpty {
-        return named
+/// The user a command acts as without `--user`: `STRATA_USER`, else `HADOOP_USER_NAME` (as
+/// Hadoop's simple authentication honours it), else the operating system user.
+func callingUser() -> String {
+    for name in ["STRATA_USER", "HADOOP_USER_NAME"] {
+        if let user = ProcessInfo.processInfo.environment[name], !user.isEmpty { return user }
     }
+    return operatingSystemUser()
+}
+
+func operatingSystemUser() -> String {
     if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name {
         return String(cString: name)
     }
