@@ -66,6 +66,9 @@ public final class LocalClusterService: Service, Sendable {
         public var agentTimeoutMs: Int64 = 15_000
         public var agentHeartbeatIntervalMs: Int64 = 1_000
         public var allowRootTasks = false
+        /// The cluster secret the master and agents require of every call (nil: none, as on
+        /// loopback).
+        public var token: String?
         public init() {}
     }
 
@@ -195,6 +198,7 @@ public final class LocalClusterService: Service, Sendable {
         masterConfiguration.port = options.masterPort
         masterConfiguration.agentTimeoutMs = options.agentTimeoutMs
         masterConfiguration.superuser = options.superuser
+        masterConfiguration.token = options.token
         let master = Master(configuration: masterConfiguration, dfs: dfs, group: group, logger: logger)
         let masterService = MasterService(master: master, group: group, logger: logger)
         await services.addServiceUnlessShutdown(Self.configuration(masterService))
@@ -210,6 +214,7 @@ public final class LocalClusterService: Service, Sendable {
             configuration.resources = options.agentResources
             configuration.heartbeatIntervalMs = options.agentHeartbeatIntervalMs
             configuration.allowRootTasks = options.allowRootTasks
+            configuration.token = options.token
             let agent = try Agent(configuration: configuration, dfs: dfs, group: group, logger: logger)
             // Each agent's tasks' cgroups under a parent of its own, so agents (and clusters) on
             // one machine never take each other's tasks for leftovers.

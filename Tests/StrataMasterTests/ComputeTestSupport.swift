@@ -26,12 +26,14 @@ let taskUser = "nobody"
 
 /// Calls the master's HTTP API as `user`; returns the status and the body.
 func callMaster(
-    _ cluster: LocalCluster, _ method: HTTPMethod, _ path: String, user: String? = taskUser, body: String? = nil
+    _ cluster: LocalCluster, _ method: HTTPMethod, _ path: String, user: String? = taskUser, body: String? = nil,
+    token: String? = nil
 ) async throws -> (status: Int, body: String) {
     let separator = path.contains("?") ? "&" : "?"
     let url = "http://127.0.0.1:\(cluster.masterPort!)\(path)" + (user.map { "\(separator)user.name=\($0)" } ?? "")
     var request = HTTPClientRequest(url: url)
     request.method = method
+    if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
     if let body {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(string: body))
