@@ -28,8 +28,8 @@ extension Agent {
                 guard accept(order) else { throw APIError.conflict("task \(order.taskId) is already on this agent") }
                 return JSONAPI.response(["accepted": order.taskId], status: .accepted)
             } else if let taskId = call.match(.post, "api/v1/tasks/*/kill")?.first {
-                Task { await self.kill(taskId) }
-                return JSONAPI.response(["killing": taskId], status: .accepted)
+                await kill(taskId)
+                return JSONAPI.response(["killed": taskId])
             } else if call.match(.get, "files/read") != nil {
                 return JSONAPI.response(try readSandboxFile(call))
             }

@@ -194,7 +194,6 @@ public final class Agent: Sendable {
         defer { _ = runners.withLock { $0.removeValue(forKey: order.taskId) } }
         await report(TaskStatus(taskId: order.taskId, state: .starting))
         let client = taskClient(user: order.user)
-        defer { Task { await client.close() } }
         var status: TaskStatus
         do {
             status = try await execute(order, sandbox: sandbox, client: client)
@@ -206,6 +205,7 @@ public final class Agent: Sendable {
             status = TaskStatus(
                 taskId: order.taskId, state: .failed, reason: "REASON_COMMAND_EXECUTOR_FAILED", message: "\(error)")
         }
+        await client.close()
         if status.state != .finished {
             status.stderrTail = Self.tail(of: sandbox + "/stderr", lines: 20, bytes: 4096)
         }

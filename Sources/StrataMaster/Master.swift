@@ -28,6 +28,10 @@ public final class Master: Sendable {
     let recordsDurable = EventCounter()
     let recordsQueued = EventCounter()
     let placements = Mutex<(nodeLocal: UInt64, remote: UInt64)>((0, 0))
+    /// Actions to perform (launches, kills, commits), run as child tasks of `run`, so none
+    /// outlives the master.
+    let actions: AsyncStream<MasterState.Action>
+    let actionSink: AsyncStream<MasterState.Action>.Continuation
     /// Signalled when an agent registers.
     public let agentRegistrations = EventCounter()
     /// Signalled after every change to the state is durable (what tests and `waitForJob` wait on).
@@ -54,6 +58,7 @@ public final class Master: Sendable {
             : nil
         self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
         self.started = clock.now
+        (actions, actionSink) = AsyncStream.makeStream(of: MasterState.Action.self)
     }
 
     /// Replays the log (a restarted master continues its jobs), then makes pending commits.
@@ -79,6 +84,13 @@ public final class Master: Sendable {
             loops.addTask { await self.logWriterLoop() }
             loops.addTask { await self.placementLoop() }
             loops.addTask { await self.tickLoop() }
+            loops.addTask {
+                await withDiscardingTaskGroup { running in
+                    for await action in self.actions {
+                        running.addTask { await self.execute(action) }
+                    }
+                }
+            }
             await loops.waitForAll()
         }
     }
@@ -242,16 +254,19 @@ public final class Master: Sendable {
         return deadline ?? nil
     }
 
+    /// Hands actions to `run`'s action loop.
     func perform(_ actions: [MasterState.Action]) {
-        for action in actions {
-            switch action {
-            case .launch(let order, let agentId, let address):
-                Task { await self.sendLaunch(order, agentId: agentId, address: address) }
-            case .kill(let taskId, _, let address):
-                Task { await self.sendKill(taskId, address: address) }
-            case .commitJob(let jobId, let output, let user):
-                Task { await self.commit(jobId, output: output, user: user) }
-            }
+        for action in actions { actionSink.yield(action) }
+    }
+
+    func execute(_ action: MasterState.Action) async {
+        switch action {
+        case .launch(let order, let agentId, let address):
+            await sendLaunch(order, agentId: agentId, address: address)
+        case .kill(let taskId, _, let address):
+            await sendKill(taskId, address: address)
+        case .commitJob(let jobId, let output, let user):
+            await commit(jobId, output: output, user: user)
         }
     }
 
