@@ -65,7 +65,7 @@ public struct Placer: Sendable {
 
     /// One user's turn in the Dominant Resource Fairness order: smallest share first, then the
     /// earliest pending task.
-    struct UserTurn {
+    struct UserTurn: HeapOrdered {
         var share: Double
         var position: Int
         var user: Int
@@ -145,7 +145,7 @@ public struct Placer: Sendable {
         var nextInQueue = [Int](repeating: 0, count: userNames.count)
         var turns: [UserTurn] = []
         for user in userNames.indices {
-            Self.push(UserTurn(share: usage[user].dominantShare(of: clusterTotal), position: queues[user][0], user: user), onto: &turns)
+            turns.heapPush(UserTurn(share: usage[user].dominantShare(of: clusterTotal), position: queues[user][0], user: user))
         }
         // Free resources only shrink during a round, so a task without constraints that found no
         // room anywhere means no later task needing at least as much in every dimension can
@@ -153,7 +153,7 @@ public struct Placer: Sendable {
         var noRoomShapes: [(needs: Resources, portCount: Int)] = []
 
         round.decisions.reserveCapacity(pending.count)
-        while let turn = Self.popFirst(&turns) {
+        while let turn = turns.heapPop() {
             let user = turn.user
             let task = pending[queues[user][nextInQueue[user]]]
             nextInQueue[user] += 1
@@ -169,7 +169,7 @@ public struct Placer: Sendable {
             }
             if nextInQueue[user] < queues[user].count {
                 let share = usage[user].dominantShare(of: clusterTotal)
-                Self.push(UserTurn(share: share, position: queues[user][nextInQueue[user]], user: user), onto: &turns)
+                turns.heapPush(UserTurn(share: share, position: queues[user][nextInQueue[user]], user: user))
             }
         }
         for user in userNames.indices { usageByUser[userNames[user]] = usage[user] }
@@ -232,35 +232,5 @@ public struct Placer: Sendable {
         recordTask(group: group, agent: agent)
         let isNodeLocal = agents[agent].info.dataNodeId.map { task.preferredDataNodes.contains($0) } ?? false
         return PlacementDecision(taskId: task.id, agentId: agents[agent].info.id, ports: ports, isNodeLocal: isNodeLocal)
-    }
-
-    private static func push(_ turn: UserTurn, onto heap: inout [UserTurn]) {
-        heap.append(turn)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].precedes(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    private static func popFirst(_ heap: inout [UserTurn]) -> UserTurn? {
-        guard let first = heap.first else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var best = parent
-                if left < heap.count, heap[left].precedes(heap[best]) { best = left }
-                if right < heap.count, heap[right].precedes(heap[best]) { best = right }
-                if best == parent { break }
-                heap.swapAt(parent, best)
-                parent = best
-            }
-        }
-        return first
     }
 }

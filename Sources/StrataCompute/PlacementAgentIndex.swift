@@ -36,7 +36,7 @@ struct PlacementAgentIndex: Sendable {
     /// among equally loaded agents the earliest one given wins. (Not by node number: that would
     /// put every shallower subtree of equal score first and walk a cluster of idle agents
     /// breadth-first, all of it.)
-    struct Candidate: Sendable {
+    struct Candidate: Sendable, HeapOrdered {
         var score: Double
         var node: Int
         /// The agent at the subtree's left edge; subtrees on the frontier never overlap.
@@ -110,7 +110,7 @@ struct PlacementAgentIndex: Sendable {
         frontier.removeAll(keepingCapacity: true)
         var current: Int? = 1
         while true {
-            guard var node = current ?? Self.popBest(&frontier)?.node else { return nil }
+            guard var node = current ?? frontier.heapPop()?.node else { return nil }
             current = nil
             // Go down the better child directly while it is at least as good as anything waiting;
             // the other child, if it might fit, waits on the frontier.
@@ -123,7 +123,7 @@ struct PlacementAgentIndex: Sendable {
                     let leftCandidate = candidate(left)
                     let rightCandidate = candidate(right)
                     let (better, worse) = leftCandidate.precedes(rightCandidate) ? (leftCandidate, rightCandidate) : (rightCandidate, leftCandidate)
-                    Self.push(worse, onto: &frontier)
+                    frontier.heapPush(worse)
                     next = better
                 } else if leftFits {
                     next = candidate(left)
@@ -133,8 +133,8 @@ struct PlacementAgentIndex: Sendable {
                     break
                 }
                 if let waiting = frontier.first, waiting.precedes(next) {
-                    Self.push(next, onto: &frontier)
-                    next = Self.popBest(&frontier)!
+                    frontier.heapPush(next)
+                    next = frontier.heapPop()!
                 }
                 node = next.node
             }
@@ -143,35 +143,5 @@ struct PlacementAgentIndex: Sendable {
                 return node - leafBase
             }
         }
-    }
-
-    private static func push(_ candidate: Candidate, onto heap: inout [Candidate]) {
-        heap.append(candidate)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].precedes(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    private static func popBest(_ heap: inout [Candidate]) -> Candidate? {
-        guard let top = heap.first else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var best = parent
-                if left < heap.count, heap[left].precedes(heap[best]) { best = left }
-                if right < heap.count, heap[right].precedes(heap[best]) { best = right }
-                if best == parent { break }
-                heap.swapAt(parent, best)
-                parent = best
-            }
-        }
-        return top
     }
 }
