@@ -15,9 +15,7 @@ extension Agent {
     public func respond(to request: Request) async -> Response {
         let call = APIRequest(request)
         do {
-            if let token = configuration.token, !call.presents(token: token) {
-                throw APIError(.unauthorized, "this agent requires the cluster secret: Authorization: Bearer <token>")
-            }
+            try call.requireSecret(configuration.token, service: "agent")
             if call.match(.get, "health") != nil {
                 return JSONAPI.response(["status": "ok"])
             } else if call.match(.get, "state") != nil {

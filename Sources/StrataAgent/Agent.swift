@@ -5,6 +5,7 @@ import NIOCore
 import StrataClient
 import StrataCompute
 import StrataCore
+import StrataHTTP
 import StrataWire
 import Synchronization
 
@@ -334,17 +335,7 @@ public final class Agent: Sendable {
 
     @discardableResult
     func post<Reply: Decodable>(_ path: String, _ body: some Encodable) async throws -> Reply {
-        var request = HTTPClientRequest(url: "http://\(configuration.masterAddress)\(path)")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let token = configuration.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
-        let response = try await http.execute(request, timeout: .seconds(10))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            throw AgentError(message: "\(path): \(response.status.code) \(String(buffer: bytes))")
-        }
-        return try JSONDecoder().decode(Reply.self, from: Data(bytes.readableBytesView))
+        try await JSONClient.call(http, .POST, url: "http://\(configuration.masterAddress)\(path)", body: body, token: configuration.token)
     }
 }
 

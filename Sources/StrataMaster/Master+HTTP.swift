@@ -18,9 +18,7 @@ extension Master {
     public func respond(to request: Request) async -> Response {
         let call = APIRequest(request)
         do {
-            if let token = configuration.token, !call.presents(token: token) {
-                throw APIError(.unauthorized, "this master requires the cluster secret: Authorization: Bearer <token> (the CLI reads STRATA_TOKEN or ~/.strata/token)")
-            }
+            try call.requireSecret(configuration.token, service: "master")
             return try await route(call, request)
         } catch {
             return JSONAPI.error(error)

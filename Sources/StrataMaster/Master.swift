@@ -5,6 +5,7 @@ import NIOCore
 import StrataClient
 import StrataCompute
 import StrataCore
+import StrataHTTP
 import Synchronization
 
 /// The resource master's shell: holds `MasterState` behind one lock, logs its records to the DFS
@@ -307,16 +308,7 @@ public final class Master: Sendable {
     }
 
     func post(_ url: String, body: some Encodable) async throws {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let token = configuration.agentToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
-        let response = try await http.execute(request, timeout: .seconds(10))
-        let text = try await response.body.collect(upTo: 1 << 20)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            throw MasterError(message: "\(url): \(response.status.code) \(String(buffer: text))")
-        }
+        let _: [String: String] = try await JSONClient.call(http, .POST, url: url, body: body, token: configuration.agentToken)
     }
 }
 

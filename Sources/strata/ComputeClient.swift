@@ -1,9 +1,11 @@
+import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import StrataCompute
+import StrataHTTP
 
 /// The CLI's way to the master's (and agents') HTTP API: JSON in and out, errors as the
 /// API's message.
@@ -48,25 +50,26 @@ struct ComputeClient {
     func call<Reply: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)?, at address: String?) async throws -> Reply {
         let separator = path.contains("?") ? "&" : "?"
         let encodedUser = user.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? user
-        var request = HTTPClientRequest(url: "http://\(address ?? master)\(path)\(separator)user.name=\(encodedUser)")
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
-        }
-        let response: HTTPClientResponse
+        let url = "http://\(address ?? master)\(path)\(separator)user.name=\(encodedUser)"
         do {
-            response = try await http.execute(request, timeout: .seconds(30))
+            return try await JSONClient.call(http, method, url: url, body: body, token: token, timeoutSeconds: 30)
+        } catch let error as APIError {
+            throw CLIError(error.message)
+        } catch is DecodingError {
+            throw CLIError("\(address ?? master) answered \(path) with something that is not Strata's JSON")
         } catch {
             throw CLIError("cannot reach \(address == nil ? "the master" : "the agent") at \(address ?? master): \(error)")
         }
-        let bytes = try await response.body.collect(upTo: 64 << 20)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            let message = (try? JSONDecoder().decode(APIMessage.self, from: Data(bytes.readableBytesView)))?.message ?? String(buffer: bytes)
-            throw CLIError(message)
+    }
+
+    /// Runs a command's body with a client; an error prints as `strata COMMAND: message` and exits 1.
+    static func run(_ command: String, master: String?, _ body: (ComputeClient) async throws -> Void) async throws {
+        do {
+            try await withClient(master: master, body)
+        } catch let error as CLIError {
+            printError("strata \(command): \(error)")
+            throw ExitCode(1)
         }
-        return try JSONDecoder().decode(Reply.self, from: Data(bytes.readableBytesView))
     }
 }
 
@@ -75,9 +78,4 @@ struct CLIError: Error, CustomStringConvertible {
     var message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
-}
-
-/// The body of an API error.
-struct APIMessage: Decodable {
-    var message: String
 }

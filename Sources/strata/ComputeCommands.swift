@@ -264,21 +264,16 @@ struct JobSubmitCommand: AsyncParsableCommand {
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
             return (parts[0], parts.count > 1 ? parts[1] : "")
         }, uniquingKeysWith: { $1 })
-        do {
-            try await ComputeClient.withClient(master: target.master) { client in
-                let job: ComputeAPI.JobView = try await client.post("/api/v1/jobs", submission)
-                guard wait else {
-                    print(json ? try JSONOutput.encode(job) : "\(job.id) submitted: \(job.tasks) tasks")
-                    return
-                }
-                if !json { print("\(job.id) submitted: \(job.tasks) tasks") }
-                let final = try await waitForJob(job.id, client: client, showProgress: !json && isatty(1) == 1)
-                if json { print(try JSONOutput.encode(final)) } else { printSummary(final) }
-                if final.state != .finished { throw ExitCode(1) }
+        try await ComputeClient.run("job submit", master: target.master) { client in
+            let job: ComputeAPI.JobView = try await client.post("/api/v1/jobs", submission)
+            guard wait else {
+                print(json ? try JSONOutput.encode(job) : "\(job.id) submitted: \(job.tasks) tasks")
+                return
             }
-        } catch let error as CLIError {
-            printError("strata job submit: \(error)")
-            throw ExitCode(1)
+            if !json { print("\(job.id) submitted: \(job.tasks) tasks") }
+            let final = try await waitForJob(job.id, client: client, showProgress: !json && isatty(1) == 1)
+            if json { print(try JSONOutput.encode(final)) } else { printSummary(final) }
+            if final.state != .finished { throw ExitCode(1) }
         }
     }
 }
@@ -324,27 +319,22 @@ struct JobStatusCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        do {
-            try await ComputeClient.withClient(master: target.master) { client in
-                let detail: ComputeAPI.JobDetail = try await client.get("/api/v1/jobs/\(jobId)")
-                if json {
-                    print(try JSONOutput.encode(detail))
-                    return
-                }
-                printSummary(detail.job)
-                print("")
-                print(pad("TASK", 22) + pad("STATE", 10) + pad("AGENT", 12) + pad("LOCALITY", 11) + "INPUT")
-                for task in detail.tasks {
-                    let attempt = task.attempt
-                    let input = task.split.map { "\($0.path)@\($0.offset)+\($0.length)" } ?? ""
-                    print(pad(attempt.taskId, 22) + pad(attempt.state.shortName, 10) + pad(task.agentHostname ?? attempt.agentId, 12)
-                        + pad(attempt.isNodeLocal ? "node-local" : "remote", 11) + input)
-                    if attempt.state == .failed, let message = attempt.message { print("    \(message)") }
-                }
+        try await ComputeClient.run("job status", master: target.master) { client in
+            let detail: ComputeAPI.JobDetail = try await client.get("/api/v1/jobs/\(jobId)")
+            if json {
+                print(try JSONOutput.encode(detail))
+                return
             }
-        } catch let error as CLIError {
-            printError("strata job status: \(error)")
-            throw ExitCode(1)
+            printSummary(detail.job)
+            print("")
+            print(pad("TASK", 22) + pad("STATE", 10) + pad("AGENT", 12) + pad("LOCALITY", 11) + "INPUT")
+            for task in detail.tasks {
+                let attempt = task.attempt
+                let input = task.split.map { "\($0.path)@\($0.offset)+\($0.length)" } ?? ""
+                print(pad(attempt.taskId, 22) + pad(attempt.state.shortName, 10) + pad(task.agentHostname ?? attempt.agentId, 12)
+                    + pad(attempt.isNodeLocal ? "node-local" : "remote", 11) + input)
+                if attempt.state == .failed, let message = attempt.message { print("    \(message)") }
+            }
         }
     }
 }
@@ -362,22 +352,17 @@ struct JobListCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        do {
-            try await ComputeClient.withClient(master: target.master) { client in
-                let jobs: [ComputeAPI.JobView] = try await client.get("/api/v1/jobs")
-                if json {
-                    print(try JSONOutput.encode(jobs))
-                    return
-                }
-                print(pad("JOB", 10) + pad("USER", 10) + pad("STATE", 11) + pad("TASKS", 12) + pad("LOCAL", 7) + "COMMAND")
-                for job in jobs {
-                    print(pad(job.id, 10) + pad(job.user, 10) + pad(job.state.rawValue, 11) + pad("\(job.finishedTasks)/\(job.tasks)", 12)
-                        + pad("\(job.nodeLocalTasks)", 7) + job.arguments.joined(separator: " "))
-                }
+        try await ComputeClient.run("job ls", master: target.master) { client in
+            let jobs: [ComputeAPI.JobView] = try await client.get("/api/v1/jobs")
+            if json {
+                print(try JSONOutput.encode(jobs))
+                return
             }
-        } catch let error as CLIError {
-            printError("strata job ls: \(error)")
-            throw ExitCode(1)
+            print(pad("JOB", 10) + pad("USER", 10) + pad("STATE", 11) + pad("TASKS", 12) + pad("LOCAL", 7) + "COMMAND")
+            for job in jobs {
+                print(pad(job.id, 10) + pad(job.user, 10) + pad(job.state.rawValue, 11) + pad("\(job.finishedTasks)/\(job.tasks)", 12)
+                    + pad("\(job.nodeLocalTasks)", 7) + job.arguments.joined(separator: " "))
+            }
         }
     }
 }
@@ -391,14 +376,9 @@ struct JobKillCommand: AsyncParsableCommand {
     var jobId: String
 
     func run() async throws {
-        do {
-            try await ComputeClient.withClient(master: target.master) { client in
-                let job: ComputeAPI.JobView = try await client.post("/api/v1/jobs/\(jobId)/kill", [String: String]())
-                print("\(job.id) \(job.state.rawValue)")
-            }
-        } catch let error as CLIError {
-            printError("strata job kill: \(error)")
-            throw ExitCode(1)
+        try await ComputeClient.run("job kill", master: target.master) { client in
+            let job: ComputeAPI.JobView = try await client.post("/api/v1/jobs/\(jobId)/kill", [String: String]())
+            print("\(job.id) \(job.state.rawValue)")
         }
     }
 }
@@ -421,24 +401,19 @@ struct TaskListCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        do {
-            try await ComputeClient.withClient(master: target.master) { client in
-                let query = job.map { "?job=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" } ?? ""
-                let tasks: [ComputeAPI.TaskView] = try await client.get("/api/v1/tasks\(query)")
-                if json {
-                    print(try JSONOutput.encode(tasks))
-                    return
-                }
-                print(pad("TASK", 22) + pad("USER", 10) + pad("STATE", 10) + pad("AGENT", 12) + "LOCALITY")
-                for task in tasks {
-                    let attempt = task.attempt
-                    print(pad(attempt.taskId, 22) + pad(attempt.user, 10) + pad(attempt.state.shortName, 10)
-                        + pad(task.agentHostname ?? attempt.agentId, 12) + (attempt.isNodeLocal ? "node-local" : "remote"))
-                }
+        try await ComputeClient.run("task ls", master: target.master) { client in
+            let query = job.map { "?job=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" } ?? ""
+            let tasks: [ComputeAPI.TaskView] = try await client.get("/api/v1/tasks\(query)")
+            if json {
+                print(try JSONOutput.encode(tasks))
+                return
             }
-        } catch let error as CLIError {
-            printError("strata task ls: \(error)")
-            throw ExitCode(1)
+            print(pad("TASK", 22) + pad("USER", 10) + pad("STATE", 10) + pad("AGENT", 12) + "LOCALITY")
+            for task in tasks {
+                let attempt = task.attempt
+                print(pad(attempt.taskId, 22) + pad(attempt.user, 10) + pad(attempt.state.shortName, 10)
+                    + pad(task.agentHostname ?? attempt.agentId, 12) + (attempt.isNodeLocal ? "node-local" : "remote"))
+            }
         }
     }
 }
@@ -458,28 +433,23 @@ struct TaskLogsCommand: AsyncParsableCommand {
     var follow = false
 
     func run() async throws {
-        do {
-            try await ComputeClient.withClient(master: target.master) { client in
-                var task: ComputeAPI.TaskView = try await client.get("/api/v1/tasks/\(taskId)")
-                guard let agent = task.agentAddress else { throw CLIError("the agent of task \(taskId) is not known to the master") }
-                let file = "\(taskId)/\(stderr ? "stderr" : "stdout")"
-                var offset: UInt64 = 0
-                while true {
-                    let chunk: ComputeAPI.FileChunk = try await client.get(
-                        "/files/read?path=\(file)&offset=\(offset)&length=1048576", at: agent)
-                    if !chunk.data.isEmpty {
-                        FileHandle.standardOutput.write(Data(chunk.data.utf8))
-                        offset += UInt64(chunk.data.utf8.count)
-                        continue
-                    }
-                    guard follow, !task.attempt.state.isTerminal else { return }
-                    try await Task.sleep(for: .milliseconds(500))
-                    task = try await client.get("/api/v1/tasks/\(taskId)")
+        try await ComputeClient.run("task logs", master: target.master) { client in
+            var task: ComputeAPI.TaskView = try await client.get("/api/v1/tasks/\(taskId)")
+            guard let agent = task.agentAddress else { throw CLIError("the agent of task \(taskId) is not known to the master") }
+            let file = "\(taskId)/\(stderr ? "stderr" : "stdout")"
+            var offset: UInt64 = 0
+            while true {
+                let chunk: ComputeAPI.FileChunk = try await client.get(
+                    "/files/read?path=\(file)&offset=\(offset)&length=1048576", at: agent)
+                if !chunk.data.isEmpty {
+                    FileHandle.standardOutput.write(Data(chunk.data.utf8))
+                    offset += UInt64(chunk.data.utf8.count)
+                    continue
                 }
+                guard follow, !task.attempt.state.isTerminal else { return }
+                try await Task.sleep(for: .milliseconds(500))
+                task = try await client.get("/api/v1/tasks/\(taskId)")
             }
-        } catch let error as CLIError {
-            printError("strata task logs: \(error)")
-            throw ExitCode(1)
         }
     }
 }
@@ -494,14 +464,9 @@ struct TaskKillCommand: AsyncParsableCommand {
     var taskId: String
 
     func run() async throws {
-        do {
-            try await ComputeClient.withClient(master: target.master) { client in
-                let _: [String: String] = try await client.post("/api/v1/tasks/\(taskId)/kill", [String: String]())
-                print("killing \(taskId)")
-            }
-        } catch let error as CLIError {
-            printError("strata task kill: \(error)")
-            throw ExitCode(1)
+        try await ComputeClient.run("task kill", master: target.master) { client in
+            let _: [String: String] = try await client.post("/api/v1/tasks/\(taskId)/kill", [String: String]())
+            print("killing \(taskId)")
         }
     }
 }
