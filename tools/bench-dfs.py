@@ -135,7 +135,7 @@ def main():
 
     print("starting the cluster", file=sys.stderr)
     log = open(os.path.join(workdir, "cluster.log"), "w")
-    cluster = subprocess.Popen([strata, "cluster", "up", "--data", cluster_dir, "--port", str(port)], stdout=log, stderr=log)
+    cluster = subprocess.Popen([strata, "cluster", "up", "--no-compute", "--data", cluster_dir, "--port", str(port)], stdout=log, stderr=log)
     try:
         for _ in range(300):
             probe = subprocess.run([strata, "dfsadmin", "safemode", "get"], env=env, capture_output=True, text=True)

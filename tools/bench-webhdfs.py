@@ -47,7 +47,7 @@ def main():
     env = dict(os.environ, STRATA_NAMENODE=f"127.0.0.1:{port}", STRATA_USER=user)
     log = open(os.path.join(workdir, "cluster.log"), "w")
     cluster = subprocess.Popen(
-        [strata, "cluster", "up", "--data", cluster_dir, "--port", str(port), "--http-port", str(http)], stdout=log, stderr=log)
+        [strata, "cluster", "up", "--no-compute", "--data", cluster_dir, "--port", str(port), "--http-port", str(http)], stdout=log, stderr=log)
     base = f"http://127.0.0.1:{http}/webhdfs/v1"
     try:
         for _ in range(300):

@@ -25,7 +25,7 @@ def cluster():
     rpc_port, http_port = free_port(), free_port()
     log = open(os.path.join(data, "cluster.log"), "w+")
     process = subprocess.Popen(
-        [binary, "cluster", "up", "--data", os.path.join(data, "dfs"), "--port", str(rpc_port), "--http-port", str(http_port)],
+        [binary, "cluster", "up", "--no-compute", "--data", os.path.join(data, "dfs"), "--port", str(rpc_port), "--http-port", str(http_port)],
         stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while True:
