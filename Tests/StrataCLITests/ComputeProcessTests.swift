@@ -20,7 +20,7 @@ import Testing
     /// starts again on the same work directory it kills them before it registers.
     @Test func anAgentKilledMidJobLosesItsTasksToTheOthersAndKillsTheirLeftoversWhenItRestarts() throws {
         let (cluster, expectedErrors) = try Self.startCluster(seed: 11)
-        // Slow tasks, all running at once (8 a agent), so that the killed agent's are caught
+        // Slow tasks, all running at once (up to 8 per agent), so that the killed agent's are caught
         // running and still run when it comes back.
         let job = try Self.submit(cluster, command: "sleep 10; grep -c ERROR", output: "/user/nobody/errors", cpus: 0.25)
         let placed = try secondsUntil(timeoutSeconds: 30, intervalSeconds: 0.2) {
@@ -88,7 +88,7 @@ import Testing
     /// same id with every part exactly once; the next job gets a new id.
     @Test func theMasterKilledMidJobAndRestartedFinishesTheJobWithEachPartOnce() throws {
         let (cluster, expectedErrors) = try Self.startCluster(seed: 12)
-        // Two tasks a agent at a time: the job runs in two rounds.
+        // Two tasks per agent at a time: the job runs in two rounds.
         let job = try Self.submit(cluster, command: "sleep 2; grep -c ERROR", output: "/user/nobody/errors", cpus: 1)
         let started = try secondsUntil(timeoutSeconds: 30, intervalSeconds: 0.1) {
             try Self.tasks(cluster, job).contains { $0.state == "TASK_RUNNING" }
