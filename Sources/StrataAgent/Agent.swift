@@ -114,7 +114,9 @@ public final class Agent: Sendable {
         while !Task.isCancelled {
             guard let info = info.withLock({ $0 }) else { return }
             do {
-                let _: [String: String] = try await post("/api/v1/agents", ComputeAPI.Registration(agent: info, tasks: reportedStatuses()))
+                let statuses = reportedStatuses()
+                let _: [String: String] = try await post("/api/v1/agents", ComputeAPI.Registration(agent: info, tasks: statuses))
+                acknowledge(statuses)
                 logger.info("agent registered with the master", metadata: ["agent": "\(agentId)", "master": "\(configuration.masterAddress)"])
                 return
             } catch {
@@ -131,12 +133,14 @@ public final class Agent: Sendable {
             await clock.wait(for: registrationWanted, after: seen, until: clock.now.advanced(byMilliseconds: configuration.heartbeatIntervalMs))
             if registrationWanted.count != seen { return }
             do {
+                let statuses = reportedStatuses()
                 let reply: ComputeAPI.HeartbeatReply = try await post(
-                    "/api/v1/agents/\(agentId)/heartbeat", ComputeAPI.Heartbeat(tasks: reportedStatuses()))
+                    "/api/v1/agents/\(agentId)/heartbeat", ComputeAPI.Heartbeat(tasks: statuses))
                 if reply.reregister {
                     logger.info("the master asked the agent to register again")
                     return
                 }
+                acknowledge(statuses)
             } catch {
                 logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
             }
@@ -147,6 +151,16 @@ public final class Agent: Sendable {
     func reportedStatuses() -> [TaskStatus] {
         tasks.withLock { tasks in
             tasks.values.filter { !$0.acknowledged }.map(\.status).sorted { $0.taskId < $1.taskId }
+        }
+    }
+
+    /// Marks the terminal statuses among `sent` as acknowledged: the master answered a
+    /// registration or heartbeat that carried them, and it answers only once what they changed
+    /// is durable. Without this, a terminal status whose own report failed (the master was down)
+    /// would ride along in every heartbeat for as long as the agent runs.
+    func acknowledge(_ sent: [TaskStatus]) {
+        tasks.withLock { tasks in
+            for status in sent where status.state.isTerminal { tasks[status.taskId]?.acknowledged = true }
         }
     }
 

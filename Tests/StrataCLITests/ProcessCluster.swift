@@ -111,6 +111,16 @@ final class ProcessCluster {
     /// More `strata namenode` options (lease limits, safe mode threshold).
     let nameNodeArguments: [String]
 
+    /// The compute side, once `startCompute` ran: the master's process (nil while it is down)
+    /// on a port that stays the same across its restarts, since agents know it by address.
+    var master: Process?
+    var masterPort = 0
+    var masterArguments: [String] = []
+    /// An agent beside each data node; each keeps its work directory (and so its id) across
+    /// restarts. Nil while stopped.
+    var agentSlots: [AgentSlot] = []
+    var agents: [Process?] = []
+
     init(dataNodes count: Int = 3, heartbeatTimeoutSeconds: Double? = nil, nameNodeArguments: [String] = []) throws {
         directory = NSTemporaryDirectory() + "strata-cli-" + UUID().uuidString
         nameNodePort = freePort()
@@ -134,6 +144,9 @@ final class ProcessCluster {
     deinit { stopEverything() }
 
     private func stopEverything() {
+        // Agents first and gracefully (they kill their tasks), while the master and the file
+        // system they talk to still run; then whatever tasks a killed agent left running.
+        stopCompute()
         for process in dataNodes.compactMap({ $0 }) + [nameNode].compactMap({ $0 }) where process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -322,6 +335,7 @@ final class ProcessCluster {
     /// for failure messages (the logs go with the cluster's directory).
     func logLines(containing text: String) -> [String] {
         let logs = ["namenode.log"] + (1...dataNodes.count).map { "node\($0).log" }
+            + (agentSlots.isEmpty ? [] : ["master.log"] + agentSlots.map(\.log))
         return logs.flatMap { log in
             ((try? String(contentsOfFile: directory + "/" + log, encoding: .utf8)) ?? "")
                 .split(separator: "\n").filter { $0.contains(text) }.map { "\(log): \($0)" }
@@ -457,4 +471,322 @@ func jsonCount(_ object: [String: Any], _ key: String) -> Int {
     if let number = object[key] as? NSNumber { return number.intValue }
     if let text = object[key] as? String, let value = Int(text) { return value }
     return 0
+}
+
+// MARK: - The compute side: a master and agents as processes
+
+extension ProcessCluster {
+    /// Where one agent lives: its work directory (which keeps its id) and hostname stay across
+    /// restarts; so does its port, unless another process took it while the agent was down.
+    struct AgentSlot {
+        let workDirectory: String
+        var port: Int
+        let log: String
+        let hostname: String
+        /// The data node beside it, by index.
+        let dataNode: Int
+        let resources: String
+    }
+
+    /// Starts `strata master` (its state in this cluster's DFS under /system/master, agents lost
+    /// after `agentTimeoutSeconds`) and an agent beside each data node offering
+    /// `agentResources`, and waits until every agent has registered.
+    func startCompute(agentTimeoutSeconds: Double = 3, agentResources: String = "cpus:2;mem:2048") throws {
+        precondition(agentSlots.isEmpty, "the compute side is already started")
+        masterPort = freePort()
+        masterArguments = ["--agent-timeout", "\(agentTimeoutSeconds)"]
+        try startMaster()
+        for index in dataNodeSlots.indices {
+            agentSlots.append(AgentSlot(
+                workDirectory: directory + "/agent\(index + 1)", port: freePort(), log: "agent\(index + 1).log",
+                hostname: "node\(index + 1)", dataNode: index, resources: agentResources))
+            agents.append(nil)
+        }
+        try startAgents(Array(agentSlots.indices))
+    }
+
+    /// Starts the master on its port and waits until it answers: it serves once it has replayed
+    /// its state from the DFS. The port must stay the master's (the agents know it by it), so a
+    /// port taken meanwhile is waited for rather than changed.
+    func startMaster() throws {
+        precondition(master == nil, "the master is running")
+        for attempt in 1...Self.startAttempts {
+            let logStart = logSize("master.log")
+            let process = try launch(
+                ["master", "--port", "\(masterPort)", "--namenode", "127.0.0.1:\(nameNodePort)", "--superuser", superuser] + masterArguments,
+                log: "master.log")
+            master = process
+            let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
+            while process.isRunning, Date() < deadline {
+                if (try? httpCall("GET", port: masterPort, "/health", timeoutSeconds: 2))?.status == 200 { return }
+                usleep(100_000)
+            }
+            killMaster()
+            let output = logText("master.log", from: logStart)
+            guard output.contains("Address already in use"), attempt < Self.startAttempts else {
+                throw ProcessClusterError(message: "the master did not start serving:\n\(output.suffix(2000))")
+            }
+            sleep(1)
+        }
+        throw ProcessClusterError(message: "the master's port \(masterPort) stayed taken")
+    }
+
+    /// SIGKILL: the master gets no chance to write anything more.
+    func killMaster() {
+        guard let master else { return }
+        if master.isRunning { kill(master.processIdentifier, SIGKILL) }
+        master.waitUntilExit()
+        self.master = nil
+    }
+
+    func startAgent(_ index: Int) throws { try startAgents([index]) }
+
+    /// Starts agents and waits until each one has registered with the master (the agent logs it
+    /// once the master accepted it; a restarted agent has already killed what its earlier run
+    /// left running by then). An agent whose port was taken while it was down gets a new one.
+    func startAgents(_ indices: [Int]) throws {
+        var pending = indices
+        for _ in 1...Self.startAttempts where !pending.isEmpty {
+            var starting: [(index: Int, logStart: Int)] = []
+            for index in pending {
+                precondition(agents[index] == nil, "agent \(index + 1) is running")
+                let slot = agentSlots[index]
+                starting.append((index, logSize(slot.log)))
+                agents[index] = try launch(
+                    [
+                        "agent", "--work-dir", slot.workDirectory, "--master", "127.0.0.1:\(masterPort)",
+                        "--namenode", "127.0.0.1:\(nameNodePort)", "--host", "127.0.0.1", "--port", "\(slot.port)",
+                        "--hostname", slot.hostname, "--datanode-id", try nodeId(ofDataNode: slot.dataNode), "--resources", slot.resources,
+                    ], log: slot.log)
+            }
+            pending = []
+            let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
+            for (index, logStart) in starting {
+                while true {
+                    let output = logText(agentSlots[index].log, from: logStart)
+                    if output.contains("agent registered with the master") { break }
+                    if let process = agents[index], !process.isRunning {
+                        process.waitUntilExit()
+                        agents[index] = nil
+                        guard output.contains("Address already in use") else {
+                            throw ProcessClusterError(message: "agent \(index + 1) did not start:\n\(output.suffix(2000))")
+                        }
+                        agentSlots[index].port = freePort()
+                        pending.append(index)
+                        break
+                    }
+                    if Date() >= deadline {
+                        killAgent(index)
+                        throw ProcessClusterError(message: "agent \(index + 1) did not register within \(Self.startTimeoutSeconds) s:\n\(output.suffix(2000))")
+                    }
+                    usleep(100_000)
+                }
+            }
+        }
+        guard pending.isEmpty else { throw ProcessClusterError(message: "agents \(pending.map { $0 + 1 }) found no free port") }
+    }
+
+    /// Kills agent `index` with SIGKILL and waits until it is gone. Its tasks' processes go on
+    /// running, as they would after an agent crash.
+    func killAgent(_ index: Int) {
+        guard let process = agents[index] else { return }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        agents[index] = nil
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) agent `index`: a paused agent neither heartbeats nor
+    /// answers, while its tasks' processes run on.
+    func pauseAgent(_ index: Int) {
+        if let process = agents[index], process.isRunning { kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    func resumeAgent(_ index: Int) {
+        if let process = agents[index], process.isRunning { kill(process.processIdentifier, SIGCONT) }
+    }
+
+    /// The id agent `index` registers with (kept in its work directory).
+    func agentId(_ index: Int) throws -> String {
+        try String(contentsOfFile: agentSlots[index].workDirectory + "/agent-id", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Stops the agents gracefully (each kills its tasks; SIGKILL for one that takes longer than
+    /// `gracefulSeconds`), then the master, then kills whatever tasks an agent killed earlier
+    /// left behind in its cgroups.
+    func stopCompute(gracefulSeconds: Double = 20) {
+        let running = agents.indices.filter { agents[$0] != nil }
+        for index in running where agents[index]!.isRunning {
+            resumeAgent(index)
+            kill(agents[index]!.processIdentifier, SIGTERM)
+        }
+        let deadline = Date().addingTimeInterval(gracefulSeconds)
+        for index in running {
+            while agents[index]!.isRunning, Date() < deadline { usleep(50_000) }
+            killAgent(index)
+        }
+        killMaster()
+        for index in agentSlots.indices {
+            if let id = try? agentId(index) { killTaskProcesses(ofAgent: id) }
+        }
+    }
+
+    // MARK: Tasks' cgroups
+
+    /// Where task cgroups can be: the unified hierarchy on cgroup v2, each mounted hierarchy on v1.
+    static func cgroupRoots() -> [String] {
+        let root = "/sys/fs/cgroup"
+        if FileManager.default.fileExists(atPath: root + "/cgroup.controllers") { return [root] }
+        var seen = Set<String>()
+        return ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted().compactMap { name in
+            let path = root + "/" + name
+            let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            guard FileManager.default.fileExists(atPath: real + "/cgroup.procs"), seen.insert(real).inserted else { return nil }
+            return real
+        }
+    }
+
+    /// The task ids with a cgroup under agent `agentId`'s parent (`strata/<agentId>/<taskId>`) in
+    /// any hierarchy.
+    func taskCgroups(ofAgent agentId: String) -> Set<String> {
+        var tasks = Set<String>()
+        for root in Self.cgroupRoots() {
+            let parent = "\(root)/strata/\(agentId)"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: parent + "/" + name, isDirectory: &isDirectory), isDirectory.boolValue {
+                    tasks.insert(name)
+                }
+            }
+        }
+        return tasks
+    }
+
+    /// The processes in a task's cgroups (what `ps` would show of the task).
+    func taskProcessIds(ofAgent agentId: String, task taskId: String) -> Set<pid_t> {
+        var pids = Set<pid_t>()
+        for root in Self.cgroupRoots() {
+            let procs = (try? String(contentsOfFile: "\(root)/strata/\(agentId)/\(taskId)/cgroup.procs", encoding: .utf8)) ?? ""
+            pids.formUnion(procs.split(separator: "\n").compactMap { pid_t($0) })
+        }
+        return pids
+    }
+
+    /// Kills every process in the cgroups of an agent's tasks and removes those cgroups and the
+    /// agent's parent: what a killed agent that never started again leaves behind.
+    func killTaskProcesses(ofAgent agentId: String) {
+        let roots = Self.cgroupRoots()
+        let tasks = taskCgroups(ofAgent: agentId)
+        for root in roots {
+            for task in tasks {
+                let cgroup = "\(root)/strata/\(agentId)/\(task)"
+                // A frozen task would not die until thawed.
+                if FileManager.default.fileExists(atPath: cgroup + "/freezer.state") {
+                    try? "THAWED".write(toFile: cgroup + "/freezer.state", atomically: false, encoding: .utf8)
+                }
+            }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        for task in tasks {
+            while true {
+                let pids = taskProcessIds(ofAgent: agentId, task: task)
+                if pids.isEmpty || Date() >= deadline { break }
+                for pid in pids { kill(pid, SIGKILL) }
+                usleep(50_000)
+            }
+            for root in roots { rmdir("\(root)/strata/\(agentId)/\(task)") }
+        }
+        for root in roots { rmdir("\(root)/strata/\(agentId)") }
+    }
+
+    // MARK: The master's HTTP API
+
+    /// Calls the master's HTTP API (as `user`, when given) and returns the status and the body
+    /// decoded as JSON (nil when it is not JSON).
+    func callMaster(_ method: String, _ path: String, user: String? = nil, body: Any? = nil) throws -> (status: Int, json: Any?, text: String) {
+        let separator = path.contains("?") ? "&" : "?"
+        let target = path + (user.map { "\(separator)user.name=\($0)" } ?? "")
+        let data = try body.map { try JSONSerialization.data(withJSONObject: $0) }
+        let (status, reply) = try httpCall(method, port: masterPort, target, body: data)
+        return (status, try? JSONSerialization.jsonObject(with: reply), String(decoding: reply, as: UTF8.self))
+    }
+}
+
+/// Whether a process exists and has not exited (a zombie waiting for its parent has).
+func isAlive(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let afterName = stat.range(of: ") ", options: .backwards)
+    else { return false }
+    return !stat[afterName.upperBound...].hasPrefix("Z")
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` on a connection of its own (closed after the
+/// answer), each send and receive bounded by `timeoutSeconds`. Returns the status and the body.
+func httpCall(_ method: String, port: Int, _ path: String, body: Data? = nil, timeoutSeconds: Int = 10) throws -> (status: Int, body: Data) {
+    func failure(_ what: String) -> ProcessClusterError {
+        ProcessClusterError(message: "\(method) 127.0.0.1:\(port)\(path): \(what): \(String(cString: strerror(errno)))")
+    }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw failure("socket") }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+    _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw failure("cannot connect") }
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\nContent-Length: \(body?.count ?? 0)\r\n"
+    if body != nil { head += "Content-Type: application/json\r\n" }
+    let request = [UInt8]((head + "\r\n").utf8) + [UInt8](body ?? Data())
+    var sent = 0
+    while sent < request.count {
+        let count = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard count > 0 else { throw failure("send") }
+        sent += count
+    }
+    var response = Data()
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let count = recv(fd, &buffer, buffer.count, 0)
+        if count == 0 { break }
+        if count < 0, errno == EINTR { continue }
+        guard count > 0 else { throw failure("no complete answer") }
+        response.append(contentsOf: buffer[0..<count])
+    }
+    guard let end = response.range(of: Data("\r\n\r\n".utf8)) else {
+        throw ProcessClusterError(message: "\(method) \(path): not an HTTP answer: \(String(decoding: response, as: UTF8.self))")
+    }
+    let lines = String(decoding: response[..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+    let statusLine = lines[0].split(separator: " ")
+    guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
+        throw ProcessClusterError(message: "\(method) \(path): bad status line '\(lines[0])'")
+    }
+    var payload = Data(response[end.upperBound...])
+    if lines.dropFirst().contains(where: { $0.lowercased().hasPrefix("transfer-encoding:") && $0.lowercased().contains("chunked") }) {
+        payload = dechunked(payload)
+    }
+    return (status, payload)
+}
+
+/// The body of a chunked HTTP/1.1 answer.
+func dechunked(_ data: Data) -> Data {
+    let bytes = [UInt8](data)
+    var body = Data()
+    var position = 0
+    while position < bytes.count {
+        guard let lineEnd = (position..<(bytes.count - 1)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 }) else { break }
+        let sizeText = String(decoding: bytes[position..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
+        guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size > 0 else { break }
+        let start = lineEnd + 2
+        guard start + size <= bytes.count else { break }
+        body.append(contentsOf: bytes[start..<(start + size)])
+        position = start + size + 2
+    }
+    return body
 }
