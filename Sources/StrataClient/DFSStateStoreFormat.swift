@@ -138,14 +138,7 @@ public enum DFSStateStoreFormat {
         guard checksum(bytes, 0..<16) == headerChecksum else {
             throw .damaged(path: path, offset: 0, "log header checksum mismatch")
         }
-        let fileVersion = readLittleEndian(UInt16.self, bytes, at: 4)
-        guard fileVersion == version else {
-            throw .damaged(path: path, offset: 4, "unsupported format version \(fileVersion)")
-        }
-        let fileSequence = readLittleEndian(UInt64.self, bytes, at: 8)
-        guard fileSequence == sequence else {
-            throw .damaged(path: path, offset: 8, "header says sequence \(fileSequence), the name \(sequence)")
-        }
+        try checkVersionAndSequence(bytes, path: path, sequence: sequence)
         var records: [[UInt8]] = []
         var offset = logHeaderBytes
         while offset < bytes.count {
@@ -186,14 +179,7 @@ public enum DFSStateStoreFormat {
         guard checksum(bytes, 0..<28) == readLittleEndian(UInt32.self, bytes, at: 28) else {
             throw .damaged(path: path, offset: 0, "snapshot header checksum mismatch")
         }
-        let fileVersion = readLittleEndian(UInt16.self, bytes, at: 4)
-        guard fileVersion == version else {
-            throw .damaged(path: path, offset: 4, "unsupported format version \(fileVersion)")
-        }
-        let fileSequence = readLittleEndian(UInt64.self, bytes, at: 8)
-        guard fileSequence == sequence else {
-            throw .damaged(path: path, offset: 8, "header says sequence \(fileSequence), the name \(sequence)")
-        }
+        try checkVersionAndSequence(bytes, path: path, sequence: sequence)
         let length = readLittleEndian(UInt64.self, bytes, at: 16)
         guard length <= UInt64(maximumSnapshotBytes), UInt64(bytes.count - snapshotHeaderBytes) == length else {
             throw .damaged(
@@ -221,5 +207,20 @@ public enum DFSStateStoreFormat {
             value |= Integer(bytes[offset + index]) << (8 * index)
         }
         return value
+    }
+}
+
+extension DFSStateStoreFormat {
+    /// Checks the version (bytes 4-5) and sequence number (bytes 8-15) a log or snapshot header
+    /// holds against this format's version and the number in the file's name.
+    static func checkVersionAndSequence(_ bytes: [UInt8], path: String, sequence: UInt64) throws(DFSStateStoreError) {
+        let fileVersion = readLittleEndian(UInt16.self, bytes, at: 4)
+        guard fileVersion == version else {
+            throw .damaged(path: path, offset: 4, "unsupported format version \(fileVersion)")
+        }
+        let fileSequence = readLittleEndian(UInt64.self, bytes, at: 8)
+        guard fileSequence == sequence else {
+            throw .damaged(path: path, offset: 8, "header says sequence \(fileSequence), the name \(sequence)")
+        }
     }
 }

@@ -14,27 +14,35 @@ import Testing
     /// 3 MiB in 256 KiB blocks.
     static let blocks = 12
 
+    /// Starts the cluster and a job of slow tasks (`sleep 10; grep -c ERROR`), waits until all of
+    /// them run, and picks the agent running the most of them.
+    static func startSlowJobAndPickVictim(seed: Int) throws -> (
+        cluster: ProcessCluster, expectedErrors: Int, job: String, victim: Int, victimId: String, victimTasks: [TaskRecord]
+    ) {
+        let (cluster, expectedErrors) = try startCluster(seed: seed)
+        let job = try submit(cluster, command: "sleep 10; grep -c ERROR", output: "/user/nobody/errors", cpus: 0.25)
+        let placed = try secondsUntil(timeoutSeconds: 30, intervalSeconds: 0.2) {
+            try tasks(cluster, job).filter { $0.state == "TASK_RUNNING" }.count == blocks
+        }
+        try #require(placed != nil, "the job's tasks were not all running within 30 s: \(describeTasks(cluster, job))")
+        let agentIds = try cluster.agentSlots.indices.map { try cluster.agentId($0) }
+        let running = try tasks(cluster, job)
+        let victim = try #require(agentIds.indices.max { a, b in
+            running.count { $0.agentId == agentIds[a] } < running.count { $0.agentId == agentIds[b] }
+        })
+        let victimTasks = running.filter { $0.agentId == agentIds[victim] }
+        try #require(!victimTasks.isEmpty)
+        return (cluster, expectedErrors, job, victim, agentIds[victim], victimTasks)
+    }
+
     /// An agent killed with SIGKILL while its tasks run: they become LOST once the agent timeout
     /// has run out (not before), run again on the other agents, and the job finishes with every
     /// part exactly once and grep's count. Its tasks' processes outlive it (as in Mesos); when it
     /// starts again on the same work directory it kills them before it registers.
     @Test func anAgentKilledMidJobLosesItsTasksToTheOthersAndKillsTheirLeftoversWhenItRestarts() throws {
-        let (cluster, expectedErrors) = try Self.startCluster(seed: 11)
         // Slow tasks, all running at once (up to 8 per agent), so that the killed agent's are caught
         // running and still run when it comes back.
-        let job = try Self.submit(cluster, command: "sleep 10; grep -c ERROR", output: "/user/nobody/errors", cpus: 0.25)
-        let placed = try secondsUntil(timeoutSeconds: 30, intervalSeconds: 0.2) {
-            try Self.tasks(cluster, job).filter { $0.state == "TASK_RUNNING" }.count == Self.blocks
-        }
-        try #require(placed != nil, "the job's tasks were not all running within 30 s: \(Self.describeTasks(cluster, job))")
-        let agentIds = try cluster.agentSlots.indices.map { try cluster.agentId($0) }
-        let running = try Self.tasks(cluster, job)
-        let victim = try #require(agentIds.indices.max { a, b in
-            running.count { $0.agentId == agentIds[a] } < running.count { $0.agentId == agentIds[b] }
-        })
-        let victimId = agentIds[victim]
-        let victimTasks = running.filter { $0.agentId == victimId }
-        try #require(!victimTasks.isEmpty)
+        let (cluster, expectedErrors, job, victim, victimId, victimTasks) = try Self.startSlowJobAndPickVictim(seed: 11)
 
         let killed = Date()
         cluster.killAgent(victim)
@@ -132,20 +140,7 @@ import Testing
     /// (SIGCONT) with those tasks still running, the master tells it to kill them, so no split
     /// goes on running twice, and each part is committed once.
     @Test func anAgentBackFromSilenceIsToldToKillTheTasksTheMasterGaveUpOn() throws {
-        let (cluster, expectedErrors) = try Self.startCluster(seed: 13)
-        let job = try Self.submit(cluster, command: "sleep 10; grep -c ERROR", output: "/user/nobody/errors", cpus: 0.25)
-        let placed = try secondsUntil(timeoutSeconds: 30, intervalSeconds: 0.2) {
-            try Self.tasks(cluster, job).filter { $0.state == "TASK_RUNNING" }.count == Self.blocks
-        }
-        try #require(placed != nil, "the job's tasks were not all running within 30 s: \(Self.describeTasks(cluster, job))")
-        let agentIds = try cluster.agentSlots.indices.map { try cluster.agentId($0) }
-        let running = try Self.tasks(cluster, job)
-        let victim = try #require(agentIds.indices.max { a, b in
-            running.count { $0.agentId == agentIds[a] } < running.count { $0.agentId == agentIds[b] }
-        })
-        let victimId = agentIds[victim]
-        let victimTasks = running.filter { $0.agentId == victimId }
-        try #require(!victimTasks.isEmpty)
+        let (cluster, expectedErrors, job, victim, victimId, victimTasks) = try Self.startSlowJobAndPickVictim(seed: 13)
 
         cluster.pauseAgent(victim)
         var processes = Set<pid_t>()
