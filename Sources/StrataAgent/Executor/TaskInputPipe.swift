@@ -85,9 +85,9 @@ final class TaskInputPipe: PositionedSink, @unchecked Sendable {
 
     /// The read end, for the task; -1 once `closeReadEnd` has closed it.
     private(set) var readDescriptor: Int32
-    private let writeDescriptor: Int32
+    let writeDescriptor: Int32
     /// A pipe that wakes the writer from `poll` on `cancel` (read end, write end).
-    private let wakeDescriptors: (Int32, Int32)
+    let wakeDescriptors: (Int32, Int32)
 
     // Guarded by `condition`.
     private let condition = NSCondition()
