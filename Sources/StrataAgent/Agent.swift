@@ -235,21 +235,39 @@ public final class Agent: Sendable {
         }
         try FileManager.default.createDirectory(atPath: sandbox, withIntermediateDirectories: true)
         _ = chown(sandbox, user.uid, user.gid)
-        let input = sandbox + "/input"
-        let read: SplitReader.Result
-        do {
-            read = try await SplitReader.read(order.split, client: client, into: input)
-        } catch {
-            throw TaskFailure(reason: "REASON_TASK_INVALID", message: "could not read the input split \(order.split.path)@\(order.split.offset): \(error)")
-        }
         if tasks.withLock({ $0[order.taskId]?.killRequested ?? false }) {
             return TaskStatus(taskId: order.taskId, state: .killed, reason: "REASON_TASK_KILLED", message: "killed before it started")
         }
+        // The task starts at once and reads its split from a pipe while the split is read from
+        // the DFS (no copy of it on disk).
+        let input = try TaskInputPipe()
         let launch = TaskLaunch(
             taskId: order.taskId, arguments: order.arguments, environment: taskEnvironment(order, sandbox: sandbox), user: order.user,
-            sandbox: sandbox, standardInput: input, resources: order.resources,
+            sandbox: sandbox, standardInputDescriptor: input.readDescriptor, resources: order.resources,
             container: order.rootFilesystem.map { ContainerSpec(rootFilesystem: $0) })
-        let running = try await executor.launch(launch)
+        let running: RunningTask
+        do {
+            running = try await executor.launch(launch)
+        } catch {
+            input.closeReadEnd()
+            input.cancel()
+            await input.waitUntilClosed()
+            throw error
+        }
+        // The task has its own copy; the agent's would keep a task that has gone away from
+        // ending the stream (EPIPE).
+        input.closeReadEnd()
+        let gracePeriodMs = configuration.killGracePeriodMs
+        let reading = Task { () -> Result<SplitReader.Result, any Error> in
+            do {
+                return .success(try await SplitReader.stream(order.split, client: client, into: input))
+            } catch {
+                // The task must not finish on part of its input.
+                input.cancel()
+                await running.kill(gracePeriodMs: gracePeriodMs)
+                return .failure(error)
+            }
+        }
         let killedMeanwhile = tasks.withLock { tasks -> Bool in
             tasks[order.taskId]?.running = running
             return tasks[order.taskId]?.killRequested ?? false
@@ -257,7 +275,18 @@ public final class Agent: Sendable {
         if killedMeanwhile { await running.kill(gracePeriodMs: configuration.killGracePeriodMs) }
         await report(TaskStatus(taskId: order.taskId, state: .running))
         let outcome = await running.wait()
-        try? FileManager.default.removeItem(atPath: input)
+        // Whatever the task left unread is not needed (and a process it left behind holding its
+        // stdin must not keep the stream going).
+        input.cancel()
+        let readResult = await reading.value
+        await input.waitUntilClosed()
+        let read: SplitReader.Result
+        switch readResult {
+        case .success(let result):
+            read = result
+        case .failure(let error):
+            throw TaskFailure(reason: "REASON_TASK_INVALID", message: "could not read the input split \(order.split.path)@\(order.split.offset): \(error)")
+        }
         var status = TaskStatus(
             taskId: order.taskId, state: outcome.state, exitCode: outcome.exitCode, reason: outcome.reason, message: outcome.message,
             bytesReadLocal: read.localBytes, bytesReadRemote: read.remoteBytes)

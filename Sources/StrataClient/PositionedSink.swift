@@ -34,3 +34,12 @@ struct ClosureSink: PositionedSink {
         }
     }
 }
+
+extension DFSClient {
+    /// Runs `body` on one of the threads that decode and encode frames for every client in this
+    /// process (one per core), off Swift's cooperative pool: a sink of its own runs its jobs
+    /// here, as the sink behind `readPositioned(_:offset:length:write:progress:)` does.
+    public static func onCodecThread<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await CodecPool.onCodecThread(body)
+    }
+}

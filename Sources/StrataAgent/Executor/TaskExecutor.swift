@@ -424,13 +424,21 @@ struct StandardFiles {
     var output: Int32
     var error: Int32
 
-    /// Opens the stdin file (or /dev/null) and creates the sandbox's `stdout` and `stderr`,
-    /// owned by the task's user so that the task can reopen them.
+    /// Duplicates the stdin descriptor, or opens the stdin file (or /dev/null), and creates the
+    /// sandbox's `stdout` and `stderr`, owned by the task's user so that the task can reopen them.
     static func open(_ launch: TaskLaunch, owner: HostUser) throws(LaunchError) -> StandardFiles {
-        let inputPath = launch.standardInput ?? "/dev/null"
-        let input = Glibc.open(inputPath, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else {
-            throw .invalid("cannot open standard input \(inputPath) of task \(launch.taskId): \(describe(errno: errno))")
+        let input: Int32
+        if let descriptor = launch.standardInputDescriptor {
+            input = fcntl(descriptor, F_DUPFD_CLOEXEC, 3)
+            guard input >= 0 else {
+                throw .launchFailed("cannot duplicate standard input descriptor \(descriptor) of task \(launch.taskId): \(describe(errno: errno))")
+            }
+        } else {
+            let inputPath = launch.standardInput ?? "/dev/null"
+            input = Glibc.open(inputPath, O_RDONLY | O_CLOEXEC)
+            guard input >= 0 else {
+                throw .invalid("cannot open standard input \(inputPath) of task \(launch.taskId): \(describe(errno: errno))")
+            }
         }
         var opened = [input]
         for name in ["stdout", "stderr"] {

@@ -31,6 +31,10 @@ public struct TaskLaunch: Sendable {
     public var sandbox: String
     /// A file given to the task as its standard input; nil gives it `/dev/null`.
     public var standardInput: String?
+    /// A descriptor given to the task as its standard input instead of `standardInput` (the read
+    /// end of the pipe the agent streams the task's split into). The executor gives the task a
+    /// duplicate, in a container too (runc passes its stdin on); the caller keeps and closes its own.
+    public var standardInputDescriptor: Int32?
     /// `cpus` becomes the cgroup's CPU shares (1024 per CPU, at least 2) and `memMB` its memory
     /// limit (none when zero). Disk is not enforced here.
     public var resources: Resources
@@ -39,7 +43,8 @@ public struct TaskLaunch: Sendable {
 
     public init(
         taskId: String, arguments: [String], environment: [String: String] = [:], user: String, sandbox: String,
-        standardInput: String? = nil, resources: Resources, container: ContainerSpec? = nil
+        standardInput: String? = nil, standardInputDescriptor: Int32? = nil, resources: Resources,
+        container: ContainerSpec? = nil
     ) {
         self.taskId = taskId
         self.arguments = arguments
@@ -47,6 +52,7 @@ public struct TaskLaunch: Sendable {
         self.user = user
         self.sandbox = sandbox
         self.standardInput = standardInput
+        self.standardInputDescriptor = standardInputDescriptor
         self.resources = resources
         self.container = container
     }
