@@ -122,7 +122,10 @@ func acceptsConnections(port: Int) -> Bool {
 func listeningSocketInodes(ports: Set<Int>) -> Set<String> {
     var inodes: Set<String> = []
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        // Read to the end: procfs files have no size, and a reader that trusts one stops early.
+        guard let handle = FileHandle(forReadingAtPath: table), let data = try? handle.readToEnd() else { continue }
+        try? handle.close()
+        let text = String(decoding: data, as: UTF8.self)
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             guard fields.count > 9, fields[3] == "0A", let colon = fields[1].lastIndex(of: ":"),
