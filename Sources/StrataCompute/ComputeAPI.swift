@@ -84,9 +84,13 @@ public enum ComputeAPI {
     public struct JobDetail: Sendable, Codable {
         public var job: JobView
         public var tasks: [TaskView]
-        public init(job: JobView, tasks: [TaskView]) {
+        /// The master's count of state changes when this was taken: a watcher passes it back as
+        /// `?changedAfter=` to be answered at the next change rather than polling.
+        public var stateVersion: UInt64?
+        public init(job: JobView, tasks: [TaskView], stateVersion: UInt64? = nil) {
             self.job = job
             self.tasks = tasks
+            self.stateVersion = stateVersion
         }
     }
 

@@ -10,7 +10,8 @@ extension Master {
     /// - `GET /health`; `GET /metrics` (Prometheus); `GET /master/state` (Mesos-like summary)
     /// - `POST /api/v1/agents` register, `POST /api/v1/agents/{id}/heartbeat`,
     ///   `POST /api/v1/agents/{id}/status` (agents); `GET /api/v1/agents`
-    /// - `POST /api/v1/jobs` submit, `GET /api/v1/jobs`, `GET /api/v1/jobs/{id}`, `POST /api/v1/jobs/{id}/kill`
+    /// - `POST /api/v1/jobs` submit, `GET /api/v1/jobs`, `GET /api/v1/jobs/{id}[?changedAfter=V&waitMs=N]`
+///   (a watch: answered at the next change of state after version V), `POST /api/v1/jobs/{id}/kill`
     /// - `GET /api/v1/tasks[?job=ID]`, `GET /api/v1/tasks/{id}`, `POST /api/v1/tasks/{id}/kill`
     ///
     /// Calls that act for a user take `?user.name=`. With a cluster secret, every call needs
@@ -67,9 +68,20 @@ extension Master {
         } else if call.match(.get, "api/v1/jobs") != nil {
             return JSONAPI.response(state.withLock { state in state.jobOrder.compactMap { state.view(ofJob: $0) } })
         } else if let jobId = call.match(.get, "api/v1/jobs/*")?.first {
+            if let changedAfter = try call.integer("changedAfter") {
+                // A watch: answered once the master's state has changed since that version, or
+                // after `waitMs` (default 10 s, at most 60 s) with the job as it is.
+                let version = UInt64(clamping: changedAfter)
+                let waitMs = min(max(try call.integer("waitMs") ?? 10_000, 0), 60_000)
+                let deadline = clock.now + .milliseconds(waitMs)
+                while stateChanges.count == version, clock.now < deadline, !Task.isCancelled {
+                    await clock.wait(for: stateChanges, after: version, until: deadline)
+                }
+            }
+            let version = stateChanges.count
             let detail = state.withLock { state -> ComputeAPI.JobDetail? in
                 guard let job = state.view(ofJob: jobId) else { return nil }
-                return ComputeAPI.JobDetail(job: job, tasks: state.attempts(ofJob: jobId).map { state.view(ofTask: $0) })
+                return ComputeAPI.JobDetail(job: job, tasks: state.attempts(ofJob: jobId).map { state.view(ofTask: $0) }, stateVersion: version)
             }
             guard let detail else { throw APIError.notFound("no job \(jobId)") }
             return JSONAPI.response(detail)

@@ -278,10 +278,14 @@ struct JobSubmitCommand: AsyncParsableCommand {
     }
 }
 
-/// Polls a job until it ends, drawing a progress line on a terminal.
+/// Watches a job until it ends, drawing a progress line on a terminal: each request is answered
+/// by the master at its next change of state (or after 10 s), so the CLI returns as soon as the
+/// job has ended rather than at its next poll.
 func waitForJob(_ jobId: String, client: ComputeClient, showProgress: Bool) async throws -> ComputeAPI.JobView {
+    var version: UInt64?
     while true {
-        let detail: ComputeAPI.JobDetail = try await client.get("/api/v1/jobs/\(jobId)")
+        let watch = version.map { "?changedAfter=\($0)&waitMs=10000" } ?? ""
+        let detail: ComputeAPI.JobDetail = try await client.get("/api/v1/jobs/\(jobId)\(watch)")
         let job = detail.job
         if showProgress {
             let line = "\r\(job.id): \(job.finishedTasks)/\(job.tasks) tasks finished, \(job.runningTasks) running, \(job.pendingTasks) waiting"
@@ -291,7 +295,12 @@ func waitForJob(_ jobId: String, client: ComputeClient, showProgress: Bool) asyn
             if showProgress { print("") }
             return job
         }
-        try await Task.sleep(for: .milliseconds(250))
+        if let current = detail.stateVersion {
+            version = current
+        } else {
+            // A master without watches: poll.
+            try await Task.sleep(for: .milliseconds(250))
+        }
     }
 }
 
