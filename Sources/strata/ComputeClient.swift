@@ -33,7 +33,7 @@ struct ComputeClient {
 
     static func clusterToken() -> String? {
         if let token = ProcessInfo.processInfo.environment["STRATA_TOKEN"], !token.isEmpty { return token }
-        let path = FileManager.default.homeDirectoryForCurrentUser.path + "/.strata/token"
+        let path = userStrataDirectory() + "/token"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return token.isEmpty ? nil : token
@@ -78,4 +78,11 @@ struct CLIError: Error, CustomStringConvertible {
     var message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
+}
+
+/// `~/.strata`: `$HOME` as the shell has it (so a session, sudo -E or a test can point it
+/// elsewhere), else the account's home directory.
+func userStrataDirectory() -> String {
+    if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { return home + "/.strata" }
+    return FileManager.default.homeDirectoryForCurrentUser.path + "/.strata"
 }

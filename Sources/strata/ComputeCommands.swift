@@ -29,6 +29,12 @@ struct MasterCommand: AsyncParsableCommand {
     @Option(help: "The superuser, who may kill anyone's jobs (default: the user running the master).")
     var superuser: String?
 
+    @Option(name: .customLong("work-dir"), help: "Where the master keeps its cluster secret when it listens beyond loopback (its state is on the DFS).")
+    var workDirectory = userStrataDirectory() + "/master"
+
+    @Option(name: .customLong("secret-file"), help: "A file holding the cluster secret to use instead of making one.")
+    var secretFile: String?
+
     @Flag(help: "Log debug messages.")
     var verbose = false
 
@@ -44,7 +50,7 @@ struct MasterCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.agentTimeoutMs = Int64(agentTimeout * 1000)
         configuration.superuser = superuser ?? operatingSystemUser()
-        configuration.token = try clusterSecretIfExposed(host: host)
+        configuration.token = try clusterSecretIfExposed(host: host, directory: workDirectory, secretFile: secretFile)
         var dfs = DFSClientConfiguration(user: configuration.superuser)
         dfs.nameNodeHost = nameNodeHost
         dfs.nameNodePort = nameNodePort
@@ -61,20 +67,47 @@ struct MasterCommand: AsyncParsableCommand {
     }
 }
 
-/// The cluster secret a daemon listening beyond loopback requires: `STRATA_TOKEN`, else
-/// `~/.strata/token`, made (random, mode 0600) on first start. Nil on loopback.
-func clusterSecretIfExposed(host: String) throws -> String? {
+/// The cluster secret a daemon listening beyond loopback requires (nil on loopback):
+/// `STRATA_TOKEN`; else the file `--secret-file` names (an agent given its master's secret);
+/// else `cluster-secret` in the daemon's own directory, made (random, mode 0600) at its first
+/// start. A secret made here is also written to `~/.strata/token` when that file does not exist,
+/// so the CLI of the user who started the daemon finds it.
+func clusterSecretIfExposed(host: String, directory: String, secretFile: String?) throws -> String? {
     let loopback = host == "localhost" || host == "::1" || host.hasPrefix("127.")
     if loopback { return nil }
-    if let token = ComputeClient.clusterToken() { return token }
-    let directory = FileManager.default.homeDirectoryForCurrentUser.path + "/.strata"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    if let token = ProcessInfo.processInfo.environment["STRATA_TOKEN"], !token.isEmpty { return token }
+    func read(_ path: String) throws -> String? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the cluster secret \(path)") }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw ValidationError("the cluster secret \(path) is empty") }
+        return token
+    }
+    if let secretFile {
+        guard let token = try read(secretFile) else { throw ValidationError("no cluster secret at \(secretFile)") }
+        return token
+    }
+    let path = directory + "/cluster-secret"
+    if let token = try read(path) { return token }
     var generator = SystemRandomNumberGenerator()
     let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-    let path = directory + "/token"
-    FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
-    printError("strata: listening on \(host): requests need the cluster secret, written to \(path)")
+    try writeSecret(token, to: path)
+    printError("strata: listening on \(host): every request needs the cluster secret, made in \(path)")
+    let userCopy = userStrataDirectory() + "/token"
+    if !FileManager.default.fileExists(atPath: userCopy) {
+        try writeSecret(token, to: userCopy)
+        printError("strata: and copied to \(userCopy) for the CLI (others use STRATA_TOKEN or that file)")
+    }
     return token
+}
+
+/// Writes a secret readable by its owner only (its directory made 0700 if missing).
+private func writeSecret(_ token: String, to path: String) throws {
+    let directory = (path as NSString).deletingLastPathComponent
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        throw ValidationError("cannot write the cluster secret to \(path)")
+    }
 }
 
 struct AgentCommand: AsyncParsableCommand {
@@ -111,6 +144,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(help: "Let tasks run as root (uid 0).")
     var allowRootTasks = false
 
+    @Option(name: .customLong("secret-file"), help: "A file holding the cluster secret (the master's) when listening beyond loopback; default: WORK_DIR/cluster-secret, made at first start.")
+    var secretFile: String?
+
     @Flag(help: "Log debug messages.")
     var verbose = false
 
@@ -123,7 +159,7 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.hostname = hostname
         configuration.dataNodeId = dataNodeId
         configuration.allowRootTasks = allowRootTasks
-        configuration.token = try clusterSecretIfExposed(host: host)
+        configuration.token = try clusterSecretIfExposed(host: host, directory: workDirectory, secretFile: secretFile)
         if let resources { configuration.resources = try parseResources(resources) }
         if let attributes { configuration.attributes = try parseAttributes(attributes) }
         var dfs = DFSClientConfiguration(user: operatingSystemUser())

@@ -299,10 +299,13 @@ final class ProcessCluster {
         return files
     }
 
-    func launch(_ arguments: [String], log: String) throws -> Process {
+    func launch(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: strataExecutable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let logPath = directory + "/" + log
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -723,7 +726,9 @@ func isAlive(_ pid: pid_t) -> Bool {
 
 /// One HTTP/1.1 request to 127.0.0.1:`port` on a connection of its own (closed after the
 /// answer), each send and receive bounded by `timeoutSeconds`. Returns the status and the body.
-func httpCall(_ method: String, port: Int, _ path: String, body: Data? = nil, timeoutSeconds: Int = 10) throws -> (status: Int, body: Data) {
+func httpCall(
+    _ method: String, port: Int, _ path: String, body: Data? = nil, headers: [String: String] = [:], timeoutSeconds: Int = 10
+) throws -> (status: Int, body: Data) {
     func failure(_ what: String) -> ProcessClusterError {
         ProcessClusterError(message: "\(method) 127.0.0.1:\(port)\(path): \(what): \(String(cString: strerror(errno)))")
     }
@@ -743,6 +748,7 @@ func httpCall(_ method: String, port: Int, _ path: String, body: Data? = nil, ti
     guard connected == 0 else { throw failure("cannot connect") }
     var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\nContent-Length: \(body?.count ?? 0)\r\n"
     if body != nil { head += "Content-Type: application/json\r\n" }
+    for (name, value) in headers { head += "\(name): \(value)\r\n" }
     let request = [UInt8]((head + "\r\n").utf8) + [UInt8](body ?? Data())
     var sent = 0
     while sent < request.count {
