@@ -23,8 +23,10 @@ extension ImageStore {
     /// `options.garbageGraceSeconds`; never a blob still referenced (each is checked again
     /// against the index, under the gate, right before it goes), never one being uploaded
     /// (those are under `uploads/` until they are complete). Uploads untouched for
-    /// `options.abandonedUploadSeconds` are deleted too.
-    public func collectGarbage() async throws -> GarbageCollectionReport {
+    /// `options.abandonedUploadSeconds` are deleted too. After `removeImage`, pass what it
+    /// removed: the blobs it released are freed at once, grace period or not, unless they were
+    /// written again since.
+    public func collectGarbage(after removed: RemovedImage? = nil) async throws -> GarbageCollectionReport {
         let nowMs = clock.wallTimeMs
         var blobs: [GarbageCollectionPlan.Blob] = []
         for entry in try await client.list(blobsDirectory) where entry.kind != .directory {
@@ -35,7 +37,8 @@ extension ImageStore {
             blobs.append(.init(digest: digest, size: entry.length, modifiedMs: entry.modificationTimeMs))
         }
         let plan = GarbageCollectionPlan.unreferenced(
-            blobs, referenced: index.referencedBlobs, nowMs: nowMs, graceMs: Int64(options.garbageGraceSeconds * 1000))
+            blobs, referenced: index.referencedBlobs, nowMs: nowMs, graceMs: Int64(options.garbageGraceSeconds * 1000),
+            released: removed?.released ?? [], releasedMs: removed?.releasedMs ?? 0)
         var report = GarbageCollectionReport(keptRecent: plan.keptRecent)
         for blob in plan.delete {
             let removed = try await gate.withLock { () async throws -> Bool in

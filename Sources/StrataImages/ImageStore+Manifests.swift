@@ -73,17 +73,35 @@ extension ImageStore {
         }
     }
 
+    /// What `removeImage` took out of the index.
+    public struct RemovedImage: Sendable, Equatable {
+        /// The manifests that left the repository.
+        public var manifests: [Digest]
+        /// Everything those manifests referenced (themselves included): the blobs garbage
+        /// collection may now free, if no other manifest names them.
+        public var released: Set<Digest>
+        /// When they were let go (wall clock, milliseconds since the epoch).
+        public var releasedMs: Int64
+    }
+
     /// Removes a tag, and the manifests nothing else in the repository keeps (the one it named,
-    /// and an index's children); returns the manifests removed. `collectGarbage` then frees
-    /// the blobs no other manifest names.
+    /// and an index's children). `collectGarbage(after:)` then frees the blobs no other
+    /// manifest names, without waiting out the grace period for them.
     @discardableResult
-    public func removeImage(repository: String, tag: String) async throws -> [Digest] {
+    public func removeImage(repository: String, tag: String) async throws -> RemovedImage {
         try await gate.withLock {
+            let before = index
+            let now = clock.wallTimeMs
             let records = try await commit { state throws(ImageStoreError) in try state.removeImage(repository: repository, tag: tag) }
-            return records.compactMap { record in
-                if case .manifestDeleted(_, let digest) = record { return digest }
-                return nil
+            var removed = RemovedImage(manifests: [], released: [], releasedMs: now)
+            for case .manifestDeleted(_, let digest) in records {
+                removed.manifests.append(digest)
+                removed.released.insert(digest)
+                if let entry = before.repositories[repository]?.manifests[digest] {
+                    removed.released.formUnion(entry.blobs + entry.children)
+                }
             }
+            return removed
         }
     }
 

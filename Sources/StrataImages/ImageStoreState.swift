@@ -194,14 +194,17 @@ public enum GarbageCollectionPlan {
 
     /// Blobs no manifest references and written at least `graceMs` before `nowMs` (a blob
     /// written more recently may be about to be named by a manifest being pushed); and how
-    /// many unreferenced blobs are kept for being recent.
+    /// many unreferenced blobs are kept for being recent. A blob in `released` (what an image
+    /// just removed referenced) goes despite the grace period if it was last written at or
+    /// before `releasedMs`, when it was let go: it was referenced then, so it is no upload
+    /// waiting for its manifest, unless written again since.
     public static func unreferenced(
-        _ blobs: [Blob], referenced: Set<Digest>, nowMs: Int64, graceMs: Int64
+        _ blobs: [Blob], referenced: Set<Digest>, nowMs: Int64, graceMs: Int64, released: Set<Digest> = [], releasedMs: Int64 = 0
     ) -> (delete: [Blob], keptRecent: Int) {
         var delete: [Blob] = []
         var keptRecent = 0
         for blob in blobs where !referenced.contains(blob.digest) {
-            if nowMs - blob.modifiedMs >= graceMs {
+            if nowMs - blob.modifiedMs >= graceMs || (released.contains(blob.digest) && blob.modifiedMs <= releasedMs) {
                 delete.append(blob)
             } else {
                 keptRecent += 1

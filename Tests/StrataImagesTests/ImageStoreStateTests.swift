@@ -91,6 +91,12 @@ struct ImageStoreStateTests {
         #expect(plan.keptRecent == 1)
         let noGrace = GarbageCollectionPlan.unreferenced(blobs, referenced: [Self.digest("a")], nowMs: 10_000, graceMs: 0)
         #expect(noGrace.delete.map(\.digest) == [Self.digest("b"), Self.digest("c"), Self.digest("d")])
+        // Blobs an image removal released go at once, unless written again after it.
+        let released = GarbageCollectionPlan.unreferenced(
+            blobs, referenced: [Self.digest("a")], nowMs: 10_000, graceMs: 1_000,
+            released: [Self.digest("a"), Self.digest("c"), Self.digest("d")], releasedMs: 9_600)
+        #expect(released.delete.map(\.digest) == [Self.digest("b"), Self.digest("c")])
+        #expect(released.keptRecent == 1)
     }
 
     @Test func recordsAndSnapshotsRoundTripThroughTheirEncoding() throws {

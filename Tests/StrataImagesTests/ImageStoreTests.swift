@@ -68,7 +68,8 @@ import Testing
             let second = try TestLayout.write(
                 at: directory + "/second", tag: "1", layers: [base, TestLayout.fileLayer("etc/motd", "second")], cmd: ["ls"])
             #expect(first.layers[0] == second.layers[0])
-            try await withImageStore { cluster, store in
+            // The default grace period: removing an image frees its blobs all the same.
+            try await withImageStore(configure: { $0.garbageGraceSeconds = 3600 }) { cluster, store in
                 try await store.push(try ImageSource.open(first.directory), repository: "apps/first", tag: "1")
                 let report = try await store.push(try ImageSource.open(second.directory), repository: "apps/second", tag: "1")
                 #expect(report.existingBlobs == [second.layers[0]])
@@ -81,8 +82,11 @@ import Testing
                     #expect(try await store.collectGarbage().removedBlobs.isEmpty)
 
                     let removed = try await store.removeImage(repository: "apps/first", tag: "1")
-                    #expect(removed == [first.manifest])
-                    let report = try await store.collectGarbage()
+                    #expect(removed.manifests == [first.manifest])
+                    #expect(removed.released == first.blobs)
+                    // Within the grace period nothing goes, but for what the removal released.
+                    #expect(try await store.collectGarbage().removedBlobs.isEmpty)
+                    let report = try await store.collectGarbage(after: removed)
                     #expect(Set(report.removedBlobs.map(\.digest)) == first.blobs.subtracting(second.blobs))
                     #expect(report.removedBlobs.count == 3)
                     #expect(try await storedBlobs(client) == second.blobs)
