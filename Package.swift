@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // SHA-256 for the image store's content addresses. 3.12.3 up to the next major but one:
+        // the package graph (swift-nio-extras, swift-certificates) already resolves 4.x.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libzstd-dev, libisal-dev).
@@ -167,6 +170,18 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // The image store: OCI manifests, indexes and configs; content-addressed blobs and an
+        // index of repositories and tags on the DFS; image layouts and archives to push from.
+        .target(
+            name: "StrataImages",
+            dependencies: [
+                "StrataCore", "StrataClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "StrataTestKit",
             dependencies: [
@@ -190,6 +205,7 @@ let package = Package(
                 "StrataCompute",
                 "StrataMaster",
                 "StrataAgent",
+                "StrataImages",
                 "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -264,6 +280,11 @@ let package = Package(
         .testTarget(
             name: "StrataCoreTests",
             dependencies: ["CLinux"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataImagesTests",
+            dependencies: ["StrataImages", "StrataClient", "StrataCore", "StrataTestKit", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import StrataClient
+import StrataCore
+import StrataTestKit
+import Testing
+
+@testable import StrataImages
+
+/// Writes tar archives for tests: ustar headers, regular files, directories and symbolic links,
+/// with fixed times and owners so the same entries give the same bytes (and digest).
+struct TestTarWriter {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func directory(_ name: String, mode: UInt32 = 0o755) {
+        header(name: name.hasSuffix("/") ? name : name + "/", mode: mode, size: 0, type: UInt8(ascii: "5"), link: "")
+    }
+
+    mutating func file(_ name: String, _ contents: [UInt8], mode: UInt32 = 0o644) {
+        header(name: name, mode: mode, size: contents.count, type: UInt8(ascii: "0"), link: "")
+        bytes += contents
+        bytes += [UInt8](repeating: 0, count: (512 - contents.count % 512) % 512)
+    }
+
+    mutating func symlink(_ name: String, to target: String) {
+        header(name: name, mode: 0o777, size: 0, type: UInt8(ascii: "2"), link: target)
+    }
+
+    /// Two zero blocks end the archive.
+    mutating func finish() -> [UInt8] {
+        bytes += [UInt8](repeating: 0, count: 1024)
+        return bytes
+    }
+
+    private mutating func header(name: String, mode: UInt32, size: Int, type: UInt8, link: String) {
+        var header = [UInt8](repeating: 0, count: 512)
+        func put(_ text: String, at offset: Int, length: Int) {
+            let utf8 = Array(text.utf8)
+            precondition(utf8.count <= length, "\(text) does not fit a ustar field of \(length)")
+            header.replaceSubrange(offset..<(offset + utf8.count), with: utf8)
+        }
+        func octal(_ value: Int, at offset: Int, length: Int) {
+            let digits = String(value, radix: 8)
+            put(String(repeating: "0", count: length - 1 - digits.count) + digits, at: offset, length: length - 1)
+        }
+        put(name, at: 0, length: 100)
+        octal(Int(mode), at: 100, length: 8)
+        octal(0, at: 108, length: 8)
+        octal(0, at: 116, length: 8)
+        octal(size, at: 124, length: 12)
+        octal(0, at: 136, length: 12)
+        header[156] = type
+        put(link, at: 157, length: 100)
+        put("ustar\u{0}00", at: 257, length: 8)
+        put("root", at: 265, length: 32)
+        put("root", at: 297, length: 32)
+        header.replaceSubrange(148..<156, with: Array("        ".utf8))
+        let sum = header.reduce(0) { $0 + Int($1) }
+        let digits = String(sum, radix: 8)
+        put(String(repeating: "0", count: 6 - digits.count) + digits, at: 148, length: 6)
+        header[154] = 0
+        header[155] = UInt8(ascii: " ")
+        bytes += header
+    }
+}
+
+/// An OCI image layout written by a test.
+struct TestLayout {
+    var directory: String
+    var manifest: Digest
+    var config: Digest
+    var layers: [Digest]
+
+    /// Every blob of the image, the manifest's included.
+    var blobs: Set<Digest> { Set([manifest, config] + layers) }
+
+    /// The base layer every busybox test image shares: /bin/busybox (Debian's busybox-static)
+    /// and a few links to it.
+    static func busyboxLayer() throws -> [UInt8] {
+        let busybox = try #require(FileManager.default.contents(atPath: "/bin/busybox"), "/bin/busybox (busybox-static) is needed")
+        var tar = TestTarWriter()
+        tar.directory("bin")
+        tar.file("bin/busybox", Array(busybox), mode: 0o755)
+        for tool in ["sh", "ls", "echo", "cat"] { tar.symlink("bin/" + tool, to: "busybox") }
+        tar.directory("tmp", mode: 0o1777)
+        return tar.finish()
+    }
+
+    /// A layer with one file.
+    static func fileLayer(_ name: String, _ text: String) -> [UInt8] {
+        var tar = TestTarWriter()
+        tar.directory((name as NSString).deletingLastPathComponent)
+        tar.file(name, Array(text.utf8))
+        return tar.finish()
+    }
+
+    /// Writes an OCI layout with one image of `layers` (plain tars) named `tag`.
+    static func write(at directory: String, tag: String, layers: [[UInt8]], cmd: [String] = ["sh"]) throws -> TestLayout {
+        let blobs = directory + "/blobs/sha256"
+        try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
+        func store(_ bytes: [UInt8]) throws -> Digest {
+            let digest = Digest.of(bytes)
+            try Data(bytes).write(to: URL(fileURLWithPath: blobs + "/" + digest.hex))
+            return digest
+        }
+        var layerDescriptors: [Descriptor] = []
+        for layer in layers {
+            layerDescriptors.append(Descriptor(mediaType: OCIMediaType.layerTar, digest: try store(layer), size: UInt64(layer.count)))
+        }
+        let configuration = OCIImageConfiguration(
+            architecture: "amd64", os: "linux",
+            config: .init(env: ["PATH=/bin"], entrypoint: nil, cmd: cmd, workingDir: "/", user: nil),
+            rootfs: .init(diffIDs: layerDescriptors.map(\.digest)))
+        let configBytes = Array(try JSONEncoder.canonical.encode(configuration))
+        let config = Descriptor(mediaType: OCIMediaType.imageConfig, digest: try store(configBytes), size: UInt64(configBytes.count))
+        let manifest = OCIImageManifest(mediaType: OCIMediaType.imageManifest, config: config, layers: layerDescriptors)
+        let manifestBytes = Array(try JSONEncoder.canonical.encode(manifest))
+        let manifestDigest = try store(manifestBytes)
+        let index = OCIImageIndex(mediaType: OCIMediaType.imageIndex, manifests: [
+            Descriptor(
+                mediaType: OCIMediaType.imageManifest, digest: manifestDigest, size: UInt64(manifestBytes.count),
+                annotations: [Descriptor.refNameAnnotation: tag])
+        ])
+        try Data(try JSONEncoder.canonical.encode(index)).write(to: URL(fileURLWithPath: directory + "/index.json"))
+        try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: URL(fileURLWithPath: directory + "/oci-layout"))
+        return TestLayout(directory: directory, manifest: manifestDigest, config: config.digest, layers: layerDescriptors.map(\.digest))
+    }
+}
+
+/// A fresh temporary directory for a test, removed afterwards.
+func withTemporaryDirectory<Result>(_ body: (String) async throws -> Result) async throws -> Result {
+    let directory = NSTemporaryDirectory() + "strata-images-test-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await body(directory)
+}
+
+/// A cluster of a name node and three data nodes, and an opened image store over it with no
+/// grace period for garbage collection.
+func withImageStore<Result>(
+    configure: (inout ImageStore.Options) -> Void = { _ in }, _ body: (LocalCluster, ImageStore) async throws -> Result
+) async throws -> Result {
+    try await LocalCluster.withTemporary(prefix: "strata-images-") { cluster in
+        try await using(cluster.client()) { client in
+            let store = makeStore(client, configure: configure)
+            try await store.open()
+            let result = try await body(cluster, store)
+            try await store.close()
+            return result
+        }
+    }
+}
+
+func makeStore(_ client: DFSClient, configure: (inout ImageStore.Options) -> Void = { _ in }) -> ImageStore {
+    var options = ImageStore.Options()
+    options.garbageGraceSeconds = 0
+    configure(&options)
+    var logger = Logger(label: "strata.images.test")
+    logger.logLevel = .warning
+    return ImageStore(client: client, options: options, logger: logger)
+}
+
+/// The digests of the blobs in the store's blob directory.
+func storedBlobs(_ client: DFSClient) async throws -> Set<Digest> {
+    Set(try await client.list("/system/images/blobs/sha256").compactMap { Digest("sha256:" + ($0.path as NSString).lastPathComponent) })
+}
+
+/// Expects `body` to throw `ImageStoreError` with `code`.
+func expectStoreError(
+    _ code: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async {
+    do {
+        try await body()
+        Issue.record("\(what): succeeded, expected \(code)", sourceLocation: sourceLocation)
+    } catch let error as ImageStoreError {
+        #expect(error.code == code, "\(what): \(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("\(what): failed with \(error), expected \(code)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Runs a program and fails the test if it does not exit 0; returns its standard output.
+@discardableResult
+func run(_ program: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ImageSourceError("\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: errorData, as: UTF8.self))")
+    }
+    return String(decoding: outputData, as: UTF8.self)
+}
