@@ -127,7 +127,7 @@ let package = Package(
             name: "StrataCluster",
             dependencies: [
                 "StrataCore", "StrataNameNode", "StrataDataNode", "StrataWebHDFS", "StrataHTTP",
-                "StrataMaster", "StrataAgent", "StrataCompute",
+                "StrataMaster", "StrataAgent", "StrataCompute", "StrataImages", "StrataRegistry", "StrataClient",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -182,10 +182,22 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // The OCI distribution API (v2) over the image store.
+        .target(
+            name: "StrataRegistry",
+            dependencies: [
+                "StrataHTTP", "StrataImages",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "StrataTestKit",
             dependencies: [
                 "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS", "StrataCluster", "StrataMaster", "StrataAgent",
+                "StrataRegistry",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -280,6 +292,16 @@ let package = Package(
         .testTarget(
             name: "StrataCoreTests",
             dependencies: ["CLinux"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataRegistryTests",
+            dependencies: [
+                "StrataRegistry", "StrataImages", "StrataTestKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

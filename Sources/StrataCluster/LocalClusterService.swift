@@ -9,6 +9,7 @@ import StrataCompute
 import StrataCore
 import StrataDataNode
 import StrataMaster
+import StrataRegistry
 import StrataNameNode
 import StrataWebHDFS
 import Synchronization
@@ -66,9 +67,14 @@ public final class LocalClusterService: Service, Sendable {
         public var agentTimeoutMs: Int64 = 15_000
         public var agentHeartbeatIntervalMs: Int64 = 1_000
         public var allowRootTasks = false
-        /// The cluster secret the master and agents require of every call (nil: none, as on
-        /// loopback).
+        /// The cluster secret the master, agents and registry require of every call (nil:
+        /// none, as on loopback).
         public var token: String?
+        /// Starts the image registry (the OCI distribution API over the image store in the
+        /// DFS); `strata cluster up` does with compute.
+        public var registry = false
+        /// The registry's HTTP port (0: a free one).
+        public var registryPort = 0
         public init() {}
     }
 
@@ -90,6 +96,9 @@ public final class LocalClusterService: Service, Sendable {
         public var masterPort: Int?
         public var agents: [Agent] = []
         public var agentPorts: [Int] = []
+        /// The image registry, when the cluster runs one.
+        public var registry: Registry?
+        public var registryPort: Int?
     }
 
     public let directory: String
@@ -183,6 +192,15 @@ public final class LocalClusterService: Service, Sendable {
             directory: directory, group: group, nameNode: nameNodeService.nameNode, nameNodePort: nameNode.rpcPort,
             nameNodeHTTP: nameNode.webHDFS, nameNodeHTTPPort: nameNode.httpPort, dataNodes: dataNodeServices.map(\.dataNode),
             dataNodeHTTP: dataNodeHTTP)
+        if options.registry {
+            var dfs = DFSClientConfiguration(user: options.superuser)
+            dfs.nameNodePort = running.nameNodePort
+            let service = RegistryService(dfs: dfs, host: "127.0.0.1", port: options.registryPort, token: options.token, group: group, logger: logger)
+            await services.addServiceUnlessShutdown(Self.configuration(service))
+            guard let port = try? await service.ready.wait() else { return }
+            running.registry = service.registry
+            running.registryPort = port
+        }
         if options.compute {
             guard try await startCompute(in: services, running: &running, group: group) else { return }
         }

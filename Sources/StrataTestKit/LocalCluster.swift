@@ -7,6 +7,7 @@ import StrataCluster
 import StrataAgent
 import StrataClient
 import StrataMaster
+import StrataRegistry
 import StrataCore
 import StrataDataNode
 import StrataNameNode
@@ -31,6 +32,9 @@ public final class LocalCluster: Sendable {
     public let master: Master?
     public let masterPort: Int?
     public let agents: [Agent]
+    /// The image registry and its port, when started with `options.registry`.
+    public let registry: Registry?
+    public let registryPort: Int?
     private let services: ServiceGroup
     private let running: Task<Void, any Error>
 
@@ -70,6 +74,8 @@ public final class LocalCluster: Sendable {
         master = cluster.master
         masterPort = cluster.masterPort
         agents = cluster.agents
+        registry = cluster.registry
+        registryPort = cluster.registryPort
         self.services = services
         self.running = running
     }

@@ -175,7 +175,7 @@ struct ClusterCommand: AsyncParsableCommand {
 struct ClusterUpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Start a name node, data nodes, a master and an agent per data node on loopback in this process, until Ctrl-C.",
+        abstract: "Start a name node, data nodes, a master, an agent per data node and the image registry on loopback in this process, until Ctrl-C.",
         discussion: "Running it again on the same --data directory brings back every file.")
 
     @Option(help: "How many data nodes.")
@@ -208,7 +208,10 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "First agent's HTTP port, the others following it (0: any free ports).")
     var agentPort: Int = 5051
 
-    @Flag(help: "Start no master and no agents: the file system alone.")
+    @Option(help: "The image registry's HTTP port (the OCI distribution API over the images in the DFS).")
+    var registryPort: Int = 5000
+
+    @Flag(help: "Start no master, no agents and no registry: the file system alone.")
     var noCompute = false
 
     @Flag(help: "Let tasks run as root (uid 0).")
@@ -239,6 +242,8 @@ struct ClusterUpCommand: AsyncParsableCommand {
         options.scanPeriodMs = Int64(scanPeriodHours * 3_600_000)
         options.logLevel = verbose ? .debug : .warning
         options.compute = !noCompute
+        options.registry = !noCompute
+        options.registryPort = registryPort
         options.masterPort = masterPort
         options.agentPort = agentPort
         options.allowRootTasks = allowRootTasks
@@ -257,6 +262,9 @@ struct ClusterUpCommand: AsyncParsableCommand {
                 for (index, port) in running.agentPorts.enumerated() {
                     print("  agent \(index + 1)        http://127.0.0.1:\(port)/state  beside data node \(index + 1)")
                 }
+            }
+            if let registryPort = running.registryPort {
+                print("  registry       http://127.0.0.1:\(registryPort)/v2/  (skopeo copy ... docker://127.0.0.1:\(registryPort)/NAME:TAG --dest-tls-verify=false)")
             }
             print("Use it with: STRATA_NAMENODE=127.0.0.1:\(running.nameNodePort) strata dfs ls /")
             if let masterPort = running.masterPort {

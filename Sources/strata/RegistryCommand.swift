@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import StrataClient
+import StrataCluster
+
+/// `strata registry`: the OCI distribution API over the image store in the DFS, on its own.
+struct RegistryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry", abstract: "Run the image registry (OCI distribution API v2 over the images in the DFS) until SIGTERM or Ctrl-C.")
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "HTTP port.")
+    var port = 5000
+
+    @Option(name: .customLong("namenode"), help: "Name node address host:port.")
+    var nameNode = "127.0.0.1:8020"
+
+    @Option(help: "The user the registry acts as in the DFS (it owns /system/images; default: the user running it).")
+    var user: String?
+
+    @Option(name: .customLong("work-dir"), help: "Where the registry keeps its cluster secret when it listens beyond loopback.")
+    var workDirectory = userStrataDirectory() + "/registry"
+
+    @Option(name: .customLong("secret-file"), help: "A file holding the cluster secret to use instead of making one.")
+    var secretFile: String?
+
+    @Flag(help: "Log debug messages.")
+    var verbose = false
+
+    func run() async throws {
+        let logger = makeLogger(verbose: verbose)
+        let (nameNodeHost, nameNodePort) = try parseAddress(nameNode, defaultPort: 8020)
+        var dfs = DFSClientConfiguration(user: user ?? operatingSystemUser())
+        dfs.nameNodeHost = nameNodeHost
+        dfs.nameNodePort = nameNodePort
+        let token = try clusterSecretIfExposed(host: host, directory: workDirectory, secretFile: secretFile)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let service = RegistryService(dfs: dfs, host: host, port: port, token: token, group: group, logger: logger)
+        do {
+            try await runServices([service], logger: logger)
+        } catch {
+            try? await group.shutdownGracefully()
+            printError("strata registry: \(error)")
+            throw ExitCode(1)
+        }
+        try await group.shutdownGracefully()
+    }
+}
