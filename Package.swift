@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libzstd-dev, libisal-dev).
@@ -31,6 +32,13 @@ let package = Package(
             name: "CZstd",
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
+        ),
+        // zlib, for gzip-compressed image layers (Debian: zlib1g-dev).
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
         ),
         // glibc's malloc.h, for heap statistics in benchmarks.
         .systemLibrary(name: "CMalloc"),
@@ -143,7 +151,8 @@ let package = Package(
         .target(
             name: "StrataAgent",
             dependencies: [
-                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP",
+                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP", "CZlib", "CZstd",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
