@@ -23,6 +23,8 @@ final class LayerApplier {
     let asRoot: Bool
     /// Bytes of file contents this layer may still write (the cache's bound on a root filesystem).
     private var remainingBytes: Int64
+    /// Bytes of file contents written.
+    private(set) var writtenBytes: Int64 = 0
     /// Real paths (from the root, `/`-separated) this layer made, for opaque directories.
     private var pathsMade: Set<String> = []
     /// Directories this layer made or changed: their mode and time are set at the end.
@@ -49,6 +51,7 @@ final class LayerApplier {
         case .contents(let bytes):
             guard let currentFile else { return }
             remainingBytes -= Int64(bytes.count)
+            writtenBytes += Int64(bytes.count)
             guard remainingBytes >= 0 else {
                 throw LayerUnpackError(.tooLarge, "layer \(layerName) unpacks to more than the image cache may hold")
             }

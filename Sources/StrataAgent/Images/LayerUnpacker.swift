@@ -21,6 +21,8 @@ public final class LayerUnpacker {
     private let applier: LayerApplier
     private let root: RootDirectory
     private(set) var compressedBytes: Int64 = 0
+    /// Bytes of file contents written so far.
+    public var writtenBytes: Int64 { applier.writtenBytes }
 
     private enum Decompressor {
         case none
@@ -89,10 +91,11 @@ public final class LayerUnpacker {
     /// Applies `layer`, read from `chunks`, onto the directory `rootFilesystem`; each chunk is
     /// processed on a dispatch queue (blocking file system calls stay off the cooperative pool)
     /// before the next is read. On error the directory is left as it is, part applied: the
-    /// caller removes it.
+    /// caller removes it. Returns the bytes of file contents written.
+    @discardableResult
     public static func apply(
         _ layer: ImageLayer, chunks: any AsyncSequence<[UInt8], any Error>, onto rootFilesystem: String, maximumBytes: Int64
-    ) async throws(LayerUnpackError) {
+    ) async throws(LayerUnpackError) -> Int64 {
         let queue = DispatchQueue(label: "strata.image-unpack")
         let unpacker = try await onQueue(queue) { () throws(LayerUnpackError) in
             UncheckedUnpacker(try LayerUnpacker(layer: layer, rootFilesystem: rootFilesystem, maximumBytes: maximumBytes))
@@ -110,6 +113,7 @@ public final class LayerUnpacker {
             try await onQueue(queue) { () throws(LayerUnpackError) in try unpacker.value.consume(chunk) }
         }
         try await onQueue(queue) { () throws(LayerUnpackError) in try unpacker.value.finish() }
+        return unpacker.value.writtenBytes
     }
 }
 
