@@ -67,6 +67,8 @@ struct RootfsCacheTests {
         for mountPoint in ["proc", "dev", "sys", "tmp", "mnt/sandbox"] {
             #expect(scratch.status("\(first.rootFilesystem)/\(mountPoint)").map(RootDirectory.isDirectory) == true, "\(mountPoint)")
         }
+        // runc gives the /tmp tmpfs its mount point's mode.
+        #expect(scratch.status("\(first.rootFilesystem)/tmp").map { $0.st_mode & 0o7777 } == 0o1777)
         await cache.release(first)
         let second = try await cache.acquire([base.layer, top.layer], from: layers.source)
         #expect(layers.totalReads == 2)

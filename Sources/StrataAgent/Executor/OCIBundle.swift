@@ -90,9 +90,13 @@ struct OCIConfiguration: Encodable, Sendable {
         var shares: UInt64
     }
 
-    /// Where the configuration mounts something, as paths inside the root filesystem: a root
-    /// filesystem that has them all is not written to by runc (the rest of `/dev` is in its tmpfs).
-    static let mountPoints = ["proc", "dev", "sys", "tmp", "mnt/sandbox"]
+    /// Where the configuration mounts something, as paths inside the root filesystem, and the
+    /// mode to make each with: a root filesystem that has them all is not written to by runc
+    /// (the rest of `/dev` is in its tmpfs). runc gives a tmpfs the mode of the directory it is
+    /// mounted on, so `/tmp` is made writable by all, sticky.
+    static let mountPoints: [(path: String, mode: UInt32)] = [
+        ("proc", 0o755), ("dev", 0o755), ("sys", 0o755), ("tmp", 0o1777), ("mnt/sandbox", 0o755),
+    ]
 
     /// The configuration for `launch`, run as `user` from `rootFilesystem`, its cgroup at
     /// `/<cgroupPath>` (relative to each hierarchy's root, like the executor's own cgroups).

@@ -50,12 +50,12 @@ public actor RootfsCache {
     /// memory in tests.
     public typealias LayerSource = @Sendable (ImageLayer) async throws -> any AsyncSequence<[UInt8], any Error>
 
-    /// The mount points runc needs in a root filesystem (`OCIConfiguration.mountPoints`).
+    /// The mount points runc needs in a root filesystem and their modes (`OCIConfiguration.mountPoints`).
     public static let containerMountPoints = OCIConfiguration.mountPoints
 
     public nonisolated let directory: String
     public nonisolated let capacityBytes: Int64
-    let mountPoints: [String]
+    let mountPoints: [(path: String, mode: UInt32)]
     let logger: Logger
     private var index: RootfsCacheIndex
     private var manifests: [String: RootfsManifest] = [:]
@@ -73,7 +73,7 @@ public actor RootfsCache {
     /// first by their manifests' modification times (an entry whose manifest is missing or
     /// damaged is removed). Blocks while it reads the manifests: call it at start-up.
     public init(
-        directory: String, capacityBytes: Int64, mountPoints: [String] = RootfsCache.containerMountPoints, logger: Logger
+        directory: String, capacityBytes: Int64, mountPoints: [(path: String, mode: UInt32)] = RootfsCache.containerMountPoints, logger: Logger
     ) throws(LayerUnpackError) {
         self.directory = directory
         self.capacityBytes = capacityBytes
@@ -251,12 +251,19 @@ public actor RootfsCache {
     /// Makes the mount points, records the manifest, syncs the file system and renames the
     /// finished entry into place: an entry in `rootfs/` is always complete.
     private static func complete(
-        _ temporary: String, into destination: String, key: String, layers: [ImageLayer], mountPoints: [String]
+        _ temporary: String, into destination: String, key: String, layers: [ImageLayer], mountPoints: [(path: String, mode: UInt32)]
     ) throws(LayerUnpackError) -> RootfsManifest {
         let rootFilesystem = "\(temporary)/rootfs"
         let root = try RootDirectory(path: rootFilesystem)
         for mountPoint in mountPoints {
-            _ = try root.directory(try RootDirectory.components(of: mountPoint)[...], create: true)
+            let components = try RootDirectory.components(of: mountPoint.path)
+            guard let name = components.last, let parent = try root.directory(components.dropLast(), create: true) else { continue }
+            // What the image has there stays as it is.
+            if RootDirectory.status(parent.descriptor, name) == nil {
+                guard mkdirat(parent.descriptor, name, 0o700) == 0, fchmodat(parent.descriptor, name, mode_t(mountPoint.mode), 0) == 0 else {
+                    throw RootDirectory.failure("cannot make the mount point /\(mountPoint.path)", errno)
+                }
+            }
         }
         let manifest = try RootfsManifest.record(rootFilesystem: rootFilesystem, key: key, layers: layers)
         // The files' contents reach the disk before the entry is complete (one syncfs rather
