@@ -79,6 +79,11 @@ struct TestTar {
 
     /// The archive with its end-of-archive blocks.
     var archive: [UInt8] { bytes + [UInt8](repeating: 0, count: 1024) }
+
+    /// Applies the archive, as an uncompressed layer, onto `root`.
+    func apply(onto root: String) async throws(LayerUnpackError) {
+        try await TestLayer(blob: archive, mediaType: TestLayer.tarType).apply(onto: root)
+    }
 }
 
 /// A scratch directory for layer tests, removed at the end.
@@ -245,7 +250,7 @@ struct LayerUnpackerTests {
         tar.pax([("linkpath", "\(longDirectory)/pax-file")])
         tar.symbolicLink("link", to: "ignored")
         let root = try scratch.makeDirectory("root")
-        try await TestLayer(blob: tar.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await tar.apply(onto: root)
         #expect(scratch.read("\(root)/\(longDirectory)/pax-file") == "from pax")
         #expect(scratch.read("\(root)/\(longDirectory)/gnu-file") == "from gnu")
         #expect(scratch.linkTarget("\(root)/link") == "\(longDirectory)/pax-file")
@@ -268,7 +273,7 @@ struct LayerUnpackerTests {
         lower.file("opaque/old", "old")
         lower.directory("opaque/sub")
         lower.file("opaque/sub/old-deep", "old")
-        try await TestLayer(blob: lower.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await lower.apply(onto: root)
 
         var upper = TestTar()
         upper.file("etc/.wh.gone", "")
@@ -280,7 +285,7 @@ struct LayerUnpackerTests {
         upper.file("opaque/.wh..wh..opq", "")
         upper.directory("opaque/sub")
         upper.file("opaque/sub/new-deep", "new")
-        try await TestLayer(blob: upper.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await upper.apply(onto: root)
 
         #expect(scratch.read("\(root)/etc/keep") == "keep")
         #expect(!scratch.exists("\(root)/etc/gone") && !scratch.exists("\(root)/etc/gone-dir"))
@@ -299,13 +304,13 @@ struct LayerUnpackerTests {
         lower.file("was-dir/inside", "x")
         lower.file("was-file", "x")
         lower.symbolicLink("was-link", to: "/etc")
-        try await TestLayer(blob: lower.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await lower.apply(onto: root)
         var upper = TestTar()
         upper.file("was-dir", "now a file")
         upper.directory("was-file")
         upper.file("was-file/inside", "now inside a directory")
         upper.file("was-link", "now a file, the link replaced and not followed")
-        try await TestLayer(blob: upper.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await upper.apply(onto: root)
         #expect(scratch.read("\(root)/was-dir") == "now a file")
         #expect(scratch.read("\(root)/was-file/inside") == "now inside a directory")
         #expect(scratch.linkTarget("\(root)/was-link") == nil)
@@ -317,19 +322,19 @@ struct LayerUnpackerTests {
         let root = try scratch.makeDirectory("root")
         var lower = TestTar()
         lower.file("lower-file", "lower")
-        try await TestLayer(blob: lower.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await lower.apply(onto: root)
         var upper = TestTar()
         upper.file("bin/tool", "tool")
         upper.hardLink("bin/tool-again", to: "bin/tool")
         upper.hardLink("/bin/to-lower", to: "./lower-file")
-        try await TestLayer(blob: upper.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await upper.apply(onto: root)
         #expect(scratch.status("\(root)/bin/tool")?.st_ino == scratch.status("\(root)/bin/tool-again")?.st_ino)
         #expect(scratch.status("\(root)/lower-file")?.st_ino == scratch.status("\(root)/bin/to-lower")?.st_ino)
 
         var missing = TestTar()
         missing.hardLink("dangling", to: "no-such-file")
         let error = await unpackError { () throws(LayerUnpackError) in
-            try await TestLayer(blob: missing.archive, mediaType: TestLayer.tarType).apply(onto: root)
+            try await missing.apply(onto: root)
         }
         #expect(error?.kind == .corrupt)
     }
@@ -340,7 +345,7 @@ struct LayerUnpackerTests {
         var tar = TestTar()
         tar.entry("dev/null-copy", .characterDevice, mode: 0o666, major: 1, minor: 3)
         tar.entry("pipe", .fifo, mode: 0o600)
-        try await TestLayer(blob: tar.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await tar.apply(onto: root)
         #expect(scratch.status("\(root)/pipe").map { $0.st_mode & S_IFMT } == S_IFIFO)
         if geteuid() == 0 {
             let device = try #require(scratch.status("\(root)/dev/null-copy"))
@@ -362,7 +367,7 @@ struct LayerUnpackerTests {
             var tar = TestTar()
             build(&tar)
             let error = await unpackError { () throws(LayerUnpackError) in
-                try await TestLayer(blob: tar.archive, mediaType: TestLayer.tarType).apply(onto: root)
+                try await tar.apply(onto: root)
             }
             #expect(error?.kind == .unsafePath, "\(name): \(String(describing: error))")
         }
@@ -384,7 +389,7 @@ struct LayerUnpackerTests {
         tar.symbolicLink("chain", to: "climb")
         tar.file("chain/through-chain", "x")
         tar.file("/absolute-name", "taken from the root")
-        try await TestLayer(blob: tar.archive, mediaType: TestLayer.tarType).apply(onto: root)
+        try await tar.apply(onto: root)
 
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
         // As in a chroot: the links lead to the same path under the root.

@@ -3,7 +3,7 @@ import CZlib
 /// Streaming gzip decompression with zlib: input in chunks of any size, output in chunks of at
 /// most `outputBytes`. Several gzip members one after another (what `pigz` and concatenated
 /// `gzip` output make) are one stream, as gunzip reads them.
-final class GzipInflater {
+final class GzipInflater: LayerDecompressor {
     /// zlib keeps a pointer back to its `z_stream`, so it lives at a fixed address.
     private let stream: UnsafeMutablePointer<z_stream>
     private let output: UnsafeMutableRawBufferPointer
@@ -27,7 +27,6 @@ final class GzipInflater {
         output.deallocate()
     }
 
-    /// Inflates `input`, handing each piece of output to `sink` (valid only during the call).
     func decompress(
         _ input: UnsafeRawBufferPointer, _ sink: (UnsafeRawBufferPointer) throws(LayerUnpackError) -> Void
     ) throws(LayerUnpackError) {

@@ -16,19 +16,14 @@ public final class LayerUnpacker {
     public let layer: ImageLayer
     private let expectedDigest: SHA256Digest
     private var hasher = SHA256()
-    private let decompressor: Decompressor
+    /// Nil for an uncompressed tar.
+    private let decompressor: (any LayerDecompressor)?
     private var tar = TarReader()
     private let applier: LayerApplier
     private let root: RootDirectory
     private(set) var compressedBytes: Int64 = 0
     /// Bytes of file contents written so far.
     public var writtenBytes: Int64 { applier.writtenBytes }
-
-    private enum Decompressor {
-        case none
-        case gzip(GzipInflater)
-        case zstd(ZstdStreamDecompressor)
-    }
 
     /// - Parameter maximumBytes: the most file contents the layer may write; more is `.tooLarge`.
     public init(layer: ImageLayer, rootFilesystem: String, maximumBytes: Int64) throws(LayerUnpackError) {
@@ -41,9 +36,9 @@ public final class LayerUnpacker {
         self.layer = layer
         self.expectedDigest = digest
         switch compression {
-        case .none: decompressor = .none
-        case .gzip: decompressor = .gzip(GzipInflater())
-        case .zstd: decompressor = .zstd(ZstdStreamDecompressor())
+        case .none: decompressor = nil
+        case .gzip: decompressor = GzipInflater()
+        case .zstd: decompressor = ZstdStreamDecompressor()
         }
         root = try RootDirectory(path: rootFilesystem)
         applier = LayerApplier(root: root, layerName: layer.digest, maximumBytes: maximumBytes)
@@ -53,10 +48,10 @@ public final class LayerUnpacker {
     public func consume(_ bytes: UnsafeRawBufferPointer) throws(LayerUnpackError) {
         hasher.update(bufferPointer: bytes)
         compressedBytes += Int64(bytes.count)
-        switch decompressor {
-        case .none: try readTar(bytes)
-        case .gzip(let inflater): try inflater.decompress(bytes) { (piece) throws(LayerUnpackError) in try self.readTar(piece) }
-        case .zstd(let decompressor): try decompressor.decompress(bytes) { (piece) throws(LayerUnpackError) in try self.readTar(piece) }
+        if let decompressor {
+            try decompressor.decompress(bytes) { (piece) throws(LayerUnpackError) in try self.readTar(piece) }
+        } else {
+            try readTar(bytes)
         }
     }
 
@@ -74,11 +69,7 @@ public final class LayerUnpacker {
     /// After the last bytes: checks that the compressed stream and the tar ended where they
     /// should and that the bytes hash to the layer's digest, and sets directories' modes and times.
     public func finish() throws(LayerUnpackError) {
-        switch decompressor {
-        case .none: break
-        case .gzip(let inflater): try inflater.finish()
-        case .zstd(let decompressor): try decompressor.finish()
-        }
+        try decompressor?.finish()
         try tar.finish()
         let actual = SHA256Digest(bytes: hasher.finalize())
         guard actual == expectedDigest else {

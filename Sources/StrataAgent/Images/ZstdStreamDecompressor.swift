@@ -3,7 +3,7 @@ import CZstd
 /// Streaming zstd decompression: input in chunks of any size, output in chunks of at most
 /// `outputBytes`; several frames one after another are one stream, as `zstd -d` reads them.
 /// libzstd's default window limit (128 MiB) bounds the memory a frame may ask for.
-final class ZstdStreamDecompressor {
+final class ZstdStreamDecompressor: LayerDecompressor {
     private let stream: OpaquePointer
     private let output: UnsafeMutableRawBufferPointer
     /// libzstd's last hint: 0 once a frame is completely decoded and flushed.
@@ -21,7 +21,6 @@ final class ZstdStreamDecompressor {
         output.deallocate()
     }
 
-    /// Decompresses `input`, handing each piece of output to `sink` (valid only during the call).
     func decompress(
         _ input: UnsafeRawBufferPointer, _ sink: (UnsafeRawBufferPointer) throws(LayerUnpackError) -> Void
     ) throws(LayerUnpackError) {
