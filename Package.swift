@@ -35,6 +35,13 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        // zlib, for gzip-compressed image layers (Debian: zlib1g-dev).
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // glibc's malloc.h, for heap statistics in benchmarks.
         .systemLibrary(name: "CMalloc"),
         // Linux calls Swift's Glibc module leaves out (sync_file_range).
@@ -146,7 +153,8 @@ let package = Package(
         .target(
             name: "StrataAgent",
             dependencies: [
-                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP",
+                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP", "CZlib", "CZstd",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -90,6 +90,14 @@ struct OCIConfiguration: Encodable, Sendable {
         var shares: UInt64
     }
 
+    /// Where the configuration mounts something, as paths inside the root filesystem, and the
+    /// mode to make each with: a root filesystem that has them all is not written to by runc
+    /// (the rest of `/dev` is in its tmpfs). runc gives a tmpfs the mode of the directory it is
+    /// mounted on, so `/tmp` is made writable by all, sticky.
+    static let mountPoints: [(path: String, mode: UInt32)] = [
+        ("proc", 0o755), ("dev", 0o755), ("sys", 0o755), ("tmp", 0o1777), ("mnt/sandbox", 0o755),
+    ]
+
     /// The configuration for `launch`, run as `user` from `rootFilesystem`, its cgroup at
     /// `/<cgroupPath>` (relative to each hierarchy's root, like the executor's own cgroups).
     /// `swapAccounting` says whether the host can limit memory and swap together.
@@ -98,11 +106,14 @@ struct OCIConfiguration: Encodable, Sendable {
         hostname: String, swapAccounting: Bool
     ) -> OCIConfiguration {
         let limit = TaskCgroup.memoryLimitBytes(for: launch.resources.memMB)
+        let readOnly = launch.container?.readOnly ?? false
+        // A read-only root still needs somewhere to write scratch files.
+        let scratch = readOnly ? [Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"])] : []
         return OCIConfiguration(
             process: Process(
                 user: User(uid: user.uid, gid: user.gid, additionalGids: user.groups.filter { $0 != user.gid }),
                 args: launch.arguments, env: environment, capabilities: Capabilities()),
-            root: Root(path: rootFilesystem),
+            root: Root(path: rootFilesystem, readonly: readOnly),
             hostname: hostname,
             mounts: [
                 Mount(destination: "/proc", type: "proc", source: "proc", options: []),
@@ -114,7 +125,7 @@ struct OCIConfiguration: Encodable, Sendable {
                 Mount(destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
                 Mount(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
                 Mount(destination: "/mnt/sandbox", type: "bind", source: launch.sandbox, options: ["rbind", "rw"]),
-            ],
+            ] + scratch,
             linux: Linux(
                 resources: Resources(
                     memory: limit.map { Memory(limit: $0, swap: swapAccounting ? $0 : nil) },

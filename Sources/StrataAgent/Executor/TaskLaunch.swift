@@ -3,11 +3,17 @@ import StrataCompute
 /// A task's container image, already unpacked on this host.
 public struct ContainerSpec: Sendable, Hashable, Codable {
     /// The directory holding the image's unpacked root filesystem. runc mounts what a process
-    /// needs (`/proc`, `/dev`, `/sys`, `/mnt/sandbox`) under it, so it is written to.
+    /// needs (`/proc`, `/dev`, `/sys`, `/mnt/sandbox`) under it, making their mount points
+    /// when they are missing (`OCIConfiguration.mountPoints`).
     public var rootFilesystem: String
+    /// The container sees its root filesystem read-only, with a fresh tmpfs at `/tmp`: what a
+    /// root filesystem shared by tasks (the agent's image cache) needs. runc then writes
+    /// nothing in it, provided the mount points are there.
+    public var readOnly: Bool
 
-    public init(rootFilesystem: String) {
+    public init(rootFilesystem: String, readOnly: Bool = false) {
         self.rootFilesystem = rootFilesystem
+        self.readOnly = readOnly
     }
 }
 
