@@ -153,7 +153,7 @@ let package = Package(
         .target(
             name: "StrataAgent",
             dependencies: [
-                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP", "CZlib", "CZstd",
+                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP", "StrataImages", "CZlib", "CZstd",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -168,7 +168,7 @@ let package = Package(
         .target(
             name: "StrataMaster",
             dependencies: [
-                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP",
+                "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP", "StrataImages",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -19,6 +19,8 @@ public final class Agent: Sendable {
     let clock: any Clock
     let group: any EventLoopGroup
     let executor: TaskExecutor
+    /// Root filesystems unpacked from tasks' images, shared read-only by the tasks that run them.
+    let imageCache: RootfsCache
     let http: HTTPClient
     let dfs: DFSClientConfiguration
     let agentId: String
@@ -55,6 +57,8 @@ public final class Agent: Sendable {
         try FileManager.default.createDirectory(atPath: configuration.workDirectory + "/sandboxes", withIntermediateDirectories: true)
         let agentId = try Self.loadOrMakeId(configuration.workDirectory)
         self.agentId = agentId
+        self.imageCache = try RootfsCache(
+            directory: configuration.workDirectory + "/images", capacityBytes: configuration.imageCacheBytes, logger: logger)
         // Tasks' cgroups and containers under a parent of this agent's own: agents sharing a
         // host (a local cluster, or several clusters in tests) never take each other's tasks
         // for leftovers.
@@ -227,7 +231,8 @@ public final class Agent: Sendable {
         await report(status)
     }
 
-    /// Reads the split, runs the command, commits the output. Returns the terminal status.
+    /// Prepares the task (its user, sandbox and image), reads the split, runs the command and
+    /// commits the output. Returns the terminal status.
     func execute(_ order: TaskLaunchOrder, sandbox: String, client: DFSClient) async throws -> TaskStatus {
         let user = HostUser.lookUp(order.user)
         guard let user else {
@@ -238,13 +243,32 @@ public final class Agent: Sendable {
         if tasks.withLock({ $0[order.taskId]?.killRequested ?? false }) {
             return TaskStatus(taskId: order.taskId, state: .killed, reason: "REASON_TASK_KILLED", message: "killed before it started")
         }
+        var container = order.rootFilesystem.map { ContainerSpec(rootFilesystem: $0) }
+        var lease: RootfsLease?
+        if let image = order.image {
+            let acquired = try await imageRootFilesystem(image, client: client)
+            lease = acquired
+            container = ContainerSpec(rootFilesystem: acquired.rootFilesystem, readOnly: true, workingDirectory: image.workingDirectory)
+        }
+        do {
+            let status = try await launchAndWait(order, sandbox: sandbox, client: client, container: container)
+            if let lease { await imageCache.release(lease) }
+            return status
+        } catch {
+            if let lease { await imageCache.release(lease) }
+            throw error
+        }
+    }
+
+    /// Runs the command (in `container`, if any) with the split on its stdin, and commits its
+    /// output. Returns the terminal status.
+    private func launchAndWait(_ order: TaskLaunchOrder, sandbox: String, client: DFSClient, container: ContainerSpec?) async throws -> TaskStatus {
         // The task starts at once and reads its split from a pipe while the split is read from
         // the DFS (no copy of it on disk).
         let input = try TaskInputPipe()
         let launch = TaskLaunch(
             taskId: order.taskId, arguments: order.arguments, environment: taskEnvironment(order, sandbox: sandbox), user: order.user,
-            sandbox: sandbox, standardInputDescriptor: input.readDescriptor, resources: order.resources,
-            container: order.rootFilesystem.map { ContainerSpec(rootFilesystem: $0) })
+            sandbox: sandbox, standardInputDescriptor: input.readDescriptor, resources: order.resources, container: container)
         let running: RunningTask
         do {
             running = try await executor.launch(launch)
@@ -308,8 +332,9 @@ public final class Agent: Sendable {
         environment["STRATA_JOB_ID"] = order.jobId
         environment["STRATA_INPUT_PATH"] = order.split.path
         environment["STRATA_INPUT_OFFSET"] = String(order.split.offset)
-        environment["MESOS_SANDBOX"] = order.rootFilesystem == nil ? sandbox : "/mnt/sandbox"
-        environment["HOME"] = environment["HOME"] ?? (order.rootFilesystem == nil ? sandbox : "/mnt/sandbox")
+        let inContainer = order.rootFilesystem != nil || order.image != nil
+        environment["MESOS_SANDBOX"] = inContainer ? "/mnt/sandbox" : sandbox
+        environment["HOME"] = environment["HOME"] ?? (inContainer ? "/mnt/sandbox" : sandbox)
         return environment
     }
 

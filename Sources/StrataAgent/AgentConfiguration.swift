@@ -30,6 +30,11 @@ public struct AgentConfiguration: Sendable {
     public var runtimeDirectory = "/run/strata"
     /// The cluster secret: sent to the master, and required of callers when set.
     public var token: String?
+    /// Where tasks' images are read from in the DFS.
+    public var imageStoreRoot = "/system/images"
+    /// The most disk the cache of unpacked images (`WORK_DIR/images`) may take; the least
+    /// recently used images no task runs from are removed to stay under it.
+    public var imageCacheBytes: Int64 = 10 << 30
 
     public init(workDirectory: String, masterAddress: String) {
         self.workDirectory = workDirectory

@@ -201,6 +201,48 @@ public actor DFSStateStore {
         return (snapshot, records)
     }
 
+    /// Reads the state as it is on the DFS without taking it over: the newest snapshot and the
+    /// records of the logs after it, the log being written read as far as it is visible
+    /// (every acknowledged append is; a record cut short at its end is left out). For a
+    /// process that only needs to look (an agent or the master reading another service's
+    /// state); the owner keeps writing undisturbed. A file removed meanwhile by the owner's
+    /// snapshot makes it read the directory again.
+    public func readCurrent() async throws -> (snapshot: [UInt8]?, records: [[UInt8]]) {
+        var attempt = 1
+        while true {
+            do {
+                return try await readOnce()
+            } catch let error as RemoteException where error.exceptionClass == .fileNotFound && attempt < Self.takeOverAttempts {
+                attempt += 1
+            }
+        }
+    }
+
+    private func readOnce() async throws -> (snapshot: [UInt8]?, records: [[UInt8]]) {
+        var snapshots: [UInt64] = []
+        var logs: [UInt64] = []
+        guard try await client.status(directory) != nil else { return (nil, []) }
+        for entry in try await client.list(directory) {
+            switch DFSStateStoreFormat.FileName((entry.path as NSString).lastPathComponent) {
+            case .snapshot(let sequence)?: snapshots.append(sequence)
+            case .log(let sequence)?: logs.append(sequence)
+            default: break
+            }
+        }
+        let newestSnapshot = snapshots.max()
+        var snapshot: [UInt8]?
+        if let newestSnapshot {
+            let file = path(.snapshot(newestSnapshot))
+            snapshot = try DFSStateStoreFormat.decodeSnapshot(try await client.readAll(file), path: file, sequence: newestSnapshot)
+        }
+        var records: [[UInt8]] = []
+        for sequence in logs.filter({ $0 >= newestSnapshot ?? 0 }).sorted() {
+            let file = path(.log(sequence))
+            records += try DFSStateStoreFormat.decodeLog(try await client.readAll(file), path: file, sequence: sequence).records
+        }
+        return (snapshot, records)
+    }
+
     /// Asks the name node to close a log until it has, within `leaseRecoveryTimeoutSeconds`.
     private func recoverLease(_ file: String) async throws {
         let clock = client.clock

@@ -35,6 +35,8 @@ public enum ComputeAPI {
         public var localityWaitMs: Int64?
         public var constraints: [Constraint]?
         public var rootFilesystem: String?
+        /// An image in the image store (`REPO:TAG` or `REPO@sha256:...`): tasks run from it.
+        public var image: String?
         public var environment: [String: String]?
 
         public init(arguments: [String], inputs: [String], output: String) {
@@ -55,6 +57,8 @@ public enum ComputeAPI {
         public var resources: Resources
         public var maxAttempts: Int
         public var localityWaitMs: Int64
+        /// The image the tasks run from, as resolved at submission.
+        public var image: TaskImage?
         public var submittedAtMs: Int64
         public var endedAtMs: Int64?
         public var message: String?

@@ -21,13 +21,15 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var constraints: [Constraint]
     /// A root filesystem directory on the agents: tasks run in a runc container from it.
     public var rootFilesystem: String?
+    /// An image from the image store: tasks run in a runc container from it.
+    public var image: TaskImage?
     /// Wall time of submission, for listings.
     public var submittedAtMs: Int64
 
     public init(
         id: String, user: String, arguments: [String], environment: [String: String] = [:], inputs: [String], output: String,
         resources: Resources, maxAttempts: Int = JobSpec.defaultMaxAttempts, localityWaitMs: Int64 = JobSpec.defaultLocalityWaitMs,
-        constraints: [Constraint] = [], rootFilesystem: String? = nil, submittedAtMs: Int64
+        constraints: [Constraint] = [], rootFilesystem: String? = nil, image: TaskImage? = nil, submittedAtMs: Int64
     ) {
         self.id = id
         self.user = user
@@ -40,6 +42,7 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.localityWaitMs = localityWaitMs
         self.constraints = constraints
         self.rootFilesystem = rootFilesystem
+        self.image = image
         self.submittedAtMs = submittedAtMs
     }
 
@@ -168,6 +171,8 @@ public struct TaskLaunchOrder: Sendable, Hashable, Codable {
     public var environment: [String: String]
     public var resources: Resources
     public var rootFilesystem: String?
+    /// The image to run the task from (instead of `rootFilesystem`).
+    public var image: TaskImage?
     /// The split to give the task on stdin, in line mode.
     public var split: InputSplit
     /// Where the task's stdout goes once it succeeded: `output/part-NNNNN`.
@@ -176,7 +181,7 @@ public struct TaskLaunchOrder: Sendable, Hashable, Codable {
 
     public init(
         taskId: String, jobId: String, user: String, arguments: [String], environment: [String: String], resources: Resources,
-        rootFilesystem: String?, split: InputSplit, output: String, partName: String
+        rootFilesystem: String?, image: TaskImage? = nil, split: InputSplit, output: String, partName: String
     ) {
         self.taskId = taskId
         self.jobId = jobId
@@ -185,6 +190,7 @@ public struct TaskLaunchOrder: Sendable, Hashable, Codable {
         self.environment = environment
         self.resources = resources
         self.rootFilesystem = rootFilesystem
+        self.image = image
         self.split = split
         self.output = output
         self.partName = partName

@@ -378,7 +378,7 @@ public struct MasterState: Sendable {
             record(.launched(attempt), now: now, into: &outcome)
             let order = TaskLaunchOrder(
                 taskId: taskId, jobId: placement.jobId, user: job.spec.user, arguments: job.spec.arguments,
-                environment: job.spec.environment, resources: job.spec.resources, rootFilesystem: job.spec.rootFilesystem,
+                environment: job.spec.environment, resources: job.spec.resources, rootFilesystem: job.spec.rootFilesystem, image: job.spec.image,
                 split: job.splits[placement.index], output: job.spec.output, partName: JobSpec.partName(placement.index))
             outcome.actions.append(.launch(order, agentId: placement.agentId, agentAddress: info.address))
         }

@@ -13,7 +13,12 @@ extension Master {
     /// resources no agent could fit, inputs that do not exist, an output that does), lists the
     /// input's blocks as the user, creates the output directory, and logs the job.
     func submit(_ submission: ComputeAPI.JobSubmission, user: String) async throws -> ComputeAPI.JobView {
-        guard !submission.arguments.isEmpty, !submission.arguments[0].isEmpty else { throw APIError.badRequest("no command given") }
+        guard submission.image != nil || (!submission.arguments.isEmpty && !submission.arguments[0].isEmpty) else {
+            throw APIError.badRequest("no command given")
+        }
+        guard submission.image == nil || submission.rootFilesystem == nil else {
+            throw APIError.badRequest("a job runs from an image or from a root filesystem, not both")
+        }
         guard !submission.inputs.isEmpty else { throw APIError.badRequest("no input given (--input PATH)") }
         guard submission.output.hasPrefix("/") else { throw APIError.badRequest("the output '\(submission.output)' is not an absolute DFS path") }
         for input in submission.inputs where !input.hasPrefix("/") {
@@ -31,11 +36,17 @@ extension Master {
         guard (0...3_600_000).contains(localityWaitMs) else { throw APIError.badRequest("--locality-wait must be 0 to 3600 s") }
 
         let output = normalized(submission.output)
+        var arguments = submission.arguments
+        var environment = submission.environment ?? [:]
+        var image: TaskImage?
+        if let reference = submission.image {
+            (image, arguments, environment) = try await resolveImage(reference, arguments: arguments, environment: environment)
+        }
         var spec = JobSpec(
-            id: "", user: user, arguments: submission.arguments, environment: submission.environment ?? [:], inputs: submission.inputs,
+            id: "", user: user, arguments: arguments, environment: environment, inputs: submission.inputs,
             output: output, resources: Resources(cpus: cpus, memMB: memMB, diskMB: diskMB), maxAttempts: maxAttempts,
             localityWaitMs: localityWaitMs, constraints: submission.constraints ?? [], rootFilesystem: submission.rootFilesystem,
-            submittedAtMs: clock.wallTimeMs)
+            image: image, submittedAtMs: clock.wallTimeMs)
         if let reason = neverPlaceableReason(spec) { throw APIError.unprocessable("no agent can ever run this job's tasks: \(reason)") }
 
         let client = try await clients.client(for: user)

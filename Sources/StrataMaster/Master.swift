@@ -6,6 +6,7 @@ import StrataClient
 import StrataCompute
 import StrataCore
 import StrataHTTP
+import StrataImages
 import Synchronization
 
 /// The resource master's shell: holds `MasterState` behind one lock, logs its records to the DFS
@@ -19,6 +20,8 @@ public final class Master: Sendable {
     let state: Mutex<MasterState>
     let log: (any MasterStateLog)?
     let clients: DFSClients
+    /// The image store, read-only: jobs' images are resolved from its index.
+    let imageStore: ImageStore
     let http: HTTPClient
     /// Signalled when placement may have something to do: a job arrived, a task ended, an agent
     /// registered. The placement loop waits on it (or on the next locality deadline).
@@ -57,6 +60,9 @@ public final class Master: Sendable {
         self.log = keepsState
             ? DFSStateStore(client: clients.client(user: configuration.superuser), directory: configuration.stateDirectory, logger: logger)
             : nil
+        var imageOptions = ImageStore.Options()
+        imageOptions.root = configuration.imageStoreRoot
+        self.imageStore = ImageStore(client: clients.client(user: configuration.superuser), options: imageOptions, clock: clock, logger: logger)
         self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
         self.started = clock.now
         (actions, actionSink) = AsyncStream.makeStream(of: MasterState.Action.self)

@@ -7,6 +7,8 @@ public struct MasterConfiguration: Sendable {
     public var agentTimeoutMs: Int64 = 15_000
     /// Where the master keeps its state in the DFS.
     public var stateDirectory = "/system/master"
+    /// The image store jobs' images come from.
+    public var imageStoreRoot = "/system/images"
     /// How often agents' liveness is checked.
     public var tickIntervalMs: Int64 = 1_000
     /// Records logged between snapshots of the state.

@@ -112,7 +112,8 @@ struct OCIConfiguration: Encodable, Sendable {
         return OCIConfiguration(
             process: Process(
                 user: User(uid: user.uid, gid: user.gid, additionalGids: user.groups.filter { $0 != user.gid }),
-                args: launch.arguments, env: environment, capabilities: Capabilities()),
+                args: launch.arguments, env: environment, cwd: launch.container.map { $0.workingDirectory.isEmpty ? "/" : $0.workingDirectory } ?? "/",
+                capabilities: Capabilities()),
             root: Root(path: rootFilesystem, readonly: readOnly),
             hostname: hostname,
             mounts: [

@@ -10,10 +10,13 @@ public struct ContainerSpec: Sendable, Hashable, Codable {
     /// root filesystem shared by tasks (the agent's image cache) needs. runc then writes
     /// nothing in it, provided the mount points are there.
     public var readOnly: Bool
+    /// Where the command starts (an image's WorkingDir); empty: `/`.
+    public var workingDirectory: String
 
-    public init(rootFilesystem: String, readOnly: Bool = false) {
+    public init(rootFilesystem: String, readOnly: Bool = false, workingDirectory: String = "") {
         self.rootFilesystem = rootFilesystem
         self.readOnly = readOnly
+        self.workingDirectory = workingDirectory
     }
 }
 

@@ -1,0 +1,14 @@
+import Foundation
+
+extension ImageStore {
+    /// Reads the index as it is on the DFS without taking over its log: for processes that only
+    /// look images up (the master resolving a job's image to its digest and layers) while the
+    /// registry or the CLI owns the index. Blobs need no index: they are read by digest.
+    public func refreshIndexReadOnly() async throws {
+        let (snapshot, records) = try await log.readCurrent()
+        var replayed = ImageStoreState()
+        if let snapshot { replayed = try ImageStoreCoding.decodeSnapshot(snapshot) }
+        for bytes in records { replayed.apply(try ImageStoreCoding.decode(bytes)) }
+        state.withLock { $0 = replayed }
+    }
+}
