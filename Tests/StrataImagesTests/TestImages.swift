@@ -182,19 +182,9 @@ func expectStoreError(
 /// Runs a program and fails the test if it does not exit 0; returns its standard output.
 @discardableResult
 func run(_ program: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ImageSourceError("\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: errorData, as: UTF8.self))")
+    let result = try TestExecutables.run(program, arguments)
+    guard result.status == 0 else {
+        throw ImageSourceError("\(program) \(arguments.joined(separator: " ")) exited \(result.status): \(result.error)")
     }
-    return String(decoding: outputData, as: UTF8.self)
+    return result.output
 }
