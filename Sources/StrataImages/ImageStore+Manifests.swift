@@ -82,6 +82,17 @@ extension ImageStore {
         public var released: Set<Digest>
         /// When they were let go (wall clock, milliseconds since the epoch).
         public var releasedMs: Int64
+
+        public init(manifests: [Digest] = [], released: Set<Digest> = [], releasedMs: Int64 = 0) {
+            self.manifests = manifests
+            self.released = released
+            self.releasedMs = releasedMs
+        }
+
+        /// Both removals, as of the later one.
+        public func merging(_ other: RemovedImage) -> RemovedImage {
+            RemovedImage(manifests: manifests + other.manifests, released: released.union(other.released), releasedMs: max(releasedMs, other.releasedMs))
+        }
     }
 
     /// Removes a tag, and the manifests nothing else in the repository keeps (the one it named,
@@ -93,7 +104,7 @@ extension ImageStore {
             let before = index
             let now = clock.wallTimeMs
             let records = try await commit { state throws(ImageStoreError) in try state.removeImage(repository: repository, tag: tag) }
-            var removed = RemovedImage(manifests: [], released: [], releasedMs: now)
+            var removed = RemovedImage(releasedMs: now)
             for case .manifestDeleted(_, let digest) in records {
                 removed.manifests.append(digest)
                 removed.released.insert(digest)

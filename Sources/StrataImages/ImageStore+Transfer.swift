@@ -21,7 +21,7 @@ extension ImageStore {
     /// streams), then the manifests, children first, the image's under `tag`.
     @discardableResult
     public func push(
-        _ source: ImageSource, repository: String, tag: String, progress: @Sendable (Digest, UInt64) -> Void = { _, _ in }
+        _ source: ImageSource, repository: String, tag: String, progress: (Digest, UInt64) -> Void = { _, _ in }
     ) async throws -> PushReport {
         try ImageNames.validateRepository(repository)
         try ImageNames.validateTag(tag)

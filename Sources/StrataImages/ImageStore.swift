@@ -113,7 +113,13 @@ public final class ImageStore: Sendable {
         if let snapshot { replayed = try ImageStoreCoding.decodeSnapshot(snapshot) }
         for bytes in records { replayed.apply(try ImageStoreCoding.decode(bytes)) }
         state.withLock { $0 = replayed }
-        if !records.isEmpty {
+        // Each open starts a log; a snapshot lets the logs before it go, so short-lived
+        // owners (every CLI command) do not pile up empty logs.
+        let logs = try await client.list(log.directory).filter {
+            if case .log = DFSStateStoreFormat.FileName(($0.path as NSString).lastPathComponent) { return true }
+            return false
+        }
+        if !records.isEmpty || logs.count > 1 {
             try await log.writeSnapshot(try ImageStoreCoding.encodeSnapshot(replayed))
         }
         logger.debug("image index opened", metadata: ["records": "\(records.count)", "repositories": "\(replayed.repositories.count)"])

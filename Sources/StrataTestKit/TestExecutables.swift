@@ -14,4 +14,21 @@ public enum TestExecutables {
         }
         return testBinary.deletingLastPathComponent().appendingPathComponent("strata").path
     }()
+
+    /// Runs a program to its end and returns its exit status and what it printed. It blocks
+    /// the calling thread while it waits: call it where no in-process service needs the thread.
+    public static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
 }

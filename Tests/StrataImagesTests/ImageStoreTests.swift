@@ -256,4 +256,45 @@ import Testing
             }
         }
     }
+
+    @Test func anIndexIsPushedWithItsManifestsResolvedForLinuxAMD64PulledAndRemovedWhole() async throws {
+        try await withTemporaryDirectory { directory in
+            let (index, amd64, arm64) = try TestLayout.writeMultiPlatform(
+                at: directory + "/multi", tag: "1", layers: [TestLayout.fileLayer("etc/a", "shared")])
+            let source = try ImageSource.open(directory + "/multi")
+            #expect(source.top.digest == index)
+            #expect(source.manifests.map(\.digest) == [arm64.manifest, amd64.manifest, index])
+            try await withImageStore { cluster, store in
+                let report = try await store.push(source, repository: "multi", tag: "1")
+                #expect(report.digest == index)
+                #expect(report.storedBlobs.count == 3)  // two configs, one shared layer
+                #expect(try store.manifestEntry(repository: "multi", reference: .digest(amd64.manifest)).entry.blobs.count == 2)
+                #expect(store.listImages().map(\.tag) == ["1"])
+
+                let resolved = try await store.resolve(repository: "multi", reference: .tag("1"))
+                #expect(resolved.indexDigest == index)
+                #expect(resolved.digest == amd64.manifest)
+                #expect(resolved.configuration.config?.cmd == ["amd64"])
+                let arm = try await store.resolve(repository: "multi", reference: .tag("1"), platform: Platform(architecture: "arm64", os: "linux"))
+                #expect(arm.digest == arm64.manifest)
+                await expectStoreError("UNSUPPORTED", "deleting a manifest the index names") {
+                    try await store.deleteManifest(repository: "multi", digest: amd64.manifest)
+                }
+
+                let pull = try await store.pull(repository: "multi", reference: .tag("1"), to: directory + "/pulled")
+                #expect(pull.digest == index)
+                #expect(pull.storedDigest == nil)
+                #expect(try ImageSource.open(directory + "/pulled").manifests.map(\.digest) == source.manifests.map(\.digest))
+
+                let removed = try await store.removeImage(repository: "multi", tag: "1")
+                #expect(Set(removed.manifests) == [index, amd64.manifest, arm64.manifest])
+                let collected = try await store.collectGarbage(after: removed)
+                #expect(collected.removedBlobs.count == 6)
+                try await using(cluster.client()) { (client: DFSClient) async throws in
+                    #expect(try await storedBlobs(client).isEmpty)
+                }
+                #expect(store.listRepositories().names.isEmpty)
+            }
+        }
+    }
 }

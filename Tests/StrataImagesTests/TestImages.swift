@@ -95,7 +95,9 @@ struct TestLayout {
     }
 
     /// Writes an OCI layout with one image of `layers` (plain tars) named `tag`.
-    static func write(at directory: String, tag: String, layers: [[UInt8]], cmd: [String] = ["sh"]) throws -> TestLayout {
+    static func write(
+        at directory: String, tag: String, layers: [[UInt8]], cmd: [String] = ["sh"], architecture: String = "amd64"
+    ) throws -> TestLayout {
         let blobs = directory + "/blobs/sha256"
         try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
         func store(_ bytes: [UInt8]) throws -> Digest {
@@ -108,7 +110,7 @@ struct TestLayout {
             layerDescriptors.append(Descriptor(mediaType: OCIMediaType.layerTar, digest: try store(layer), size: UInt64(layer.count)))
         }
         let configuration = OCIImageConfiguration(
-            architecture: "amd64", os: "linux",
+            architecture: architecture, os: "linux",
             config: .init(env: ["PATH=/bin"], entrypoint: nil, cmd: cmd, workingDir: "/", user: nil),
             rootfs: .init(diffIDs: layerDescriptors.map(\.digest)))
         let configBytes = Array(try JSONEncoder.canonical.encode(configuration))
@@ -124,6 +126,30 @@ struct TestLayout {
         try Data(try JSONEncoder.canonical.encode(index)).write(to: URL(fileURLWithPath: directory + "/index.json"))
         try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: URL(fileURLWithPath: directory + "/oci-layout"))
         return TestLayout(directory: directory, manifest: manifestDigest, config: config.digest, layers: layerDescriptors.map(\.digest))
+    }
+}
+
+extension TestLayout {
+    /// Writes a layout whose one entry, named `tag`, is an OCI index of an amd64 and an arm64
+    /// image sharing `layers`; returns the index's digest and the two images.
+    static func writeMultiPlatform(at directory: String, tag: String, layers: [[UInt8]]) throws -> (index: Digest, amd64: TestLayout, arm64: TestLayout) {
+        let amd64 = try write(at: directory, tag: tag, layers: layers, cmd: ["amd64"])
+        let arm64 = try write(at: directory, tag: tag, layers: layers, cmd: ["arm64"], architecture: "arm64")
+        func descriptor(_ image: TestLayout, _ architecture: String) throws -> Descriptor {
+            let size = try FileManager.default.attributesOfItem(atPath: directory + "/blobs/sha256/" + image.manifest.hex)[.size] as! NSNumber
+            return Descriptor(
+                mediaType: OCIMediaType.imageManifest, digest: image.manifest, size: size.uint64Value,
+                platform: Platform(architecture: architecture, os: "linux"))
+        }
+        let index = OCIImageIndex(mediaType: OCIMediaType.imageIndex, manifests: [try descriptor(arm64, "arm64"), try descriptor(amd64, "amd64")])
+        let bytes = Array(try JSONEncoder.canonical.encode(index))
+        let digest = Digest.of(bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: directory + "/blobs/sha256/" + digest.hex))
+        let top = OCIImageIndex(mediaType: OCIMediaType.imageIndex, manifests: [
+            Descriptor(mediaType: OCIMediaType.imageIndex, digest: digest, size: UInt64(bytes.count), annotations: [Descriptor.refNameAnnotation: tag])
+        ])
+        try Data(try JSONEncoder.canonical.encode(top)).write(to: URL(fileURLWithPath: directory + "/index.json"))
+        return (digest, amd64, arm64)
     }
 }
 
@@ -182,19 +208,9 @@ func expectStoreError(
 /// Runs a program and fails the test if it does not exit 0; returns its standard output.
 @discardableResult
 func run(_ program: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ImageSourceError("\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: errorData, as: UTF8.self))")
+    let result = try TestExecutables.run(program, arguments)
+    guard result.status == 0 else {
+        throw ImageSourceError("\(program) \(arguments.joined(separator: " ")) exited \(result.status): \(result.error)")
     }
-    return String(decoding: outputData, as: UTF8.self)
+    return result.output
 }
