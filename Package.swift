@@ -205,7 +205,7 @@ let package = Package(
             name: "StrataTestKit",
             dependencies: [
                 "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS", "StrataCluster", "StrataMaster", "StrataAgent",
-                "StrataRegistry",
+                "StrataRegistry", "StrataImages",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -288,7 +288,7 @@ let package = Package(
         .testTarget(
             name: "StrataMasterTests",
             dependencies: [
-                "StrataMaster", "StrataAgent", "StrataCompute", "StrataCore", "StrataTestKit", "StrataClient", "StrataCluster",
+                "StrataMaster", "StrataAgent", "StrataCompute", "StrataCore", "StrataTestKit", "StrataClient", "StrataCluster", "StrataImages",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

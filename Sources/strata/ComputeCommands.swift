@@ -250,6 +250,9 @@ struct JobSubmitCommand: AsyncParsableCommand {
     @Option(help: "Run tasks in a runc container from this root filesystem directory (on every agent).")
     var rootfs: String?
 
+    @Option(help: "Run tasks in a runc container from this image in the cluster (REPO:TAG or REPO@sha256:...; strata image ls). The command after -- replaces the image's Cmd; without one the image's Entrypoint and Cmd run.")
+    var image: String?
+
     @Option(name: .customLong("env"), help: "KEY=VALUE for the task's environment (repeatable).")
     var environment: [String] = []
 
@@ -266,7 +269,8 @@ struct JobSubmitCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one --input PATH") }
-        guard !arguments.isEmpty else { throw ValidationError("give the command to run after --, e.g. -- grep -c ERROR") }
+        guard !arguments.isEmpty || image != nil else { throw ValidationError("give the command to run after --, e.g. -- grep -c ERROR") }
+        guard image == nil || rootfs == nil else { throw ValidationError("--image and --rootfs do not go together") }
         guard cpus > 0 else { throw ValidationError("--cpus must be more than 0") }
         guard mem >= 4 else { throw ValidationError("--mem must be at least 4 (MB)") }
         guard (1...100).contains(maxAttempts) else { throw ValidationError("--max-attempts must be between 1 and 100") }
@@ -276,7 +280,7 @@ struct JobSubmitCommand: AsyncParsableCommand {
         }
         for pair in environment where !pair.contains("=") { throw ValidationError("--env: '\(pair)' is not KEY=VALUE") }
         // A process task's command must exist; a container's is looked up in its root filesystem.
-        if rootfs == nil, !commandExists(arguments[0]) {
+        if rootfs == nil, image == nil, !commandExists(arguments[0]) {
             throw ValidationError("command '\(arguments[0])' not found")
         }
     }
@@ -296,6 +300,7 @@ struct JobSubmitCommand: AsyncParsableCommand {
         submission.localityWaitMs = Int64(localityWait * 1000)
         submission.constraints = try constraints.map { try Constraint(parsing: $0) }
         submission.rootFilesystem = rootfs
+        submission.image = image
         submission.environment = Dictionary(environment.map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
             return (parts[0], parts.count > 1 ? parts[1] : "")

@@ -1,5 +1,6 @@
 import Foundation
 import StrataCore
+import StrataTestKit
 import Testing
 
 @testable import StrataImages

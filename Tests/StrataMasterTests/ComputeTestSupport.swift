@@ -105,3 +105,13 @@ func makeHome(_ cluster: LocalCluster) async throws -> String {
     try await admin.setOwner("/user/\(taskUser)", owner: taskUser, group: taskUser)
     return "/user/\(taskUser)"
 }
+
+/// The task user's home and a 100-line input file in it, every seventh line an ERROR.
+func prepare(_ cluster: LocalCluster, lines: Int = 100) async throws -> (home: String, input: [UInt8]) {
+    let home = try await makeHome(cluster)
+    let client = cluster.client(user: taskUser)
+    defer { Task { await client.close() } }
+    let input = Array((0..<lines).map { "line \($0)\($0 % 7 == 0 ? " ERROR" : "")\n" }.joined().utf8)
+    try await put(client, "\(home)/in.txt", input, blockSize: 1 << 20)
+    return (home, input)
+}

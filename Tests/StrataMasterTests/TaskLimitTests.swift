@@ -8,16 +8,6 @@ import Testing
 /// What tasks may do and what happens when they overstep: memory limits, containers, users,
 /// kills and the cluster secret, on a real local cluster.
 @Suite(.serialized) struct TaskLimitTests {
-    /// A home for the task user holding one small input file.
-    func prepare(_ cluster: LocalCluster, lines: Int = 100) async throws -> (home: String, input: [UInt8]) {
-        let home = try await makeHome(cluster)
-        let client = cluster.client(user: taskUser)
-        defer { Task { await client.close() } }
-        let input = Array((0..<lines).map { "line \($0)\($0 % 7 == 0 ? " ERROR" : "")\n" }.joined().utf8)
-        try await put(client, "\(home)/in.txt", input, blockSize: 1 << 20)
-        return (home, input)
-    }
-
     @Test func aTaskOverItsMemoryLimitIsKilledAndSaysSo() async throws {
         try await withComputeCluster { cluster in
             let (home, _) = try await prepare(cluster)

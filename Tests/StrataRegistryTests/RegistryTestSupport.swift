@@ -85,28 +85,6 @@ func imageConfig(_ command: String) -> [UInt8] {
     Array(#"{"architecture":"amd64","os":"linux","config":{"Cmd":["\#(command)"]},"rootfs":{"type":"layers","diff_ids":[]}}"#.utf8)
 }
 
-/// Runs a program to its end; returns its exit status, standard output and standard error.
-@discardableResult
-func runProgram(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    let error = Pipe()
-    process.standardOutput = output
-    process.standardError = error
-    try process.run()
-    // Read both while it runs, so neither pipe fills up.
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errorBox = Box()
-    let reader = Thread { errorBox.data = error.fileHandleForReading.readDataToEndOfFile() }
-    reader.start()
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    while !reader.isFinished { usleep(1000) }
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: errorBox.data, as: UTF8.self))
-}
-
 /// Writes an OCI image layout at `directory` holding one image tagged `tag`: a gzip'd layer with
 /// the static busybox of Debian's `busybox-static` as `bin/busybox` and `bin/sh` linked to it.
 /// Returns the layout's blobs by digest.
@@ -118,7 +96,7 @@ func makeBusyboxLayout(at directory: String, tag: String) throws -> [String: [UI
     try fileManager.copyItem(atPath: "/bin/busybox", toPath: root + "/bin/busybox")
     try fileManager.createSymbolicLink(atPath: root + "/bin/sh", withDestinationPath: "busybox")
     let tarPath = directory + ".layer.tar"
-    let tar = try runProgram("/bin/sh", ["-c", "tar --sort=name --owner=0 --group=0 --mtime=@0 -C '\(root)' -cf '\(tarPath)' . && gzip -n -k '\(tarPath)'"])
+    let tar = try TestExecutables.run("/bin/sh", ["-c", "tar --sort=name --owner=0 --group=0 --mtime=@0 -C '\(root)' -cf '\(tarPath)' . && gzip -n -k '\(tarPath)'"])
     guard tar.status == 0 else { throw RegistryTestFailure(message: "tar: \(tar.error)") }
     let diffId = Digest.of(Array(try Data(contentsOf: URL(fileURLWithPath: tarPath))))
     let layer = Array(try Data(contentsOf: URL(fileURLWithPath: tarPath + ".gz")))

@@ -15,7 +15,7 @@ import Testing
             let blobs = try makeBusyboxLayout(at: layout, tag: "v1")
             let address = "127.0.0.1:\(registry.port)"
             func skopeo(_ arguments: [String]) throws -> String {
-                let result = try runProgram(Self.skopeo, ["--insecure-policy"] + arguments)
+                let result = try TestExecutables.run(Self.skopeo, ["--insecure-policy"] + arguments)
                 try #require(result.status == 0, "skopeo \(arguments.joined(separator: " ")): \(result.error)")
                 return result.output
             }
