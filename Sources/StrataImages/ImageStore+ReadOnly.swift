@@ -2,13 +2,17 @@ import Foundation
 
 extension ImageStore {
     /// Reads the index as it is on the DFS without taking over its log: for processes that only
-    /// look images up (the master resolving a job's image to its digest and layers) while the
-    /// registry or the CLI owns the index. Blobs need no index: they are read by digest.
+    /// look images up (the master resolving a job's image to its digest and layers), and for the
+    /// registry to see what another process (`strata image push`) changed while it keeps
+    /// serving. Under the gate, so a change this store is making is never lost from memory.
+    /// Blobs need no index: they are read by digest.
     public func refreshIndexReadOnly() async throws {
-        let (snapshot, records) = try await log.readCurrent()
-        var replayed = ImageStoreState()
-        if let snapshot { replayed = try ImageStoreCoding.decodeSnapshot(snapshot) }
-        for bytes in records { replayed.apply(try ImageStoreCoding.decode(bytes)) }
-        state.withLock { $0 = replayed }
+        try await gate.withLock {
+            let (snapshot, records) = try await log.readCurrent()
+            var replayed = ImageStoreState()
+            if let snapshot { replayed = try ImageStoreCoding.decodeSnapshot(snapshot) }
+            for bytes in records { replayed.apply(try ImageStoreCoding.decode(bytes)) }
+            state.withLock { $0 = replayed }
+        }
     }
 }

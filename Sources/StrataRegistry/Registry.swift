@@ -61,6 +61,23 @@ public final class Registry: Sendable {
         return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
+    /// Runs `body`; when what it looks up is not in the index this registry holds, reads the
+    /// index again from the DFS (another process, such as `strata image push`, may have changed
+    /// it) and runs it once more.
+    func lookingUp<Result>(_ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as ImageStoreError {
+            switch error {
+            case .nameUnknown, .manifestUnknown:
+                try await store.refreshIndexReadOnly()
+                return try await body()
+            default:
+                throw error
+            }
+        }
+    }
+
     func route(_ call: RegistryRequest, _ request: Request) async throws -> Response {
         var path = call.components
         guard path.first == "v2" else { throw RegistryError.notFound(path: request.uri.path) }
@@ -71,6 +88,8 @@ public final class Registry: Sendable {
         }
         if path == ["_catalog"] {
             guard call.method == .get else { throw RegistryError.methodNotAllowed(call.method) }
+            // Listings read the index afresh: other processes push too.
+            try await store.refreshIndexReadOnly()
             return try catalog(call)
         }
         // The name may itself hold slashes: the route is read from the path's end.
@@ -85,11 +104,16 @@ public final class Registry: Sendable {
             return try await blob(call, request, name: name(path.dropLast(2)), digest: path[count - 1])
         }
         if count >= 3, path[count - 2] == "manifests" {
-            return try await manifest(call, request, name: name(path.dropLast(2)), reference: path[count - 1])
+            let name = try name(path.dropLast(2))
+            // A PUT's body can be read once; the store's own commit reads the index again if it must.
+            if call.method == .put { return try await manifest(call, request, name: name, reference: path[count - 1]) }
+            return try await lookingUp { try await manifest(call, request, name: name, reference: path[count - 1]) }
         }
         if count >= 3, path[count - 2] == "tags", path[count - 1] == "list" {
             guard call.method == .get else { throw RegistryError.methodNotAllowed(call.method) }
-            return try tags(call, name: name(path.dropLast(2)))
+            let name = try name(path.dropLast(2))
+            try await store.refreshIndexReadOnly()
+            return try tags(call, name: name)
         }
         if count >= 3, path[count - 2] == "referrers" {
             guard call.method == .get else { throw RegistryError.methodNotAllowed(call.method) }

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import StrataCore
 import StrataImages
 import StrataTestKit
 import Testing
@@ -159,6 +161,30 @@ import Testing
             let none = try await registry.call(.GET, "/v2/tools/y/referrers/\(Digest.of(layer))")
             let noneIndex = try JSONDecoder().decode(Index.self, from: Data(none.body))
             #expect(none.status == 200 && noneIndex.manifests.isEmpty)
+        }
+    }
+
+    /// An image pushed by another process (`strata image push` opens the store itself) is
+    /// served by the running registry, which then takes its own pushes back.
+    @Test func imagesPushedByAnotherProcessAreServedAndPushesGoOn() async throws {
+        try await withRegistry { cluster, registry in
+            let directory = cluster.directory + "/layout"
+            let layout = try TestLayout.write(at: directory, tag: "1", layers: [TestLayout.fileLayer("etc/a", "a\n")])
+            try await using(cluster.client()) { client in
+                var logger = Logger(label: "test")
+                logger.logLevel = .warning
+                let other = ImageStore(client: client, logger: logger)
+                try await other.open()
+                _ = try await other.push(try ImageSource.open(directory), repository: "cli/pushed", tag: "1")
+                try await other.close()
+            }
+            let got = try await registry.call(.GET, "/v2/cli/pushed/manifests/1")
+            #expect(got.status == 200 && got.header("Docker-Content-Digest") == layout.manifest.description)
+            #expect(try await registry.call(.GET, "/v2/cli/pushed/tags/list").text == #"{"name":"cli/pushed","tags":["1"]}"#)
+            #expect(try await registry.call(.GET, "/v2/_catalog").text == #"{"repositories":["cli/pushed"]}"#)
+            let pushed = try await registry.pushManifest("cli/pushed", "2", config: imageConfig("two"), layers: [pseudoRandomBytes(64, seed: 9)])
+            #expect(pushed.reply.status == 201)
+            #expect(try await registry.call(.GET, "/v2/cli/pushed/tags/list").text == #"{"name":"cli/pushed","tags":["1","2"]}"#)
         }
     }
 
