@@ -25,7 +25,7 @@ extension ImageStore {
     /// Appends `chunks` to an upload (the registry's PATCH) and returns its new length. With
     /// `offset`, the chunk must start where the upload ends (else `rangeInvalid`, nothing
     /// written). Chunks of one upload are taken one at a time: another while one is being
-    /// written is refused with `blobUploadInvalid`.
+    /// written waits for it (for at most `uploadBusyWaitSeconds`, then `blobUploadInvalid`).
     @discardableResult
     public func appendUpload<Chunks: AsyncSequence>(
         _ id: String, _ chunks: Chunks, at offset: UInt64? = nil
@@ -58,13 +58,10 @@ extension ImageStore {
         let session = try await claim(id)
         do {
             let placed = try await placeBlob(from: uploadPath(id), hasher: session.hasher, expected: digest, expectedSize: nil)
-            uploads.withLock { $0[id] = nil }
+            release(id, nil)
             return placed
-        } catch let error as ImageStoreError {
-            // The upload is deleted.
-            uploads.withLock { $0[id] = nil }
-            throw error
         } catch {
+            // Deleted (a digest that did not match), or in a state the next call reads back.
             release(id, nil)
             throw error
         }
@@ -73,15 +70,33 @@ extension ImageStore {
     /// Abandons an upload (the registry's DELETE) and deletes its file.
     public func cancelUpload(_ id: String) async throws {
         try Self.validateUploadId(id)
-        uploads.withLock { $0[id] = nil }
+        release(id, nil)
         guard try await client.delete(uploadPath(id), recursive: false) else {
             throw ImageStoreError.blobUploadUnknown("no upload \(id)")
         }
     }
 
     /// Takes an upload's session for one call: from memory, or after a restart by hashing its
-    /// file again (taking the file back from a writer that died mid-chunk first).
+    /// file again (taking the file back from a writer that died mid-chunk first). While another
+    /// call holds it (a chunk being written, perhaps by a client whose connection just broke),
+    /// waits for it, within `uploadBusyWaitSeconds`.
     func claim(_ id: String) async throws -> UploadSession {
+        let deadline = clock.now + .seconds(Self.uploadBusyWaitSeconds)
+        while true {
+            let seen = uploadReleases.count
+            do {
+                return try await claimOnce(id)
+            } catch ImageStoreError.blobUploadInvalid(let message) where clock.now < deadline && message.hasPrefix(Self.busyMessage) {
+                await clock.wait(for: uploadReleases, after: seen, until: deadline)
+            }
+        }
+    }
+
+    /// How long a call waits for another call on the same upload to end.
+    static let uploadBusyWaitSeconds = 10.0
+    static let busyMessage = "a chunk is being written to upload"
+
+    private func claimOnce(_ id: String) async throws -> UploadSession {
         try Self.validateUploadId(id)
         enum Claim { case known(UploadSession), busy, unknown }
         let claim = uploads.withLock { uploads -> Claim in
@@ -96,7 +111,7 @@ extension ImageStore {
         }
         switch claim {
         case .known(let session): return session
-        case .busy: throw ImageStoreError.blobUploadInvalid("a chunk is being written to upload \(id)")
+        case .busy: throw ImageStoreError.blobUploadInvalid("\(Self.busyMessage) \(id)")
         case .unknown: break
         }
         do {
@@ -125,6 +140,7 @@ extension ImageStore {
             session.busy = false
             uploads[id] = session
         }
+        uploadReleases.signal()
     }
 
     /// Closes a file a dead writer left open, within a bound.

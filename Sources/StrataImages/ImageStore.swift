@@ -46,6 +46,9 @@ public final class ImageStore: Sendable {
     let log: DFSStateStore
     let state = Mutex(ImageStoreState())
     let uploads = Mutex<[String: UploadSession]>([:])
+    /// Signalled when a call gives an upload back: one waiting for it (a client retrying a chunk
+    /// whose connection broke while the broken one is still being wound up) goes on.
+    let uploadReleases = EventCounter()
     /// Index changes, opening, and garbage collection's deletes, one at a time.
     let gate = SerialGate()
 

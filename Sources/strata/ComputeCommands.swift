@@ -354,6 +354,7 @@ func printSummary(_ job: ComputeAPI.JobView) {
         print(String(format: "  took            %.1f s", Double(ended - job.submittedAtMs) / 1000))
     }
     print("  output          \(job.output)")
+    if let image = job.image { print("  image           \(image.reference) (\(image.manifestDigest))") }
     if let message = job.message, job.state != .finished { print("  \(message.replacingOccurrences(of: "\n", with: "\n  "))") }
 }
 

@@ -115,3 +115,28 @@ func makeBusyboxLayout(at directory: String, tag: String) throws -> [String: [UI
     try Data(index.utf8).write(to: URL(fileURLWithPath: directory + "/index.json"))
     return blobs
 }
+
+/// Sends a request that declares `declared` body bytes, sends only `body`, and closes the
+/// connection: a client that died mid-upload.
+func sendTruncated(port: Int, method: String, path: String, declared: Int, body: [UInt8]) throws {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw RegistryTestFailure(message: "socket: \(errno)") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw RegistryTestFailure(message: "connect: \(errno)") }
+    let head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Type: application/octet-stream\r\nContent-Length: \(declared)\r\n\r\n"
+    let request = Array(head.utf8) + body
+    var sent = 0
+    while sent < request.count {
+        let count = request[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard count > 0 else { throw RegistryTestFailure(message: "send: \(errno)") }
+        sent += count
+    }
+}
+
