@@ -1,4 +1,5 @@
 import Foundation
+import StrataImages
 import Synchronization
 import Testing
 
@@ -158,7 +159,7 @@ struct TestLayer: Sendable {
 
     init(blob: [UInt8], mediaType: String, digest: String? = nil) {
         self.blob = blob
-        self.layer = ImageLayer(digest: digest ?? SHA256Digest.of(blob).description, mediaType: mediaType)
+        self.layer = ImageLayer(digest: digest ?? Digest.of(blob).description, mediaType: mediaType)
     }
 
     /// `tar` compressed with the command (`gzip -c`, `zstd -c -q`), or as it is.
@@ -432,7 +433,7 @@ struct LayerUnpackerTests {
             ("gzip damaged", TestLayer(blob: damagedGzip, mediaType: TestLayer.gzipType), .corrupt, "gzip"),
             ("bad header checksum", TestLayer(blob: badChecksum, mediaType: TestLayer.tarType), .corrupt, "checksum"),
             (
-                "wrong digest", TestLayer(blob: gzip, mediaType: TestLayer.gzipType, digest: SHA256Digest.of([1, 2, 3]).description),
+                "wrong digest", TestLayer(blob: gzip, mediaType: TestLayer.gzipType, digest: Digest.of([1, 2, 3]).description),
                 .digestMismatch, "hashes to"
             ),
             ("unknown media type", TestLayer(blob: gzip, mediaType: "application/x-rar"), .unsupported, "media type"),
@@ -460,7 +461,7 @@ struct LayerUnpackerTests {
     @Test func aFailingSourceIsAnIOError() async throws {
         struct Broken: Error {}
         let scratch = try LayerScratch()
-        let layer = ImageLayer(digest: SHA256Digest.of([]).description, mediaType: TestLayer.tarType)
+        let layer = ImageLayer(digest: Digest.of([]).description, mediaType: TestLayer.tarType)
         let chunks = AsyncThrowingStream<[UInt8], any Error> { continuation in
             continuation.yield([UInt8](repeating: 0, count: 10))
             continuation.finish(throwing: Broken())
