@@ -62,15 +62,28 @@ public final class LayerUnpacker {
     }
 
     private func readTar(_ bytes: UnsafeRawBufferPointer) throws(LayerUnpackError) {
-        let applier = self.applier
-        try tar.feed(bytes) { (event) throws(LayerUnpackError) in try applier.apply(event) }
+        var bytes = bytes
+        while true {
+            let event: TarReader.Event?
+            do {
+                event = try tar.next(from: &bytes)
+            } catch {
+                throw LayerUnpackError(error)
+            }
+            guard let event else { return }
+            try applier.apply(event)
+        }
     }
 
     /// After the last bytes: checks that the compressed stream and the tar ended where they
     /// should and that the bytes hash to the layer's digest, and sets directories' modes and times.
     public func finish() throws(LayerUnpackError) {
         try decompressor?.finish()
-        try tar.finish()
+        do {
+            try tar.finish()
+        } catch {
+            throw LayerUnpackError(error)
+        }
         let actual = hasher.finalize()
         guard actual == expectedDigest else {
             throw LayerUnpackError(
