@@ -154,7 +154,6 @@ let package = Package(
             name: "StrataAgent",
             dependencies: [
                 "StrataCore", "StrataCompute", "StrataClient", "StrataWire", "StrataHTTP", "StrataImages", "CZlib", "CZstd",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -282,7 +281,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataAgentTests",
-            dependencies: ["StrataAgent", "StrataCompute", "StrataCore", "StrataTestKit"],
+            dependencies: ["StrataAgent", "StrataCompute", "StrataCore", "StrataImages", "StrataTestKit"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -173,30 +173,50 @@ struct DirectoryFiles: LayoutFiles {
     }
 }
 
-/// The regular files of a tar archive, found in one pass over its headers (data is skipped).
+/// The regular files of a tar archive, found in one pass over its headers: the contents
+/// between them are skipped (seeked past), not read.
 struct ArchiveFiles: LayoutFiles {
     let path: String
     var members: [String: FileRange] = [:]
     var location: String { path }
 
+    /// Bytes read at a time: a header and, when the member is small, the next ones too.
+    static let readBytes = 64 << 10
+
     init(path: String, file: LocalFile) throws {
         self.path = path
-        var reader = TarReader(FileTarInput(file: file))
+        var reader = TarReader()
         var links: [(name: String, target: String)] = []
-        while let entry = try reader.next() {
-            switch entry.kind {
-            case .file:
-                members[entry.normalizedName] = FileRange(path: path, offset: entry.dataOffset, length: entry.size)
-            case .hardLink:
-                links.append((entry.normalizedName, TarEntry.normalize(entry.linkName)))
-            case .symbolicLink:
-                // docker save links identical layers to one another (relative to the link's directory).
-                let base = (entry.normalizedName as NSString).deletingLastPathComponent
-                links.append((entry.normalizedName, TarEntry.normalize(((base as NSString).appendingPathComponent(entry.linkName) as NSString).standardizingPath)))
-            default:
-                break
+        var position: UInt64 = 0
+        while !reader.reachedEndMarker {
+            let skipped = reader.bytesToSkip
+            reader.skip(skipped)
+            position += skipped
+            let chunk = try file.read(count: Self.readBytes, at: position)
+            if chunk.isEmpty { break }
+            position += UInt64(chunk.count)
+            try chunk.withUnsafeBytes { chunk in
+                var bytes = chunk
+                while let event = try reader.next(from: &bytes) {
+                    guard case .entry(let entry) = event else { continue }
+                    reader.skipContents()
+                    switch entry.kind {
+                    case .regular:
+                        members[entry.normalizedPath] = FileRange(path: path, offset: entry.dataOffset, length: UInt64(entry.size))
+                    case .hardLink:
+                        links.append((entry.normalizedPath, TarEntry.normalize(entry.linkTarget)))
+                    case .symbolicLink:
+                        // docker save links identical layers to one another (relative to the link's directory).
+                        let base = (entry.normalizedPath as NSString).deletingLastPathComponent
+                        let target = ((base as NSString).appendingPathComponent(entry.linkTarget) as NSString).standardizingPath
+                        links.append((entry.normalizedPath, TarEntry.normalize(target)))
+                    default:
+                        break
+                    }
+                }
             }
         }
+        try reader.finish()
         for link in links { if let target = members[link.target] { members[link.name] = target } }
     }
 

@@ -28,6 +28,25 @@ public struct TestTarWriter {
         header(name: name, mode: 0o777, size: 0, type: UInt8(ascii: "2"), link: target)
     }
 
+    /// An entry of any type flag, with contents (pax headers, GNU long names, unknown types).
+    public mutating func entry(_ name: String, type: Character, _ contents: [UInt8] = [], link: String = "") {
+        header(name: name, mode: 0o644, size: contents.count, type: type.asciiValue!, link: link)
+        bytes += contents
+        bytes += [UInt8](repeating: 0, count: (512 - contents.count % 512) % 512)
+    }
+
+    /// Pax records for the next entry (`x`) or all that follow (`g`).
+    public mutating func pax(_ records: [(String, String)], global: Bool = false) {
+        var data: [UInt8] = []
+        for (key, value) in records {
+            let body = " \(key)=\(value)\n"
+            var length = body.utf8.count + 1
+            while String(length).utf8.count + body.utf8.count != length { length += 1 }
+            data += Array("\(length)\(body)".utf8)
+        }
+        entry("PaxHeaders/x", type: global ? "g" : "x", data)
+    }
+
     /// Two zero blocks end the archive.
     public mutating func finish() -> [UInt8] {
         bytes += [UInt8](repeating: 0, count: 1024)

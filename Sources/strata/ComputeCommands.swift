@@ -29,11 +29,8 @@ struct MasterCommand: AsyncParsableCommand {
     @Option(help: "The superuser, who may kill anyone's jobs (default: the user running the master).")
     var superuser: String?
 
-    @Option(name: .customLong("work-dir"), help: "Where the master keeps its cluster secret when it listens beyond loopback (its state is on the DFS).")
-    var workDirectory = userStrataDirectory() + "/master"
-
-    @Option(name: .customLong("secret-file"), help: "A file holding the cluster secret to use instead of making one.")
-    var secretFile: String?
+    /// Only the cluster secret is kept there: the master's state is on the DFS.
+    @OptionGroup var secret: DaemonSecretOptions
 
     @Flag(help: "Log debug messages.")
     var verbose = false
@@ -50,7 +47,7 @@ struct MasterCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.agentTimeoutMs = Int64(agentTimeout * 1000)
         configuration.superuser = superuser ?? operatingSystemUser()
-        configuration.token = try clusterSecretIfExposed(host: host, directory: workDirectory, secretFile: secretFile)
+        configuration.token = try secret.secretIfExposed(host: host, daemon: "master")
         var dfs = DFSClientConfiguration(user: configuration.superuser)
         dfs.nameNodeHost = nameNodeHost
         dfs.nameNodePort = nameNodePort

@@ -22,11 +22,7 @@ struct RegistryCommand: AsyncParsableCommand {
     @Option(help: "The user the registry acts as in the DFS (it owns /system/images; default: the user running it).")
     var user: String?
 
-    @Option(name: .customLong("work-dir"), help: "Where the registry keeps its cluster secret when it listens beyond loopback.")
-    var workDirectory = userStrataDirectory() + "/registry"
-
-    @Option(name: .customLong("secret-file"), help: "A file holding the cluster secret to use instead of making one.")
-    var secretFile: String?
+    @OptionGroup var secret: DaemonSecretOptions
 
     @Flag(help: "Log debug messages.")
     var verbose = false
@@ -37,7 +33,7 @@ struct RegistryCommand: AsyncParsableCommand {
         var dfs = DFSClientConfiguration(user: user ?? operatingSystemUser())
         dfs.nameNodeHost = nameNodeHost
         dfs.nameNodePort = nameNodePort
-        let token = try clusterSecretIfExposed(host: host, directory: workDirectory, secretFile: secretFile)
+        let token = try secret.secretIfExposed(host: host, daemon: "registry")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let service = RegistryService(dfs: dfs, host: host, port: port, token: token, group: group, logger: logger)
         do {

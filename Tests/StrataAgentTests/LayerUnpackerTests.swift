@@ -1,4 +1,5 @@
 import Foundation
+import StrataImages
 import Synchronization
 import Testing
 
@@ -12,6 +13,8 @@ struct TestTar {
     enum Kind: UInt8 {
         case regular = 0x30, hardLink = 0x31, symbolicLink = 0x32, characterDevice = 0x33, blockDevice = 0x34
         case directory = 0x35, fifo = 0x36, paxLocal = 0x78, paxGlobal = 0x67, gnuLongName = 0x4C, gnuLongLink = 0x4B
+        /// A type no tar reader knows ('Z').
+        case unknown = 0x5A
     }
 
     mutating func file(_ name: String, _ contents: String, mode: UInt32 = 0o644, uid: UInt32 = 0, gid: UInt32 = 0, mtime: Int64 = 1_700_000_000) {
@@ -158,7 +161,7 @@ struct TestLayer: Sendable {
 
     init(blob: [UInt8], mediaType: String, digest: String? = nil) {
         self.blob = blob
-        self.layer = ImageLayer(digest: digest ?? SHA256Digest.of(blob).description, mediaType: mediaType)
+        self.layer = ImageLayer(digest: digest ?? Digest.of(blob).description, mediaType: mediaType)
     }
 
     /// `tar` compressed with the command (`gzip -c`, `zstd -c -q`), or as it is.
@@ -424,6 +427,8 @@ struct LayerUnpackerTests {
         damagedGzip[damagedGzip.count / 2] ^= 0xFF
         var badChecksum = archive
         badChecksum[10] ^= 0x01
+        var unknownType = TestTar()
+        unknownType.entry("vendor-thing", .unknown, contents: [1, 2, 3])
         let cases: [(String, TestLayer, LayerUnpackError.Kind, String)] = [
             ("tar cut inside a file", TestLayer(blob: Array(archive[..<3000]), mediaType: TestLayer.tarType), .corrupt, "cut short"),
             ("tar cut inside a header", TestLayer(blob: Array(archive[..<700]), mediaType: TestLayer.tarType), .corrupt, "cut short"),
@@ -431,8 +436,9 @@ struct LayerUnpackerTests {
             ("zstd cut short", TestLayer(blob: Array(zstd.dropLast(20)), mediaType: TestLayer.zstdType), .corrupt, "zstd"),
             ("gzip damaged", TestLayer(blob: damagedGzip, mediaType: TestLayer.gzipType), .corrupt, "gzip"),
             ("bad header checksum", TestLayer(blob: badChecksum, mediaType: TestLayer.tarType), .corrupt, "checksum"),
+            ("unknown entry type", TestLayer(blob: unknownType.archive, mediaType: TestLayer.tarType), .unsupported, "type 'Z'"),
             (
-                "wrong digest", TestLayer(blob: gzip, mediaType: TestLayer.gzipType, digest: SHA256Digest.of([1, 2, 3]).description),
+                "wrong digest", TestLayer(blob: gzip, mediaType: TestLayer.gzipType, digest: Digest.of([1, 2, 3]).description),
                 .digestMismatch, "hashes to"
             ),
             ("unknown media type", TestLayer(blob: gzip, mediaType: "application/x-rar"), .unsupported, "media type"),
@@ -460,7 +466,7 @@ struct LayerUnpackerTests {
     @Test func aFailingSourceIsAnIOError() async throws {
         struct Broken: Error {}
         let scratch = try LayerScratch()
-        let layer = ImageLayer(digest: SHA256Digest.of([]).description, mediaType: TestLayer.tarType)
+        let layer = ImageLayer(digest: Digest.of([]).description, mediaType: TestLayer.tarType)
         let chunks = AsyncThrowingStream<[UInt8], any Error> { continuation in
             continuation.yield([UInt8](repeating: 0, count: 10))
             continuation.finish(throwing: Broken())

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StrataImages
 import Synchronization
 import Testing
 
@@ -174,7 +175,7 @@ struct RootfsCacheTests {
         let scratch = try LayerScratch()
         let good = try scratch.layer([("file", String(repeating: "g", count: 50_000))])
         let truncated = TestLayer(blob: Array(good.blob.dropLast(30)), mediaType: TestLayer.gzipType)
-        let wrongDigest = TestLayer(blob: good.blob, mediaType: TestLayer.gzipType, digest: SHA256Digest.of([0]).description)
+        let wrongDigest = TestLayer(blob: good.blob, mediaType: TestLayer.gzipType, digest: Digest.of([0]).description)
         var escaping = TestTar()
         escaping.file("../outside", "x")
         let unsafe = TestLayer(blob: escaping.archive, mediaType: TestLayer.tarType)
@@ -192,7 +193,7 @@ struct RootfsCacheTests {
         }
         #expect(!scratch.exists("\(scratch.directory)/images/outside") && !scratch.exists("\(scratch.directory)/outside"))
         // A source that cannot give the layer at all.
-        let missing = ImageLayer(digest: SHA256Digest.of([9]).description, mediaType: TestLayer.tarType)
+        let missing = ImageLayer(digest: Digest.of([9]).description, mediaType: TestLayer.tarType)
         await #expect(throws: LayerUnpackError.self) { try await cache.acquire([missing], from: layers.source) }
         #expect(scratch.names("rootfs").isEmpty && scratch.names("tmp").isEmpty)
     }

@@ -1,8 +1,6 @@
-/// The bounds of unpacking image layers, in one place.
+/// The bounds of unpacking image layers, in one place (the tar reader's own, on extended
+/// headers, is `TarReader.maximumExtendedHeaderBytes`).
 public enum ImageLimits {
-    /// A pax extended header or a GNU long name/link record, at most (their contents are held
-    /// in memory until the entry they describe).
-    public static let maximumExtendedHeaderBytes = 1024 * 1024
     /// An entry's path, at most (Linux's PATH_MAX).
     public static let maximumPathBytes = 4096
     /// One path component, at most (NAME_MAX).

@@ -1,4 +1,5 @@
 import Glibc
+import StrataImages
 
 /// Applies the entries of one layer's tar onto a root filesystem, by the OCI image spec's
 /// changeset rules:
@@ -79,6 +80,10 @@ final class LayerApplier {
     // MARK: Entries
 
     private func begin(_ entry: TarEntry) throws(LayerUnpackError) {
+        if case .other(let typeFlag) = entry.kind {
+            let shown = typeFlag >= 0x20 && typeFlag < 0x7F ? "'\(Character(Unicode.Scalar(typeFlag)))'" : "\(typeFlag)"
+            throw LayerUnpackError(.unsupported, "the tar entry '\(entry.path)' has type \(shown), which Strata does not unpack")
+        }
         let components = try RootDirectory.components(of: entry.path)
         guard let name = components.last else {
             // "./": the root directory itself.
@@ -128,6 +133,8 @@ final class LayerApplier {
             try hardLink(entry, at: parent, name: name, existing: existing, shown: shown)
         case .characterDevice, .blockDevice, .fifo:
             try special(entry, in: parent.descriptor, name: name, existing: existing, shown: shown)
+        case .other:
+            preconditionFailure("refused above")
         }
     }
 

@@ -1,3 +1,5 @@
+import StrataImages
+
 /// Why a layer could not be applied or a root filesystem could not be made. The directory the
 /// layer was being applied to is no longer usable (the cache removes it).
 public struct LayerUnpackError: Error, Sendable, CustomStringConvertible {
@@ -26,4 +28,15 @@ public struct LayerUnpackError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension LayerUnpackError {
+    /// A layer's tar could not be read: the same kind of failure, and the reader's message.
+    init(_ error: TarError) {
+        switch error.kind {
+        case .corrupt: self.init(.corrupt, error.message)
+        case .unsupported: self.init(.unsupported, error.message)
+        case .tooLarge: self.init(.tooLarge, error.message)
+        }
+    }
 }

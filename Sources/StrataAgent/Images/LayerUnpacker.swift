@@ -1,5 +1,5 @@
-import Crypto
 import Dispatch
+import StrataImages
 
 /// Applies one image layer, streamed in chunks, onto a root filesystem directory: hashes the
 /// blob's bytes with SHA-256 as they come, decompresses them as the media type says (gzip,
@@ -14,29 +14,30 @@ import Dispatch
 /// own, off Swift's cooperative pool, since every entry is blocking file system calls.
 public final class LayerUnpacker {
     public let layer: ImageLayer
-    private let expectedDigest: SHA256Digest
-    private var hasher = SHA256()
+    private let expectedDigest: Digest
+    private var hasher = SHA256Hasher()
     /// Nil for an uncompressed tar.
     private let decompressor: (any LayerDecompressor)?
     private var tar = TarReader()
     private let applier: LayerApplier
     private let root: RootDirectory
-    private(set) var compressedBytes: Int64 = 0
+    /// Bytes of the blob taken so far.
+    var compressedBytes: UInt64 { hasher.count }
     /// Bytes of file contents written so far.
     public var writtenBytes: Int64 { applier.writtenBytes }
 
     /// - Parameter maximumBytes: the most file contents the layer may write; more is `.tooLarge`.
     public init(layer: ImageLayer, rootFilesystem: String, maximumBytes: Int64) throws(LayerUnpackError) {
-        guard let digest = SHA256Digest(layer.digest) else {
+        guard let digest = Digest(layer.digest) else {
             throw LayerUnpackError(.unsupported, "layer digest '\(layer.digest)' is not sha256:<64 lowercase hex digits>")
         }
-        guard let compression = LayerCompression(mediaType: layer.mediaType) else {
+        guard let compression = OCIMediaType.layerCompression(layer.mediaType) else {
             throw LayerUnpackError(.unsupported, "layer \(layer.digest) has media type '\(layer.mediaType)', which Strata does not unpack")
         }
         self.layer = layer
         self.expectedDigest = digest
         switch compression {
-        case .none: decompressor = nil
+        case .uncompressed: decompressor = nil
         case .gzip: decompressor = GzipInflater()
         case .zstd: decompressor = ZstdStreamDecompressor()
         }
@@ -46,8 +47,7 @@ public final class LayerUnpacker {
 
     /// Takes the next bytes of the blob, as stored (compressed).
     public func consume(_ bytes: UnsafeRawBufferPointer) throws(LayerUnpackError) {
-        hasher.update(bufferPointer: bytes)
-        compressedBytes += Int64(bytes.count)
+        hasher.update(bytes)
         if let decompressor {
             try decompressor.decompress(bytes) { (piece) throws(LayerUnpackError) in try self.readTar(piece) }
         } else {
@@ -62,16 +62,29 @@ public final class LayerUnpacker {
     }
 
     private func readTar(_ bytes: UnsafeRawBufferPointer) throws(LayerUnpackError) {
-        let applier = self.applier
-        try tar.feed(bytes) { (event) throws(LayerUnpackError) in try applier.apply(event) }
+        var bytes = bytes
+        while true {
+            let event: TarReader.Event?
+            do {
+                event = try tar.next(from: &bytes)
+            } catch {
+                throw LayerUnpackError(error)
+            }
+            guard let event else { return }
+            try applier.apply(event)
+        }
     }
 
     /// After the last bytes: checks that the compressed stream and the tar ended where they
     /// should and that the bytes hash to the layer's digest, and sets directories' modes and times.
     public func finish() throws(LayerUnpackError) {
         try decompressor?.finish()
-        try tar.finish()
-        let actual = SHA256Digest(bytes: hasher.finalize())
+        do {
+            try tar.finish()
+        } catch {
+            throw LayerUnpackError(error)
+        }
+        let actual = hasher.finalize()
         guard actual == expectedDigest else {
             throw LayerUnpackError(
                 .digestMismatch, "layer \(layer.digest) hashes to \(actual) (\(compressedBytes) bytes): damaged or not the layer named")

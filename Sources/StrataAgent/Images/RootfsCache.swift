@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import Logging
+import StrataImages
 
 /// A root filesystem from the cache, held for a task: not evicted or deleted until released.
 public struct RootfsLease: Sendable, Hashable {
@@ -111,15 +112,15 @@ public actor RootfsCache {
 
     /// The cache key of an image with these layers (bottom first): 64 hex digits.
     public nonisolated static func key(for layers: [ImageLayer]) throws(LayerUnpackError) -> String {
-        var chain: SHA256Digest?
+        var chain: Digest?
         for layer in layers {
-            guard let digest = SHA256Digest(layer.digest) else {
+            guard let digest = Digest(layer.digest) else {
                 throw LayerUnpackError(.unsupported, "layer digest '\(layer.digest)' is not sha256:<64 lowercase hex digits>")
             }
-            guard LayerCompression(mediaType: layer.mediaType) != nil else {
+            guard OCIMediaType.layerCompression(layer.mediaType) != nil else {
                 throw LayerUnpackError(.unsupported, "layer \(layer.digest) has media type '\(layer.mediaType)', which Strata does not unpack")
             }
-            chain = chain.map { SHA256Digest.of(Array("\($0) \(digest)".utf8)) } ?? digest
+            chain = chain.map { Digest.of(Array("\($0) \(digest)".utf8)) } ?? digest
         }
         guard let chain else { throw LayerUnpackError(.unsupported, "an image without layers has no root filesystem") }
         return chain.hex
