@@ -205,6 +205,7 @@ let package = Package(
             dependencies: [
                 "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS", "StrataCluster", "StrataMaster", "StrataAgent",
                 "StrataRegistry", "StrataImages",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import StrataClient
 import StrataImages
 
 /// A test image could not be written.
@@ -183,3 +185,18 @@ extension TestLayout {
     }
 }
 
+
+extension LocalCluster {
+    /// Pushes the image tagged in the OCI layout at `directory` into the cluster's image store
+    /// as `repository:tag`, as `strata image push` does (opening the store itself).
+    public func pushImage(from directory: String, repository: String, tag: String) async throws {
+        try await using(client()) { client in
+            var logger = Logger(label: "strata-test")
+            logger.logLevel = .warning
+            let store = ImageStore(client: client, logger: logger)
+            try await store.open()
+            _ = try await store.push(try ImageSource.open(directory), repository: repository, tag: tag)
+            try await store.close()
+        }
+    }
+}

@@ -15,14 +15,7 @@ import Testing
         let layout = try TestLayout.write(
             at: directory, tag: "1", layers: [try TestLayout.busyboxLayer(), TestLayout.fileLayer("etc/motd", "hello from the image\n")],
             cmd: cmd)
-        try await using(cluster.client()) { client in
-            var logger = Logger(label: "test")
-            logger.logLevel = .warning
-            let store = ImageStore(client: client, logger: logger)
-            try await store.open()
-            _ = try await store.push(try ImageSource.open(directory), repository: "tools/busybox", tag: "1")
-            try await store.close()
-        }
+        try await cluster.pushImage(from: directory, repository: "tools/busybox", tag: "1")
         return layout
     }
 

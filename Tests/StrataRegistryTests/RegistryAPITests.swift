@@ -1,6 +1,4 @@
 import Foundation
-import Logging
-import StrataCore
 import StrataImages
 import StrataTestKit
 import Testing
@@ -170,14 +168,7 @@ import Testing
         try await withRegistry { cluster, registry in
             let directory = cluster.directory + "/layout"
             let layout = try TestLayout.write(at: directory, tag: "1", layers: [TestLayout.fileLayer("etc/a", "a\n")])
-            try await using(cluster.client()) { client in
-                var logger = Logger(label: "test")
-                logger.logLevel = .warning
-                let other = ImageStore(client: client, logger: logger)
-                try await other.open()
-                _ = try await other.push(try ImageSource.open(directory), repository: "cli/pushed", tag: "1")
-                try await other.close()
-            }
+            try await cluster.pushImage(from: directory, repository: "cli/pushed", tag: "1")
             let got = try await registry.call(.GET, "/v2/cli/pushed/manifests/1")
             #expect(got.status == 200 && got.header("Docker-Content-Digest") == layout.manifest.description)
             #expect(try await registry.call(.GET, "/v2/cli/pushed/tags/list").text == #"{"name":"cli/pushed","tags":["1"]}"#)
