@@ -314,7 +314,7 @@ public final class Agent: Sendable {
         var status = TaskStatus(
             taskId: order.taskId, state: outcome.state, exitCode: outcome.exitCode, reason: outcome.reason, message: outcome.message,
             bytesReadLocal: read.localBytes, bytesReadRemote: read.remoteBytes)
-        if outcome.state == .finished {
+        if outcome.state == .finished, !order.output.isEmpty {
             do {
                 status.message = try await commitOutput(order, sandbox: sandbox, client: client)
             } catch {
@@ -332,6 +332,14 @@ public final class Agent: Sendable {
         environment["STRATA_JOB_ID"] = order.jobId
         environment["STRATA_INPUT_PATH"] = order.split.path
         environment["STRATA_INPUT_OFFSET"] = String(order.split.offset)
+        // Marathon's names for a task's ports and host.
+        let ports = order.ports ?? []
+        for (index, port) in ports.enumerated() { environment["PORT\(index)"] = String(port) }
+        if let first = ports.first {
+            environment["PORT"] = String(first)
+            environment["PORTS"] = ports.map(String.init).joined(separator: ",")
+        }
+        environment["HOST"] = environment["HOST"] ?? configuration.hostname
         let inContainer = order.rootFilesystem != nil || order.image != nil
         environment["MESOS_SANDBOX"] = inContainer ? "/mnt/sandbox" : sandbox
         environment["HOME"] = environment["HOME"] ?? (inContainer ? "/mnt/sandbox" : sandbox)

@@ -37,6 +37,8 @@ public enum ComputeAPI {
         public var rootFilesystem: String?
         /// An image in the image store (`REPO:TAG` or `REPO@sha256:...`): tasks run from it.
         public var image: String?
+        /// Makes the job one service task (no inputs, no output, never run again by the master).
+        public var service: ServiceTask?
         public var environment: [String: String]?
 
         public init(arguments: [String], inputs: [String], output: String) {
@@ -59,6 +61,8 @@ public enum ComputeAPI {
         public var localityWaitMs: Int64
         /// The image the tasks run from, as resolved at submission.
         public var image: TaskImage?
+        /// Set for a service task.
+        public var service: ServiceTask?
         public var submittedAtMs: Int64
         public var endedAtMs: Int64?
         public var message: String?

@@ -23,13 +23,18 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var rootFilesystem: String?
     /// An image from the image store: tasks run in a runc container from it.
     public var image: TaskImage?
+    /// Set for a service task (one long-running task, no input, no output, never run again by
+    /// the master: its owner, such as the launcher, decides what replaces it); nil for a batch
+    /// job.
+    public var service: ServiceTask?
     /// Wall time of submission, for listings.
     public var submittedAtMs: Int64
 
     public init(
         id: String, user: String, arguments: [String], environment: [String: String] = [:], inputs: [String], output: String,
         resources: Resources, maxAttempts: Int = JobSpec.defaultMaxAttempts, localityWaitMs: Int64 = JobSpec.defaultLocalityWaitMs,
-        constraints: [Constraint] = [], rootFilesystem: String? = nil, image: TaskImage? = nil, submittedAtMs: Int64
+        constraints: [Constraint] = [], rootFilesystem: String? = nil, image: TaskImage? = nil, service: ServiceTask? = nil,
+        submittedAtMs: Int64
     ) {
         self.id = id
         self.user = user
@@ -43,6 +48,7 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.constraints = constraints
         self.rootFilesystem = rootFilesystem
         self.image = image
+        self.service = service
         self.submittedAtMs = submittedAtMs
     }
 
@@ -76,6 +82,40 @@ public struct InputSplit: Sendable, Hashable, Codable {
         self.length = length
         self.fileLength = fileLength
         self.dataNodes = dataNodes
+    }
+
+    /// No input: a service task's (its stdin ends at once).
+    public static let none = InputSplit(path: "", offset: 0, length: 0, fileLength: 0, dataNodes: [])
+}
+
+/// What makes a job one service task: the ports it is given from its agent's range (as
+/// `$PORT0`, `$PORT1`..., Marathon's `portDefinitions` with port 0) and labels its owner
+/// finds it by.
+public struct ServiceTask: Sendable, Hashable, Codable {
+    public var portCount: Int
+    public var labels: [String: String]
+
+    public init(portCount: Int = 0, labels: [String: String] = [:]) {
+        self.portCount = portCount
+        self.labels = labels
+    }
+}
+
+/// Where placement put a pending task: its agent, whether beside its block, and the ports it
+/// was given.
+public struct TaskPlacement: Sendable, Hashable {
+    public var jobId: String
+    public var index: Int
+    public var agentId: String
+    public var isNodeLocal: Bool
+    public var ports: [Int]
+
+    public init(jobId: String, index: Int, agentId: String, isNodeLocal: Bool, ports: [Int] = []) {
+        self.jobId = jobId
+        self.index = index
+        self.agentId = agentId
+        self.isNodeLocal = isNodeLocal
+        self.ports = ports
     }
 }
 
@@ -115,6 +155,8 @@ public struct TaskAttempt: Sendable, Hashable, Codable {
     public var bytesReadRemote: UInt64
     /// The last lines of the task's stderr, kept for a failed attempt.
     public var stderrTail: String?
+    /// Ports given to it from its agent's range (a service task's), in order.
+    public var ports: [Int]?
 
     public init(taskId: String, jobId: String, index: Int, attempt: Int, user: String, agentId: String, isNodeLocal: Bool, stagedAtMs: Int64) {
         self.taskId = taskId
@@ -175,13 +217,16 @@ public struct TaskLaunchOrder: Sendable, Hashable, Codable {
     public var image: TaskImage?
     /// The split to give the task on stdin, in line mode.
     public var split: InputSplit
-    /// Where the task's stdout goes once it succeeded: `output/part-NNNNN`.
+    /// Where the task's stdout goes once it succeeded: `output/part-NNNNN`; empty for a
+    /// service task, whose stdout stays in its sandbox.
     public var output: String
     public var partName: String
+    /// Ports given to the task (`$PORT0`...).
+    public var ports: [Int]?
 
     public init(
         taskId: String, jobId: String, user: String, arguments: [String], environment: [String: String], resources: Resources,
-        rootFilesystem: String?, image: TaskImage? = nil, split: InputSplit, output: String, partName: String
+        rootFilesystem: String?, image: TaskImage? = nil, split: InputSplit, output: String, partName: String, ports: [Int] = []
     ) {
         self.taskId = taskId
         self.jobId = jobId
@@ -194,5 +239,6 @@ public struct TaskLaunchOrder: Sendable, Hashable, Codable {
         self.split = split
         self.output = output
         self.partName = partName
+        self.ports = ports.isEmpty ? nil : ports
     }
 }

@@ -26,7 +26,7 @@ extension MasterState {
         return ComputeAPI.JobView(
             id: jobId, user: job.spec.user, state: job.state, arguments: job.spec.arguments, inputs: job.spec.inputs,
             output: job.spec.output, resources: job.spec.resources, maxAttempts: job.spec.maxAttempts,
-            localityWaitMs: job.spec.localityWaitMs, image: job.spec.image, submittedAtMs: job.spec.submittedAtMs, endedAtMs: job.endedAtMs,
+            localityWaitMs: job.spec.localityWaitMs, image: job.spec.image, service: job.spec.service, submittedAtMs: job.spec.submittedAtMs, endedAtMs: job.endedAtMs,
             message: job.message, tasks: job.slots.count, finishedTasks: job.finishedTasks, runningTasks: running,
             pendingTasks: pending, attempts: jobAttempts.count, failedAttempts: jobAttempts.count { $0.state == .failed },
             nodeLocalTasks: local, remoteTasks: remote, bytesReadLocal: bytesLocal, bytesReadRemote: bytesRemote)

@@ -135,6 +135,19 @@ public struct MasterState: Sendable {
         guard var job = jobs[attempt.jobId], job.slots.indices.contains(attempt.index) else { return }
         let index = attempt.index
         let wasActive = job.slots[index] == .active(taskId: attempt.taskId)
+        if job.spec.service != nil {
+            // A service task is never run again by the master: its job ends with it, and its
+            // owner decides what replaces it.
+            if wasActive, job.state == .running {
+                job.slots[index] = .done(taskId: attempt.taskId)
+                job.pendingSince = [:]
+                job.state = update.state == .finished ? .finished : update.state == .killed ? .killed : .failed
+                job.endedAtMs = update.atMs
+                job.message = update.state == .finished ? nil : "\(update.state.rawValue): \(attempt.message ?? attempt.reason ?? "")"
+            }
+            jobs[attempt.jobId] = job
+            return
+        }
         switch update.state {
         case .finished:
             if case .done = job.slots[index] {} else { job.slots[index] = .done(taskId: attempt.taskId) }
@@ -353,6 +366,13 @@ public struct MasterState: Sendable {
         }
     }
 
+    /// The ports an agent's unfinished tasks hold.
+    public func portsInUse(agentId: String) -> Set<Int> {
+        var ports = Set<Int>()
+        for taskId in agents[agentId]?.tasks ?? [] { ports.formUnion(attempts[taskId]?.ports ?? []) }
+        return ports
+    }
+
     /// Unfinished attempts, for users' fair shares and constraints.
     public var unfinishedAttempts: [(attempt: TaskAttempt, resources: Resources)] {
         attempts.values.filter { !$0.state.isTerminal }.sorted { $0.taskId < $1.taskId }.compactMap { attempt in
@@ -365,6 +385,12 @@ public struct MasterState: Sendable {
     public mutating func launch(
         _ placements: [(jobId: String, index: Int, agentId: String, isNodeLocal: Bool)], now: MonotonicInstant, wallTimeMs: Int64
     ) -> Outcome {
+        launch(placements.map { TaskPlacement(jobId: $0.jobId, index: $0.index, agentId: $0.agentId, isNodeLocal: $0.isNodeLocal) },
+            now: now, wallTimeMs: wallTimeMs)
+    }
+
+    /// Places pending tasks on agents, with the ports placement gave them.
+    public mutating func launch(_ placements: [TaskPlacement], now: MonotonicInstant, wallTimeMs: Int64) -> Outcome {
         var outcome = Outcome()
         for placement in placements {
             guard let job = jobs[placement.jobId], job.state == .running, job.pendingSince[placement.index] != nil,
@@ -372,14 +398,16 @@ public struct MasterState: Sendable {
             else { continue }
             let attemptNumber = job.attempts[placement.index] + 1
             let taskId = TaskAttempt.taskId(job: placement.jobId, index: placement.index, attempt: attemptNumber)
-            let attempt = TaskAttempt(
+            var attempt = TaskAttempt(
                 taskId: taskId, jobId: placement.jobId, index: placement.index, attempt: attemptNumber, user: job.spec.user,
                 agentId: placement.agentId, isNodeLocal: placement.isNodeLocal, stagedAtMs: wallTimeMs)
+            if !placement.ports.isEmpty { attempt.ports = placement.ports }
             record(.launched(attempt), now: now, into: &outcome)
             let order = TaskLaunchOrder(
                 taskId: taskId, jobId: placement.jobId, user: job.spec.user, arguments: job.spec.arguments,
                 environment: job.spec.environment, resources: job.spec.resources, rootFilesystem: job.spec.rootFilesystem, image: job.spec.image,
-                split: job.splits[placement.index], output: job.spec.output, partName: JobSpec.partName(placement.index))
+                split: job.splits[placement.index], output: job.spec.output, partName: JobSpec.partName(placement.index),
+                ports: placement.ports)
             outcome.actions.append(.launch(order, agentId: placement.agentId, agentAddress: info.address))
         }
         return outcome

@@ -77,6 +77,23 @@ public struct PortRange: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 }
 
+extension [PortRange] {
+    /// These ranges without `taken` ports: what is left to give out, in order.
+    public func subtracting(_ taken: Set<Int>) -> [PortRange] {
+        guard !taken.isEmpty else { return self }
+        var free: [PortRange] = []
+        for range in self {
+            var start = range.begin
+            for port in taken.filter(range.contains).sorted() {
+                if port > start { free.append(PortRange(start, port - 1)) }
+                start = port + 1
+            }
+            if start <= range.end { free.append(PortRange(start, range.end)) }
+        }
+        return free
+    }
+}
+
 extension Substring {
     var trimmingSpaces: Substring {
         var text = self

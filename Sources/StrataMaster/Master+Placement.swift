@@ -7,10 +7,12 @@ extension Master {
     /// placements and the next instant a held-back task stops waiting for a local slot.
     static func place(
         _ state: inout MasterState, now: MonotonicInstant
-    ) -> ([(jobId: String, index: Int, agentId: String, isNodeLocal: Bool)], MonotonicInstant?) {
+    ) -> ([TaskPlacement], MonotonicInstant?) {
         let pending = state.pendingTasks
         guard !pending.isEmpty else { return ([], nil) }
-        let agents = state.activeAgents.map { PlacementAgent(info: $0.info, available: $0.available, availablePorts: $0.info.ports) }
+        let agents = state.activeAgents.map {
+            PlacementAgent(info: $0.info, available: $0.available, availablePorts: $0.info.ports.subtracting(state.portsInUse(agentId: $0.info.id)))
+        }
         guard !agents.isEmpty else { return ([], nil) }
         var placer = Placer(agents: agents)
         for (attempt, resources) in state.unfinishedAttempts {
@@ -21,14 +23,14 @@ extension Master {
             let id = "\(task.jobId)/\(task.index)"
             byId[id] = task
             return PlacementTask(
-                id: id, group: task.jobId, user: task.spec.user, needs: task.spec.resources, portCount: 0,
+                id: id, group: task.jobId, user: task.spec.user, needs: task.spec.resources, portCount: task.spec.service?.portCount ?? 0,
                 constraints: task.spec.constraints, preferredDataNodes: task.split.dataNodes, waitingSince: task.waitingSince,
                 localityWaitMs: task.spec.localityWaitMs)
         }
         let round = placer.place(tasks, now: now)
-        let placements = round.decisions.compactMap { decision -> (jobId: String, index: Int, agentId: String, isNodeLocal: Bool)? in
+        let placements = round.decisions.compactMap { decision -> TaskPlacement? in
             guard let task = byId[decision.taskId] else { return nil }
-            return (task.jobId, task.index, decision.agentId, decision.isNodeLocal)
+            return TaskPlacement(jobId: task.jobId, index: task.index, agentId: decision.agentId, isNodeLocal: decision.isNodeLocal, ports: decision.ports)
         }
         return (placements, round.nextLocalityDeadline)
     }
@@ -43,7 +45,8 @@ extension Master {
             guard !agents.isEmpty else { return nil }
             let placer = Placer(agents: agents)
             let task = PlacementTask(
-                id: "probe", group: spec.id, user: spec.user, needs: spec.resources, portCount: 0, constraints: spec.constraints,
+                id: "probe", group: spec.id, user: spec.user, needs: spec.resources, portCount: spec.service?.portCount ?? 0,
+                constraints: spec.constraints,
                 preferredDataNodes: [], waitingSince: .zero, localityWaitMs: spec.localityWaitMs)
             return placer.neverPlaceableReason(task)
         }

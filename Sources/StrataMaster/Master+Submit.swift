@@ -19,10 +19,17 @@ extension Master {
         guard submission.image == nil || submission.rootFilesystem == nil else {
             throw APIError.badRequest("a job runs from an image or from a root filesystem, not both")
         }
-        guard !submission.inputs.isEmpty else { throw APIError.badRequest("no input given (--input PATH)") }
-        guard submission.output.hasPrefix("/") else { throw APIError.badRequest("the output '\(submission.output)' is not an absolute DFS path") }
-        for input in submission.inputs where !input.hasPrefix("/") {
-            throw APIError.badRequest("the input '\(input)' is not an absolute DFS path")
+        if let service = submission.service {
+            guard submission.inputs.isEmpty, submission.output.isEmpty else {
+                throw APIError.badRequest("a service task takes no inputs and no output")
+            }
+            guard (0...100).contains(service.portCount) else { throw APIError.badRequest("a service task takes 0 to 100 ports, not \(service.portCount)") }
+        } else {
+            guard !submission.inputs.isEmpty else { throw APIError.badRequest("no input given (--input PATH)") }
+            guard submission.output.hasPrefix("/") else { throw APIError.badRequest("the output '\(submission.output)' is not an absolute DFS path") }
+            for input in submission.inputs where !input.hasPrefix("/") {
+                throw APIError.badRequest("the input '\(input)' is not an absolute DFS path")
+            }
         }
         let cpus = submission.cpus ?? JobSpec.defaultResources.cpus
         let memMB = submission.memMB ?? JobSpec.defaultResources.memMB
@@ -35,7 +42,7 @@ extension Master {
         let localityWaitMs = submission.localityWaitMs ?? JobSpec.defaultLocalityWaitMs
         guard (0...3_600_000).contains(localityWaitMs) else { throw APIError.badRequest("--locality-wait must be 0 to 3600 s") }
 
-        let output = normalized(submission.output)
+        let output = submission.service == nil ? normalized(submission.output) : ""
         var arguments = submission.arguments
         var environment = submission.environment ?? [:]
         var image: TaskImage?
@@ -46,16 +53,19 @@ extension Master {
             id: "", user: user, arguments: arguments, environment: environment, inputs: submission.inputs,
             output: output, resources: Resources(cpus: cpus, memMB: memMB, diskMB: diskMB), maxAttempts: maxAttempts,
             localityWaitMs: localityWaitMs, constraints: submission.constraints ?? [], rootFilesystem: submission.rootFilesystem,
-            image: image, submittedAtMs: clock.wallTimeMs)
+            image: image, service: submission.service, submittedAtMs: clock.wallTimeMs)
         if let reason = neverPlaceableReason(spec) { throw APIError.unprocessable("no agent can ever run this job's tasks: \(reason)") }
 
-        let client = try await clients.client(for: user)
-        let splits = try await dfs { try await self.splits(of: submission.inputs, client: client) }
-        try await dfs {
-            if try await client.status(output) != nil {
-                throw APIError.conflict("the output directory \(output) already exists")
+        var splits = [InputSplit.none]
+        if submission.service == nil {
+            let client = try await clients.client(for: user)
+            splits = try await dfs { try await self.splits(of: submission.inputs, client: client) }
+            try await dfs {
+                if try await client.status(output) != nil {
+                    throw APIError.conflict("the output directory \(output) already exists")
+                }
+                try await client.mkdirs(output + "/_temporary")
             }
-            try await client.mkdirs(output + "/_temporary")
         }
         return try await handle { state, now, _ in
             spec.id = state.nextJobId

@@ -25,4 +25,11 @@ struct ResourcesTests {
         #expect(PortRange(parsing: "31000-32000") == PortRange(31000, 32000))
         #expect(PortRange(parsing: "9-1") == nil)
     }
+
+    @Test func portsInUseAreTakenOutOfTheRanges() {
+        let ranges = [PortRange(31000, 31009), PortRange(8080, 8080)]
+        #expect(ranges.subtracting([]) == ranges)
+        #expect(ranges.subtracting([31000, 31005, 31009, 8080, 9999]) == [PortRange(31001, 31004), PortRange(31006, 31008)])
+        #expect([PortRange(5, 5)].subtracting([5]).isEmpty)
+    }
 }

@@ -1,0 +1,81 @@
+import Foundation
+import StrataClient
+import StrataCompute
+import StrataCore
+import StrataTestKit
+import Testing
+
+/// Service tasks: one long-running task with ports from its agent's range, no input or output,
+/// never run again by the master (its owner, the launcher, decides what replaces it).
+@Suite(.serialized) struct ServiceTaskTests {
+    static func waitFor(_ cluster: LocalCluster, _ jobId: String, _ condition: @escaping (TaskAttempt) -> Bool) async throws -> TaskAttempt {
+        let master = cluster.master!
+        let clock = SystemClock()
+        let deadline = clock.now + .seconds(60)
+        while true {
+            let seen = master.stateChanges.count
+            if let attempt = master.attempts(ofJob: jobId).last, condition(attempt) { return attempt }
+            try #require(clock.now < deadline, "job \(jobId): \(master.attempts(ofJob: jobId))")
+            await clock.wait(for: master.stateChanges, after: seen, until: deadline)
+        }
+    }
+
+    static func service(_ command: String, ports: Int, node: String? = nil) -> ComputeAPI.JobSubmission {
+        var submission = ComputeAPI.JobSubmission(arguments: ["sh", "-c", command], inputs: [], output: "")
+        submission.service = ServiceTask(portCount: ports, labels: ["app": "/web"])
+        submission.memMB = 32
+        if let node { submission.constraints = [Constraint(field: "hostname", operator: .like, value: node)] }
+        return submission
+    }
+
+    @Test func aServiceTaskGetsPortsRunsUntilKilledAndIsNotRunAgain() async throws {
+        try await withComputeCluster { cluster in
+            _ = try await makeHome(cluster)
+            let first = try await submit(cluster, Self.service("echo ports=$PORTS port=$PORT host=$HOST; exec sleep 600", ports: 2, node: "node1"))
+            #expect(first.service?.portCount == 2 && first.tasks == 1)
+            let running = try await Self.waitFor(cluster, first.id) { $0.state == .running }
+            let ports = try #require(running.ports)
+            #expect(ports.count == 2 && Set(ports).count == 2 && ports.allSatisfy { (31000...32000).contains($0) }, "\(ports)")
+
+            // A second service on the same agent gets other ports.
+            let second = try await submit(cluster, Self.service("exec sleep 600", ports: 2, node: "node1"))
+            let secondRunning = try await Self.waitFor(cluster, second.id) { $0.state == .running }
+            #expect(Set(secondRunning.ports ?? []).isDisjoint(with: ports))
+
+            // Killed: the job ends KILLED and nothing runs again.
+            for attempt in [running, secondRunning] {
+                #expect(try await callMaster(cluster, .POST, "/api/v1/tasks/\(attempt.taskId)/kill").status == 200)
+            }
+            let killed = try await cluster.master!.waitForJob(first.id, timeoutSeconds: 30)
+            #expect(killed.state == .killed)
+            _ = try await cluster.master!.waitForJob(second.id, timeoutSeconds: 30)
+            #expect(cluster.master!.attempts(ofJob: first.id).count == 1)
+            let ended = try await Self.waitFor(cluster, first.id) { $0.state.isTerminal }
+            #expect(ended.state == .killed)
+            let stdout = try String(contentsOfFile: cluster.directory + "/node1/agent/sandboxes/\(running.taskId)/stdout", encoding: .utf8)
+            #expect(stdout == "ports=\(ports[0]),\(ports[1]) port=\(ports[0]) host=node1\n")
+            // Its ports are free again.
+            #expect(cluster.master!.attempts(ofJob: second.id).count == 1)
+        }
+    }
+
+    @Test func aServiceTaskThatExitsEndsItsJobWithoutARetry() async throws {
+        try await withComputeCluster { cluster in
+            _ = try await makeHome(cluster)
+            let failing = try await submit(cluster, Self.service("echo broken >&2; exit 3", ports: 0))
+            let failed = try await cluster.master!.waitForJob(failing.id, timeoutSeconds: 60)
+            #expect(failed.state == .failed)
+            let attempts = cluster.master!.attempts(ofJob: failing.id)
+            #expect(attempts.count == 1 && attempts.first?.exitCode == 3)
+            let done = try await submit(cluster, Self.service("exit 0", ports: 1))
+            #expect(try await cluster.master!.waitForJob(done.id, timeoutSeconds: 60).state == .finished)
+
+            let withInput = try await callMaster(
+                cluster, .POST, "/api/v1/jobs", body: #"{"arguments":["true"],"inputs":["/x"],"output":"","service":{"portCount":0,"labels":{}}}"#)
+            #expect(withInput.status == 400 && withInput.body.contains("no inputs and no output"))
+            let tooManyPorts = try await callMaster(
+                cluster, .POST, "/api/v1/jobs", body: #"{"arguments":["true"],"inputs":[],"output":"","service":{"portCount":5000,"labels":{}}}"#)
+            #expect(tooManyPorts.status == 400)
+        }
+    }
+}
