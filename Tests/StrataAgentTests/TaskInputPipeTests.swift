@@ -117,7 +117,16 @@ struct TaskInputPipeTests {
         let names = Self.pipeNames(pipe)
         // Nobody reads: the writer fills the pipe and waits in poll.
         let feeding = Task { try await Self.feed(pipe, Self.pattern(8 << 20), base: 0, pieceBytes: 1 << 20, seed: 3) }
-        try await Task.sleep(for: .milliseconds(200))
+        // Until the pipe is full (the bytes waiting in it reach its capacity): the writer is
+        // then blocked on it.
+        let capacity = fcntl(pipe.readDescriptor, 1032)  // F_GETPIPE_SZ
+        try #require(capacity > 0)
+        let deadline = ContinuousClock.now + .seconds(30)
+        var waiting: Int32 = 0
+        while ioctl(pipe.readDescriptor, UInt(FIONREAD), &waiting) == 0, waiting < capacity {
+            try #require(ContinuousClock.now < deadline, "the pipe holds \(waiting) of \(capacity) bytes")
+            try await Task.sleep(for: .milliseconds(1))
+        }
         pipe.cancel()
         await pipe.waitUntilClosed()
         await #expect(throws: TaskInputPipe.Ended.self) { try await feeding.value }
