@@ -115,8 +115,10 @@ struct TaskInputPipeTests {
     @Test func cancelStopsAWriterWaitingOnAFullPipe() async throws {
         let pipe = try TaskInputPipe()
         let names = Self.pipeNames(pipe)
-        // Nobody reads: the writer fills the pipe and waits in poll.
-        let feeding = Task { try await Self.feed(pipe, Self.pattern(8 << 20), base: 0, pieceBytes: 1 << 20, seed: 3) }
+        // Nobody reads: the writer fills the pipe and waits in poll. More than the pipe and the
+        // pipe's window hold together, so the feeding cannot finish either.
+        let total = TaskInputPipe.windowBytes + 16 << 20
+        let feeding = Task { try await Self.feed(pipe, Self.pattern(total), base: 0, pieceBytes: 1 << 20, seed: 3) }
         // Until the pipe is full (the bytes waiting in it reach its capacity): the writer is
         // then blocked on it.
         let capacity = fcntl(pipe.readDescriptor, 1032)  // F_GETPIPE_SZ
