@@ -88,6 +88,26 @@ public enum ComputeAPI {
         public var split: InputSplit?
     }
 
+    /// A service task as the launcher sees it: its job and its one attempt, once placed.
+    public struct ServiceView: Sendable, Codable {
+        public var job: JobView
+        public var task: TaskView?
+        public init(job: JobView, task: TaskView?) {
+            self.job = job
+            self.task = task
+        }
+    }
+
+    /// Service tasks (`GET /api/v1/services`), with the state version to watch from.
+    public struct ServiceList: Sendable, Codable {
+        public var stateVersion: UInt64
+        public var services: [ServiceView]
+        public init(stateVersion: UInt64, services: [ServiceView]) {
+            self.stateVersion = stateVersion
+            self.services = services
+        }
+    }
+
     /// A job and its attempts (`GET /api/v1/jobs/{id}`).
     public struct JobDetail: Sendable, Codable {
         public var job: JobView

@@ -37,6 +37,18 @@ extension MasterState {
         attempts.values.filter { $0.jobId == jobId }.sorted { ($0.index, $0.attempt) < ($1.index, $1.attempt) }
     }
 
+    /// Service tasks in submission order: those with `label` (`key`, `value`) if given, and
+    /// only those not ended when `activeOnly`.
+    public func serviceViews(label: (key: String, value: String)?, activeOnly: Bool) -> [ComputeAPI.ServiceView] {
+        jobOrder.compactMap { jobId in
+            guard let job = jobs[jobId], let service = job.spec.service else { return nil }
+            if let label, service.labels[label.key] != label.value { return nil }
+            if activeOnly, job.state.isTerminal { return nil }
+            guard let view = view(ofJob: jobId) else { return nil }
+            return ComputeAPI.ServiceView(job: view, task: attempts(ofJob: jobId).last.map { self.view(ofTask: $0) })
+        }
+    }
+
     public func view(ofTask attempt: TaskAttempt) -> ComputeAPI.TaskView {
         let info = agents[attempt.agentId]?.info
         let split = jobs[attempt.jobId].flatMap { $0.splits.indices.contains(attempt.index) ? $0.splits[attempt.index] : nil }

@@ -13,6 +13,7 @@ extension Master {
     /// - `POST /api/v1/jobs` submit, `GET /api/v1/jobs`, `GET /api/v1/jobs/{id}[?changedAfter=V&waitMs=N]`
 ///   (a watch: answered at the next change of state after version V), `POST /api/v1/jobs/{id}/kill`
     /// - `GET /api/v1/tasks[?job=ID]`, `GET /api/v1/tasks/{id}`, `POST /api/v1/tasks/{id}/kill`
+    /// - `GET /api/v1/services[?label=K=V][&active=true][&changedAfter=V&waitMs=N]` (service tasks)
     ///
     /// Calls that act for a user take `?user.name=`. With a cluster secret, every call needs
     /// `Authorization: Bearer <secret>` (401 otherwise, with nothing done).
@@ -68,16 +69,7 @@ extension Master {
         } else if call.match(.get, "api/v1/jobs") != nil {
             return JSONAPI.response(state.withLock { state in state.jobOrder.compactMap { state.view(ofJob: $0) } })
         } else if let jobId = call.match(.get, "api/v1/jobs/*")?.first {
-            if let changedAfter = try call.integer("changedAfter") {
-                // A watch: answered once the master's state has changed since that version, or
-                // after `waitMs` (default 10 s, at most 60 s) with the job as it is.
-                let version = UInt64(clamping: changedAfter)
-                let waitMs = min(max(try call.integer("waitMs") ?? 10_000, 0), 60_000)
-                let deadline = clock.now + .milliseconds(waitMs)
-                while stateChanges.count == version, clock.now < deadline, !Task.isCancelled {
-                    await clock.wait(for: stateChanges, after: version, until: deadline)
-                }
-            }
+            try await watchIfAsked(call)
             let version = stateChanges.count
             let detail = state.withLock { state -> ComputeAPI.JobDetail? in
                 guard let job = state.view(ofJob: jobId) else { return nil }
@@ -85,6 +77,19 @@ extension Master {
             }
             guard let detail else { throw APIError.notFound("no job \(jobId)") }
             return JSONAPI.response(detail)
+        } else if call.match(.get, "api/v1/services") != nil {
+            try await watchIfAsked(call)
+            var label: (key: String, value: String)?
+            if let text = call.query["label"] {
+                guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                    throw APIError.badRequest("label must be KEY=VALUE, not '\(text)'")
+                }
+                label = (String(text[..<equals]), String(text[text.index(after: equals)...]))
+            }
+            let activeOnly = call.query["active"] == "true"
+            let version = stateChanges.count
+            let services = state.withLock { $0.serviceViews(label: label, activeOnly: activeOnly) }
+            return JSONAPI.response(ComputeAPI.ServiceList(stateVersion: version, services: services))
         } else if let jobId = call.match(.post, "api/v1/jobs/*/kill")?.first ?? call.match(.delete, "api/v1/jobs/*")?.first {
             let owner = state.withLock { $0.jobs[jobId]?.spec.user }
             guard let owner else { throw APIError.notFound("no job \(jobId)") }
@@ -111,6 +116,18 @@ extension Master {
             return JSONAPI.response(["killing": taskId] as [String: String])
         } else {
             throw APIError.notFound("no such resource: \(call.method) /\(path.joined(separator: "/"))")
+        }
+    }
+
+    /// `?changedAfter=V[&waitMs=N]`: a watch, answered once the master's state has changed
+    /// since version V, or after `waitMs` (default 10 s, at most 60 s) with things as they are.
+    func watchIfAsked(_ call: APIRequest) async throws {
+        guard let changedAfter = try call.integer("changedAfter") else { return }
+        let version = UInt64(clamping: changedAfter)
+        let waitMs = min(max(try call.integer("waitMs") ?? 10_000, 0), 60_000)
+        let deadline = clock.now + .milliseconds(waitMs)
+        while stateChanges.count == version, clock.now < deadline, !Task.isCancelled {
+            await clock.wait(for: stateChanges, after: version, until: deadline)
         }
     }
 

@@ -42,6 +42,15 @@ import Testing
             let secondRunning = try await Self.waitFor(cluster, second.id) { $0.state == .running }
             #expect(Set(secondRunning.ports ?? []).isDisjoint(with: ports))
 
+            // The launcher's view: service tasks by label, the running ones, watched.
+            let listed = try JSONDecoder().decode(
+                ComputeAPI.ServiceList.self, from: Data(try await callMaster(cluster, .GET, "/api/v1/services?label=app=/web&active=true").body.utf8))
+            #expect(Set(listed.services.compactMap { $0.task?.attempt.taskId }) == [running.taskId, secondRunning.taskId])
+            #expect(listed.services.allSatisfy { $0.task?.agentAddress != nil && $0.task?.attempt.ports?.count == 2 })
+            let other = try await callMaster(cluster, .GET, "/api/v1/services?label=app=/other")
+            #expect(other.body.contains(#""services":[]"#))
+            #expect(try await callMaster(cluster, .GET, "/api/v1/services?label=nonsense").status == 400)
+
             // Killed: the job ends KILLED and nothing runs again.
             for attempt in [running, secondRunning] {
                 #expect(try await callMaster(cluster, .POST, "/api/v1/tasks/\(attempt.taskId)/kill").status == 200)
@@ -54,8 +63,12 @@ import Testing
             #expect(ended.state == .killed)
             let stdout = try String(contentsOfFile: cluster.directory + "/node1/agent/sandboxes/\(running.taskId)/stdout", encoding: .utf8)
             #expect(stdout == "ports=\(ports[0]),\(ports[1]) port=\(ports[0]) host=node1\n")
-            // Its ports are free again.
             #expect(cluster.master!.attempts(ofJob: second.id).count == 1)
+            // A watch from the version before the kills sees them; the active list is empty.
+            let after = try JSONDecoder().decode(
+                ComputeAPI.ServiceList.self,
+                from: Data(try await callMaster(cluster, .GET, "/api/v1/services?active=true&changedAfter=\(listed.stateVersion)&waitMs=30000").body.utf8))
+            #expect(after.stateVersion > listed.stateVersion && after.services.isEmpty)
         }
     }
 
