@@ -149,6 +149,13 @@ let package = Package(
             dependencies: ["StrataCore"],
             swiftSettings: strictSwift
         ),
+        // The launcher's decisions: Marathon app definitions and their validation, deployment
+        // planning, launch backoff, health-check verdicts, records for its state on the DFS. No I/O.
+        .target(
+            name: "StrataApps",
+            dependencies: ["StrataCore", "StrataCompute"],
+            swiftSettings: strictSwift
+        ),
         // The agent: executors (processes in cgroups, runc containers), sandboxes, its HTTP API.
         .target(
             name: "StrataAgent",
@@ -278,6 +285,11 @@ let package = Package(
         .testTarget(
             name: "StrataComputeTests",
             dependencies: ["StrataCompute", "StrataCore", "StrataTestKit"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataAppsTests",
+            dependencies: ["StrataApps", "StrataCompute", "StrataCore"],
             swiftSettings: strictSwift
         ),
         .testTarget(
