@@ -307,6 +307,7 @@ let package = Package(
             dependencies: [
                 "StrataRegistry", "StrataImages", "StrataTestKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

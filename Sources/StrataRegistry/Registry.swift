@@ -69,6 +69,10 @@ public final class Registry: Sendable {
             guard call.method == .get || call.method == .head else { throw RegistryError.methodNotAllowed(call.method) }
             return Self.jsonBytes(Array("{}".utf8), method: call.method)
         }
+        if Self.answersFromIndex(path, call.method) {
+            // See first what a `strata image` command changed meanwhile.
+            try await store.reloadIfTakenOver()
+        }
         if path == ["_catalog"] {
             guard call.method == .get else { throw RegistryError.methodNotAllowed(call.method) }
             return try catalog(call)
@@ -96,6 +100,17 @@ public final class Registry: Sendable {
             return try await referrers(call, name: name(path.dropLast(2)), digest: path[count - 1])
         }
         throw RegistryError.notFound(path: request.uri.path)
+    }
+
+    /// Whether a request (its path after `/v2/`) is answered from the image index: manifests,
+    /// tags, the catalog, referrers and blob deletion are; blob reads and uploads go to the
+    /// blobs' files alone.
+    static func answersFromIndex(_ path: [String], _ method: HTTPRequest.Method) -> Bool {
+        let count = path.count
+        if count >= 3, path[count - 1] == "uploads", path[count - 2] == "blobs" { return false }
+        if count >= 4, path[count - 3] == "blobs", path[count - 2] == "uploads" { return false }
+        if count >= 3, path[count - 2] == "blobs" { return method == .delete }
+        return true
     }
 
     /// A repository name from the path's components, checked against the spec's grammar.
