@@ -2,9 +2,8 @@ import Foundation
 
 extension ImageStore {
     /// Reads the index as it is on the DFS without taking over its log: for processes that only
-    /// look images up (the master resolving a job's image to its digest and layers), and for the
-    /// registry to see what another process (`strata image push`) changed while it keeps
-    /// serving. Under the gate, so a change this store is making is never lost from memory.
+    /// look images up (the master resolving a job's image to its digest and layers). Under the
+    /// gate, so a change this store is making is never lost from memory.
     /// Blobs need no index: they are read by digest.
     public func refreshIndexReadOnly() async throws {
         try await gate.withLock {

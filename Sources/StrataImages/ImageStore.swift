@@ -96,6 +96,33 @@ public final class ImageStore: Sendable {
         }
     }
 
+    /// Reads the index again if another process has taken its log over since this store last
+    /// read it (a `strata image` command run while the registry serves): a long-running owner
+    /// then answers from the index as it is on the DFS, not from what it last wrote itself —
+    /// otherwise it would not show an image pushed by the CLI, would still show one the CLI
+    /// removed, and would let a blob an image pushed by the CLI names be deleted. When nothing
+    /// changed this costs one listing of the index directory.
+    public func reloadIfTakenOver() async throws {
+        guard try await indexWasTakenOver() else { return }
+        try await gate.withLock {
+            guard try await indexWasTakenOver() else { return }
+            try? await log.close()
+            try await openIndex()
+        }
+    }
+
+    /// Whether the index directory holds a log newer than the one this store appends to (a
+    /// store that opens the index starts a new log), or this store has none.
+    private func indexWasTakenOver() async throws -> Bool {
+        func sequence(_ path: String) -> UInt64? {
+            if case .log(let sequence) = DFSStateStoreFormat.FileName((path as NSString).lastPathComponent) { return sequence }
+            return nil
+        }
+        guard let current = await log.currentLogPath.flatMap(sequence) else { return true }
+        let newest = try await client.list(log.directory).compactMap { sequence($0.path) }.max()
+        return newest != current
+    }
+
     /// Closes the index's log. Every change was durable when it returned, so a log that fails
     /// to close (another process took the index over since) loses nothing: that is logged, not
     /// thrown.

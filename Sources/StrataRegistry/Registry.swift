@@ -61,23 +61,6 @@ public final class Registry: Sendable {
         return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    /// Runs `body`; when what it looks up is not in the index this registry holds, reads the
-    /// index again from the DFS (another process, such as `strata image push`, may have changed
-    /// it) and runs it once more.
-    func lookingUp<Result>(_ body: () async throws -> Result) async throws -> Result {
-        do {
-            return try await body()
-        } catch let error as ImageStoreError {
-            switch error {
-            case .nameUnknown, .manifestUnknown:
-                try await store.refreshIndexReadOnly()
-                return try await body()
-            default:
-                throw error
-            }
-        }
-    }
-
     func route(_ call: RegistryRequest, _ request: Request) async throws -> Response {
         var path = call.components
         guard path.first == "v2" else { throw RegistryError.notFound(path: request.uri.path) }
@@ -86,10 +69,12 @@ public final class Registry: Sendable {
             guard call.method == .get || call.method == .head else { throw RegistryError.methodNotAllowed(call.method) }
             return Self.jsonBytes(Array("{}".utf8), method: call.method)
         }
+        if Self.answersFromIndex(path, call.method) {
+            // See first what a `strata image` command changed meanwhile.
+            try await store.reloadIfTakenOver()
+        }
         if path == ["_catalog"] {
             guard call.method == .get else { throw RegistryError.methodNotAllowed(call.method) }
-            // Listings read the index afresh: other processes push too.
-            try await store.refreshIndexReadOnly()
             return try catalog(call)
         }
         // The name may itself hold slashes: the route is read from the path's end.
@@ -104,22 +89,28 @@ public final class Registry: Sendable {
             return try await blob(call, request, name: name(path.dropLast(2)), digest: path[count - 1])
         }
         if count >= 3, path[count - 2] == "manifests" {
-            let name = try name(path.dropLast(2))
-            // A PUT's body can be read once; the store's own commit reads the index again if it must.
-            if call.method == .put { return try await manifest(call, request, name: name, reference: path[count - 1]) }
-            return try await lookingUp { try await manifest(call, request, name: name, reference: path[count - 1]) }
+            return try await manifest(call, request, name: name(path.dropLast(2)), reference: path[count - 1])
         }
         if count >= 3, path[count - 2] == "tags", path[count - 1] == "list" {
             guard call.method == .get else { throw RegistryError.methodNotAllowed(call.method) }
-            let name = try name(path.dropLast(2))
-            try await store.refreshIndexReadOnly()
-            return try tags(call, name: name)
+            return try tags(call, name: name(path.dropLast(2)))
         }
         if count >= 3, path[count - 2] == "referrers" {
             guard call.method == .get else { throw RegistryError.methodNotAllowed(call.method) }
             return try await referrers(call, name: name(path.dropLast(2)), digest: path[count - 1])
         }
         throw RegistryError.notFound(path: request.uri.path)
+    }
+
+    /// Whether a request (its path after `/v2/`) is answered from the image index: manifests,
+    /// tags, the catalog, referrers and blob deletion are; blob reads and uploads go to the
+    /// blobs' files alone.
+    static func answersFromIndex(_ path: [String], _ method: HTTPRequest.Method) -> Bool {
+        let count = path.count
+        if count >= 3, path[count - 1] == "uploads", path[count - 2] == "blobs" { return false }
+        if count >= 4, path[count - 3] == "blobs", path[count - 2] == "uploads" { return false }
+        if count >= 3, path[count - 2] == "blobs" { return method == .delete }
+        return true
     }
 
     /// A repository name from the path's components, checked against the spec's grammar.

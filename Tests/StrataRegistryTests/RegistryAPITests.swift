@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StrataImages
 import StrataTestKit
 import Testing
@@ -176,6 +177,43 @@ import Testing
             let pushed = try await registry.pushManifest("cli/pushed", "2", config: imageConfig("two"), layers: [pseudoRandomBytes(64, seed: 9)])
             #expect(pushed.reply.status == 201)
             #expect(try await registry.call(.GET, "/v2/cli/pushed/tags/list").text == #"{"name":"cli/pushed","tags":["1","2"]}"#)
+        }
+    }
+
+    /// An image another process pushes or removes while the registry serves (a `strata image`
+    /// command takes the index over) is what the registry answers with next: it is listed and
+    /// served once pushed, its blobs cannot be deleted through the registry, and it is gone once
+    /// removed. The registry used to answer from the index as it had last written it itself.
+    @Test func imagesAnotherProcessPushesAndRemovesAreWhatTheRegistryServes() async throws {
+        try await withRegistry { cluster, registry in
+            // What the registry knows before: one image of its own.
+            _ = try await registry.pushManifest("tools/own", "v1", config: imageConfig("own"), layers: [pseudoRandomBytes(100, seed: 9)])
+            let layout = cluster.directory + "/other/layout"
+            let blobs = try makeBusyboxLayout(at: layout, tag: "v1")
+            let layer = try #require(blobs.values.max { $0.count < $1.count })
+            var logger = Logger(label: "strata.registry.test")
+            logger.logLevel = .warning
+
+            try await using(cluster.client()) { client in
+                let other = ImageStore(client: client, logger: logger)
+                try await other.open()
+                let pushed = try await other.push(try ImageSource.open(layout), repository: "tools/busybox", tag: "v1")
+                try await other.close()
+
+                let manifest = try await registry.call(.GET, "/v2/tools/busybox/manifests/v1", headers: ["Accept": "application/vnd.oci.image.manifest.v1+json"])
+                #expect(manifest.status == 200 && manifest.header("Docker-Content-Digest") == pushed.digest.description)
+                #expect(try await registry.call(.GET, "/v2/_catalog").text.contains("tools/busybox"))
+                let deletion = try await registry.call(.DELETE, "/v2/tools/busybox/blobs/\(Digest.of(layer))")
+                #expect(deletion.status == 405 && deletion.errorCode == "UNSUPPORTED", "a layer the other process's image names")
+                #expect(try await registry.call(.HEAD, "/v2/tools/busybox/blobs/\(Digest.of(layer))").status == 200)
+
+                let remover = ImageStore(client: client, logger: logger)
+                try await remover.open()
+                _ = try await remover.removeImage(repository: "tools/busybox", tag: "v1")
+                try await remover.close()
+                #expect(try await registry.call(.GET, "/v2/tools/busybox/manifests/v1").errorCode == "NAME_UNKNOWN")
+                #expect(try await registry.call(.GET, "/v2/tools/own/tags/list").status == 200)
+            }
         }
     }
 
