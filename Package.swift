@@ -156,6 +156,13 @@ let package = Package(
             dependencies: ["StrataCore", "StrataCompute"],
             swiftSettings: strictSwift
         ),
+        // Cron's schedule logic: ISO 8601 repeating intervals and cron expressions in a time
+        // zone, next fire times, catch-up of missed runs, run ids. No I/O.
+        .target(
+            name: "StrataCron",
+            dependencies: ["StrataCore"],
+            swiftSettings: strictSwift
+        ),
         // The agent: executors (processes in cgroups, runc containers), sandboxes, its HTTP API.
         .target(
             name: "StrataAgent",
@@ -290,6 +297,11 @@ let package = Package(
         .testTarget(
             name: "StrataAppsTests",
             dependencies: ["StrataApps", "StrataCompute", "StrataCore"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataCronTests",
+            dependencies: ["StrataCron"],
             swiftSettings: strictSwift
         ),
         .testTarget(
