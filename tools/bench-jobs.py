@@ -31,17 +31,15 @@ starts with --allow-root-tasks. Checks are reported, not enforced: the script ex
 check fails and non-zero only when the run itself breaks."""
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+
+from benchlib import Cluster, percentile, run
 
 MIB = 1024 * 1024
 # Jobs per kind for the launch latency, one at a time.
@@ -54,36 +52,6 @@ PROFILE = os.environ.get("STRATA_BENCH_PROFILE")
 # The PATH an agent gives a task (ChildProcess.defaultPath), and nothing else of the locale.
 TASK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX_APPLETS = ["sh", "cat", "grep", "true", "echo", "wc", "head"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(args, env=None):
-    result = subprocess.run(args, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(args)}\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def http_json(method, url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        sys.exit(f"{method} {url}: {error.code} {error.read().decode(errors='replace')}")
-
-
-def percentile(values, fraction):
-    # Nearest rank: the smallest value with at least `fraction` of the values at or below it.
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * fraction // 1))
-    return ordered[int(rank) - 1]
 
 
 def busybox_root_filesystem(directory):
@@ -102,74 +70,16 @@ def busybox_root_filesystem(directory):
     return directory
 
 
-class Cluster:
-    def __init__(self, strata, directory, log_path):
-        self.strata = strata
-        self.name_node_port = free_port()
-        self.master_port = free_port()
-        self.master = f"http://127.0.0.1:{self.master_port}"
-        self.env = dict(os.environ, STRATA_NAMENODE=f"127.0.0.1:{self.name_node_port}", STRATA_MASTER=f"127.0.0.1:{self.master_port}")
-        self.user = pwd.getpwuid(os.getuid()).pw_name
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [strata, "cluster", "up", "--nodes", "3", "--data", directory, "--port", str(self.name_node_port), "--http-port", "0",
-             "--datanode-http-port", "0", "--master-port", str(self.master_port), "--agent-port", "0", "--allow-root-tasks"],
-            stdout=self.log, stderr=self.log)
-
-    def wait_until_ready(self):
-        for _ in range(600):
-            if self.process.poll() is not None:
-                sys.exit(f"the cluster exited with status {self.process.returncode}; see {self.log.name}")
-            try:
-                with urllib.request.urlopen(f"{self.master}/master/state", timeout=2) as response:
-                    if json.loads(response.read())["activated_agents"] == 3:
-                        probe = subprocess.run([self.strata, "dfsadmin", "safemode", "get"], env=self.env, capture_output=True, text=True)
-                        if "OFF" in probe.stdout:
-                            return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.2)
-        sys.exit("the cluster did not start within 120 s")
-
-    def dfs(self, *args):
-        return run([self.strata, "dfs", *args], self.env)
-
-    def submit(self, arguments, inputs, output, root_filesystem=None):
-        body = {"arguments": arguments, "inputs": inputs, "output": output}
-        if root_filesystem:
-            body["rootFilesystem"] = root_filesystem
-        return http_json("POST", f"{self.master}/api/v1/jobs?user.name={self.user}", body)
-
-    def job(self, job_id):
-        return http_json("GET", f"{self.master}/api/v1/jobs/{job_id}")
-
-    def wait_for_job(self, job_id, timeout_seconds=120):
-        deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
-            detail = self.job(job_id)
-            if detail["job"]["state"] in ("FINISHED", "FAILED", "KILLED"):
-                return detail
-            time.sleep(0.005)
-        sys.exit(f"job {job_id} did not end within {timeout_seconds} s")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
 def launch_latencies(cluster, kind, root_filesystem):
     # One job at a time: submit, wait for it to end, then the next. The first job of each kind
     # is a warm-up (the agents' first task client, runc's first start) and is not counted.
     samples = []
     for index in range(LAUNCHES + 1):
         output = f"/bench/latency/{kind}-{index}"
-        view = cluster.submit(["true"], ["/bench/tiny"], output, root_filesystem)
+        body = {"arguments": ["true"], "inputs": ["/bench/tiny"], "output": output}
+        if root_filesystem:
+            body["rootFilesystem"] = root_filesystem
+        view = cluster.submit(body)
         detail = cluster.wait_for_job(view["id"])
         job = detail["job"]
         if job["state"] != "FINISHED" or len(detail["tasks"]) != 1:
@@ -238,7 +148,7 @@ def most_at_once(attempts, start_key, end_key):
     return best
 
 
-def process_cpu_seconds(pid):
+def process_cpu_times(pid):
     # CPU seconds of a process's own threads (user, kernel), and of its children it has reaped
     # (here: the tasks, which the agents in the cluster process spawn and wait for).
     with open(f"/proc/{pid}/stat") as file:
@@ -317,7 +227,7 @@ def main():
 
         print("job: strata job submit --input /bench/logs --output /bench/out --wait -- grep -c ERROR", file=sys.stderr)
         load_before = load_average()
-        cpu_before = process_cpu_seconds(cluster.process.pid)
+        cpu_before = process_cpu_times(cluster.process.pid)
         machine_before = machine_cpu_ticks()
         profiler = None
         if PROFILE:
@@ -329,7 +239,7 @@ def main():
             [strata, "job", "submit", "--input", "/bench/logs", "--output", "/bench/out", "--wait", "--json", "--", "grep", "-c", "ERROR"],
             cluster.env))
         job_seconds = time.monotonic() - started
-        cpu_after = process_cpu_seconds(cluster.process.pid)
+        cpu_after = process_cpu_times(cluster.process.pid)
         if profiler:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
@@ -350,10 +260,10 @@ def main():
         cluster.dfs("put", block_file, "/bench/block")
         os.remove(block_file)
         os.sync()
-        single_cpu_before = process_cpu_seconds(cluster.process.pid)
-        single_view = cluster.submit(["grep", "-c", "ERROR"], ["/bench/block"], "/bench/out-block")
+        single_cpu_before = process_cpu_times(cluster.process.pid)
+        single_view = cluster.submit({"arguments": ["grep", "-c", "ERROR"], "inputs": ["/bench/block"], "output": "/bench/out-block"})
         single = cluster.wait_for_job(single_view["id"])
-        single_cpu_after = process_cpu_seconds(cluster.process.pid)
+        single_cpu_after = process_cpu_times(cluster.process.pid)
         single_cpu = cpu_spent(single_cpu_before, single_cpu_after)
         if single["job"]["state"] != "FINISHED":
             sys.exit(f"the one-block grep job ended {single['job']['state']}: {single['job'].get('message')}")
