@@ -230,6 +230,10 @@ public final class LocalClusterService: Service, Sendable {
             configuration.hostname = "node\(index + 1)"
             configuration.attributes = ["node": "node\(index + 1)"]
             configuration.resources = options.agentResources
+            // The agents share one host: each offers its own share of Mesos' 31000-32000, so
+            // service tasks on different agents are never given the same port.
+            let share = max(1, 1001 / running.dataNodes.count)
+            configuration.ports = [PortRange(31000 + index * share, 31000 + (index + 1) * share - 1)]
             configuration.heartbeatIntervalMs = options.agentHeartbeatIntervalMs
             configuration.allowRootTasks = options.allowRootTasks
             configuration.token = options.token
