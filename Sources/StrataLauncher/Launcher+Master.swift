@@ -42,6 +42,8 @@ extension Launcher {
     }
 
     func launch(_ instanceId: String, app: AppDefinition) async {
+        // An instance that ended (or is being killed) before its launch came up is not started.
+        guard state.withLock({ $0.instances[instanceId].map { !$0.isBeingKilled } ?? false }) else { return }
         do {
             let job: ComputeAPI.JobView = try await callMaster(
                 .POST, "/api/v1/jobs", user: app.user ?? configuration.taskUser, body: submission(for: instanceId, app: app))
@@ -86,8 +88,11 @@ extension Launcher {
         while !Task.isCancelled {
             do {
                 if version == nil {
+                    // The instances of the replayed state: those created from now on are not
+                    // submitted before adoption ends, so they cannot be missing from the master.
+                    let replayed = state.withLock { Set($0.instances.keys) }
                     let list: ComputeAPI.ServiceList = try await callMaster(.GET, "/api/v1/services?label=\(encode(label))")
-                    await adopt(list)
+                    await adopt(list, replayed: replayed)
                     version = list.stateVersion
                     adopted.resolve(())
                     continue
@@ -109,7 +114,7 @@ extension Launcher {
     }
 
     /// Takes in the first listing after a start: the newest task of each instance.
-    func adopt(_ list: ComputeAPI.ServiceList) async {
+    func adopt(_ list: ComputeAPI.ServiceList, replayed: Set<String>) async {
         var newest: [String: ComputeAPI.ServiceView] = [:]
         for service in list.services {
             guard let instanceId = service.job.service?.labels[TaskLabels.instance] else { continue }
@@ -118,7 +123,7 @@ extension Launcher {
         }
         await observe(Array(newest.values), all: true)
         // Instances logged as launched whose task never reached the master.
-        let missing = state.withLock { Array($0.instances.keys) }.filter { newest[$0] == nil }
+        let missing = replayed.filter { newest[$0] == nil }
         for instanceId in missing.sorted() {
             let change = InstanceChange(instanceId: instanceId, state: .lost, atMs: clock.wallTimeMs, message: "no task in the master")
             _ = try? await handle { state, now, wall in (state.instanceUpdate(change, now: now, wallTimeMs: wall), ()) }
