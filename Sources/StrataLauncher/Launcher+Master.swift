@@ -160,7 +160,11 @@ extension Launcher {
             do {
                 let detail: ComputeAPI.JobDetail = try await callMaster(.GET, "/api/v1/jobs/\(task.jobId)")
                 guard detail.job.state.isTerminal else { continue }
-                if let change = change(of: instanceId, detail.job, detail.tasks.last) {
+                // A killed job leaves the active list at once, its task possibly still shown
+                // running until the agent reports it: the job's end is the instance's then.
+                var last = detail.tasks.last
+                if let attempt = last?.attempt, !attempt.state.isTerminal { last = nil }
+                if let change = change(of: instanceId, detail.job, last) {
                     _ = try? await handle { state, now, wall in (state.instanceUpdate(change, now: now, wallTimeMs: wall), ()) }
                 }
                 tasks.withLock { tasks in if tasks[instanceId]?.jobId == task.jobId { tasks[instanceId] = nil } }

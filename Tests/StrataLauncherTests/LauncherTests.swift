@@ -53,6 +53,17 @@ import Testing
             #expect(replaced.count == 3)
             #expect(try await masterServices(cluster, activeOnly: true).services.count == 3)
 
+            // A changed command rolls out: every instance replaced by one of the new version,
+            // the old ones' ends seen (they leave the launcher's tasks).
+            let updated = try await call(port, .PUT, "/v2/apps/web?force=True", body: #"{"cmd":"exec python3 -m http.server $PORT0 --bind 127.0.0.1"}"#)
+            let newVersion = try #require(updated.object["version"] as? String, "\(updated.body)")
+            let rolled = try await eventually("the rolling update to \(newVersion)") { () -> [[String: Any]]? in
+                let tasks = try await waitHealthy(port, "/web", count: 3)
+                return tasks.allSatisfy { $0["version"] as? String == newVersion } ? tasks : nil
+            }
+            #expect(Set(rolled.compactMap { $0["id"] as? String }).isDisjoint(with: Set(replaced.compactMap { $0["id"] as? String })))
+            #expect(try await masterServices(cluster, activeOnly: true).services.count == 3)
+
             // Refused as Marathon refuses, nothing deployed.
             let notJSON = try await call(port, .POST, "/v2/apps", body: #"{"id":"/bad","#)
             #expect(notJSON.status == 400 && notJSON.object["message"] as? String == "Invalid JSON", "\(notJSON.body)")
@@ -74,6 +85,9 @@ import Testing
                 try await masterServices(cluster, activeOnly: true).services.isEmpty ? true : nil
             }
             #expect(try await call(port, .GET, "/v2/apps/web").status == 404)
+            _ = try await eventually("the launcher saw its tasks end") {
+                (try await call(port, .GET, "/v2/tasks").object["tasks"] as? [Any])?.isEmpty == true ? true : nil
+            }
         }
     }
 
