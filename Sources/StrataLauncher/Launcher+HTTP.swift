@@ -37,7 +37,8 @@ extension Launcher {
 
     func route(_ call: APIRequest, _ request: Request) async throws -> Response {
         let path = call.components
-        let force = call.query["force"] == "true"
+        // Clients send `True` too (Python's requests); Marathon reads booleans case-insensitively.
+        let force = call.query["force"]?.lowercased() == "true"
         if call.match(.get, "ping") != nil {
             return JSONAPI.bytes(Array("pong".utf8), contentType: "text/plain")
         } else if call.match(.get, "v2/info") != nil {
@@ -123,7 +124,7 @@ extension Launcher {
             let json = try JSONValue.parse(try await body(of: request))
             let current = state.withLock { $0.apps[appId] }
             var merged = json
-            if let current, call.query["partialUpdate"] != "false", case .object(let update) = json {
+            if let current, call.query["partialUpdate"]?.lowercased() != "false", case .object(let update) = json {
                 merged = .object(Self.merge(current, update))
             }
             let app = try AppDefinition.read(merged, id: appId).get()
@@ -218,8 +219,8 @@ extension Launcher {
         var host: String?
         var ports: [Int]
         var servicePorts: [Int] = []
+        /// The agent (Marathon's name; its clients refuse fields they do not know, `agentId` too).
         var slaveId: String?
-        var agentId: String?
         var state: String
         var stagedAt: AppVersion
         var startedAt: AppVersion?
@@ -246,7 +247,7 @@ extension Launcher {
             }
             return TaskView(
                 id: instance.id, appId: instance.appId.description, host: instance.host, ports: instance.ports, slaveId: instance.agentId,
-                agentId: instance.agentId, state: instance.state.rawValue, stagedAt: AppVersion(millisecondsSinceEpoch: instance.stagedAtMs),
+                state: instance.state.rawValue, stagedAt: AppVersion(millisecondsSinceEpoch: instance.stagedAtMs),
                 startedAt: instance.startedAtMs.map(AppVersion.init(millisecondsSinceEpoch:)), version: instance.configVersion,
                 healthCheckResults: results, ipAddresses: instance.host.map { [TaskView.Address(ipAddress: $0)] } ?? [])
         }
@@ -287,6 +288,8 @@ extension Launcher {
             var mesos_user: String
         }
         struct HTTPConfig: Encodable, Sendable { var http_port: Int }
+        /// No ZooKeeper: an empty object, which clients read as Marathon's (they require it).
+        struct ZooKeeperConfig: Encodable, Sendable {}
         var name = "marathon"
         var version = "1.11.0"
         var buildref = "strata-\(StrataVersion.current)"
@@ -295,6 +298,7 @@ extension Launcher {
         var frameworkId: String
         var marathon_config: MarathonConfig
         var http_config: HTTPConfig
+        var zookeeper_config = ZooKeeperConfig()
     }
 
     func info() -> Info {
