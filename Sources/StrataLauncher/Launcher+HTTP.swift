@@ -12,7 +12,8 @@ extension Launcher {
     /// - `GET /ping`, `GET /v2/info`
     /// - `GET /v2/apps[?embed=apps.tasks]`, `POST /v2/apps[?force=true]`
     /// - `GET|PUT|DELETE /v2/apps/{id}` (PUT merges into the app unless `?partialUpdate=false`)
-    /// - `GET /v2/apps/{id}/tasks`, `POST /v2/apps/{id}/restart`, `GET /v2/apps/{id}/versions[/{version}]`
+    /// - `GET /v2/apps/{id}/tasks`, `DELETE /v2/apps/{id}/tasks/{taskId}`, `POST /v2/apps/{id}/restart`,
+    ///   `GET /v2/apps/{id}/versions[/{version}]`
     /// - `GET /v2/tasks`, `GET /v2/deployments`, `DELETE /v2/deployments/{id}[?force=true]`
     public func respond(to request: Request) async -> Response {
         let call = APIRequest(request)
@@ -85,6 +86,22 @@ extension Launcher {
                 return taskViews(state.instances(of: appId), in: state)
             }
             return JSONAPI.response(["tasks": views])
+        } else if rest.count >= 2, rest[rest.count - 2] == "tasks", call.method == .delete {
+            // Marathon's kill of one task: the instance is killed and, as any killed one,
+            // replaced. `scale=true` (kill and scale down by one) is not supported yet.
+            let appId = id(rest.dropLast(2))
+            guard call.query["scale"]?.lowercased() != "true" else {
+                throw APIError.badRequest("killing a task with scale=true is not supported yet")
+            }
+            let view: TaskView = try state.withLock { state in
+                guard state.apps[appId] != nil else { throw LauncherError.appNotFound(appId, version: nil) }
+                guard let instance = state.instances[last], instance.appId == appId else {
+                    throw APIError.notFound("Task '\(last)' does not exist")
+                }
+                return taskViews([instance], in: state)[0]
+            }
+            await kill(last, reason: .killedByUser)
+            return JSONAPI.response(["task": view])
         } else if last == "restart", call.method == .post {
             let appId = id(rest.dropLast())
             return JSONAPI.response(try await deploy { state, deploymentId, now, wall in

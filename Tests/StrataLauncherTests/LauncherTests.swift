@@ -51,6 +51,15 @@ import Testing
                 return tasks.contains { $0["id"] as? String == victim } ? nil : tasks
             }
             #expect(replaced.count == 3)
+            // Killed through the launcher (Marathon's kill of one task): replaced too.
+            let second = try #require(replaced.first?["id"] as? String)
+            let killed = try await call(port, .DELETE, "/v2/apps/web/tasks/\(second)")
+            #expect(killed.status == 200 && (killed.object["task"] as? [String: Any])?["id"] as? String == second, "\(killed.body)")
+            #expect(try await call(port, .DELETE, "/v2/apps/web/tasks/web.instance-999").status == 404)
+            _ = try await eventually("a replacement of \(second)") { () -> Bool? in
+                let tasks = try await waitHealthy(port, "/web", count: 3)
+                return tasks.contains { $0["id"] as? String == second } ? nil : true
+            }
             #expect(try await masterServices(cluster, activeOnly: true).services.count == 3)
 
             // A changed command rolls out: every instance replaced by one of the new version,
