@@ -100,6 +100,31 @@ import Testing
         }
     }
 
+    @Test func anInstanceFailingItsHealthChecksIsKilledAndReplaced() async throws {
+        try await withLauncherCluster { cluster in
+            try await makeHome(cluster)
+            let port = try #require(cluster.launcherPort)
+            let sick = #"{"id":"/sick","cmd":"exec python3 -m http.server $PORT0","cpus":0.1,"mem":64,"backoffSeconds":1,"healthChecks":[{"protocol":"HTTP","path":"/missing","intervalSeconds":1,"gracePeriodSeconds":1,"timeoutSeconds":1,"maxConsecutiveFailures":1}]}"#
+            #expect(try await call(port, .POST, "/v2/apps", body: sick).status == 201)
+            let first = try await eventually("the first instance running") { () -> String? in
+                let tasks = try await app(port, "/sick")["tasks"] as? [[String: Any]] ?? []
+                return tasks.first { $0["state"] as? String == "TASK_RUNNING" }?["id"] as? String
+            }
+            // Its checks fail (404) past the grace period: killed, and another one started.
+            let ended = try await eventually("the first instance killed and replaced") { () -> Bool? in
+                let services = try await masterServices(cluster, activeOnly: false).services
+                let firstEnded = services.contains { $0.job.service?.labels["marathon.instance"] == first && $0.job.state == .killed }
+                let other = services.contains { $0.job.service?.labels["marathon.instance"] != first }
+                return firstEnded && other ? true : nil
+            }
+            #expect(ended)
+            _ = try await eventually("the launcher saw the first instance end") { () -> Bool? in
+                let tasks = try await app(port, "/sick")["tasks"] as? [[String: Any]] ?? []
+                return tasks.allSatisfy { $0["id"] as? String != first } ? true : nil
+            }
+        }
+    }
+
     @Test func aRestartedLauncherAdoptsItsInstances() async throws {
         try await withLauncherCluster(launcher: false) { cluster in
             try await makeHome(cluster)
