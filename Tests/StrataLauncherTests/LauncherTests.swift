@@ -129,7 +129,10 @@ import Testing
         try await withLauncherCluster(launcher: false) { cluster in
             try await makeHome(cluster)
             let first = try await StandaloneLauncher.start(cluster)
-            let created = try await call(first.port, .POST, "/v2/apps", body: webApp)
+            // A TCP check this time: healthy once the server accepts connections.
+            let tcpApp = webApp.replacingOccurrences(of: #""protocol":"HTTP","path":"/","#, with: #""protocol":"TCP","#)
+            #expect(tcpApp.contains(#""protocol":"TCP""#))
+            let created = try await call(first.port, .POST, "/v2/apps", body: tcpApp)
             #expect(created.status == 201, "\(created.body)")
             let tasks = try await waitHealthy(first.port, "/web", count: 2)
             let submitted = try await masterServices(cluster, activeOnly: false).services.count
