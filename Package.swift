@@ -135,6 +135,7 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataNameNode", "StrataDataNode", "StrataWebHDFS", "StrataHTTP",
                 "StrataMaster", "StrataAgent", "StrataCompute", "StrataImages", "StrataRegistry", "StrataClient",
+                "StrataLauncher",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -161,6 +162,21 @@ let package = Package(
         .target(
             name: "StrataCron",
             dependencies: ["StrataCore"],
+            swiftSettings: strictSwift
+        ),
+        // The service launcher's shell: Marathon's REST API v2, instances placed through the
+        // master, health checks, its state on the DFS.
+        .target(
+            name: "StrataLauncher",
+            dependencies: [
+                "StrataCore", "StrataApps", "StrataCompute", "StrataClient", "StrataHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSwift
         ),
         // The agent: executors (processes in cgroups, runc containers), sandboxes, its HTTP API.
@@ -218,7 +234,7 @@ let package = Package(
             name: "StrataTestKit",
             dependencies: [
                 "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS", "StrataCluster", "StrataMaster", "StrataAgent",
-                "StrataRegistry", "StrataImages",
+                "StrataRegistry", "StrataImages", "StrataLauncher",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -240,6 +256,7 @@ let package = Package(
                 "StrataMaster",
                 "StrataAgent",
                 "StrataImages",
+                "StrataLauncher",
                 "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -302,6 +319,19 @@ let package = Package(
         .testTarget(
             name: "StrataCronTests",
             dependencies: ["StrataCron"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataLauncherTests",
+            dependencies: [
+                "StrataLauncher", "StrataApps", "StrataMaster", "StrataCompute", "StrataCore", "StrataTestKit", "StrataClient",
+                "StrataCluster",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

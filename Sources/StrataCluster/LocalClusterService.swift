@@ -9,6 +9,7 @@ import StrataCompute
 import StrataCore
 import StrataDataNode
 import StrataMaster
+import StrataLauncher
 import StrataRegistry
 import StrataNameNode
 import StrataWebHDFS
@@ -70,6 +71,13 @@ public final class LocalClusterService: Service, Sendable {
         /// The cluster secret the master, agents and registry require of every call (nil:
         /// none, as on loopback).
         public var token: String?
+        /// Starts the service launcher beside the master (Marathon's API; `strata cluster up`
+        /// does with compute).
+        public var launcher = false
+        /// The launcher's HTTP port (0: a free one).
+        public var launcherPort = 0
+        /// The user the launcher's instances run as when their app names none (nil: the superuser).
+        public var launcherTaskUser: String?
         /// Starts the image registry (the OCI distribution API over the image store in the
         /// DFS); `strata cluster up` does with compute.
         public var registry = false
@@ -99,6 +107,9 @@ public final class LocalClusterService: Service, Sendable {
         /// The image registry, when the cluster runs one.
         public var registry: Registry?
         public var registryPort: Int?
+        /// The service launcher, when the cluster runs one.
+        public var launcher: Launcher?
+        public var launcherPort: Int?
     }
 
     public let directory: String
@@ -230,6 +241,10 @@ public final class LocalClusterService: Service, Sendable {
             configuration.hostname = "node\(index + 1)"
             configuration.attributes = ["node": "node\(index + 1)"]
             configuration.resources = options.agentResources
+            // The agents share one host: each offers its own share of Mesos' 31000-32000, so
+            // service tasks on different agents are never given the same port.
+            let share = max(1, 1001 / running.dataNodes.count)
+            configuration.ports = [PortRange(31000 + index * share, 31000 + (index + 1) * share - 1)]
             configuration.heartbeatIntervalMs = options.agentHeartbeatIntervalMs
             configuration.allowRootTasks = options.allowRootTasks
             configuration.token = options.token
@@ -248,6 +263,18 @@ public final class LocalClusterService: Service, Sendable {
         running.master = master
         running.masterPort = masterPort
         running.agents = agentServices.map(\.agent)
+        if options.launcher {
+            var configuration = LauncherConfiguration(masterAddress: "127.0.0.1:\(masterPort)", taskUser: options.launcherTaskUser ?? options.superuser)
+            configuration.port = options.launcherPort
+            configuration.superuser = options.superuser
+            configuration.token = options.token
+            let launcher = Launcher(configuration: configuration, dfs: dfs, group: group, logger: logger)
+            let service = LauncherService(launcher: launcher, group: group, logger: logger)
+            await services.addServiceUnlessShutdown(Self.configuration(service))
+            guard let port = try? await service.ready.wait() else { return false }
+            running.launcher = launcher
+            running.launcherPort = port
+        }
         return true
     }
 

@@ -7,6 +7,7 @@ import StrataCluster
 import StrataAgent
 import StrataClient
 import StrataMaster
+import StrataLauncher
 import StrataRegistry
 import StrataCore
 import StrataDataNode
@@ -35,6 +36,9 @@ public final class LocalCluster: Sendable {
     /// The image registry and its port, when started with `options.registry`.
     public let registry: Registry?
     public let registryPort: Int?
+    /// The service launcher and its port, when started with `options.launcher`.
+    public let launcher: Launcher?
+    public let launcherPort: Int?
     private let services: ServiceGroup
     private let running: Task<Void, any Error>
 
@@ -76,6 +80,8 @@ public final class LocalCluster: Sendable {
         agents = cluster.agents
         registry = cluster.registry
         registryPort = cluster.registryPort
+        launcher = cluster.launcher
+        launcherPort = cluster.launcherPort
         self.services = services
         self.running = running
     }

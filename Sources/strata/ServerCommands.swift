@@ -175,7 +175,7 @@ struct ClusterCommand: AsyncParsableCommand {
 struct ClusterUpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Start a name node, data nodes, a master, an agent per data node and the image registry on loopback in this process, until Ctrl-C.",
+        abstract: "Start a name node, data nodes, a master, an agent per data node, the service launcher and the image registry on loopback in this process, until Ctrl-C.",
         discussion: "Running it again on the same --data directory brings back every file.")
 
     @Option(help: "How many data nodes.")
@@ -211,7 +211,10 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "The image registry's HTTP port (the OCI distribution API over the images in the DFS).")
     var registryPort: Int = 5000
 
-    @Flag(help: "Start no master, no agents and no registry: the file system alone.")
+    @Option(help: "The service launcher's HTTP port (Marathon's REST API v2).")
+    var launcherPort: Int = 8080
+
+    @Flag(help: "Start no master, no agents, no launcher and no registry: the file system alone.")
     var noCompute = false
 
     @Flag(help: "Let tasks run as root (uid 0).")
@@ -244,6 +247,8 @@ struct ClusterUpCommand: AsyncParsableCommand {
         options.compute = !noCompute
         options.registry = !noCompute
         options.registryPort = registryPort
+        options.launcher = !noCompute
+        options.launcherPort = launcherPort
         options.masterPort = masterPort
         options.agentPort = agentPort
         options.allowRootTasks = allowRootTasks
@@ -262,6 +267,9 @@ struct ClusterUpCommand: AsyncParsableCommand {
                 for (index, port) in running.agentPorts.enumerated() {
                     print("  agent \(index + 1)        http://127.0.0.1:\(port)/state  beside data node \(index + 1)")
                 }
+            }
+            if let launcherPort = running.launcherPort {
+                print("  launcher       http://127.0.0.1:\(launcherPort)/v2/apps  (Marathon's REST API v2)")
             }
             if let registryPort = running.registryPort {
                 print("  registry       http://127.0.0.1:\(registryPort)/v2/  (skopeo copy ... docker://127.0.0.1:\(registryPort)/NAME:TAG --dest-tls-verify=false)")

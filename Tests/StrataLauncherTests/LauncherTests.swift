@@ -1,0 +1,153 @@
+import AsyncHTTPClient
+import Foundation
+import StrataCompute
+import StrataTestKit
+import Testing
+
+/// The launcher's shell on a real cluster: Marathon's API, instances placed through the master,
+/// health checks, replacement, and adoption after a restart.
+@Suite(.serialized) struct StrataLauncherTests {
+    @Test func deployScaleReplaceAndRefuse() async throws {
+        try await withLauncherCluster { cluster in
+            try await makeHome(cluster)
+            let port = try #require(cluster.launcherPort)
+            #expect(try await call(port, .GET, "/ping").body == "pong")
+            #expect(try await call(port, .GET, "/v2/info").object["name"] as? String == "marathon")
+
+            let created = try await call(port, .POST, "/v2/apps", body: webApp)
+            #expect(created.status == 201, "\(created.body)")
+            #expect(created.object["id"] as? String == "/web" && created.object["instances"] as? Int == 2)
+            #expect((created.object["deployments"] as? [[String: Any]])?.count == 1)
+
+            // Both healthy, each answering on its port.
+            let tasks = try await waitHealthy(port, "/web", count: 2)
+            for task in tasks {
+                let host = try #require(task["host"] as? String)
+                let taskPort = try #require((task["ports"] as? [Int])?.first)
+                #expect(try await call(taskPort, .GET, "/").status == 200, "\(host):\(taskPort)")
+                #expect((task["healthCheckResults"] as? [[String: Any]])?.first?["alive"] as? Bool == true)
+            }
+            #expect((try await call(port, .GET, "/v2/apps").object["apps"] as? [Any])?.count == 1)
+            #expect((try await call(port, .GET, "/v2/tasks").object["tasks"] as? [Any])?.count == 2)
+
+            // Scaled to 3: one more, the two kept.
+            let scaled = try await call(port, .PUT, "/v2/apps/web", body: #"{"instances":3}"#)
+            #expect(scaled.status == 200 && scaled.object["deploymentId"] is String && scaled.object["version"] is String, "\(scaled.body)")
+            let three = try await waitHealthy(port, "/web", count: 3)
+            let before = Set(tasks.compactMap { $0["id"] as? String })
+            #expect(before.isSubset(of: Set(three.compactMap { $0["id"] as? String })))
+            #expect((try await call(port, .GET, "/v2/apps/web/versions").object["versions"] as? [String])?.count == 2)
+            #expect(try await call(port, .GET, "/v2/deployments").body == "[]")
+
+            // One instance's task killed through the master: replaced.
+            let victim = try #require(three.first?["id"] as? String)
+            let services = try JSONDecoder().decode(
+                ComputeAPI.ServiceList.self,
+                from: Data(try await callMaster(cluster, .GET, "/api/v1/services?label=marathon.instance=\(victim)&active=true").body.utf8))
+            let taskId = try #require(services.services.first?.task?.attempt.taskId)
+            #expect(try await callMaster(cluster, .POST, "/api/v1/tasks/\(taskId)/kill").status == 200)
+            let replaced = try await eventually("a replacement of \(victim)") { () -> [[String: Any]]? in
+                let tasks = try await waitHealthy(port, "/web", count: 3)
+                return tasks.contains { $0["id"] as? String == victim } ? nil : tasks
+            }
+            #expect(replaced.count == 3)
+            // Killed through the launcher (Marathon's kill of one task): replaced too.
+            let second = try #require(replaced.first?["id"] as? String)
+            let killed = try await call(port, .DELETE, "/v2/apps/web/tasks/\(second)")
+            #expect(killed.status == 200 && (killed.object["task"] as? [String: Any])?["id"] as? String == second, "\(killed.body)")
+            #expect(try await call(port, .DELETE, "/v2/apps/web/tasks/web.instance-999").status == 404)
+            _ = try await eventually("a replacement of \(second)") { () -> Bool? in
+                let tasks = try await waitHealthy(port, "/web", count: 3)
+                return tasks.contains { $0["id"] as? String == second } ? nil : true
+            }
+            #expect(try await masterServices(cluster, activeOnly: true).services.count == 3)
+
+            // A changed command rolls out: every instance replaced by one of the new version,
+            // the old ones' ends seen (they leave the launcher's tasks).
+            let updated = try await call(port, .PUT, "/v2/apps/web?force=True", body: #"{"cmd":"exec python3 -m http.server $PORT0 --bind 127.0.0.1"}"#)
+            let newVersion = try #require(updated.object["version"] as? String, "\(updated.body)")
+            let rolled = try await eventually("the rolling update to \(newVersion)") { () -> [[String: Any]]? in
+                let tasks = try await waitHealthy(port, "/web", count: 3)
+                return tasks.allSatisfy { $0["version"] as? String == newVersion } ? tasks : nil
+            }
+            #expect(Set(rolled.compactMap { $0["id"] as? String }).isDisjoint(with: Set(replaced.compactMap { $0["id"] as? String })))
+            #expect(try await masterServices(cluster, activeOnly: true).services.count == 3)
+
+            // Refused as Marathon refuses, nothing deployed.
+            let notJSON = try await call(port, .POST, "/v2/apps", body: #"{"id":"/bad","#)
+            #expect(notJSON.status == 400 && notJSON.object["message"] as? String == "Invalid JSON", "\(notJSON.body)")
+            let both = try await call(port, .POST, "/v2/apps", body: #"{"id":"/bad","cmd":"sleep 1","args":["sleep","1"]}"#)
+            #expect(both.status == 422 && both.object["message"] as? String == "Object is not valid", "\(both.body)")
+            #expect(both.body.contains("must either contain one of 'cmd' or 'args'"))
+            let wrongType = try await call(port, .POST, "/v2/apps", body: #"{"id":"/bad","cmd":"sleep 1","cpus":"many"}"#)
+            #expect(wrongType.status == 422 && wrongType.body.contains("error.expected.jsnumber"), "\(wrongType.body)")
+            let missing = try await call(port, .GET, "/v2/apps/bad")
+            #expect(missing.status == 404 && missing.object["message"] as? String == "App '/bad' does not exist")
+            let again = try await call(port, .POST, "/v2/apps", body: webApp)
+            #expect(again.status == 409 && again.object["message"] as? String == "An app with id [/web] already exists.")
+            #expect((try await call(port, .GET, "/v2/apps").object["apps"] as? [Any])?.count == 1)
+
+            // Deleted: its instances go.
+            let deleted = try await call(port, .DELETE, "/v2/apps/web")
+            #expect(deleted.status == 200 && deleted.object["deploymentId"] is String)
+            _ = try await eventually("the app's tasks ended") {
+                try await masterServices(cluster, activeOnly: true).services.isEmpty ? true : nil
+            }
+            #expect(try await call(port, .GET, "/v2/apps/web").status == 404)
+            _ = try await eventually("the launcher saw its tasks end") {
+                (try await call(port, .GET, "/v2/tasks").object["tasks"] as? [Any])?.isEmpty == true ? true : nil
+            }
+        }
+    }
+
+    @Test func anInstanceFailingItsHealthChecksIsKilledAndReplaced() async throws {
+        try await withLauncherCluster { cluster in
+            try await makeHome(cluster)
+            let port = try #require(cluster.launcherPort)
+            let sick = #"{"id":"/sick","cmd":"exec python3 -m http.server $PORT0","cpus":0.1,"mem":64,"backoffSeconds":1,"healthChecks":[{"protocol":"HTTP","path":"/missing","intervalSeconds":1,"gracePeriodSeconds":1,"timeoutSeconds":1,"maxConsecutiveFailures":1}]}"#
+            #expect(try await call(port, .POST, "/v2/apps", body: sick).status == 201)
+            let first = try await eventually("the first instance running") { () -> String? in
+                let tasks = try await app(port, "/sick")["tasks"] as? [[String: Any]] ?? []
+                return tasks.first { $0["state"] as? String == "TASK_RUNNING" }?["id"] as? String
+            }
+            // Its checks fail (404) past the grace period: killed, and another one started.
+            let ended = try await eventually("the first instance killed and replaced") { () -> Bool? in
+                let services = try await masterServices(cluster, activeOnly: false).services
+                let firstEnded = services.contains { $0.job.service?.labels["marathon.instance"] == first && $0.job.state == .killed }
+                let other = services.contains { $0.job.service?.labels["marathon.instance"] != first }
+                return firstEnded && other ? true : nil
+            }
+            #expect(ended)
+            _ = try await eventually("the launcher saw the first instance end") { () -> Bool? in
+                let tasks = try await app(port, "/sick")["tasks"] as? [[String: Any]] ?? []
+                return tasks.allSatisfy { $0["id"] as? String != first } ? true : nil
+            }
+        }
+    }
+
+    @Test func aRestartedLauncherAdoptsItsInstances() async throws {
+        try await withLauncherCluster(launcher: false) { cluster in
+            try await makeHome(cluster)
+            let first = try await StandaloneLauncher.start(cluster)
+            // A TCP check this time: healthy once the server accepts connections.
+            let tcpApp = webApp.replacingOccurrences(of: #""protocol":"HTTP","path":"/","#, with: #""protocol":"TCP","#)
+            #expect(tcpApp.contains(#""protocol":"TCP""#))
+            let created = try await call(first.port, .POST, "/v2/apps", body: tcpApp)
+            #expect(created.status == 201, "\(created.body)")
+            let tasks = try await waitHealthy(first.port, "/web", count: 2)
+            let submitted = try await masterServices(cluster, activeOnly: false).services.count
+            let all = try await masterServices(cluster, activeOnly: false).services.map { ($0.job.state, $0.task?.attempt.message, $0.task?.attempt.stderrTail) }
+            #expect(submitted == 2, "\(all)")
+            await first.stop()
+
+            let second = try await StandaloneLauncher.start(cluster)
+            let adopted = try await waitHealthy(second.port, "/web", count: 2)
+            #expect(Set(adopted.compactMap { $0["id"] as? String }) == Set(tasks.compactMap { $0["id"] as? String }))
+            #expect(Set(adopted.compactMap { ($0["ports"] as? [Int])?.first }) == Set(tasks.compactMap { ($0["ports"] as? [Int])?.first }))
+            // Nothing new was started, and nothing killed.
+            let services = try await masterServices(cluster, activeOnly: false).services
+            #expect(services.count == 2 && services.allSatisfy { !$0.job.state.isTerminal }, "\(services.map(\.job.state))")
+            await second.stop()
+        }
+    }
+}
