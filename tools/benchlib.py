@@ -65,6 +65,7 @@ class Cluster:
         self.name_node_port = free_port()
         self.master_port = free_port()
         self.registry_port = free_port()
+        self.launcher_port = free_port()
         self.master = f"http://127.0.0.1:{self.master_port}"
         self.registry = f"127.0.0.1:{self.registry_port}"
         self.env = dict(os.environ, STRATA_NAMENODE=f"127.0.0.1:{self.name_node_port}", STRATA_MASTER=f"127.0.0.1:{self.master_port}")
@@ -73,7 +74,7 @@ class Cluster:
         self.process = subprocess.Popen(
             [strata, "cluster", "up", "--nodes", "3", "--data", directory, "--port", str(self.name_node_port), "--http-port", "0",
              "--datanode-http-port", "0", "--master-port", str(self.master_port), "--agent-port", "0",
-             "--registry-port", str(self.registry_port), "--allow-root-tasks"],
+             "--registry-port", str(self.registry_port), "--launcher-port", str(self.launcher_port), "--allow-root-tasks"],
             stdout=self.log, stderr=self.log)
 
     def wait_until_ready(self):
