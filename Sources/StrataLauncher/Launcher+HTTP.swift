@@ -139,6 +139,16 @@ extension Launcher {
             })
         case .put:
             let json = try JSONValue.parse(try await body(of: request))
+            if case .object(let members) = json, case .string(let text)? = members["version"],
+               members.keys.allSatisfy({ $0 == "version" || $0 == "id" }) {
+                // Marathon's rollback: `{"version": V}` deploys the app as it was at version V.
+                guard let version = AppVersion(parsing: text) else {
+                    throw APIError.unprocessable("'\(text)' is not a version of app '\(appId)' (GET /v2/apps\(appId)/versions lists them)")
+                }
+                return JSONAPI.response(try await deploy { state, deploymentId, now, wall in
+                    try state.rollback(appId, to: version, deploymentId: deploymentId, force: force, now: now, wallTimeMs: wall).get()
+                })
+            }
             let current = state.withLock { $0.apps[appId] }
             var merged = json
             if let current, call.query["partialUpdate"]?.lowercased() != "false", case .object(let update) = json {

@@ -73,6 +73,25 @@ import Testing
             #expect(Set(rolled.compactMap { $0["id"] as? String }).isDisjoint(with: Set(replaced.compactMap { $0["id"] as? String })))
             #expect(try await masterServices(cluster, activeOnly: true).services.count == 3)
 
+            // Rolled back to the first version (Marathon's PUT {"version": V}): its command and its
+            // two instances again.
+            let versions = try #require(try await call(port, .GET, "/v2/apps/web/versions").object["versions"] as? [String])
+            let firstVersion = try #require(versions.sorted().first)
+            let rollback = try await call(port, .PUT, "/v2/apps/web?force=True", body: #"{"version":"\#(firstVersion)"}"#)
+            #expect(rollback.status == 200 && rollback.object["deploymentId"] is String, "\(rollback.body)")
+            _ = try await eventually("the rollback to \(firstVersion)") { () -> Bool? in
+                let app = try await call(port, .GET, "/v2/apps/web").object["app"] as? [String: Any]
+                let tasks = try await waitHealthy(port, "/web", count: 2)
+                guard let cmd = app?["cmd"] as? String, !cmd.contains("--bind"), app?["instances"] as? Int == 2, tasks.count == 2,
+                      tasks.allSatisfy({ $0["version"] as? String != newVersion })
+                else { return nil }
+                return true
+            }
+            let badVersion = try await call(port, .PUT, "/v2/apps/web", body: #"{"version":"yesterday"}"#)
+            #expect(badVersion.status == 422, "\(badVersion.body)")
+            let unknownVersion = try await call(port, .PUT, "/v2/apps/web", body: #"{"version":"2001-01-01T00:00:00.000Z"}"#)
+            #expect(unknownVersion.status == 404, "\(unknownVersion.body)")
+
             // Refused as Marathon refuses, nothing deployed.
             let notJSON = try await call(port, .POST, "/v2/apps", body: #"{"id":"/bad","#)
             #expect(notJSON.status == 400 && notJSON.object["message"] as? String == "Invalid JSON", "\(notJSON.body)")
