@@ -65,6 +65,7 @@ public final class Agent: Sendable {
         self.executor = TaskExecutor(
             cgroupParent: configuration.cgroupParent + "/" + agentId, allowRootTasks: configuration.allowRootTasks, logger: logger,
             stateDirectory: configuration.runtimeDirectory)
+        checkWorkDirectoryReachable()
     }
 
     /// The agent's id, kept in its work directory so a restarted agent is the same agent.
