@@ -27,6 +27,9 @@ public final class Agent: Sendable {
     let info = Mutex<AgentInfo?>(nil)
     let tasks = Mutex<[String: AgentTask]>([:])
     let runners = Mutex<[String: Task<Void, Never>]>([:])
+    /// Set once shutdown begins (under `tasks`' lock): no task is accepted any more, and every
+    /// task here is to be killed, also one whose launch is under way.
+    let stopping = Mutex(false)
     /// Signalled when the master asks the agent to register again.
     let registrationWanted = EventCounter()
 
@@ -171,12 +174,21 @@ public final class Agent: Sendable {
 
     /// Kills every task and waits for their runners, after `run` ended.
     public func shutdown() async {
-        await executor.killAll(gracePeriodMs: 2_000)
-        let all = runners.withLock { runners in
-            defer { runners = [:] }
-            return Array(runners.values)
+        // From here no task is accepted, and one being launched now is killed as soon as it
+        // runs (its runner sees the kill request), so waiting for the runners ends.
+        tasks.withLock { tasks in
+            stopping.withLock { $0 = true }
+            for taskId in tasks.keys { tasks[taskId]?.killRequested = true }
         }
-        for runner in all { await runner.value }
+        while true {
+            await executor.killAll(gracePeriodMs: 2_000)
+            let all = runners.withLock { runners in
+                defer { runners = [:] }
+                return Array(runners.values)
+            }
+            if all.isEmpty { break }
+            for runner in all { await runner.value }
+        }
         _ = executor.removeParentCgroupIfUnused()
         try? await http.shutdown()
     }
@@ -187,7 +199,7 @@ public final class Agent: Sendable {
     func accept(_ order: TaskLaunchOrder) -> Bool {
         let sandbox = configuration.workDirectory + "/sandboxes/" + order.taskId
         let accepted = tasks.withLock { tasks -> Bool in
-            guard tasks[order.taskId] == nil else { return false }
+            guard tasks[order.taskId] == nil, !stopping.withLock({ $0 }) else { return false }
             tasks[order.taskId] = AgentTask(order: order, status: TaskStatus(taskId: order.taskId, state: .staging), sandbox: sandbox)
             return true
         }
