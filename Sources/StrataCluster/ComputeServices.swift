@@ -65,10 +65,10 @@ public final class AgentService: Service, Sendable {
     }
 }
 
-/// Runs `server` and, once it serves, `loops` (until cancelled); resolves `ready` with the port.
-/// The server stops at graceful shutdown; the loops are cancelled then.
+/// Runs `server` and, once it serves, `loops` if any (until cancelled); resolves `ready` with
+/// the port. The server stops at graceful shutdown; the loops are cancelled then.
 func serveWithLoops(
-    server: HTTPServer, ready: Readiness<Int>, name: String, loops: @escaping @Sendable (Int) async -> Void
+    server: HTTPServer, ready: Readiness<Int>, name: String, loops: (@Sendable (Int) async -> Void)? = nil
 ) async throws {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await server.run() }
@@ -76,7 +76,7 @@ func serveWithLoops(
             try await tasks.waitForAll()
             return
         }
-        tasks.addTask { await loops(port) }
+        if let loops { tasks.addTask { await loops(port) } }
         ready.resolve(port)
         // The server ends first (graceful shutdown, or an error); the loops go with it.
         try await tasks.next()

@@ -40,11 +40,7 @@ public final class RegistryService: Service, Sendable {
             let server = HTTPServer(host: host, port: port, group: group, logger: logger, acceptsUploads: true) { request in
                 await registry.respond(to: request)
             }
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await server.run() }
-                if let port = try? await server.serving() { ready.resolve(port) }
-                try await tasks.waitForAll()
-            }
+            try await serveWithLoops(server: server, ready: ready, name: "registry")
         } stop: {
             await runToCompletion {
                 try? await registry.store.close()
