@@ -21,12 +21,9 @@ public final class Launcher: Sendable {
     let group: any EventLoopGroup
     let state = Mutex(LauncherState())
     let client: DFSClient
-    let log: DFSStateStore
+    /// The launcher's records, made durable under `configuration.stateDirectory` before they act.
+    let log: DurableRecordLog<LauncherRecord>
     let http: HTTPClient
-    /// Records applied but not yet durable; the count applied and made durable so far.
-    let pendingRecords = Mutex<(records: [LauncherRecord], applied: UInt64, durable: UInt64, failure: String?)>(([], 0, 0, nil))
-    let recordsDurable = EventCounter()
-    let recordsQueued = EventCounter()
     let actions: AsyncStream<LauncherState.Action>
     let actionSink: AsyncStream<LauncherState.Action>.Continuation
     /// Signalled after every change to the state is durable, and after each watch answer.
@@ -60,7 +57,9 @@ public final class Launcher: Sendable {
         var dfs = dfs
         dfs.user = configuration.superuser
         self.client = DFSClient(configuration: dfs, group: group, clock: clock)
-        self.log = DFSStateStore(client: client, directory: configuration.stateDirectory, logger: logger)
+        self.log = DurableRecordLog(
+            store: DFSStateStore(client: client, directory: configuration.stateDirectory, logger: logger),
+            service: "launcher", logger: logger, failure: { APIError(.serviceUnavailable, $0) })
         self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
         (actions, actionSink) = AsyncStream.makeStream(of: LauncherState.Action.self)
     }
@@ -68,10 +67,7 @@ public final class Launcher: Sendable {
     /// Replays the log: apps, versions, deployments and instances come back as they were.
     /// Actions wait for `run`, which first adopts the instances the master still runs.
     public func recover() async throws {
-        let (snapshot, records) = try await log.open()
-        var replayed: [LauncherRecord] = []
-        if let snapshot { replayed += try JSONDecoder().decode([LauncherRecord].self, from: Data(snapshot)) }
-        for bytes in records { replayed.append(try JSONDecoder().decode(LauncherRecord.self, from: Data(bytes))) }
+        let replayed = try await log.open()
         let now = clock.now
         state.withLock { state in
             for record in replayed { state.apply(record, now: now) }
@@ -83,7 +79,10 @@ public final class Launcher: Sendable {
     /// (which adopts running instances first), health checks and the tick.
     public func run() async {
         await withTaskGroup(of: Void.self) { loops in
-            loops.addTask { await self.logWriterLoop() }
+            loops.addTask {
+                // No snapshots yet: the launcher's log is replayed whole.
+                await self.log.run { ([], 0) }
+            }
             loops.addTask { await self.watchLoop() }
             loops.addTask {
                 guard (try? await self.adopted.wait()) != nil else { return }
@@ -129,57 +128,15 @@ public final class Launcher: Sendable {
         let wall = clock.wallTimeMs
         let (outcome, result, ticket) = try state.withLock { state in
             let (outcome, result) = try event(&state, now, wall)
-            let ticket = pendingRecords.withLock { pending -> UInt64 in
-                pending.records += outcome.records
-                pending.applied += UInt64(outcome.records.count)
-                return pending.applied
-            }
-            return (outcome, result, ticket)
+            return (outcome, result, log.enqueue(outcome.records))
         }
-        if !outcome.records.isEmpty {
-            recordsQueued.signal()
-            try await waitDurable(ticket)
-        }
+        if !outcome.records.isEmpty { try await log.waitDurable(ticket) }
         for action in outcome.actions { actionSink.yield(action) }
         if !outcome.records.isEmpty {
             stateChanges.signal()
             tickWanted.signal()
         }
         return result
-    }
-
-    func waitDurable(_ ticket: UInt64) async throws {
-        while true {
-            let seen = recordsDurable.count
-            let (durable, failure) = pendingRecords.withLock { ($0.durable, $0.failure) }
-            if let failure { throw APIError(.serviceUnavailable, "the launcher's log on the DFS failed: \(failure)") }
-            if durable >= ticket { return }
-            await recordsDurable.wait(after: seen)
-            try Task.checkCancellation()
-        }
-    }
-
-    func logWriterLoop() async {
-        let encoder = JSONEncoder()
-        while !Task.isCancelled {
-            let seen = recordsQueued.count
-            let batch = pendingRecords.withLock { pending -> [LauncherRecord] in
-                defer { pending.records = [] }
-                return pending.records
-            }
-            if batch.isEmpty {
-                await recordsQueued.wait(after: seen)
-                continue
-            }
-            do {
-                try await log.append(try batch.map { Array(try encoder.encode($0)) })
-                pendingRecords.withLock { $0.durable += UInt64(batch.count) }
-            } catch {
-                logger.error("the launcher's log failed; it accepts no more changes", metadata: ["error": "\(error)"])
-                pendingRecords.withLock { $0.failure = "\(error)" }
-            }
-            recordsDurable.signal()
-        }
     }
 
     func tickLoop() async {

@@ -18,7 +18,8 @@ public final class Master: Sendable {
     let clock: any Clock
     let group: any EventLoopGroup
     let state: Mutex<MasterState>
-    let log: (any MasterStateLog)?
+    /// The master's records, made durable under `configuration.stateDirectory` before they act.
+    let log: DurableRecordLog<MasterRecord>
     let clients: DFSClients
     /// The image store, read-only: jobs' images are resolved from its index.
     let imageStore: ImageStore
@@ -26,11 +27,6 @@ public final class Master: Sendable {
     /// Signalled when placement may have something to do: a job arrived, a task ended, an agent
     /// registered. The placement loop waits on it (or on the next locality deadline).
     let placementWanted = EventCounter()
-    /// Records applied but not yet durable, in the order they were applied; and the count of
-    /// records made durable so far.
-    let pendingRecords = Mutex<(records: [MasterRecord], applied: UInt64, durable: UInt64, failure: String?)>(([], 0, 0, nil))
-    let recordsDurable = EventCounter()
-    let recordsQueued = EventCounter()
     let placements = Mutex<(nodeLocal: UInt64, remote: UInt64)>((0, 0))
     /// Actions to perform (launches, kills, commits), run as child tasks of `run`, so none
     /// outlives the master.
@@ -57,9 +53,12 @@ public final class Master: Sendable {
         self.state = Mutex(MasterState(settings: settings))
         let clients = DFSClients(base: dfs, group: group, clock: clock)
         self.clients = clients
-        self.log = keepsState
-            ? DFSStateStore(client: clients.client(user: configuration.superuser), directory: configuration.stateDirectory, logger: logger)
-            : nil
+        self.log = DurableRecordLog(
+            store: keepsState
+                ? DFSStateStore(client: clients.client(user: configuration.superuser), directory: configuration.stateDirectory, logger: logger)
+                : nil,
+            service: "master", logger: logger, snapshotEveryRecords: configuration.snapshotEveryRecords,
+            failure: { MasterError(message: $0) })
         var imageOptions = ImageStore.Options()
         imageOptions.root = configuration.imageStoreRoot
         self.imageStore = ImageStore(client: clients.client(user: configuration.superuser), options: imageOptions, clock: clock, logger: logger)
@@ -70,11 +69,7 @@ public final class Master: Sendable {
 
     /// Replays the log (a restarted master continues its jobs), then makes pending commits.
     public func recover() async throws {
-        guard let log else { return }
-        let (snapshot, records) = try await log.open()
-        var replayed: [MasterRecord] = []
-        if let snapshot { replayed += try MasterRecordCoding.decodeSnapshot(snapshot) }
-        for bytes in records { replayed.append(try MasterRecordCoding.decode(bytes)) }
+        let replayed = try await log.open()
         let now = clock.now
         let outcome = state.withLock { state in
             for record in replayed { state.apply(record, now: now) }
@@ -88,7 +83,9 @@ public final class Master: Sendable {
     /// The master's loops until cancelled: the log writer, placement, and the liveness tick.
     public func run() async {
         await withTaskGroup(of: Void.self) { loops in
-            loops.addTask { await self.logWriterLoop() }
+            loops.addTask {
+                await self.log.run { self.state.withLock { ($0.snapshotRecords(), self.log.appliedCount) } }
+            }
             loops.addTask { await self.placementLoop() }
             loops.addTask { await self.tickLoop() }
             loops.addTask {
@@ -140,7 +137,7 @@ public final class Master: Sendable {
     public func shutdown() async {
         try? await http.shutdown()
         await clients.closeAll()
-        try? await log?.close()
+        try? await log.close()
     }
 
     // MARK: - Records and actions
@@ -153,17 +150,9 @@ public final class Master: Sendable {
         let wall = clock.wallTimeMs
         let (outcome, result, ticket) = try state.withLock { state in
             let (outcome, result) = try event(&state, now, wall)
-            let ticket = pendingRecords.withLock { pending -> UInt64 in
-                pending.records += outcome.records
-                pending.applied += UInt64(outcome.records.count)
-                return pending.applied
-            }
-            return (outcome, result, ticket)
+            return (outcome, result, log.enqueue(outcome.records))
         }
-        if !outcome.records.isEmpty {
-            recordsQueued.signal()
-            try await waitDurable(ticket)
-        }
+        if !outcome.records.isEmpty { try await log.waitDurable(ticket) }
         perform(outcome.actions)
         if !outcome.records.isEmpty { stateChanges.signal() }
         if outcome.records.contains(where: Self.wantsPlacement) { placementWanted.signal() }
@@ -175,52 +164,6 @@ public final class Master: Sendable {
         case .submitted: true
         case .updated(let update): update.state.isTerminal
         case .launched, .jobEnded, .killRequested: false
-        }
-    }
-
-    func waitDurable(_ ticket: UInt64) async throws {
-        while true {
-            let seen = recordsDurable.count
-            let (durable, failure) = pendingRecords.withLock { ($0.durable, $0.failure) }
-            if let failure { throw MasterError(message: "the master's log on the DFS failed: \(failure)") }
-            if durable >= ticket { return }
-            await recordsDurable.wait(after: seen)
-            try Task.checkCancellation()
-        }
-    }
-
-    /// Writes queued records in order, many per append (one hsync), and snapshots now and then.
-    func logWriterLoop() async {
-        var sinceSnapshot = 0
-        while !Task.isCancelled {
-            let seen = recordsQueued.count
-            let (batch, snapshot) = state.withLock { state -> ([MasterRecord], [MasterRecord]?) in
-                let batch = pendingRecords.withLock { pending -> [MasterRecord] in
-                    defer { pending.records = [] }
-                    return pending.records
-                }
-                let wantsSnapshot = sinceSnapshot + batch.count >= configuration.snapshotEveryRecords
-                return (batch, wantsSnapshot ? state.snapshotRecords() : nil)
-            }
-            if batch.isEmpty {
-                await recordsQueued.wait(after: seen)
-                continue
-            }
-            do {
-                if let log {
-                    try await log.append(try batch.map(MasterRecordCoding.encode))
-                    sinceSnapshot += batch.count
-                    if let snapshot {
-                        try await log.writeSnapshot(try MasterRecordCoding.encodeSnapshot(snapshot))
-                        sinceSnapshot = 0
-                    }
-                }
-                pendingRecords.withLock { $0.durable += UInt64(batch.count) }
-            } catch {
-                logger.error("the master's log failed; it accepts no more changes", metadata: ["error": "\(error)"])
-                pendingRecords.withLock { $0.failure = "\(error)" }
-            }
-            recordsDurable.signal()
         }
     }
 
