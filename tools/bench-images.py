@@ -11,7 +11,9 @@ image's blobs one after another, and `strata dfs get` of it. Each transfer runs 
 kinds taking turns (the yardstick and skopeo alternating which goes first), each after `sync`;
 medians are compared. The pulled blobs must be the pushed ones, byte for byte. Between runs the
 image is removed (`strata image rm`, which frees its blobs at once) so that every push sends
-every blob. Context, to tell the registry's part from skopeo's and the disk's: the same pull
+every blob. The bound skopeo itself sets, in the same run: `skopeo copy oci:LAYOUT oci:DIR` into
+the pull's directory, with no registry and no network. Context, to tell the registry's part from
+skopeo's and the disk's: the same pull
 into tmpfs; every blob read from the registry by a client that keeps nothing; every blob
 uploaded as skopeo uploads one (POST, PATCH, PUT) by a client that only reads the files; the
 blobs copied into new local files, each fsync'd (what skopeo's `oci:` destination does); and
@@ -78,8 +80,9 @@ RSS_GROWTH_BOUND = 100e6
 BUSYBOX_APPLETS = ["sh", "true", "false", "cat", "echo", "grep", "head", "ls", "wc"]
 LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 FSYNC_COPY = "fsync'd local copy"
+SKOPEO_ALONE = "skopeo, no registry"
 TRANSFER_KINDS = ("dfs put", "skopeo push", "registry PATCH uploads", "strata image push", "dfs get", "skopeo pull",
-                  "skopeo pull to tmpfs", "registry GET, discarded", FSYNC_COPY, "strata image pull")
+                  "skopeo pull to tmpfs", SKOPEO_ALONE, "registry GET, discarded", FSYNC_COPY, "strata image pull")
 
 
 def sha256_of_file(path):
@@ -370,6 +373,10 @@ def transfers(cluster, layout, concatenated, workdir):
         measure("skopeo pull to tmpfs", lambda: run(
             ["skopeo", "copy", "--src-tls-verify=false", f"docker://{registry}/bench/img:1", f"oci:{in_memory}:1"]))
         shutil.rmtree(in_memory)
+        # The client's own bound: skopeo copying the layout into the same place with no registry
+        # and no network at all (oci: to oci:, every blob read, hashed, written and fsync'd).
+        measure(SKOPEO_ALONE, lambda: run(["skopeo", "copy", f"oci:{layout}:1", f"oci:{pulled}:1"]))
+        shutil.rmtree(pulled)
         measure("registry GET, discarded", lambda: get_blobs(cluster.registry_port, "bench/img", layout))
         measure(FSYNC_COPY, lambda: fsync_copy(layout, pulled))
         shutil.rmtree(pulled)
@@ -733,6 +740,9 @@ def main():
           " (every blob as skopeo sends it, POST, PATCH, PUT, from a client that only reads the files: the registry's taking alone)")
     print(f"  context: skopeo pull to tmpfs                       {median['skopeo pull to tmpfs'] / median['dfs get']:.3f} of dfs get"
           " (the same pull into /dev/shm: no disk)")
+    print(f"  bound the client sets: skopeo oci: -> oci:, no registry {median[SKOPEO_ALONE] / median['dfs get']:.3f} of dfs get"
+          f" (the same copy into the same directory without the registry or the network); the pull is"
+          f" {median['skopeo pull'] / median[SKOPEO_ALONE]:.3f} of it")
     print(f"  context: registry GET of every blob, discarded      {median['registry GET, discarded'] / median['dfs get']:.3f} of dfs get"
           " (one GET after another on one connection: the registry's serving alone)")
     print(f"  context: fsync'd local copy of the blobs            {median[FSYNC_COPY] / median['dfs get']:.3f} of dfs get"
