@@ -40,6 +40,12 @@ public enum ComputeAPI {
         /// Makes the job one service task (no inputs, no output, never run again by the master).
         public var service: ServiceTask?
         public var environment: [String: String]?
+        /// The job's id, chosen by the submitter (a service that must never submit the same
+        /// work twice names it after that work): submitting an id the master has already
+        /// answers with that job as it is. Nil: the master names it `job-N`.
+        public var id: String?
+        /// Labels the job is listed and watched by (`GET /api/v1/jobs/watch?label=K=V`).
+        public var labels: [String: String]?
 
         public init(arguments: [String], inputs: [String], output: String) {
             self.arguments = arguments
@@ -63,6 +69,7 @@ public enum ComputeAPI {
         public var image: TaskImage?
         /// Set for a service task.
         public var service: ServiceTask?
+        public var labels: [String: String]?
         public var submittedAtMs: Int64
         public var endedAtMs: Int64?
         public var message: String?
@@ -105,6 +112,16 @@ public enum ComputeAPI {
         public init(stateVersion: UInt64, services: [ServiceView]) {
             self.stateVersion = stateVersion
             self.services = services
+        }
+    }
+
+    /// Jobs (`GET /api/v1/jobs/watch`), with the state version to watch from.
+    public struct JobList: Sendable, Codable {
+        public var stateVersion: UInt64
+        public var jobs: [JobView]
+        public init(stateVersion: UInt64, jobs: [JobView]) {
+            self.stateVersion = stateVersion
+            self.jobs = jobs
         }
     }
 

@@ -1,7 +1,7 @@
 /// A data-local batch job as submitted: a command run once per input split, its stdout kept as
 /// one part file per split under `output`.
 public struct JobSpec: Sendable, Hashable, Codable {
-    /// `job-N`, given by the master.
+    /// `job-N`, given by the master, or the id its submitter chose.
     public var id: String
     /// Who submitted it: its tasks run as this user and read and write the DFS as this user.
     public var user: String
@@ -27,6 +27,8 @@ public struct JobSpec: Sendable, Hashable, Codable {
     /// the master: its owner, such as the launcher, decides what replaces it); nil for a batch
     /// job.
     public var service: ServiceTask?
+    /// Labels the job is listed by (nil in records written before jobs had labels).
+    public var labels: [String: String]?
     /// Wall time of submission, for listings.
     public var submittedAtMs: Int64
 
@@ -34,7 +36,7 @@ public struct JobSpec: Sendable, Hashable, Codable {
         id: String, user: String, arguments: [String], environment: [String: String] = [:], inputs: [String], output: String,
         resources: Resources, maxAttempts: Int = JobSpec.defaultMaxAttempts, localityWaitMs: Int64 = JobSpec.defaultLocalityWaitMs,
         constraints: [Constraint] = [], rootFilesystem: String? = nil, image: TaskImage? = nil, service: ServiceTask? = nil,
-        submittedAtMs: Int64
+        labels: [String: String]? = nil, submittedAtMs: Int64
     ) {
         self.id = id
         self.user = user
@@ -49,7 +51,26 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.rootFilesystem = rootFilesystem
         self.image = image
         self.service = service
+        self.labels = labels
         self.submittedAtMs = submittedAtMs
+    }
+
+    /// Whether the job has label `key` set to `value` (its own labels, or its service task's).
+    public func hasLabel(_ key: String, _ value: String) -> Bool {
+        labels?[key] == value || service?.labels[key] == value
+    }
+
+    /// Why `id` cannot name a job a submitter chose, or nil if it can: 1 to 200 letters, digits,
+    /// `.`, `_` and `-`, starting with a letter or digit, and not `job-N` (the master's own) or
+    /// `watch` (a path of the API).
+    public static func invalidChosenIdReason(_ id: String) -> String? {
+        guard (1...200).contains(id.utf8.count) else { return "a job id has 1 to 200 characters" }
+        guard id.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }),
+              id.utf8.first!.isASCIIAlphanumeric else {
+            return "a job id is letters, digits, '.', '_' and '-', starting with a letter or digit: '\(id)'"
+        }
+        guard !id.hasPrefix("job-"), id != "watch" else { return "'\(id)' is reserved for the master's own job ids" }
+        return nil
     }
 
     /// Hadoop's `mapreduce.map.maxattempts`.
@@ -240,5 +261,12 @@ public struct TaskLaunchOrder: Sendable, Hashable, Codable {
         self.output = output
         self.partName = partName
         self.ports = ports.isEmpty ? nil : ports
+    }
+}
+
+extension UInt8 {
+    var isASCIIAlphanumeric: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
     }
 }

@@ -26,7 +26,7 @@ extension MasterState {
         return ComputeAPI.JobView(
             id: jobId, user: job.spec.user, state: job.state, arguments: job.spec.arguments, inputs: job.spec.inputs,
             output: job.spec.output, resources: job.spec.resources, maxAttempts: job.spec.maxAttempts,
-            localityWaitMs: job.spec.localityWaitMs, image: job.spec.image, service: job.spec.service, submittedAtMs: job.spec.submittedAtMs, endedAtMs: job.endedAtMs,
+            localityWaitMs: job.spec.localityWaitMs, image: job.spec.image, service: job.spec.service, labels: job.spec.labels, submittedAtMs: job.spec.submittedAtMs, endedAtMs: job.endedAtMs,
             message: job.message, tasks: job.slots.count, finishedTasks: job.finishedTasks, runningTasks: running,
             pendingTasks: pending, attempts: jobAttempts.count, failedAttempts: jobAttempts.count { $0.state == .failed },
             nodeLocalTasks: local, remoteTasks: remote, bytesReadLocal: bytesLocal, bytesReadRemote: bytesRemote)
@@ -46,6 +46,17 @@ extension MasterState {
             if activeOnly, job.state.isTerminal { return nil }
             guard let view = view(ofJob: jobId) else { return nil }
             return ComputeAPI.ServiceView(job: view, task: attempts(ofJob: jobId).last.map { self.view(ofTask: $0) })
+        }
+    }
+
+    /// Jobs in submission order, those with `label` only and, with `activeOnly`, only those not
+    /// ended.
+    public func jobViews(label: (key: String, value: String)?, activeOnly: Bool) -> [ComputeAPI.JobView] {
+        jobOrder.compactMap { jobId in
+            guard let job = jobs[jobId] else { return nil }
+            if let label, !job.spec.hasLabel(label.key, label.value) { return nil }
+            if activeOnly, job.state.isTerminal { return nil }
+            return view(ofJob: jobId)
         }
     }
 

@@ -63,11 +63,20 @@ extension Master {
         } else if call.match(.post, "api/v1/jobs") != nil {
             guard let user = call.user else { throw APIError(.unauthorized, "a job needs a user: ?user.name=NAME") }
             let submission = try await JSONAPI.decode(ComputeAPI.JobSubmission.self, from: request)
-            let view = try await submit(submission, user: user)
-            logger.info("job submitted", metadata: ["job": "\(view.id)", "user": "\(user)", "tasks": "\(view.tasks)"])
-            return JSONAPI.response(view, status: .created)
+            let (view, created) = try await submit(submission, user: user)
+            if created {
+                logger.info("job submitted", metadata: ["job": "\(view.id)", "user": "\(user)", "tasks": "\(view.tasks)"])
+            }
+            return JSONAPI.response(view, status: created ? .created : .ok)
         } else if call.match(.get, "api/v1/jobs") != nil {
-            return JSONAPI.response(state.withLock { state in state.jobOrder.compactMap { state.view(ofJob: $0) } })
+            let (label, activeOnly) = try Self.jobFilter(call)
+            return JSONAPI.response(state.withLock { $0.jobViews(label: label, activeOnly: activeOnly) })
+        } else if call.match(.get, "api/v1/jobs/watch") != nil {
+            try await watchIfAsked(call)
+            let (label, activeOnly) = try Self.jobFilter(call)
+            let version = stateChanges.count
+            let jobs = state.withLock { $0.jobViews(label: label, activeOnly: activeOnly) }
+            return JSONAPI.response(ComputeAPI.JobList(stateVersion: version, jobs: jobs))
         } else if let jobId = call.match(.get, "api/v1/jobs/*")?.first {
             try await watchIfAsked(call)
             let version = stateChanges.count
@@ -79,14 +88,7 @@ extension Master {
             return JSONAPI.response(detail)
         } else if call.match(.get, "api/v1/services") != nil {
             try await watchIfAsked(call)
-            var label: (key: String, value: String)?
-            if let text = call.query["label"] {
-                guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-                    throw APIError.badRequest("label must be KEY=VALUE, not '\(text)'")
-                }
-                label = (String(text[..<equals]), String(text[text.index(after: equals)...]))
-            }
-            let activeOnly = call.query["active"] == "true"
+            let (label, activeOnly) = try Self.jobFilter(call)
             let version = stateChanges.count
             let services = state.withLock { $0.serviceViews(label: label, activeOnly: activeOnly) }
             return JSONAPI.response(ComputeAPI.ServiceList(stateVersion: version, services: services))
@@ -121,6 +123,18 @@ extension Master {
 
     /// `?changedAfter=V[&waitMs=N]`: a watch, answered once the master's state has changed
     /// since version V, or after `waitMs` (default 10 s, at most 60 s) with things as they are.
+    /// A listing's filters: `label=KEY=VALUE` and `active=true`.
+    static func jobFilter(_ call: APIRequest) throws -> (label: (key: String, value: String)?, activeOnly: Bool) {
+        var label: (key: String, value: String)?
+        if let text = call.query["label"] {
+            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                throw APIError.badRequest("label must be KEY=VALUE, not '\(text)'")
+            }
+            label = (String(text[..<equals]), String(text[text.index(after: equals)...]))
+        }
+        return (label, call.query["active"] == "true")
+    }
+
     func watchIfAsked(_ call: APIRequest) async throws {
         guard let changedAfter = try call.integer("changedAfter") else { return }
         let version = UInt64(clamping: changedAfter)

@@ -12,7 +12,17 @@ extension Master {
     /// Accepts a job: checks everything that can be checked before anything starts (options,
     /// resources no agent could fit, inputs that do not exist, an output that does), lists the
     /// input's blocks as the user, creates the output directory, and logs the job.
-    func submit(_ submission: ComputeAPI.JobSubmission, user: String) async throws -> ComputeAPI.JobView {
+    ///
+    /// A submission that names a job id the master has already returns that job as it is, with
+    /// `created` false: a submitter that retries after a crash never starts the work twice.
+    func submit(_ submission: ComputeAPI.JobSubmission, user: String) async throws -> (job: ComputeAPI.JobView, created: Bool) {
+        if let id = submission.id {
+            if let reason = JobSpec.invalidChosenIdReason(id) { throw APIError.badRequest(reason) }
+            if let existing = state.withLock({ $0.view(ofJob: id) }) { return (existing, false) }
+        }
+        for (key, value) in submission.labels ?? [:] where key.isEmpty || key.utf8.count > 256 || value.utf8.count > 1024 {
+            throw APIError.badRequest("a label's key has 1 to 256 bytes and its value at most 1024")
+        }
         guard submission.image != nil || (!submission.arguments.isEmpty && !submission.arguments[0].isEmpty) else {
             throw APIError.badRequest("no command given")
         }
@@ -53,7 +63,7 @@ extension Master {
             id: "", user: user, arguments: arguments, environment: environment, inputs: submission.inputs,
             output: output, resources: Resources(cpus: cpus, memMB: memMB, diskMB: diskMB), maxAttempts: maxAttempts,
             localityWaitMs: localityWaitMs, constraints: submission.constraints ?? [], rootFilesystem: submission.rootFilesystem,
-            image: image, service: submission.service, submittedAtMs: clock.wallTimeMs)
+            image: image, service: submission.service, labels: submission.labels, submittedAtMs: clock.wallTimeMs)
         if let reason = neverPlaceableReason(spec) { throw APIError.unprocessable("no agent can ever run this job's tasks: \(reason)") }
 
         var splits = [InputSplit.none]
@@ -68,8 +78,12 @@ extension Master {
             }
         }
         return try await handle { state, now, _ in
-            spec.id = state.nextJobId
-            return (state.submit(spec, splits: splits, now: now), state.view(ofJob: spec.id)!)
+            if let id = submission.id, let existing = state.view(ofJob: id) {
+                // Submitted meanwhile by another call.
+                return (MasterState.Outcome(), (existing, false))
+            }
+            spec.id = submission.id ?? state.nextJobId
+            return (state.submit(spec, splits: splits, now: now), (state.view(ofJob: spec.id)!, true))
         }
     }
 
