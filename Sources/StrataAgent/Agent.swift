@@ -311,7 +311,12 @@ public final class Agent: Sendable {
         }
         if killedMeanwhile { await running.kill(gracePeriodMs: configuration.killGracePeriodMs) }
         await report(TaskStatus(taskId: order.taskId, state: .running))
+        let health = order.healthCheck.map { check in
+            Task { await self.superviseHealth(check, order: order, running: running, sandbox: sandbox) }
+        }
         let outcome = await running.wait()
+        health?.cancel()
+        let unhealthy = await health?.value
         // Whatever the task left unread is not needed (and a process it left behind holding its
         // stdin must not keep the stream going).
         input.cancel()
@@ -327,6 +332,11 @@ public final class Agent: Sendable {
         var status = TaskStatus(
             taskId: order.taskId, state: outcome.state, exitCode: outcome.exitCode, reason: outcome.reason, message: outcome.message,
             bytesReadLocal: read.localBytes, bytesReadRemote: read.remoteBytes)
+        if let unhealthy, outcome.state == .killed {
+            status.reason = Self.healthReason
+            status.message = unhealthy
+            status.healthy = false
+        }
         if outcome.state == .finished, !order.output.isEmpty {
             do {
                 status.message = try await commitOutput(order, sandbox: sandbox, client: client)

@@ -115,10 +115,42 @@ public struct InputSplit: Sendable, Hashable, Codable {
 public struct ServiceTask: Sendable, Hashable, Codable {
     public var portCount: Int
     public var labels: [String: String]
+    /// A check the agent runs beside the task (Mesos' COMMAND health check): it reports the
+    /// task's health as it changes and kills the task when the check keeps failing.
+    public var healthCheck: CommandHealthCheck?
 
-    public init(portCount: Int = 0, labels: [String: String] = [:]) {
+    public init(portCount: Int = 0, labels: [String: String] = [:], healthCheck: CommandHealthCheck? = nil) {
         self.portCount = portCount
         self.labels = labels
+        self.healthCheck = healthCheck
+    }
+}
+
+/// A health check run by the task's agent: a shell command in the task's sandbox, environment
+/// and container, as its user; exit status 0 is a pass. Mesos' `HealthCheck` of type COMMAND
+/// with its field meanings; the defaults are Marathon's (docs/launcher.md "Health").
+public struct CommandHealthCheck: Sendable, Hashable, Codable {
+    public var command: String
+    /// Failures this soon after the task started running are ignored until a first pass.
+    public var gracePeriodMs: Int64
+    public var intervalMs: Int64
+    /// A run of the command that takes longer fails.
+    public var timeoutMs: Int64
+    /// The first check runs this long after the task started running.
+    public var delayMs: Int64
+    /// The task is killed when this many failures in a row are counted (0: at the first).
+    public var maxConsecutiveFailures: Int
+
+    public init(
+        command: String, gracePeriodMs: Int64 = 300_000, intervalMs: Int64 = 60_000, timeoutMs: Int64 = 20_000,
+        delayMs: Int64 = 15_000, maxConsecutiveFailures: Int = 3
+    ) {
+        self.command = command
+        self.gracePeriodMs = gracePeriodMs
+        self.intervalMs = intervalMs
+        self.timeoutMs = timeoutMs
+        self.delayMs = delayMs
+        self.maxConsecutiveFailures = maxConsecutiveFailures
     }
 }
 
@@ -178,6 +210,8 @@ public struct TaskAttempt: Sendable, Hashable, Codable {
     public var stderrTail: String?
     /// Ports given to it from its agent's range (a service task's), in order.
     public var ports: [Int]?
+    /// What its agent's command health check last said (nil: no check, or no verdict yet).
+    public var healthy: Bool?
 
     public init(taskId: String, jobId: String, index: Int, attempt: Int, user: String, agentId: String, isNodeLocal: Bool, stagedAtMs: Int64) {
         self.taskId = taskId
@@ -209,10 +243,12 @@ public struct TaskStatus: Sendable, Hashable, Codable {
     public var bytesReadLocal: UInt64?
     public var bytesReadRemote: UInt64?
     public var stderrTail: String?
+    /// The task's health by its command health check, once it has a verdict.
+    public var healthy: Bool?
 
     public init(
         taskId: String, state: TaskState, exitCode: Int32? = nil, reason: String? = nil, message: String? = nil,
-        bytesReadLocal: UInt64? = nil, bytesReadRemote: UInt64? = nil, stderrTail: String? = nil
+        bytesReadLocal: UInt64? = nil, bytesReadRemote: UInt64? = nil, stderrTail: String? = nil, healthy: Bool? = nil
     ) {
         self.taskId = taskId
         self.state = state
@@ -222,6 +258,7 @@ public struct TaskStatus: Sendable, Hashable, Codable {
         self.bytesReadLocal = bytesReadLocal
         self.bytesReadRemote = bytesReadRemote
         self.stderrTail = stderrTail
+        self.healthy = healthy
     }
 }
 
@@ -244,6 +281,8 @@ public struct TaskLaunchOrder: Sendable, Hashable, Codable {
     public var partName: String
     /// Ports given to the task (`$PORT0`...).
     public var ports: [Int]?
+    /// The service task's command health check, run by the agent.
+    public var healthCheck: CommandHealthCheck?
 
     public init(
         taskId: String, jobId: String, user: String, arguments: [String], environment: [String: String], resources: Resources,

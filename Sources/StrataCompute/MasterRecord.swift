@@ -25,6 +25,7 @@ public struct TaskUpdate: Sendable, Hashable, Codable {
     public var bytesReadLocal: UInt64?
     public var bytesReadRemote: UInt64?
     public var stderrTail: String?
+    public var healthy: Bool?
 
     public init(_ status: TaskStatus, atMs: Int64) {
         self.taskId = status.taskId
@@ -36,5 +37,6 @@ public struct TaskUpdate: Sendable, Hashable, Codable {
         self.bytesReadLocal = status.bytesReadLocal
         self.bytesReadRemote = status.bytesReadRemote
         self.stderrTail = status.stderrTail
+        self.healthy = status.healthy
     }
 }

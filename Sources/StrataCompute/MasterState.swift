@@ -129,6 +129,7 @@ public struct MasterState: Sendable {
         attempt.bytesReadLocal = update.bytesReadLocal ?? attempt.bytesReadLocal
         attempt.bytesReadRemote = update.bytesReadRemote ?? attempt.bytesReadRemote
         attempt.stderrTail = update.stderrTail ?? attempt.stderrTail
+        attempt.healthy = update.healthy ?? attempt.healthy
         attempts[update.taskId] = attempt
         guard update.state.isTerminal else { return }
         agents[attempt.agentId]?.tasks.remove(attempt.taskId)
@@ -248,7 +249,8 @@ public struct MasterState: Sendable {
             }
             return outcome
         }
-        guard status.state != attempt.state else { return outcome }
+        // Nothing new: the same state, and no change of health.
+        guard status.state != attempt.state || (status.healthy != nil && status.healthy != attempt.healthy) else { return outcome }
         let jobBefore = jobs[attempt.jobId]!.state
         record(.updated(TaskUpdate(status, atMs: wallTimeMs)), now: now, into: &outcome)
         let job = jobs[attempt.jobId]!
@@ -403,11 +405,12 @@ public struct MasterState: Sendable {
                 agentId: placement.agentId, isNodeLocal: placement.isNodeLocal, stagedAtMs: wallTimeMs)
             if !placement.ports.isEmpty { attempt.ports = placement.ports }
             record(.launched(attempt), now: now, into: &outcome)
-            let order = TaskLaunchOrder(
+            var order = TaskLaunchOrder(
                 taskId: taskId, jobId: placement.jobId, user: job.spec.user, arguments: job.spec.arguments,
                 environment: job.spec.environment, resources: job.spec.resources, rootFilesystem: job.spec.rootFilesystem, image: job.spec.image,
                 split: job.splits[placement.index], output: job.spec.output, partName: JobSpec.partName(placement.index),
                 ports: placement.ports)
+            order.healthCheck = job.spec.service?.healthCheck
             outcome.actions.append(.launch(order, agentId: placement.agentId, agentAddress: info.address))
         }
         return outcome

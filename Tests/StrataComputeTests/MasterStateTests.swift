@@ -30,6 +30,36 @@ struct MasterStateTests {
         return outcome.actions.compactMap { if case .launch(let order, _, _) = $0 { order.taskId } else { nil } }
     }
 
+    @Test func aChangeOfHealthIsRecordedAndAHealthCheckGoesWithTheLaunch() {
+        var state = MasterState()
+        _ = state.register(agent("a1", node: "dn-0"), running: [], now: start, wallTimeMs: 0)
+        let check = CommandHealthCheck(command: "test -e ok", intervalMs: 1_000)
+        let spec = JobSpec(
+            id: state.nextJobId, user: "alice", arguments: ["sleep", "600"], inputs: [], output: "", resources: Resources(cpus: 0.5, memMB: 128),
+            maxAttempts: 1, service: ServiceTask(portCount: 0, healthCheck: check), submittedAtMs: 0)
+        _ = state.submit(spec, splits: [.none], now: start)
+        let placements = state.pendingTasks.map { (jobId: $0.jobId, index: $0.index, agentId: "a1", isNodeLocal: false) }
+        let launched = state.launch(placements, now: start, wallTimeMs: 0)
+        let orders = launched.actions.compactMap { if case .launch(let order, _, _) = $0 { order } else { nil } }
+        #expect(orders.map(\.healthCheck) == [check])
+        let task = orders[0].taskId
+
+        #expect(state.statusUpdate(agentId: "a1", TaskStatus(taskId: task, state: .running), now: start, wallTimeMs: 1).records.count == 1)
+        #expect(state.attempts[task]?.healthy == nil)
+        let healthy = state.statusUpdate(agentId: "a1", TaskStatus(taskId: task, state: .running, healthy: true), now: start, wallTimeMs: 2)
+        #expect(healthy.records.count == 1 && state.attempts[task]?.healthy == true)
+        // The same again (a heartbeat carries it): nothing to record.
+        #expect(state.statusUpdate(agentId: "a1", TaskStatus(taskId: task, state: .running, healthy: true), now: start, wallTimeMs: 3).records.isEmpty)
+        #expect(state.statusUpdate(agentId: "a1", TaskStatus(taskId: task, state: .running), now: start, wallTimeMs: 3).records.isEmpty)
+        _ = state.statusUpdate(agentId: "a1", TaskStatus(taskId: task, state: .running, healthy: false), now: start, wallTimeMs: 4)
+        #expect(state.attempts[task]?.healthy == false)
+
+        // Replayed, the health is there again.
+        var replayed = MasterState()
+        for record in state.snapshotRecords() { replayed.apply(record, now: start) }
+        #expect(replayed.attempts[task]?.healthy == false)
+    }
+
     @Test func aJobWhoseTasksAllFinishIsCommittedThenFinished() {
         var state = MasterState()
         _ = state.register(agent("a1", node: "dn-0"), running: [], now: start, wallTimeMs: 0)

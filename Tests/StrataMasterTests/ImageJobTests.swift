@@ -86,6 +86,31 @@ import Testing
         }
     }
 
+    @Test func aCommandHealthCheckRunsInsideTheTasksContainer() async throws {
+        try await withComputeCluster { cluster in
+            _ = try await makeHome(cluster)
+            _ = try await Self.pushImage(cluster, directory: cluster.directory + "/layout", cmd: ["sh"])
+            // /etc/motd exists only inside the image: the check passes there, not on the host.
+            var submission = ComputeAPI.JobSubmission(arguments: ["sh", "-c", "exec sleep 600"], inputs: [], output: "")
+            submission.image = "tools/busybox:1"
+            submission.memMB = 32
+            submission.service = ServiceTask(portCount: 0, healthCheck: CommandHealthCheck(
+                command: "cat /etc/motd", gracePeriodMs: 0, intervalMs: 100, timeoutMs: 5_000, delayMs: 0, maxConsecutiveFailures: 3))
+            Self.onNode1(&submission)
+            let job = try await submit(cluster, submission)
+            let clock = SystemClock()
+            let deadline = clock.now + .seconds(60)
+            while cluster.master!.attempts(ofJob: job.id).last?.healthy != true {
+                let seen = cluster.master!.stateChanges.count
+                try #require(clock.now < deadline, "\(cluster.master!.attempts(ofJob: job.id))")
+                await clock.wait(for: cluster.master!.stateChanges, after: seen, until: deadline)
+            }
+            #expect(cluster.master!.attempts(ofJob: job.id).last?.message == "hello from the image")
+            #expect(try await callMaster(cluster, .POST, "/api/v1/jobs/\(job.id)/kill").status == 200)
+            #expect(try await cluster.master!.waitForJob(job.id, timeoutSeconds: 30).state == .killed)
+        }
+    }
+
     @Test func anUnknownOrCommandlessImageIsRefusedAtSubmission() async throws {
         try await withComputeCluster { cluster in
             let (home, _) = try await prepare(cluster)

@@ -91,4 +91,39 @@ import Testing
             #expect(tooManyPorts.status == 400)
         }
     }
+    @Test func anAgentRunsACommandHealthCheckReportsHealthAndKillsAFailingTask() async throws {
+        try await withComputeCluster { cluster in
+            _ = try await makeHome(cluster)
+            // Healthy while the file `ok` is in the sandbox; the check sees the task's environment.
+            var submission = Self.service("touch ok; exec sleep 600", ports: 1, node: "node1")
+            submission.service?.healthCheck = CommandHealthCheck(
+                command: #"test -e ok && test -n "$PORT0" && echo "fine as $(id -un)""#, gracePeriodMs: 0, intervalMs: 100, timeoutMs: 2_000,
+                delayMs: 0, maxConsecutiveFailures: 2)
+            let job = try await submit(cluster, submission)
+            let healthy = try await Self.waitFor(cluster, job.id) { $0.healthy == true }
+            #expect(healthy.state == .running)
+            #expect(healthy.message == "fine as \(taskUser)")
+
+            // The file goes: unhealthy, then killed after two failures in a row.
+            try FileManager.default.removeItem(atPath: cluster.directory + "/node1/agent/sandboxes/\(healthy.taskId)/ok")
+            let ended = try await Self.waitFor(cluster, job.id) { $0.state.isTerminal }
+            #expect(ended.state == .killed && ended.healthy == false, "\(ended)")
+            #expect(ended.reason == "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
+            #expect(ended.message?.contains("2 failed health checks in a row") == true, "\(ended.message ?? "")")
+            #expect(try await cluster.master!.waitForJob(job.id, timeoutSeconds: 30).state == .killed)
+        }
+    }
+
+    @Test func aHealthCheckThatHangsFailsAtItsTimeout() async throws {
+        try await withComputeCluster { cluster in
+            _ = try await makeHome(cluster)
+            var submission = Self.service("exec sleep 600", ports: 0, node: "node1")
+            submission.service?.healthCheck = CommandHealthCheck(
+                command: "sleep 60", gracePeriodMs: 0, intervalMs: 100, timeoutMs: 200, delayMs: 0, maxConsecutiveFailures: 1)
+            let job = try await submit(cluster, submission)
+            let ended = try await Self.waitFor(cluster, job.id) { $0.state.isTerminal }
+            #expect(ended.state == .killed && ended.healthy == false)
+            #expect(ended.message?.contains("did not end within 200 ms") == true, "\(ended.message ?? "")")
+        }
+    }
 }
