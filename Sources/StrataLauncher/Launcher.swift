@@ -42,6 +42,10 @@ public final class Launcher: Sendable {
     let adopted = Readiness<Void>()
     /// The HTTP port it serves on, once serving (for `/v2/info`).
     public let servingPort = Mutex<Int?>(nil)
+    /// Marathon's event bus: events derived from the records, for `/v2/events` subscribers.
+    let events = LauncherEventBus()
+    /// What the launcher has done, for `/metrics`.
+    let counters = LauncherCounters()
 
     struct MasterTask: Sendable {
         var jobId: String
@@ -134,6 +138,7 @@ public final class Launcher: Sendable {
                 pending.applied += UInt64(outcome.records.count)
                 return pending.applied
             }
+            events.publish(outcome.records, ticket: ticket, now: now, wallTimeMs: wall)
             return (outcome, result, ticket)
         }
         if !outcome.records.isEmpty {
