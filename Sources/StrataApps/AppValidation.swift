@@ -92,12 +92,27 @@ public struct AppGroup: Sendable, Hashable, Codable {
     public var apps: [AppDefinition]
     public var groups: [AppGroup]
     public var dependencies: [PathId]
+    /// Whether the JSON named `apps` / `groups`: an update replaces only what it names
+    /// (Marathon's `UpdateGroupStructureOp`).
+    public var appsGiven: Bool
+    public var groupsGiven: Bool
+    /// `scaleBy`: scale every app in the group by this factor instead of changing its structure.
+    public var scaleBy: Double?
+    /// `version`: roll the group back to this version instead.
+    public var version: String?
 
-    public init(id: PathId, apps: [AppDefinition] = [], groups: [AppGroup] = [], dependencies: [PathId] = []) {
+    public init(
+        id: PathId, apps: [AppDefinition] = [], groups: [AppGroup] = [], dependencies: [PathId] = [], appsGiven: Bool = true,
+        groupsGiven: Bool = true, scaleBy: Double? = nil, version: String? = nil
+    ) {
         self.id = id
         self.apps = apps
         self.groups = groups
         self.dependencies = dependencies
+        self.appsGiven = appsGiven
+        self.groupsGiven = groupsGiven
+        self.scaleBy = scaleBy
+        self.version = version
     }
 
     /// Every app of the group and of the groups below it, in the order given.
@@ -134,6 +149,8 @@ public struct AppGroup: Sendable, Hashable, Codable {
         let groupsJSON = reader.array(reader.member(members, "groups"), at: "\(prefix)/groups") ?? []
         let dependencies = (reader.strings(reader.member(members, "dependencies"), at: "\(prefix)/dependencies") ?? [])
             .map { PathId($0).canonical(base: id.parent) }
+        let scaleBy = reader.double(reader.member(members, "scaleBy"), at: "\(prefix)/scaleBy", minimum: 0)
+        let version = reader.string(reader.member(members, "version"), at: "\(prefix)/version")
         invalidJSON += ValidationDetail.grouped(reader.violations)
 
         var apps: [AppDefinition] = []
@@ -159,6 +176,8 @@ public struct AppGroup: Sendable, Hashable, Codable {
                 groups.append(child)
             }
         }
-        return AppGroup(id: id, apps: apps, groups: groups, dependencies: dependencies)
+        return AppGroup(
+            id: id, apps: apps, groups: groups, dependencies: dependencies, appsGiven: reader.member(members, "apps") != nil,
+            groupsGiven: reader.member(members, "groups") != nil, scaleBy: scaleBy, version: version)
     }
 }

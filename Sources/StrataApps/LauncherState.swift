@@ -32,9 +32,11 @@ public struct LauncherState: Sendable {
     public private(set) var lastVersionMs: Int64 = 0
 
     // Not durable: rebuilt as events come (as Marathon keeps them in memory).
-    public private(set) var launchDelays: [PathId: LaunchDelay] = [:]
+    public internal(set) var launchDelays: [PathId: LaunchDelay] = [:]
     public private(set) var runningSince: [String: MonotonicInstant] = [:]
     public private(set) var healthTracker = HealthTracker()
+    /// Each app's last failed task (Marathon's `lastTaskFailure`), from the records.
+    public private(set) var lastTaskFailures: [PathId: TaskFailure] = [:]
 
     public init() {}
 
@@ -65,6 +67,7 @@ public struct LauncherState: Sendable {
             apps[id] = nil
             versions[id] = nil
             launchDelays[id] = nil
+            lastTaskFailures[id] = nil
         case .deploymentStarted(let deployment):
             if deployments[deployment.id] == nil { deploymentOrder.append(deployment.id) }
             deployments[deployment.id] = deployment
@@ -113,6 +116,12 @@ public struct LauncherState: Sendable {
         // Failed and finished tasks slow the app's launches; killed and lost ones do not
         // (docs/backoff.md, `NotifyRateLimiterStep.limitWorthy`).
         if [.failed, .finished].contains(change.state), !instance.isBeingKilled { increaseDelay(for: instance, now: now) }
+        if [.failed, .lost].contains(change.state), apps[instance.appId] != nil {
+            lastTaskFailures[instance.appId] = TaskFailure(
+                appId: instance.appId, taskId: instance.id, state: change.state.rawValue, message: change.message ?? "",
+                host: instance.host ?? "", slaveId: instance.agentId, version: instance.configVersion,
+                timestamp: AppVersion(millisecondsSinceEpoch: change.atMs))
+        }
         instances[instance.id] = nil
         runningSince[instance.id] = nil
         healthTracker.forget(instance.id)
@@ -127,12 +136,13 @@ public struct LauncherState: Sendable {
         }
     }
 
-    private mutating func record(_ record: LauncherRecord, now: MonotonicInstant, into outcome: inout Outcome) {
+    mutating func record(_ record: LauncherRecord, now: MonotonicInstant, into outcome: inout Outcome) {
         apply(record, now: now)
         outcome.records.append(record)
     }
 
-    static func instanceNumber(_ id: String) -> Int? {
+    /// The number of an instance id (`<app>.instance-<n>`), nil for another string.
+    public static func instanceNumber(_ id: String) -> Int? {
         guard let range = id.range(of: ".instance-", options: .backwards) else { return nil }
         return Int(id[range.upperBound...])
     }
@@ -164,7 +174,7 @@ public struct LauncherState: Sendable {
     /// The new versions of `targets` and what each needs (Marathon's `GroupVersioningUtil`): a
     /// new app starts; a changed configuration (or a restart) replaces every instance and is a
     /// new configuration version; a new instance count alone scales; an unchanged one is left out.
-    private func changes(_ targets: [AppDefinition], restart: Set<PathId>, version: AppVersion) -> [(app: AppDefinition, action: DeploymentAction)] {
+    func changes(_ targets: [AppDefinition], restart: Set<PathId>, version: AppVersion) -> [(app: AppDefinition, action: DeploymentAction)] {
         targets.compactMap { target in
             var app = target
             app.version = version
@@ -261,7 +271,7 @@ public struct LauncherState: Sendable {
         }
     }
 
-    private mutating func start(
+    mutating func start(
         _ deployment: Deployment, puts: [AppDefinition], deletes: [PathId], force: Bool, now: MonotonicInstant, wallTimeMs: Int64
     ) -> Result<Outcome, LauncherError> {
         let touched = Set(puts.map(\.id) + deletes)
@@ -358,7 +368,7 @@ public struct LauncherState: Sendable {
 
     // MARK: - Reconciling
 
-    private mutating func reconcile(now: MonotonicInstant, wallTimeMs: Int64) -> Outcome {
+    mutating func reconcile(now: MonotonicInstant, wallTimeMs: Int64) -> Outcome {
         var outcome = Outcome()
         var planned: [PathId: (plan: AppPlan, reason: KillReason)] = [:]
         var frozen: Set<PathId> = []
@@ -430,7 +440,7 @@ public struct LauncherState: Sendable {
         }
     }
 
-    private func merge(_ more: Outcome, into outcome: inout Outcome) {
+    func merge(_ more: Outcome, into outcome: inout Outcome) {
         outcome.records += more.records
         outcome.actions += more.actions
     }
@@ -446,11 +456,19 @@ public enum LauncherError: Error, Sendable, Hashable, CustomStringConvertible {
     case alreadyExists(PathId)
     /// 404 for `/v2/deployments/{id}`.
     case deploymentNotFound(String)
+    /// 404 for `/v2/groups/{id}` (`UnknownGroupException`).
+    case groupNotFound(PathId)
+    /// 409 for `POST /v2/groups` of a group that exists.
+    case groupExists(PathId)
+    /// 409 for `POST /v2/groups` of a group whose id is an app's.
+    case appPathExists(PathId)
+    /// 404 for `DELETE /v2/queue/{appId}/delay` of an app with nothing waiting to launch.
+    case notInQueue(PathId)
 
     public var status: Int {
         switch self {
-        case .locked, .alreadyExists: 409
-        case .appNotFound, .deploymentNotFound: 404
+        case .locked, .alreadyExists, .groupExists, .appPathExists: 409
+        case .appNotFound, .deploymentNotFound, .groupNotFound, .notInQueue: 404
         }
     }
 
@@ -461,6 +479,10 @@ public enum LauncherError: Error, Sendable, Hashable, CustomStringConvertible {
         case .appNotFound(let id, let version): "App '\(id)' does not exist" + (version.map { " in version \($0)" } ?? "")
         case .alreadyExists(let id): "An app with id [\(id)] already exists."
         case .deploymentNotFound(let id): "DeploymentPlan \(id) does not exist"
+        case .groupNotFound(let id): "Group '\(id)' does not exist"
+        case .groupExists(let id): "Group \(id) is already created. Use PUT to change this group."
+        case .appPathExists(let id): "An app with the path \(id) already exists."
+        case .notInQueue(let id): "Application \(id) not found in tasks queue."
         }
     }
 

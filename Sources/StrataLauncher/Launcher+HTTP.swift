@@ -6,15 +6,18 @@ import StrataCore
 import StrataHTTP
 
 extension Launcher {
-    /// The launcher's HTTP API, the subset of Marathon's REST API v2 its Python client's basic
-    /// flow uses (docs/launcher.md, "The API"):
+    /// The launcher's HTTP API, a subset of Marathon's REST API v2 (docs/launcher.md, "The API"):
     ///
-    /// - `GET /ping`, `GET /v2/info`
-    /// - `GET /v2/apps[?embed=apps.tasks]`, `POST /v2/apps[?force=true]`
+    /// - `GET /ping`, `GET /v2/info`, `GET /metrics` (Prometheus)
+    /// - `GET /v2/apps[?cmd=&id=&label=&embed=..]`, `POST /v2/apps[?force=true]`
     /// - `GET|PUT|DELETE /v2/apps/{id}` (PUT merges into the app unless `?partialUpdate=false`)
-    /// - `GET /v2/apps/{id}/tasks`, `DELETE /v2/apps/{id}/tasks/{taskId}`, `POST /v2/apps/{id}/restart`,
-    ///   `GET /v2/apps/{id}/versions[/{version}]`
-    /// - `GET /v2/tasks`, `GET /v2/deployments`, `DELETE /v2/deployments/{id}[?force=true]`
+    /// - `GET|DELETE /v2/apps/{id}/tasks[?host=&scale=]`, `DELETE /v2/apps/{id}/tasks/{taskId}[?scale=]`,
+    ///   `POST /v2/apps/{id}/restart`, `GET /v2/apps/{id}/versions[/{version}]`
+    /// - `GET /v2/tasks`, `POST /v2/tasks/delete[?scale=]`
+    /// - `GET|POST|PUT|DELETE /v2/groups[/{id}]` (`Launcher+Groups.swift`)
+    /// - `GET /v2/deployments`, `DELETE /v2/deployments/{id}[?force=true]`
+    /// - `GET /v2/queue`, `DELETE /v2/queue/{appId}/delay`
+    /// - `GET /v2/events` (server-sent events, `Launcher+Events.swift`)
     public func respond(to request: Request) async -> Response {
         let call = APIRequest(request)
         do {
@@ -22,6 +25,9 @@ extension Launcher {
             return try await route(call, request)
         } catch let failure as ValidationFailure {
             return JSONAPI.response(failure, status: .init(code: failure.status))
+        } catch let error as LabelSelectorError {
+            // Marathon: an `IllegalArgumentException`, which its exception mapper answers with 422.
+            return JSONAPI.response(["message": error.message], status: .unprocessableContent)
         } catch let error as LauncherError {
             struct Body: Encodable {
                 struct Id: Encodable { var id: String }
@@ -44,15 +50,32 @@ extension Launcher {
             return JSONAPI.bytes(Array("pong".utf8), contentType: "text/plain")
         } else if call.match(.get, "v2/info") != nil {
             return JSONAPI.response(info())
+        } else if call.match(.get, "metrics") != nil {
+            return JSONAPI.bytes(Array(metricsText().utf8), contentType: "text/plain; version=0.0.4")
         } else if call.match(.get, "v2/apps") != nil {
-            let embedTasks = call.query["embed"]?.contains("tasks") ?? false
-            return JSONAPI.response(["apps": state.withLock { state in state.apps.keys.sorted().map { appView($0, in: state, tasks: embedTasks) } }])
+            let query = try AppQuery.parse(cmd: call.query["cmd"], id: call.query["id"], label: call.query["label"]).get()
+            let embed = AppEmbed.listDefaults.union(AppEmbed.resolve(Self.queryValues(request, "embed")))
+            return JSONAPI.response(["apps": state.withLock { state in
+                state.apps.values.filter(query.matches).map(\.id).sorted().map { appView($0, in: state, embed: embed) }
+            }])
+        } else if call.match(.get, "v2/events") != nil {
+            return try eventStream(request)
+        } else if call.match(.get, "v2/queue") != nil {
+            return JSONAPI.response(queueView())
+        } else if path.count > 3, path[0] == "v2", path[1] == "queue", path.last == "delay", call.method == .delete {
+            let appId = PathId(segments: Array(path.dropFirst(2).dropLast())).canonical()
+            try await handle { state, now, wall in (try state.resetDelay(appId, now: now, wallTimeMs: wall).get(), ()) }
+            return JSONAPI.bytes([], status: .noContent, contentType: "application/json")
+        } else if call.match(.post, "v2/tasks/delete") != nil {
+            return try await deleteTasks(call, request)
+        } else if path.count >= 2, path[0] == "v2", path[1] == "groups" {
+            return try await routeGroup(call, request, PathId(segments: Array(path.dropFirst(2))).canonical(), force: force)
         } else if call.match(.post, "v2/apps") != nil {
             let app = try AppDefinition.parse(try await body(of: request))
             let deploymentId = Self.newDeploymentId()
             let view = try await handle { state, now, wall in
                 let outcome = try state.create(app, deploymentId: deploymentId, force: force, now: now, wallTimeMs: wall).get()
-                return (outcome, appView(app.id, in: state, tasks: true))
+                return (outcome, appView(app.id, in: state, embed: [.counts, .deployments, .tasks]))
             }
             logger.info("app created", metadata: ["app": "\(app.id)"])
             return JSONAPI.response(view, status: .created)
@@ -86,22 +109,17 @@ extension Launcher {
                 return taskViews(state.instances(of: appId), in: state)
             }
             return JSONAPI.response(["tasks": views])
+        } else if last == "tasks", call.method == .delete {
+            // Marathon's kill of an app's tasks, all of them or those on `host`.
+            let appId = id(rest.dropLast())
+            let host = call.query["host"]
+            return try await killTasks(call, appId: appId, single: false) { instance in
+                host.map { $0 == "*" || instance.host == $0 } ?? true
+            }
         } else if rest.count >= 2, rest[rest.count - 2] == "tasks", call.method == .delete {
-            // Marathon's kill of one task: the instance is killed and, as any killed one,
-            // replaced. `scale=true` (kill and scale down by one) is not supported yet.
-            let appId = id(rest.dropLast(2))
-            guard call.query["scale"]?.lowercased() != "true" else {
-                throw APIError.badRequest("killing a task with scale=true is not supported yet")
-            }
-            let view: TaskView = try state.withLock { state in
-                guard state.apps[appId] != nil else { throw LauncherError.appNotFound(appId, version: nil) }
-                guard let instance = state.instances[last], instance.appId == appId else {
-                    throw APIError.notFound("Task '\(last)' does not exist")
-                }
-                return taskViews([instance], in: state)[0]
-            }
-            await kill(last, reason: .killedByUser)
-            return JSONAPI.response(["task": view])
+            // Marathon's kill of one task: killed and replaced, or with `scale=true` killed and
+            // the app scaled down by one.
+            return try await killTasks(call, appId: id(rest.dropLast(2)), single: true) { $0.id == last }
         } else if last == "restart", call.method == .post {
             let appId = id(rest.dropLast())
             return JSONAPI.response(try await deploy { state, deploymentId, now, wall in
@@ -128,9 +146,10 @@ extension Launcher {
         let appId = id(rest[...])
         switch call.method {
         case .get:
+            let embed = AppEmbed.showDefaults.union(AppEmbed.resolve(Self.queryValues(request, "embed")))
             let view: JSONValue = try state.withLock { state in
                 guard state.apps[appId] != nil else { throw LauncherError.appNotFound(appId, version: nil) }
-                return appView(appId, in: state, tasks: true)
+                return appView(appId, in: state, embed: embed)
             }
             return JSONAPI.response(["app": view])
         case .delete:
@@ -210,20 +229,43 @@ extension Launcher {
 
     // MARK: - Views (Marathon's JSON)
 
-    /// An app as Marathon shows it: its definition with the task counts, its deployments and
-    /// (with `tasks`) its tasks.
-    func appView(_ appId: PathId, in state: LauncherState, tasks: Bool) -> JSONValue {
+    /// An app as Marathon shows it (`AppInfo`): its definition with what `embed` asks for: the
+    /// task counts, its deployments, its tasks, readiness results (none: Strata has no readiness
+    /// checks), its last task failure, task statistics.
+    func appView(_ appId: PathId, in state: LauncherState, embed: Set<AppEmbed>) -> JSONValue {
         guard let app = state.apps[appId], case .object(var members) = Self.jsonValue(app) else { return .null }
         let instances = state.instances(of: appId)
         let hasChecks = !app.healthChecks.isEmpty
         let count = { (predicate: (AppInstance) -> Bool) in JSONValue.number(Double(instances.count(where: predicate))) }
-        members["tasksStaged"] = count { $0.state == .staging || $0.state == .starting }
-        members["tasksRunning"] = count { $0.state == .running }
-        members["tasksHealthy"] = count { hasChecks && $0.state == .running && $0.isHealthy == true }
-        members["tasksUnhealthy"] = count { hasChecks && $0.state == .running && $0.isHealthy == false }
-        members["deployments"] = .array(state.deployments(locking: appId).map { .object(["id": .string($0.id)]) })
-        if tasks { members["tasks"] = Self.jsonValue(taskViews(instances, in: state)) }
+        if embed.contains(.counts) {
+            members["tasksStaged"] = count { $0.state == .staging || $0.state == .starting }
+            members["tasksRunning"] = count { $0.state == .running }
+            members["tasksHealthy"] = count { hasChecks && $0.state == .running && $0.isHealthy == true }
+            members["tasksUnhealthy"] = count { hasChecks && $0.state == .running && $0.isHealthy == false }
+        }
+        if embed.contains(.deployments) {
+            members["deployments"] = .array(state.deployments(locking: appId).map { .object(["id": .string($0.id)]) })
+        }
+        if embed.contains(.tasks) { members["tasks"] = Self.jsonValue(taskViews(instances, in: state)) }
+        if embed.contains(.readiness) { members["readinessCheckResults"] = .array([]) }
+        if embed.contains(.lastTaskFailure), let failure = state.lastTaskFailures[appId] {
+            members["lastTaskFailure"] = Self.jsonValue(failure)
+        }
+        if embed.contains(.taskStats) {
+            members["taskStats"] = Self.jsonValue(TaskStatistics.of(app, instances: instances, wallTimeMs: clock.wallTimeMs))
+        }
         return .object(members)
+    }
+
+    /// Every value of a query parameter given more than once (`embed=a&embed=b`); values are
+    /// also split at commas.
+    static func queryValues(_ request: Request, _ name: String) -> [String] {
+        (request.uri.query ?? "").split(separator: "&").flatMap { pair -> [String] in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (text: Substring) in String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text) }
+            guard parts.count == 2, decode(parts[0]) == name else { return [] }
+            return decode(parts[1]).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
     }
 
     struct TaskView: Encodable, Sendable {

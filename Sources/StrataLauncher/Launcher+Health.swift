@@ -45,6 +45,10 @@ extension Launcher {
                     schedule.due.withLock { $0[key] = now.advanced(byMilliseconds: Int64(check.intervalSeconds) * 1000) }
                     checks.addTask {
                         let (passed, cause) = await self.probe(check, host: host, port: port)
+                        self.counters.count { counts in
+                            counts.healthChecks += 1
+                            if !passed { counts.healthChecksFailed += 1 }
+                        }
                         schedule.inFlight.withLock { _ = $0.remove(key) }
                         _ = try? await self.handle { state, now, wall in
                             (state.healthResult(instanceId: key.instanceId, checkIndex: key.checkIndex, passed: passed, cause: cause, now: now, wallTimeMs: wall), ())

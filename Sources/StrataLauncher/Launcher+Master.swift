@@ -48,10 +48,12 @@ extension Launcher {
             let job: ComputeAPI.JobView = try await callMaster(
                 .POST, "/api/v1/jobs", user: app.user ?? configuration.taskUser, body: submission(for: instanceId, app: app))
             tasks.withLock { $0[instanceId] = MasterTask(jobId: job.id) }
+            counters.count { $0.launches += 1 }
             logger.info("instance submitted", metadata: ["instance": "\(instanceId)", "job": "\(job.id)"])
             if pendingKills.withLock({ $0.remove(instanceId) }) != nil { await killJob(job.id, instanceId: instanceId) }
         } catch {
             logger.warning("the master did not take an instance", metadata: ["instance": "\(instanceId)", "error": "\(error)"])
+            counters.count { $0.launchesRefused += 1 }
             // The instance failed to start: it counts for the backoff, and is replaced after it.
             let change = InstanceChange(instanceId: instanceId, state: .failed, atMs: clock.wallTimeMs, message: "\(error)")
             _ = try? await handle { state, now, wall in (state.instanceUpdate(change, now: now, wallTimeMs: wall), ()) }
@@ -68,6 +70,7 @@ extension Launcher {
     }
 
     func killJob(_ jobId: String, instanceId: String) async {
+        counters.count { $0.kills += 1 }
         do {
             let _: ComputeAPI.JobView = try await callMaster(.POST, "/api/v1/jobs/\(jobId)/kill", user: configuration.superuser)
         } catch {

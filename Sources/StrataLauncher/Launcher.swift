@@ -39,6 +39,10 @@ public final class Launcher: Sendable {
     let adopted = Readiness<Void>()
     /// The HTTP port it serves on, once serving (for `/v2/info`).
     public let servingPort = Mutex<Int?>(nil)
+    /// Marathon's event bus: events derived from the records, for `/v2/events` subscribers.
+    let events = LauncherEventBus()
+    /// What the launcher has done, for `/metrics`.
+    let counters = LauncherCounters()
 
     struct MasterTask: Sendable {
         var jobId: String
@@ -128,7 +132,9 @@ public final class Launcher: Sendable {
         let wall = clock.wallTimeMs
         let (outcome, result, ticket) = try state.withLock { state in
             let (outcome, result) = try event(&state, now, wall)
-            return (outcome, result, log.enqueue(outcome.records))
+            let ticket = log.enqueue(outcome.records)
+            events.publish(outcome.records, ticket: ticket, now: now, wallTimeMs: wall)
+            return (outcome, result, ticket)
         }
         if !outcome.records.isEmpty { try await log.waitDurable(ticket) }
         for action in outcome.actions { actionSink.yield(action) }
