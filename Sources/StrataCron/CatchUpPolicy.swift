@@ -2,7 +2,8 @@
 ///
 /// - `epsilonMilliseconds` is Chronos' `epsilon` (and Kubernetes' `startingDeadlineSeconds`): a
 ///   run whose scheduled time is at most this long before now still starts; an older one is
-///   recorded as missed. Chronos' default is five minutes (`PT5M`).
+///   recorded as missed. Chronos' job model defaults to five minutes (`PT5M`), but its job
+///   reader fills in `--task_epsilon`, 60 seconds, which is a `CronJob`'s default.
 /// - `maximumCatchUpRuns` bounds how many of the runs still within epsilon start in one decision:
 ///   the latest ones start, the older ones are recorded as missed. Kubernetes starts only the
 ///   latest (1); Chronos starts them all.
@@ -10,7 +11,8 @@ public struct CatchUpPolicy: Sendable, Hashable {
     public let epsilonMilliseconds: Int64
     public let maximumCatchUpRuns: Int
 
-    /// Chronos' default epsilon (five minutes), starting only the latest overdue run.
+    /// Five minutes (the default epsilon of Chronos' job model), starting only the latest
+    /// overdue run.
     public static let `default` = CatchUpPolicy(checkedEpsilonMilliseconds: 5 * 60_000, maximumCatchUpRuns: 1)
 
     public init(epsilonMilliseconds: Int64, maximumCatchUpRuns: Int = 1) throws(ScheduleError) {
