@@ -135,7 +135,7 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataNameNode", "StrataDataNode", "StrataWebHDFS", "StrataHTTP",
                 "StrataMaster", "StrataAgent", "StrataCompute", "StrataImages", "StrataRegistry", "StrataClient",
-                "StrataLauncher",
+                "StrataLauncher", "StrataCronService",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -166,6 +166,18 @@ let package = Package(
         ),
         // The service launcher's shell: Marathon's REST API v2, instances placed through the
         // master, health checks, its state on the DFS.
+        .target(
+            name: "StrataCronService",
+            dependencies: [
+                "StrataCore", "StrataCron", "StrataCompute", "StrataClient", "StrataHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "StrataLauncher",
             dependencies: [
@@ -234,7 +246,7 @@ let package = Package(
             name: "StrataTestKit",
             dependencies: [
                 "StrataNameNode", "StrataDataNode", "StrataClient", "StrataWebHDFS", "StrataCluster", "StrataMaster", "StrataAgent",
-                "StrataRegistry", "StrataImages", "StrataLauncher",
+                "StrataRegistry", "StrataImages", "StrataLauncher", "StrataCronService",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -257,6 +269,8 @@ let package = Package(
                 "StrataAgent",
                 "StrataImages",
                 "StrataLauncher",
+                "StrataCronService",
+                "StrataCron",
                 "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -319,6 +333,18 @@ let package = Package(
         .testTarget(
             name: "StrataCronTests",
             dependencies: ["StrataCron"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataCronServiceTests",
+            dependencies: [
+                "StrataCronService", "StrataCron", "StrataCompute", "StrataCore", "StrataTestKit", "StrataClient", "StrataCluster",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -9,6 +9,7 @@ import StrataCompute
 import StrataCore
 import StrataDataNode
 import StrataMaster
+import StrataCronService
 import StrataLauncher
 import StrataRegistry
 import StrataNameNode
@@ -78,6 +79,15 @@ public final class LocalClusterService: Service, Sendable {
         public var launcherPort = 0
         /// The user the launcher's instances run as when their app names none (nil: the superuser).
         public var launcherTaskUser: String?
+        /// Starts the cron service beside the master (Chronos' API; `strata cluster up` does
+        /// with compute).
+        public var cron = false
+        /// The cron service's HTTP port (0: a free one).
+        public var cronPort = 0
+        /// The user cron runs run as when their job names none (nil: the superuser).
+        public var cronTaskUser: String?
+        /// How long a failed cron attempt waits before it is tried again.
+        public var cronRetryDelayMs: Int64 = 60_000
         /// Starts the image registry (the OCI distribution API over the image store in the
         /// DFS); `strata cluster up` does with compute.
         public var registry = false
@@ -110,6 +120,9 @@ public final class LocalClusterService: Service, Sendable {
         /// The service launcher, when the cluster runs one.
         public var launcher: Launcher?
         public var launcherPort: Int?
+        /// The cron service, when the cluster runs one.
+        public var cron: CronScheduler?
+        public var cronPort: Int?
     }
 
     public let directory: String
@@ -274,6 +287,19 @@ public final class LocalClusterService: Service, Sendable {
             guard let port = try? await service.ready.wait() else { return false }
             running.launcher = launcher
             running.launcherPort = port
+        }
+        if options.cron {
+            var configuration = CronConfiguration(masterAddress: "127.0.0.1:\(masterPort)", taskUser: options.cronTaskUser ?? options.superuser)
+            configuration.port = options.cronPort
+            configuration.superuser = options.superuser
+            configuration.token = options.token
+            configuration.failureRetryDelayMs = options.cronRetryDelayMs
+            let scheduler = CronScheduler(configuration: configuration, dfs: dfs, group: group, logger: logger)
+            let service = CronService(scheduler: scheduler, group: group, logger: logger)
+            await services.addServiceUnlessShutdown(Self.configuration(service))
+            guard let port = try? await service.ready.wait() else { return false }
+            running.cron = scheduler
+            running.cronPort = port
         }
         return true
     }

@@ -282,7 +282,7 @@ public struct CronState: Sendable {
         return .success(outcome)
     }
 
-    static func notFound(_ name: String) -> CronError {
+    public static func notFound(_ name: String) -> CronError {
         CronError(.jobNotFound, "Job '\(name)' not found")
     }
 

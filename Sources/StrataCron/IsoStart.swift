@@ -100,7 +100,7 @@ struct IsoStart: Equatable {
 
 /// A wall time as `YYYY<d>MM<d>DDThh<t>mm<t>ss`, with `.fff` only when the milliseconds are not
 /// zero.
-func formatWallTime(_ wallMs: Int64, dateSeparator: String, timeSeparator: String) -> String {
+public func formatWallTime(_ wallMs: Int64, dateSeparator: String, timeSeparator: String) -> String {
     let dayNumber = CivilCalendar.floorDivide(wallMs, CivilCalendar.millisecondsPerDay)
     let date = CivilCalendar.date(dayNumber: dayNumber)
     let timeOfDay = Int(wallMs - dayNumber * CivilCalendar.millisecondsPerDay)

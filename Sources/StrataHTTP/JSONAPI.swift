@@ -64,15 +64,19 @@ public enum JSONAPI {
 
     /// Reads and decodes a request's JSON body: 413 past the bound, 400 with the decoder's
     /// complaint for malformed JSON.
-    public static func decode<Value: Decodable>(_ type: Value.Type, from request: Request) async throws -> Value {
-        let buffer: ByteBuffer
+    /// A request's whole body, at most `maximumRequestBytes` (413 beyond).
+    public static func bodyBytes(of request: Request) async throws -> [UInt8] {
         do {
-            buffer = try await request.body.collect(upTo: maximumRequestBytes)
+            return Array(try await request.body.collect(upTo: maximumRequestBytes).readableBytesView)
         } catch {
             throw APIError(.contentTooLarge, "the request body is larger than \(maximumRequestBytes) bytes")
         }
+    }
+
+    public static func decode<Value: Decodable>(_ type: Value.Type, from request: Request) async throws -> Value {
+        let bytes = try await bodyBytes(of: request)
         do {
-            return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(type, from: Data(bytes))
         } catch let error as DecodingError {
             throw APIError.badRequest("malformed JSON: \(describe(error))")
         } catch {

@@ -220,11 +220,7 @@ extension Launcher {
     }
 
     func body(of request: Request) async throws -> [UInt8] {
-        do {
-            return Array(try await request.body.collect(upTo: JSONAPI.maximumRequestBytes).readableBytesView)
-        } catch {
-            throw APIError(.contentTooLarge, "the request body is larger than \(JSONAPI.maximumRequestBytes) bytes")
-        }
+        try await JSONAPI.bodyBytes(of: request)
     }
 
     // MARK: - Views (Marathon's JSON)

@@ -7,6 +7,7 @@ import StrataCluster
 import StrataAgent
 import StrataClient
 import StrataMaster
+import StrataCronService
 import StrataLauncher
 import StrataRegistry
 import StrataCore
@@ -39,6 +40,9 @@ public final class LocalCluster: Sendable {
     /// The service launcher and its port, when started with `options.launcher`.
     public let launcher: Launcher?
     public let launcherPort: Int?
+    /// The cron service and its port, when started with `options.cron`.
+    public let cron: CronScheduler?
+    public let cronPort: Int?
     private let services: ServiceGroup
     private let running: Task<Void, any Error>
 
@@ -82,6 +86,8 @@ public final class LocalCluster: Sendable {
         registryPort = cluster.registryPort
         launcher = cluster.launcher
         launcherPort = cluster.launcherPort
+        cron = cluster.cron
+        cronPort = cluster.cronPort
         self.services = services
         self.running = running
     }

@@ -175,7 +175,7 @@ struct ClusterCommand: AsyncParsableCommand {
 struct ClusterUpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Start a name node, data nodes, a master, an agent per data node, the service launcher and the image registry on loopback in this process, until Ctrl-C.",
+        abstract: "Start a name node, data nodes, a master, an agent per data node, the service launcher, the cron service and the image registry on loopback in this process, until Ctrl-C.",
         discussion: "Running it again on the same --data directory brings back every file.")
 
     @Option(help: "How many data nodes.")
@@ -214,7 +214,10 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Option(help: "The service launcher's HTTP port (Marathon's REST API v2).")
     var launcherPort: Int = 8080
 
-    @Flag(help: "Start no master, no agents, no launcher and no registry: the file system alone.")
+    @Option(help: "The cron service's HTTP port (Chronos' REST API).")
+    var cronPort: Int = 4400
+
+    @Flag(help: "Start no master, no agents, no launcher, no cron service and no registry: the file system alone.")
     var noCompute = false
 
     @Flag(help: "Let tasks run as root (uid 0).")
@@ -249,6 +252,8 @@ struct ClusterUpCommand: AsyncParsableCommand {
         options.registryPort = registryPort
         options.launcher = !noCompute
         options.launcherPort = launcherPort
+        options.cron = !noCompute
+        options.cronPort = cronPort
         options.masterPort = masterPort
         options.agentPort = agentPort
         options.allowRootTasks = allowRootTasks
@@ -270,6 +275,9 @@ struct ClusterUpCommand: AsyncParsableCommand {
             }
             if let launcherPort = running.launcherPort {
                 print("  launcher       http://127.0.0.1:\(launcherPort)/v2/apps  (Marathon's REST API v2)")
+            }
+            if let cronPort = running.cronPort {
+                print("  cron           http://127.0.0.1:\(cronPort)/v1/scheduler/jobs  (Chronos' REST API)")
             }
             if let registryPort = running.registryPort {
                 print("  registry       http://127.0.0.1:\(registryPort)/v2/  (skopeo copy ... docker://127.0.0.1:\(registryPort)/NAME:TAG --dest-tls-verify=false)")

@@ -10,7 +10,7 @@ struct StrataCommand: AsyncParsableCommand {
         version: StrataVersion.current,
         subcommands: [
             VersionCommand.self, ClusterCommand.self, DFSCommand.self, FsckCommand.self, DFSAdminCommand.self,
-            NameNodeCommand.self, DataNodeCommand.self, MasterCommand.self, AgentCommand.self, RegistryCommand.self, LauncherCommand.self, JobCommand.self, TaskCommand.self,
+            NameNodeCommand.self, DataNodeCommand.self, MasterCommand.self, AgentCommand.self, RegistryCommand.self, LauncherCommand.self, CronCommand.self, JobCommand.self, TaskCommand.self,
             ImageCommand.self,
             DebugCommand.self,
         ]

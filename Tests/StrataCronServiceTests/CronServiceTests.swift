@@ -1,0 +1,213 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import StrataClient
+import StrataCluster
+import StrataCompute
+import StrataCore
+import StrataCron
+import StrataCronService
+import StrataTestKit
+import Testing
+
+/// The cron service against a real cluster: Chronos' API, runs as master jobs named after
+/// their run, dependent jobs, retries, refusals, and a restart that neither loses nor doubles
+/// a run.
+@Suite(.serialized) struct CronServiceTests {
+    static let taskUser = "nobody"
+
+    static func withCronCluster<Result>(cron: Bool = true, _ body: (LocalCluster) async throws -> Result) async throws -> Result {
+        try await LocalCluster.withTemporary(prefix: "strata-cron-", { options in
+            options.compute = true
+            options.cron = cron
+            options.cronTaskUser = taskUser
+            options.cronRetryDelayMs = 200
+            // Chronos' jobs ask for 256 MB of disk by default.
+            options.agentResources = Resources(cpus: 4, memMB: 4096, diskMB: 8192)
+            options.agentHeartbeatIntervalMs = 200
+        }, body)
+    }
+
+    struct Reply {
+        var status: Int
+        var body: String
+        var json: Any? { try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
+    }
+
+    static func call(_ port: Int, _ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Reply {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return Reply(status: Int(response.status.code), body: String(buffer: bytes))
+    }
+
+    /// The master's jobs of a cron job's runs.
+    static func masterJobs(_ cluster: LocalCluster, of job: String) async throws -> [ComputeAPI.JobView] {
+        let reply = try await call(cluster.masterPort!, .GET, "/api/v1/jobs?label=strata.cron.job=\(job)")
+        return try JSONDecoder().decode([ComputeAPI.JobView].self, from: Data(reply.body.utf8))
+    }
+
+    /// Waits (on the service's changes, within a bound) until `condition` holds of its state.
+    static func waitFor(_ scheduler: CronScheduler, _ what: String, seconds: Double = 60, _ condition: (CronState) -> Bool) async throws {
+        let clock = SystemClock()
+        let deadline = clock.now + .seconds(seconds)
+        while true {
+            let seen = scheduler.stateChanges.count
+            if condition(scheduler.snapshot()) { return }
+            try #require(clock.now < deadline, "\(what): \(scheduler.snapshot().statuses)")
+            await clock.wait(for: scheduler.stateChanges, after: seen, until: deadline)
+        }
+    }
+
+    static func stats(_ state: CronState, _ job: String) -> CronJobStats { state.statuses[job]?.stats ?? CronJobStats() }
+
+    @Test func scheduledAndDependentJobsRunThroughTheMaster() async throws {
+        try await Self.withCronCluster { cluster in
+            let port = cluster.cronPort!
+            let scheduler = cluster.cron!
+            let added = try await Self.call(port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"tick","command":"echo tick","schedule":"R3//PT1S","epsilon":"PT30S","owner":"ops@example.com"}"#)
+            #expect(added.status == 204 && added.body.isEmpty, "\(added.body)")
+            let child = try await Self.call(port, .POST, "/scheduler/dependency", body: #"{"name":"after tick","command":"echo after","parents":["tick"]}"#)
+            #expect(child.status == 204, "\(child.body)")
+
+            try await Self.waitFor(scheduler, "three ticks and a dependent run") { state in
+                Self.stats(state, "tick").successCount == 3 && Self.stats(state, "after tick").successCount >= 1 && state.runs.isEmpty
+            }
+            // One master job per scheduled second, named after it, each run once.
+            let ticks = try await Self.masterJobs(cluster, of: "tick")
+            #expect(ticks.count == 3 && Set(ticks.map(\.id)).count == 3, "\(ticks.map(\.id))")
+            #expect(ticks.allSatisfy { $0.state == .finished && $0.id.hasPrefix("cron.tick.") && $0.id.hasSuffix(".1") && $0.user == Self.taskUser })
+            let after = try await Self.masterJobs(cluster, of: "after%20tick")
+            #expect(after.count >= 1 && after.allSatisfy { $0.state == .finished && $0.labels?["strata.cron.job"] == "after tick" })
+
+            // Chronos' reads.
+            let jobs = try #require(try await Self.call(port, .GET, "/v1/scheduler/jobs").json as? [[String: Any]])
+            #expect(jobs.compactMap { $0["name"] as? String } == ["after tick", "tick"])
+            #expect(jobs.first { $0["name"] as? String == "tick" }?["successCount"] as? Int == 3)
+            let found = try #require(try await Self.call(port, .GET, "/v1/scheduler/jobs/search?name=after").json as? [[String: Any]])
+            #expect(found.compactMap { $0["name"] as? String } == ["after tick"])
+            let dot = try await Self.call(port, .GET, "/v1/scheduler/graph/dot").body
+            #expect(dot.contains("1 [ label=\"after tick\" ]") && dot.contains("2 [ label=\"tick\" ]") && dot.contains("2 -> 1;"), "\(dot)")
+            #expect(try await Self.call(port, .GET, "/v1/scheduler/graph/csv").body.contains("tick"))
+            #expect(try await Self.call(port, .GET, "/v1/scheduler/job/stat/tick").status == 200)
+
+            // Run now: one more run of its own.
+            #expect(try await Self.call(port, .PUT, "/v1/scheduler/job/tick").status == 204)
+            try await Self.waitFor(scheduler, "the manual run") { Self.stats($0, "tick").successCount == 4 }
+            #expect(try await Self.masterJobs(cluster, of: "tick").count == 4)
+
+            #expect(try await Self.call(port, .DELETE, "/v1/scheduler/job/after%20tick").status == 204)
+            #expect((try await Self.call(port, .GET, "/v1/scheduler/jobs").json as? [Any])?.count == 1)
+            #expect(try await Self.call(port, .GET, "/ping").status == 200)
+            #expect(try await Self.call(port, .GET, "/metrics").body.contains("strata_cron_submissions_total"))
+        }
+    }
+
+    @Test func aFailingRunIsRetriedAsItsNextAttempt() async throws {
+        try await Self.withCronCluster { cluster in
+            let port = cluster.cronPort!
+            let added = try await Self.call(port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"broken","command":"echo no >&2; exit 3","schedule":"R1//PT1S","retries":1}"#)
+            #expect(added.status == 204, "\(added.body)")
+            try await Self.waitFor(cluster.cron!, "the run failing twice") { Self.stats($0, "broken").errorCount == 1 && $0.runs.isEmpty }
+            let attempts = try await Self.masterJobs(cluster, of: "broken").map(\.id).sorted()
+            try #require(attempts.count == 2, "\(attempts)")
+            #expect(attempts[0].hasSuffix(".1") && attempts[1].hasSuffix(".2"), "\(attempts)")
+            #expect(attempts[0].dropLast(2) == attempts[1].dropLast(2))
+        }
+    }
+
+    @Test func badJobsAreRefusedWithAMessageAndNothingIsStored() async throws {
+        try await Self.withCronCluster { cluster in
+            let port = cluster.cronPort!
+            let refusals: [(String, String)] = [
+                ("/v1/scheduler/iso8601", "{not json"),
+                ("/v1/scheduler/iso8601", #"{"name":"x","command":"true","schedule":"R/2026-13-01T00:00:00Z/PT1H"}"#),
+                ("/v1/scheduler/iso8601", #"{"name":"x","command":"true","schedule":"R//PT1H","scheduleTimeZone":"Mars/Olympus"}"#),
+                ("/v1/scheduler/iso8601", #"{"name":"bad/name","command":"true","schedule":"R//PT1H"}"#),
+                ("/v1/scheduler/iso8601", #"{"name":"x","command":"true","parents":["y"]}"#),
+                ("/v1/scheduler/dependency", #"{"name":"x","command":"true","parents":["nobody-here"]}"#),
+                ("/v1/scheduler/iso8601", #"{"name":"x","command":"true","cpus":"lots","schedule":"R//PT1H"}"#),
+            ]
+            for (path, body) in refusals {
+                let reply = try await Self.call(port, .POST, path, body: body)
+                #expect(reply.status == 400, "\(body): \(reply.status) \(reply.body)")
+                #expect((reply.json as? [String: Any])?["message"] is String, "\(body): \(reply.body)")
+            }
+            // A cycle through an update is refused too.
+            #expect(try await Self.call(port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"a","command":"true","schedule":"R//PT1H"}"#).status == 204)
+            #expect(try await Self.call(port, .POST, "/v1/scheduler/dependency", body: #"{"name":"b","command":"true","parents":["a"]}"#).status == 204)
+            let cycle = try await Self.call(port, .POST, "/v1/scheduler/dependency", body: #"{"name":"a","command":"true","parents":["b"]}"#)
+            #expect(cycle.status == 400, "\(cycle.body)")
+            #expect((try await Self.call(port, .GET, "/v1/scheduler/jobs").json as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["a", "b"])
+            #expect(try await Self.call(port, .DELETE, "/v1/scheduler/job/nope").status == 400)
+            #expect(try await Self.call(port, .PUT, "/v1/scheduler/job/nope").status == 400)
+            #expect(try await Self.call(port, .GET, "/v1/scheduler/nonsense").status == 404)
+        }
+    }
+
+    @Test func aRestartedServiceFollowsItsRunInFlightAndNeverStartsItAgain() async throws {
+        try await Self.withCronCluster(cron: false) { cluster in
+            var cron = try await StandaloneCron.start(cluster)
+            let added = try await Self.call(cron.port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"slow","command":"sleep 2","schedule":"R1//PT1S"}"#)
+            #expect(added.status == 204, "\(added.body)")
+            // Stopped once the master runs it.
+            let clock = SystemClock()
+            let deadline = clock.now + .seconds(30)
+            while try await Self.masterJobs(cluster, of: "slow").isEmpty {
+                try #require(clock.now < deadline, "the run never reached the master")
+                await clock.wait(for: cluster.master!.stateChanges, after: cluster.master!.stateChanges.count, until: clock.now + .milliseconds(200))
+            }
+            await cron.stop()
+
+            cron = try await StandaloneCron.start(cluster)
+            try await Self.waitFor(cron.scheduler, "the run to end after the restart") { Self.stats($0, "slow").successCount == 1 && $0.runs.isEmpty }
+            let jobs = try await Self.masterJobs(cluster, of: "slow")
+            #expect(jobs.count == 1 && jobs[0].state == .finished, "\(jobs.map(\.id))")
+            await cron.stop()
+        }
+    }
+}
+
+/// A cron service run on its own against a cluster's master, to stop and start again.
+final class StandaloneCron: Sendable {
+    let service: CronService
+    let services: ServiceGroup
+    let running: Task<Void, any Error>
+    let port: Int
+    var scheduler: CronScheduler { service.scheduler }
+
+    static func start(_ cluster: LocalCluster) async throws -> StandaloneCron {
+        var configuration = CronConfiguration(masterAddress: "127.0.0.1:\(cluster.masterPort!)", taskUser: CronServiceTests.taskUser)
+        configuration.port = 0
+        var dfs = DFSClientConfiguration(user: "strata")
+        dfs.nameNodePort = cluster.nameNodePort
+        var logger = Logger(label: "cron-test")
+        logger.logLevel = .warning
+        let scheduler = CronScheduler(configuration: configuration, dfs: dfs, group: cluster.group, logger: logger)
+        let service = CronService(scheduler: scheduler, group: cluster.group, logger: logger)
+        let services = ServiceGroup(configuration: .init(services: [service], logger: logger))
+        let running = Task { try await services.run() }
+        let port = try await service.ready.wait()
+        return StandaloneCron(service: service, services: services, running: running, port: port)
+    }
+
+    private init(service: CronService, services: ServiceGroup, running: Task<Void, any Error>, port: Int) {
+        self.service = service
+        self.services = services
+        self.running = running
+        self.port = port
+    }
+
+    func stop() async {
+        await services.triggerGracefulShutdown()
+        _ = try? await running.value
+    }
+}
