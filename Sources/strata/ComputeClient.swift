@@ -19,15 +19,8 @@ struct ComputeClient {
     /// secret (`STRATA_TOKEN`, else `~/.strata/token`).
     static func withClient<Result>(master: String?, _ body: (ComputeClient) async throws -> Result) async throws -> Result {
         let address = master ?? ProcessInfo.processInfo.environment["STRATA_MASTER"] ?? "127.0.0.1:5050"
-        let http = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton))
-        let client = ComputeClient(master: address, user: callingUser(), token: clusterToken(), http: http)
-        do {
-            let result = try await body(client)
-            try await http.shutdown()
-            return result
-        } catch {
-            try? await http.shutdown()
-            throw error
+        return try await withHTTPClient { http in
+            try await body(ComputeClient(master: address, user: callingUser(), token: clusterToken(), http: http))
         }
     }
 
@@ -58,18 +51,71 @@ struct ComputeClient {
         } catch is DecodingError {
             throw CLIError("\(address ?? master) answered \(path) with something that is not Strata's JSON")
         } catch {
-            throw CLIError("cannot reach \(address == nil ? "the master" : "the agent") at \(address ?? master): \(error)")
+            throw CLIError("cannot reach \(address == nil ? "the master" : "the agent") at \(address ?? master): \(describeConnectionError(error))")
         }
     }
 
     /// Runs a command's body with a client; an error prints as `strata COMMAND: message` and exits 1.
     static func run(_ command: String, master: String?, _ body: (ComputeClient) async throws -> Void) async throws {
-        do {
-            try await withClient(master: master, body)
-        } catch let error as CLIError {
-            printError("strata \(command): \(error)")
-            throw ExitCode(1)
-        }
+        try await runReportingErrors(command) { try await withClient(master: master, body) }
+    }
+}
+
+/// Runs `body` with an HTTP client of its own, shut down after it whether it returns or throws.
+/// Without `retryingConnections`, a refused connection fails the request at once rather than
+/// being tried again until the connect timeout (10 s).
+func withHTTPClient<Result>(retryingConnections: Bool = true, _ body: (HTTPClient) async throws -> Result) async throws -> Result {
+    var configuration = HTTPClient.Configuration()
+    configuration.connectionPool.retryConnectionEstablishment = retryingConnections
+    let http = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
+    do {
+        let result = try await body(http)
+        try await http.shutdown()
+        return result
+    } catch {
+        try? await http.shutdown()
+        throw error
+    }
+}
+
+/// Runs a command's body; a `CLIError` prints as `strata COMMAND: message` and exits 1.
+func runReportingErrors(_ command: String, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as CLIError {
+        printError("strata \(command): \(error)")
+        throw ExitCode(1)
+    }
+}
+
+/// One request to an HTTP API with the cluster secret as a bearer token, answered with its status
+/// and body whatever the status: for callers that read more of an error answer than its
+/// message (Marathon's validation details, the deployments that lock an app).
+func exchangeHTTP(
+    _ http: HTTPClient, _ method: HTTPMethod, url: String, body: [UInt8]?, token: String?, timeoutSeconds: Int64
+) async throws -> (status: Int, body: [UInt8]) {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+    if let body {
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: body))
+    }
+    let response = try await http.execute(request, timeout: .seconds(timeoutSeconds))
+    let bytes = try await response.body.collect(upTo: JSONClient.maximumReplyBytes)
+    return (Int(response.status.code), Array(bytes.readableBytesView))
+}
+
+/// Why a request got no answer, in the system's words where there are some ("Connection
+/// refused") rather than the networking library's types.
+func describeConnectionError(_ error: any Error) -> String {
+    switch error {
+    case let error as IOError: String(cString: strerror(error.errnoCode))
+    case let error as NIOConnectionError:
+        error.connectionErrors.first.map { describeConnectionError($0.error) } ?? error.dnsAError.map(describeConnectionError) ?? "\(error)"
+    case let error as HTTPClientError where error == .connectTimeout: "no connection within the time allowed"
+    case let error as HTTPClientError where error == .deadlineExceeded: "no answer within the time allowed"
+    default: "\(error)"
     }
 }
 

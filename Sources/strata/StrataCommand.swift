@@ -11,7 +11,7 @@ struct StrataCommand: AsyncParsableCommand {
         subcommands: [
             VersionCommand.self, ClusterCommand.self, DFSCommand.self, FsckCommand.self, DFSAdminCommand.self,
             NameNodeCommand.self, DataNodeCommand.self, MasterCommand.self, AgentCommand.self, RegistryCommand.self, LauncherCommand.self, CronCommand.self, JobCommand.self, TaskCommand.self,
-            ImageCommand.self,
+            ImageCommand.self, AppCommand.self,
             DebugCommand.self,
         ]
     )

@@ -120,6 +120,9 @@ final class ProcessCluster {
     /// restarts. Nil while stopped.
     var agentSlots: [AgentSlot] = []
     var agents: [Process?] = []
+    /// The service launcher, once `startLauncher` ran (nil while it is down), and its port.
+    var launcher: Process?
+    var launcherPort = 0
 
     init(dataNodes count: Int = 3, heartbeatTimeoutSeconds: Double? = nil, nameNodeArguments: [String] = []) throws {
         directory = NSTemporaryDirectory() + "strata-cli-" + UUID().uuidString
@@ -338,7 +341,7 @@ final class ProcessCluster {
     /// for failure messages (the logs go with the cluster's directory).
     func logLines(containing text: String) -> [String] {
         let logs = ["namenode.log"] + (1...dataNodes.count).map { "node\($0).log" }
-            + (agentSlots.isEmpty ? [] : ["master.log"] + agentSlots.map(\.log))
+            + (agentSlots.isEmpty ? [] : ["master.log"] + agentSlots.map(\.log)) + (launcherPort == 0 ? [] : ["launcher.log"])
         return logs.flatMap { log in
             ((try? String(contentsOfFile: directory + "/" + log, encoding: .utf8)) ?? "")
                 .split(separator: "\n").filter { $0.contains(text) }.map { "\(log): \($0)" }
@@ -618,6 +621,8 @@ extension ProcessCluster {
     /// `gracefulSeconds`), then the master, then kills whatever tasks an agent killed earlier
     /// left behind in its cgroups.
     func stopCompute(gracefulSeconds: Double = 20) {
+        // The launcher first, so that it does not replace the instances the agents kill.
+        killLauncher()
         let running = agents.indices.filter { agents[$0] != nil }
         for index in running where agents[index]!.isRunning {
             resumeAgent(index)
@@ -632,6 +637,46 @@ extension ProcessCluster {
         for index in agentSlots.indices {
             if let id = try? agentId(index) { killTaskProcesses(ofAgent: id) }
         }
+    }
+
+    // MARK: The service launcher
+
+    /// Starts `strata launcher` against this cluster's master and name node (its state in the
+    /// DFS under /system/launcher, instances run as `taskUser`, `environment` added to its own)
+    /// and waits until it answers: it serves once it has replayed its state. A port taken before
+    /// it could bind is traded for another.
+    func startLauncher(taskUser: String, environment: [String: String] = [:]) throws {
+        precondition(launcher == nil, "the launcher is running")
+        precondition(masterPort != 0, "the launcher needs the compute side (startCompute)")
+        for _ in 1...Self.startAttempts {
+            launcherPort = freePort()
+            let logStart = logSize("launcher.log")
+            let process = try launch(
+                [
+                    "launcher", "--port", "\(launcherPort)", "--master", "127.0.0.1:\(masterPort)", "--namenode", "127.0.0.1:\(nameNodePort)",
+                    "--superuser", superuser, "--task-user", taskUser,
+                ], log: "launcher.log", environment: environment)
+            launcher = process
+            let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
+            while process.isRunning, Date() < deadline {
+                if (try? httpCall("GET", port: launcherPort, "/ping", timeoutSeconds: 2))?.status == 200 { return }
+                usleep(100_000)
+            }
+            killLauncher()
+            let output = logText("launcher.log", from: logStart)
+            guard output.contains("Address already in use") else {
+                throw ProcessClusterError(message: "the launcher did not start serving:\n\(output.suffix(2000))")
+            }
+        }
+        throw ProcessClusterError(message: "the launcher found no free port in \(Self.startAttempts) tries")
+    }
+
+    /// SIGKILL: the launcher's state is what it made durable in the DFS.
+    func killLauncher() {
+        guard let launcher else { return }
+        if launcher.isRunning { kill(launcher.processIdentifier, SIGKILL) }
+        launcher.waitUntilExit()
+        self.launcher = nil
     }
 
     // MARK: Tasks' cgroups
