@@ -333,8 +333,13 @@ public struct LauncherState: Sendable {
 
     /// One health-check result for an instance: recorded when the instance's health changes,
     /// and an instance that failed too many checks in a row is killed (then replaced).
+    ///
+    /// `byAgent`: the result of a COMMAND check, which the instance's agent runs and acts on
+    /// itself (it kills the task when the check keeps failing): the health is recorded, but no
+    /// kill is asked for here.
     public mutating func healthResult(
-        instanceId: String, checkIndex: Int, passed: Bool, cause: String? = nil, now: MonotonicInstant, wallTimeMs: Int64
+        instanceId: String, checkIndex: Int, passed: Bool, cause: String? = nil, byAgent: Bool = false, now: MonotonicInstant,
+        wallTimeMs: Int64
     ) -> Outcome {
         var outcome = Outcome()
         guard let instance = instances[instanceId], !instance.isBeingKilled, let app = apps[instance.appId],
@@ -343,7 +348,7 @@ public struct LauncherState: Sendable {
         let verdict = healthTracker.record(
             instanceId: instanceId, checkIndex: checkIndex, of: app.healthChecks, passed: passed, cause: cause,
             runningSince: instance.state == .running ? runningSince[instanceId] : nil, now: now)
-        if case .kill = verdict {
+        if case .kill = verdict, !byAgent {
             record(.instanceHealthChanged(instanceId: instanceId, isHealthy: false, atMs: wallTimeMs), now: now, into: &outcome)
             record(.instanceKillRequested(instanceId: instanceId, reason: .failedHealthChecks, atMs: wallTimeMs), now: now, into: &outcome)
             outcome.actions.append(.kill(instanceId: instanceId, agentId: instance.agentId, reason: .failedHealthChecks))

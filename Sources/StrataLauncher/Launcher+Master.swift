@@ -38,6 +38,8 @@ extension Launcher {
             TaskLabels.launcher: configuration.name, TaskLabels.app: app.id.description,
             TaskLabels.version: app.configVersion?.description ?? "", TaskLabels.instance: instanceId,
         ])
+        // A COMMAND check runs beside the task, on its agent (as Mesos runs it).
+        submission.service?.healthCheck = app.commandHealthCheck?.check
         return submission
     }
 
@@ -155,8 +157,13 @@ extension Launcher {
             if let change = change(of: instanceId, service.job, service.task) {
                 _ = try? await handle { state, now, wall in (state.instanceUpdate(change, now: now, wallTimeMs: wall), ()) }
             }
+            if let attempt = service.task?.attempt, attempt.state == .running, let healthy = attempt.healthy {
+                await agentHealth(instanceId, taskId: attempt.taskId, healthy: healthy, message: attempt.message)
+            }
         }
         if all { return }
+        let activeTasks = Set(services.compactMap { $0.task?.attempt.taskId })
+        agentReportedHealth.withLock { seen in seen = seen.filter { activeTasks.contains($0.key) } }
         // Tasks that left the active list: how did they end?
         let gone = tasks.withLock { tasks in tasks.filter { !seen.contains($0.key) } }
         for (instanceId, task) in gone {
@@ -182,6 +189,23 @@ extension Launcher {
         stateChanges.signal()
     }
 
+    /// Takes in what an instance's agent says of its COMMAND check, when it changed.
+    func agentHealth(_ instanceId: String, taskId: String, healthy: Bool, message: String?) async {
+        let changed = agentReportedHealth.withLock { seen -> Bool in
+            guard seen[taskId] != healthy else { return false }
+            seen[taskId] = healthy
+            return true
+        }
+        guard changed else { return }
+        _ = try? await handle { state, now, wall -> (LauncherState.Outcome, Void) in
+            guard let appId = state.instances[instanceId]?.appId, let index = state.apps[appId]?.commandHealthCheck?.index else {
+                return (LauncherState.Outcome(), ())
+            }
+            return (state.healthResult(
+                instanceId: instanceId, checkIndex: index, passed: healthy, cause: healthy ? nil : message, byAgent: true, now: now, wallTimeMs: wall), ())
+        }
+    }
+
     static func jobNumber(_ jobId: String) -> Int {
         Int(jobId.split(separator: "-").last ?? "") ?? 0
     }
@@ -202,8 +226,24 @@ extension Launcher {
         let host = task.agentAddress.map { address in
             address.lastIndex(of: ":").map { String(address[..<$0]) } ?? address
         }
+        // Killed by its agent for failing its COMMAND check: a failure, which counts towards
+        // the app's backoff as health kills do.
+        let killedUnhealthy = attempt.state == .killed && attempt.reason == "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
         return InstanceChange(
-            instanceId: instanceId, state: attempt.state, agentId: attempt.agentId, host: host, ports: attempt.ports ?? [],
+            instanceId: instanceId, state: killedUnhealthy ? .failed : attempt.state, agentId: attempt.agentId, host: host, ports: attempt.ports ?? [],
             atMs: attempt.endedAtMs ?? attempt.runningAtMs ?? attempt.stagedAtMs, message: attempt.message)
+    }
+}
+
+extension AppDefinition {
+    /// The app's COMMAND health check (at most one: validation allows one Mesos-level check) as
+    /// its agent runs it, with its index among the app's checks.
+    var commandHealthCheck: (index: Int, check: CommandHealthCheck)? {
+        guard let index = healthChecks.firstIndex(where: { $0.protocol == .command }) else { return nil }
+        let check = healthChecks[index]
+        return (index, CommandHealthCheck(
+            command: check.command ?? "", gracePeriodMs: Int64(check.gracePeriodSeconds) * 1000, intervalMs: Int64(check.intervalSeconds) * 1000,
+            timeoutMs: Int64(check.timeoutSeconds) * 1000, delayMs: Int64(check.delaySeconds) * 1000,
+            maxConsecutiveFailures: check.maxConsecutiveFailures))
     }
 }

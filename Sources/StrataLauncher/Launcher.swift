@@ -33,6 +33,8 @@ public final class Launcher: Sendable {
     /// What the launcher knows of each instance's service task in the master (not durable: found
     /// again from the tasks' labels after a restart).
     let tasks = Mutex<[String: MasterTask]>([:])
+    /// The health each task's agent last reported of its COMMAND check (by task id).
+    let agentReportedHealth = Mutex<[String: Bool]>([:])
     /// Instances to kill once their task is known (a kill asked for before the submission ended).
     let pendingKills = Mutex<Set<String>>([])
     /// Whether the first full listing of the master's service tasks has been taken in.

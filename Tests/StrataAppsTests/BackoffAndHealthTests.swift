@@ -169,4 +169,28 @@ struct BackoffAndHealthTests {
         harness.absorb(harness.state.tick(now: harness.now, wallTimeMs: harness.wallTimeMs))
         #expect(harness.active(webId).count == 1)
     }
+
+    @Test func aCommandCheckReportedByTheAgentChangesHealthButAsksForNoKill() throws {
+        var app = AppDefinition.web(instances: 1)
+        app.healthChecks[0].protocol = .command
+        app.healthChecks[0].command = "test -e ok"
+        app.healthChecks[0].gracePeriodSeconds = 0
+        app.healthChecks[0].maxConsecutiveFailures = 1
+        var harness = LauncherHarness()
+        try harness.absorb(harness.state.deploy([app], deploymentId: "d", force: false, now: harness.now, wallTimeMs: harness.wallTimeMs))
+        let instance = try #require(harness.state.instances.values.first)
+        harness.absorb(harness.state.instanceUpdate(
+            InstanceChange(instanceId: instance.id, state: .running, agentId: "agent-1", host: "h", ports: [31000], atMs: harness.wallTimeMs),
+            now: harness.now, wallTimeMs: harness.wallTimeMs))
+        harness.absorb(harness.state.healthResult(instanceId: instance.id, checkIndex: 0, passed: true, byAgent: true, now: harness.now, wallTimeMs: harness.wallTimeMs))
+        #expect(harness.state.instances[instance.id]?.isHealthy == true)
+        harness.advance(bySeconds: 1)
+        // A failure at the count that would kill: the agent kills it; the launcher records it.
+        let failed = harness.state.healthResult(
+            instanceId: instance.id, checkIndex: 0, passed: false, cause: "exit 1", byAgent: true, now: harness.now, wallTimeMs: harness.wallTimeMs)
+        #expect(!failed.actions.contains { if case .kill = $0 { true } else { false } })
+        harness.absorb(failed)
+        #expect(harness.state.instances[instance.id]?.isHealthy == false)
+        #expect(harness.state.instances[instance.id]?.isBeingKilled == false)
+    }
 }

@@ -144,6 +144,46 @@ import Testing
         }
     }
 
+    @Test func aCommandCheckRunsOnTheAgentWhichKillsAFailingInstanceAndItIsReplaced() async throws {
+        try await withLauncherCluster { cluster in
+            try await makeHome(cluster)
+            let port = try #require(cluster.launcherPort)
+            let definition = #"{"id":"/checked","cmd":"touch ok; exec sleep 600","cpus":0.1,"mem":32,"backoffSeconds":1,"healthChecks":[{"protocol":"COMMAND","command":{"value":"test -e ok"},"intervalSeconds":1,"gracePeriodSeconds":0,"timeoutSeconds":5,"delaySeconds":0,"maxConsecutiveFailures":2}]}"#
+            let created = try await call(port, .POST, "/v2/apps", body: definition)
+            #expect(created.status == 201, "\(created.body)")
+            // Healthy by its agent's word.
+            let first = try await eventually("the instance healthy by its COMMAND check") { () -> String? in
+                let tasks = try await app(port, "/checked")["tasks"] as? [[String: Any]] ?? []
+                return tasks.first { task in
+                    let results = task["healthCheckResults"] as? [[String: Any]] ?? []
+                    return task["state"] as? String == "TASK_RUNNING" && results.first?["alive"] as? Bool == true
+                }?["id"] as? String
+            }
+            let service = try #require(try await masterServices(cluster, activeOnly: true).services.first {
+                $0.job.service?.labels["marathon.instance"] == first
+            })
+            #expect(service.job.service?.healthCheck?.command == "test -e ok")
+            let taskId = try #require(service.task?.attempt.taskId)
+            let sandboxes = try FileManager.default.contentsOfDirectory(atPath: cluster.directory).map { cluster.directory + "/" + $0 + "/agent/sandboxes/" + taskId }
+            let sandbox = try #require(sandboxes.first { FileManager.default.fileExists(atPath: $0) })
+
+            // The file goes: the agent kills it after two failures; the launcher replaces it.
+            try FileManager.default.removeItem(atPath: sandbox + "/ok")
+            let replaced = try await eventually("the instance killed by its agent and replaced") { () -> Bool? in
+                let services = try await masterServices(cluster, activeOnly: false).services
+                let killed = services.first { $0.job.service?.labels["marathon.instance"] == first && $0.job.state == .killed }
+                let other = services.contains { $0.job.service?.labels["marathon.instance"] != first && !$0.job.state.isTerminal }
+                guard let killed, other else { return nil }
+                return killed.task?.attempt.reason == "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
+            }
+            #expect(replaced)
+            let failure = try await eventually("the app's last task failure") { () -> [String: Any]? in
+                try await app(port, "/checked")["lastTaskFailure"] as? [String: Any]
+            }
+            #expect(failure["taskId"] as? String == first, "\(failure)")
+        }
+    }
+
     @Test func aRestartedLauncherAdoptsItsInstances() async throws {
         try await withLauncherCluster(launcher: false) { cluster in
             try await makeHome(cluster)
