@@ -30,4 +30,14 @@ public enum CronRecord: Sendable, Hashable, Codable {
     /// The job was resumed: runs scheduled while it was suspended are not started, nor counted
     /// as missed.
     case resumed(name: String, atMs: Int64)
+    /// The whole state at a moment, as a snapshot of the log holds it: the jobs, their
+    /// statuses (counts, marks, kept history) and the runs in flight.
+    case restored(CronStateSnapshot)
+}
+
+/// What a snapshot of the cron service's log holds (`CronState.snapshotRecords`).
+public struct CronStateSnapshot: Sendable, Hashable, Codable {
+    public var jobs: [String: CronJob]
+    public var statuses: [String: CronJobStatus]
+    public var runs: [CronRun]
 }

@@ -22,8 +22,8 @@ public enum CronRunOutcome: String, Sendable, Hashable, Codable {
 
 /// A run in flight: started and not yet ended for good (an attempt is running, or a failed
 /// attempt waits for its retry).
-public struct CronRun: Sendable, Hashable {
-    public enum State: Sendable, Hashable {
+public struct CronRun: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable {
         /// Attempt `attempt` was started (its task may not be running yet).
         case running
         /// Attempt `attempt` failed; attempt `attempt + 1` starts once the retry delay is over.
@@ -89,7 +89,7 @@ public struct CronHistoryEntry: Sendable, Hashable, Codable {
 
 /// A job's run statistics, as Chronos reports them in the job JSON, plus Strata's counts of
 /// missed and skipped runs.
-public struct CronJobStats: Sendable, Hashable {
+public struct CronJobStats: Sendable, Hashable, Codable {
     public var successCount: Int64 = 0
     /// Runs that failed for good (out of retries); killed runs do not count, as in Chronos.
     public var errorCount: Int64 = 0
@@ -115,7 +115,7 @@ public struct CronJobStats: Sendable, Hashable {
 
 /// What `CronState` keeps per job besides its definition: statistics, history, and the marks
 /// that keep runs from starting twice.
-public struct CronJobStatus: Sendable, Hashable {
+public struct CronJobStatus: Sendable, Hashable, Codable {
     public var stats = CronJobStats()
     /// Every scheduled time up to this one has been handled (started, missed or skipped): the
     /// mark `Schedule.runsDue` takes.

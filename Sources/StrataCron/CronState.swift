@@ -79,6 +79,11 @@ public struct CronState: Sendable {
 
     public func schedule(of jobName: String) -> Schedule? { schedules[jobName] }
 
+    /// The state as records that rebuild it (one `restored`): what a snapshot of the log holds.
+    public func snapshotRecords() -> [CronRecord] {
+        [.restored(CronStateSnapshot(jobs: jobs, statuses: statuses, runs: runs.values.sorted { $0.id < $1.id }))]
+    }
+
     // MARK: - Applying records
 
     /// Applies one record: the only way the durable state changes, live and on replay. `now`
@@ -184,6 +189,16 @@ public struct CronState: Sendable {
             statuses[id.jobName] = status
         case .suspended(let name, _):
             jobs[name]?.disabled = true
+        case .restored(let snapshot):
+            jobs = snapshot.jobs
+            statuses = snapshot.statuses
+            schedules = snapshot.jobs.compactMapValues(\.parsedSchedule)
+            runs = Dictionary(snapshot.runs.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            // A run waiting to retry waits a whole delay again, as after a replay of its record.
+            retryDeadlines = [:]
+            for run in snapshot.runs where run.state == .waitingToRetry {
+                retryDeadlines[run.id] = now.advanced(byMilliseconds: failureRetryDelayMilliseconds)
+            }
         case .resumed(let name, let atMs):
             guard jobs[name] != nil else { return }
             jobs[name]?.disabled = false

@@ -21,6 +21,8 @@ public struct CronConfiguration: Sendable {
     public var tickIntervalMs: Int64 = 1_000
     /// How long one watch of the master's jobs waits for a change.
     public var watchWaitMs: Int64 = 10_000
+    /// How many records the log takes between snapshots of the whole state.
+    public var snapshotEveryRecords = 10_000
     /// How long a failed attempt waits before it is tried again.
     public var failureRetryDelayMs: Int64 = 60_000
 

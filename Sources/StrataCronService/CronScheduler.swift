@@ -58,7 +58,8 @@ public final class CronScheduler: Sendable {
         self.client = DFSClient(configuration: dfs, group: group, clock: clock)
         self.log = DurableRecordLog(
             store: DFSStateStore(client: client, directory: configuration.stateDirectory, logger: logger),
-            service: "cron service", logger: logger, failure: { APIError(.serviceUnavailable, $0) })
+            service: "cron service", logger: logger, snapshotEveryRecords: configuration.snapshotEveryRecords,
+            failure: { APIError(.serviceUnavailable, $0) })
         self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
         (actions, actionSink) = AsyncStream.makeStream(of: CronState.Action.self)
     }
@@ -79,8 +80,7 @@ public final class CronScheduler: Sendable {
     public func run() async {
         await withTaskGroup(of: Void.self) { loops in
             loops.addTask {
-                // No snapshots yet: the log is replayed whole.
-                await self.log.run { ([], 0) }
+                await self.log.run { self.state.withLock { ($0.snapshotRecords(), self.log.appliedCount) } }
             }
             loops.addTask {
                 await withDiscardingTaskGroup { running in

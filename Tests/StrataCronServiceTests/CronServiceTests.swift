@@ -155,7 +155,9 @@ import Testing
 
     @Test func aRestartedServiceFollowsItsRunInFlightAndNeverStartsItAgain() async throws {
         try await Self.withCronCluster(cron: false) { cluster in
-            var cron = try await StandaloneCron.start(cluster)
+            // A snapshot every two records: the restart reads one.
+            var cron = try await StandaloneCron.start(cluster, snapshotEveryRecords: 2)
+            #expect(try await Self.call(cron.port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"later","command":"true","schedule":"R/2030-01-01T00:00:00Z/P1D"}"#).status == 204)
             let added = try await Self.call(cron.port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"slow","command":"sleep 2","schedule":"R1//PT1S"}"#)
             #expect(added.status == 204, "\(added.body)")
             // Stopped once the master runs it.
@@ -167,7 +169,10 @@ import Testing
             }
             await cron.stop()
 
-            cron = try await StandaloneCron.start(cluster)
+            cron = try await StandaloneCron.start(cluster, snapshotEveryRecords: 2)
+            #expect(cron.scheduler.snapshot().jobs.keys.sorted() == ["later", "slow"])
+            let snapshots = try await cluster.client().list("/system/cron").map { ($0.path as NSString).lastPathComponent }.filter { $0.hasPrefix("snapshot") }
+            #expect(!snapshots.isEmpty, "\(snapshots)")
             try await Self.waitFor(cron.scheduler, "the run to end after the restart") { Self.stats($0, "slow").successCount == 1 && $0.runs.isEmpty }
             let jobs = try await Self.masterJobs(cluster, of: "slow")
             #expect(jobs.count == 1 && jobs[0].state == .finished, "\(jobs.map(\.id))")
@@ -184,9 +189,10 @@ final class StandaloneCron: Sendable {
     let port: Int
     var scheduler: CronScheduler { service.scheduler }
 
-    static func start(_ cluster: LocalCluster) async throws -> StandaloneCron {
+    static func start(_ cluster: LocalCluster, snapshotEveryRecords: Int = 10_000) async throws -> StandaloneCron {
         var configuration = CronConfiguration(masterAddress: "127.0.0.1:\(cluster.masterPort!)", taskUser: CronServiceTests.taskUser)
         configuration.port = 0
+        configuration.snapshotEveryRecords = snapshotEveryRecords
         var dfs = DFSClientConfiguration(user: "strata")
         dfs.nameNodePort = cluster.nameNodePort
         var logger = Logger(label: "cron-test")

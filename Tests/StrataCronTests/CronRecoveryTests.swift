@@ -186,4 +186,22 @@ struct CronRecoveryTests {
             #expect(try decoder.decode(CronRecord.self, from: try encoder.encode(record)) == record)
         }
     }
+
+    @Test func aSnapshotTakenAfterAnyRecordAndTheRecordsAfterItRebuildTheState() throws {
+        let harness = Self.scenario(crashAfterRecords: nil)
+        let encoder = JSONEncoder()
+        let decoder = JSONDecoder()
+        for cut in stride(from: 0, through: harness.log.count, by: 7) {
+            // The state after `cut` records, snapshotted as the log stores it (JSON).
+            var before = CronState(failureRetryDelayMilliseconds: harness.state.failureRetryDelayMilliseconds)
+            for record in harness.log[..<cut] { before.apply(record, now: harness.now) }
+            let snapshot = try decoder.decode([CronRecord].self, from: try encoder.encode(before.snapshotRecords()))
+            var rebuilt = CronState(failureRetryDelayMilliseconds: harness.state.failureRetryDelayMilliseconds)
+            for record in snapshot + harness.log[cut...] { rebuilt.apply(record, now: harness.now) }
+            #expect(rebuilt.jobs == harness.state.jobs, "cut at \(cut)")
+            #expect(rebuilt.statuses == harness.state.statuses, "cut at \(cut)")
+            #expect(rebuilt.runs == harness.state.runs, "cut at \(cut)")
+            #expect(rebuilt.schedule(of: "minutely") != nil)
+        }
+    }
 }
