@@ -68,4 +68,19 @@ public enum LauncherRecord: Sendable, Hashable, Codable {
     case instanceKillRequested(instanceId: String, reason: KillReason, atMs: Int64)
     /// An instance's health, all its checks together, changed.
     case instanceHealthChanged(instanceId: String, isHealthy: Bool, atMs: Int64)
+    /// The whole durable state at a moment, as a snapshot of the log holds it.
+    case restored(LauncherStateSnapshot)
+}
+
+/// What a snapshot of the launcher's log holds (`LauncherState.snapshotRecords`).
+public struct LauncherStateSnapshot: Sendable, Hashable, Codable {
+    public var apps: [AppDefinition]
+    /// Every stored version of every app, by app, oldest first.
+    public var versions: [[AppDefinition]]
+    /// Running deployments, oldest first.
+    public var deployments: [Deployment]
+    public var instances: [AppInstance]
+    public var nextInstanceNumber: Int
+    public var lastVersionMs: Int64
+    public var lastTaskFailures: [TaskFailure]
 }

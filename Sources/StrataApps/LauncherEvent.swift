@@ -100,6 +100,9 @@ public struct LauncherEventDeriver: Sendable {
                     "runSpecVersion": .string(instance.configVersion.description), "healthy": .boolean(isHealthy),
                 ]),
             ]
+        case .restored:
+            // Only read at start-up, before anyone subscribes.
+            return []
         }
     }
 

@@ -92,7 +92,33 @@ public struct LauncherState: Sendable {
             if reason == .failedHealthChecks { increaseDelay(for: instance, now: now) }
         case .instanceHealthChanged(let id, let isHealthy, _):
             instances[id]?.isHealthy = isHealthy
+        case .restored(let snapshot):
+            apps = Dictionary(snapshot.apps.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+            versions = [:]
+            for stored in snapshot.versions { if let id = stored.first?.id { versions[id] = stored } }
+            deployments = Dictionary(snapshot.deployments.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+            deploymentOrder = snapshot.deployments.map(\.id)
+            instances = Dictionary(snapshot.instances.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+            nextInstanceNumber = snapshot.nextInstanceNumber
+            lastVersionMs = snapshot.lastVersionMs
+            lastTaskFailures = Dictionary(snapshot.lastTaskFailures.map { ($0.appId, $0) }, uniquingKeysWith: { _, last in last })
+            // What is kept in memory starts again, as after a replay of the records.
+            launchDelays = [:]
+            healthTracker = HealthTracker()
+            runningSince = [:]
+            for instance in snapshot.instances where instance.state == .running { runningSince[instance.id] = now }
         }
+    }
+
+    /// The durable state as records that rebuild it (one `restored`): what a snapshot of the
+    /// log holds.
+    public func snapshotRecords() -> [LauncherRecord] {
+        let ids = apps.keys.sorted()
+        return [.restored(LauncherStateSnapshot(
+            apps: ids.compactMap { apps[$0] }, versions: versions.keys.sorted().compactMap { versions[$0] },
+            deployments: deploymentOrder.compactMap { deployments[$0] }, instances: instances.values.sorted { $0.id < $1.id },
+            nextInstanceNumber: nextInstanceNumber, lastVersionMs: lastVersionMs,
+            lastTaskFailures: lastTaskFailures.keys.sorted().compactMap { lastTaskFailures[$0] }))]
     }
 
     private mutating func applyChange(_ change: InstanceChange, now: MonotonicInstant) {

@@ -65,7 +65,8 @@ public final class Launcher: Sendable {
         self.client = DFSClient(configuration: dfs, group: group, clock: clock)
         self.log = DurableRecordLog(
             store: DFSStateStore(client: client, directory: configuration.stateDirectory, logger: logger),
-            service: "launcher", logger: logger, failure: { APIError(.serviceUnavailable, $0) })
+            service: "launcher", logger: logger, snapshotEveryRecords: configuration.snapshotEveryRecords,
+            failure: { APIError(.serviceUnavailable, $0) })
         self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
         (actions, actionSink) = AsyncStream.makeStream(of: LauncherState.Action.self)
     }
@@ -86,8 +87,7 @@ public final class Launcher: Sendable {
     public func run() async {
         await withTaskGroup(of: Void.self) { loops in
             loops.addTask {
-                // No snapshots yet: the launcher's log is replayed whole.
-                await self.log.run { ([], 0) }
+                await self.log.run { self.state.withLock { ($0.snapshotRecords(), self.log.appliedCount) } }
             }
             loops.addTask { await self.watchLoop() }
             loops.addTask {

@@ -16,6 +16,8 @@ public struct LauncherConfiguration: Sendable {
     /// Its name, the value of the `strata.launcher` label on every task it starts: what it
     /// finds its tasks by after a restart.
     public var name = "launcher"
+    /// How many records the log takes between snapshots of the whole state.
+    public var snapshotEveryRecords = 10_000
     /// How often the tick runs at the latest (backoff deadlines wake it sooner).
     public var tickIntervalMs: Int64 = 1_000
     /// How long one watch of the master's service tasks waits for a change.

@@ -1,3 +1,4 @@
+import Foundation
 import StrataApps
 import StrataCompute
 import StrataCore
@@ -239,5 +240,38 @@ struct DeploymentTests {
         #expect(resumed.actions == live.actions)
         while harness.step() {}
         same(harness.replayed())
+    }
+
+    @Test func aSnapshotAndTheRecordsAfterItRebuildTheState() throws {
+        var harness = try deployed(.web(instances: 3, minimumHealthCapacity: 0.5, maximumOverCapacity: 0))
+        var upgraded = harness.state.apps[webId]!
+        upgraded.mem = 256
+        try harness.absorb(harness.state.deploy([upgraded], deploymentId: "upgrade", force: false, now: harness.now, wallTimeMs: harness.wallTimeMs))
+        harness.step()
+        let cut = harness.log.count
+        var before = LauncherState()
+        for record in harness.log { before.apply(record, now: harness.now) }
+        // Stored as JSON, as the log on the DFS stores it.
+        func stored(_ records: [LauncherRecord]) throws -> [LauncherRecord] {
+            try JSONDecoder().decode([LauncherRecord].self, from: try JSONEncoder().encode(records))
+        }
+        let snapshot = try stored(before.snapshotRecords())
+        while harness.step() {}
+        // Against the whole log as stored (JSON writes app definitions with their defaults).
+        var replayed = LauncherState()
+        for record in try stored(harness.log) { replayed.apply(record, now: harness.now) }
+        var rebuilt = LauncherState()
+        for record in try snapshot + stored(Array(harness.log[cut...])) { rebuilt.apply(record, now: harness.now) }
+        #expect(rebuilt.apps == replayed.apps)
+        #expect(rebuilt.versions == replayed.versions)
+        #expect(rebuilt.deployments == replayed.deployments)
+        #expect(rebuilt.deploymentOrder == replayed.deploymentOrder)
+        #expect(rebuilt.instances == replayed.instances)
+        #expect(rebuilt.nextInstanceNumber == replayed.nextInstanceNumber)
+        #expect(rebuilt.lastVersionMs == replayed.lastVersionMs)
+        #expect(rebuilt.lastTaskFailures == replayed.lastTaskFailures)
+        #expect(replayed.instances.count == harness.state.instances.count && replayed.apps.keys == harness.state.apps.keys)
+        // Mid-deployment at the cut: the snapshot held the deployment, which went on.
+        #expect(before.deployments["upgrade"] != nil && harness.state.deployments.isEmpty)
     }
 }

@@ -35,9 +35,10 @@ final class StandaloneLauncher: Sendable {
     let running: Task<Void, any Error>
     let port: Int
 
-    static func start(_ cluster: LocalCluster) async throws -> StandaloneLauncher {
+    static func start(_ cluster: LocalCluster, snapshotEveryRecords: Int = 10_000) async throws -> StandaloneLauncher {
         var configuration = LauncherConfiguration(masterAddress: "127.0.0.1:\(cluster.masterPort!)", taskUser: taskUser)
         configuration.port = 0
+        configuration.snapshotEveryRecords = snapshotEveryRecords
         var dfs = DFSClientConfiguration(user: "strata")
         dfs.nameNodePort = cluster.nameNodePort
         var logger = Logger(label: "launcher-test")

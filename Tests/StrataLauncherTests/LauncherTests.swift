@@ -187,7 +187,8 @@ import Testing
     @Test func aRestartedLauncherAdoptsItsInstances() async throws {
         try await withLauncherCluster(launcher: false) { cluster in
             try await makeHome(cluster)
-            let first = try await StandaloneLauncher.start(cluster)
+            // A snapshot every three records: the second launcher starts from one.
+            let first = try await StandaloneLauncher.start(cluster, snapshotEveryRecords: 3)
             // A TCP check this time: healthy once the server accepts connections.
             let tcpApp = webApp.replacingOccurrences(of: #""protocol":"HTTP","path":"/","#, with: #""protocol":"TCP","#)
             #expect(tcpApp.contains(#""protocol":"TCP""#))
@@ -199,7 +200,9 @@ import Testing
             #expect(submitted == 2, "\(all)")
             await first.stop()
 
-            let second = try await StandaloneLauncher.start(cluster)
+            let snapshots = try await cluster.client().list("/system/launcher").map { ($0.path as NSString).lastPathComponent }.filter { $0.hasPrefix("snapshot-") }
+            #expect(!snapshots.isEmpty)
+            let second = try await StandaloneLauncher.start(cluster, snapshotEveryRecords: 3)
             let adopted = try await waitHealthy(second.port, "/web", count: 2)
             #expect(Set(adopted.compactMap { $0["id"] as? String }) == Set(tasks.compactMap { $0["id"] as? String }))
             #expect(Set(adopted.compactMap { ($0["ports"] as? [Int])?.first }) == Set(tasks.compactMap { ($0["ports"] as? [Int])?.first }))
