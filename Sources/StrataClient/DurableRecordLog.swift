@@ -134,7 +134,33 @@ public final class DurableRecordLog<Record: Codable & Sendable>: Sendable {
         }
     }
 
+    /// Runs `event` on the state under its lock (with `now` and the wall time), queues the
+    /// records it returns in the order applied, calls `whileLocked` with them and their ticket
+    /// still under the lock, and returns once they are durable: the step every shell takes
+    /// before it performs an event's actions.
+    public func apply<State: Sendable, Outcome: RecordedOutcome & Sendable, Result: Sendable>(
+        to state: borrowing Mutex<State>, now: MonotonicInstant, wallTimeMs: Int64,
+        whileLocked: (Outcome, UInt64) -> Void = { _, _ in },
+        _ event: (inout State, MonotonicInstant, Int64) throws -> (Outcome, Result)
+    ) async throws -> (outcome: Outcome, result: Result) where Outcome.Record == Record {
+        let (outcome, result, ticket) = try state.withLock { state in
+            let (outcome, result) = try event(&state, now, wallTimeMs)
+            let ticket = enqueue(outcome.records)
+            whileLocked(outcome, ticket)
+            return (outcome, result, ticket)
+        }
+        if !outcome.records.isEmpty { try await waitDurable(ticket) }
+        return (outcome, result)
+    }
+
     public func close() async throws {
         try await store?.close()
     }
+}
+
+/// What an event on a service's state returns: records to make durable (then actions, which the
+/// shell performs once they are).
+public protocol RecordedOutcome {
+    associatedtype Record
+    var records: [Record] { get }
 }

@@ -122,13 +122,7 @@ public final class CronScheduler: Sendable {
     func handle<Result: Sendable>(
         _ event: (inout CronState, MonotonicInstant, Int64) throws -> (CronState.Outcome, Result)
     ) async throws -> Result {
-        let now = clock.now
-        let wall = clock.wallTimeMs
-        let (outcome, result, ticket) = try state.withLock { state in
-            let (outcome, result) = try event(&state, now, wall)
-            return (outcome, result, log.enqueue(outcome.records))
-        }
-        if !outcome.records.isEmpty { try await log.waitDurable(ticket) }
+        let (outcome, result) = try await log.apply(to: state, now: clock.now, wallTimeMs: clock.wallTimeMs, event)
         for action in outcome.actions { actionSink.yield(action) }
         if !outcome.records.isEmpty {
             stateChanges.signal()
@@ -164,3 +158,5 @@ public final class CronScheduler: Sendable {
         }
     }
 }
+
+extension CronState.Outcome: RecordedOutcome {}

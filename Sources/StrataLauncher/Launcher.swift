@@ -132,13 +132,10 @@ public final class Launcher: Sendable {
     ) async throws -> Result {
         let now = clock.now
         let wall = clock.wallTimeMs
-        let (outcome, result, ticket) = try state.withLock { state in
-            let (outcome, result) = try event(&state, now, wall)
-            let ticket = log.enqueue(outcome.records)
+        let (outcome, result) = try await log.apply(to: state, now: now, wallTimeMs: wall, whileLocked: { outcome, ticket in
+            // Events follow the order of application; each goes out once its records are durable.
             events.publish(outcome.records, ticket: ticket, now: now, wallTimeMs: wall)
-            return (outcome, result, ticket)
-        }
-        if !outcome.records.isEmpty { try await log.waitDurable(ticket) }
+        }, event)
         for action in outcome.actions { actionSink.yield(action) }
         if !outcome.records.isEmpty {
             stateChanges.signal()
@@ -171,3 +168,5 @@ public final class Launcher: Sendable {
         }
     }
 }
+
+extension LauncherState.Outcome: RecordedOutcome {}

@@ -146,13 +146,7 @@ public final class Master: Sendable {
     /// returns once they are durable, and then performs its actions.
     @discardableResult
     func handle<Result: Sendable>(_ event: (inout MasterState, MonotonicInstant, Int64) throws -> (MasterState.Outcome, Result)) async throws -> Result {
-        let now = clock.now
-        let wall = clock.wallTimeMs
-        let (outcome, result, ticket) = try state.withLock { state in
-            let (outcome, result) = try event(&state, now, wall)
-            return (outcome, result, log.enqueue(outcome.records))
-        }
-        if !outcome.records.isEmpty { try await log.waitDurable(ticket) }
+        let (outcome, result) = try await log.apply(to: state, now: clock.now, wallTimeMs: clock.wallTimeMs, event)
         perform(outcome.actions)
         if !outcome.records.isEmpty { stateChanges.signal() }
         if outcome.records.contains(where: Self.wantsPlacement) { placementWanted.signal() }
@@ -303,3 +297,5 @@ final class DFSClients: Sendable {
         for client in all { await client.close() }
     }
 }
+
+extension MasterState.Outcome: RecordedOutcome {}

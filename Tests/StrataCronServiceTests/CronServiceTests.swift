@@ -170,10 +170,10 @@ import Testing
             await cron.stop()
 
             cron = try await StandaloneCron.start(cluster, snapshotEveryRecords: 2)
-            #expect(cron.scheduler.snapshot().jobs.keys.sorted() == ["later", "slow"])
+            #expect(cron.service.scheduler.snapshot().jobs.keys.sorted() == ["later", "slow"])
             let snapshots = try await cluster.client().list("/system/cron").map { ($0.path as NSString).lastPathComponent }.filter { $0.hasPrefix("snapshot") }
             #expect(!snapshots.isEmpty, "\(snapshots)")
-            try await Self.waitFor(cron.scheduler, "the run to end after the restart") { Self.stats($0, "slow").successCount == 1 && $0.runs.isEmpty }
+            try await Self.waitFor(cron.service.scheduler, "the run to end after the restart") { Self.stats($0, "slow").successCount == 1 && $0.runs.isEmpty }
             let jobs = try await Self.masterJobs(cluster, of: "slow")
             #expect(jobs.count == 1 && jobs[0].state == .finished, "\(jobs.map(\.id))")
             await cron.stop()
@@ -182,14 +182,8 @@ import Testing
 }
 
 /// A cron service run on its own against a cluster's master, to stop and start again.
-final class StandaloneCron: Sendable {
-    let service: CronService
-    let services: ServiceGroup
-    let running: Task<Void, any Error>
-    let port: Int
-    var scheduler: CronScheduler { service.scheduler }
-
-    static func start(_ cluster: LocalCluster, snapshotEveryRecords: Int = 10_000) async throws -> StandaloneCron {
+enum StandaloneCron {
+    static func start(_ cluster: LocalCluster, snapshotEveryRecords: Int = 10_000) async throws -> StandaloneService<CronService> {
         var configuration = CronConfiguration(masterAddress: "127.0.0.1:\(cluster.masterPort!)", taskUser: CronServiceTests.taskUser)
         configuration.port = 0
         configuration.snapshotEveryRecords = snapshotEveryRecords
@@ -199,21 +193,6 @@ final class StandaloneCron: Sendable {
         logger.logLevel = .warning
         let scheduler = CronScheduler(configuration: configuration, dfs: dfs, group: cluster.group, logger: logger)
         let service = CronService(scheduler: scheduler, group: cluster.group, logger: logger)
-        let services = ServiceGroup(configuration: .init(services: [service], logger: logger))
-        let running = Task { try await services.run() }
-        let port = try await service.ready.wait()
-        return StandaloneCron(service: service, services: services, running: running, port: port)
-    }
-
-    private init(service: CronService, services: ServiceGroup, running: Task<Void, any Error>, port: Int) {
-        self.service = service
-        self.services = services
-        self.running = running
-        self.port = port
-    }
-
-    func stop() async {
-        await services.triggerGracefulShutdown()
-        _ = try? await running.value
+        return try await StandaloneService.start(service, ready: service.ready, logger: logger)
     }
 }

@@ -29,13 +29,8 @@ func withLauncherCluster<Result>(launcher: Bool = true, _ body: (LocalCluster) a
 }
 
 /// A launcher run on its own against a cluster's master, to stop and start again.
-final class StandaloneLauncher: Sendable {
-    let service: LauncherService
-    let services: ServiceGroup
-    let running: Task<Void, any Error>
-    let port: Int
-
-    static func start(_ cluster: LocalCluster, snapshotEveryRecords: Int = 10_000) async throws -> StandaloneLauncher {
+enum StandaloneLauncher {
+    static func start(_ cluster: LocalCluster, snapshotEveryRecords: Int = 10_000) async throws -> StandaloneService<LauncherService> {
         var configuration = LauncherConfiguration(masterAddress: "127.0.0.1:\(cluster.masterPort!)", taskUser: taskUser)
         configuration.port = 0
         configuration.snapshotEveryRecords = snapshotEveryRecords
@@ -45,22 +40,7 @@ final class StandaloneLauncher: Sendable {
         logger.logLevel = .warning
         let launcher = Launcher(configuration: configuration, dfs: dfs, group: cluster.group, logger: logger)
         let service = LauncherService(launcher: launcher, group: cluster.group, logger: logger)
-        let services = ServiceGroup(configuration: .init(services: [service], logger: logger))
-        let running = Task { try await services.run() }
-        let port = try await service.ready.wait()
-        return StandaloneLauncher(service: service, services: services, running: running, port: port)
-    }
-
-    private init(service: LauncherService, services: ServiceGroup, running: Task<Void, any Error>, port: Int) {
-        self.service = service
-        self.services = services
-        self.running = running
-        self.port = port
-    }
-
-    func stop() async {
-        await services.triggerGracefulShutdown()
-        _ = try? await running.value
+        return try await StandaloneService.start(service, ready: service.ready, logger: logger)
     }
 }
 
