@@ -181,7 +181,7 @@ let package = Package(
         .target(
             name: "StrataLauncher",
             dependencies: [
-                "StrataCore", "StrataApps", "StrataCompute", "StrataClient", "StrataHTTP",
+                "StrataCore", "StrataApps", "StrataCompute", "StrataClient", "StrataHTTP", "StrataImages",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -22,6 +22,7 @@ extension Launcher {
         case .post:
             // The body's id is taken from the path's group (the root for `POST /v2/groups`).
             let group = try AppGroup.read(try JSONValue.parse(try await body(of: request)), base: groupId).get()
+            try await checkImages(group.allApps)
             let reply = try await deploy { state, deploymentId, now, wall in
                 if state.apps[group.id] != nil { throw LauncherError.appPathExists(group.id) }
                 if state.groupExists(group.id) { throw LauncherError.groupExists(group.id) }
@@ -37,6 +38,7 @@ extension Launcher {
                 json = .object(members)
             }
             let group = try AppGroup.read(json, base: groupId).get()
+            try await checkImages(group.allApps)
             if let version = group.version {
                 // Group versions are not kept (a group is the paths of its apps); Marathon answers
                 // a version it does not have this way (`IllegalArgumentException`, 422).

@@ -72,6 +72,7 @@ extension Launcher {
             return try await routeGroup(call, request, PathId(segments: Array(path.dropFirst(2))).canonical(), force: force)
         } else if call.match(.post, "v2/apps") != nil {
             let app = try AppDefinition.parse(try await body(of: request))
+            try await checkImages([app])
             let deploymentId = Self.newDeploymentId()
             let view = try await handle { state, now, wall in
                 let outcome = try state.create(app, deploymentId: deploymentId, force: force, now: now, wallTimeMs: wall).get()
@@ -175,6 +176,7 @@ extension Launcher {
             }
             let app = try AppDefinition.read(merged, id: appId).get()
             guard app.id == appId else { throw APIError.badRequest("the app's id \(app.id) is not the id in the path, \(appId)") }
+            try await checkImages([app])
             let reply = try await deploy { state, deploymentId, now, wall in
                 try state.deploy([app], deploymentId: deploymentId, force: force, now: now, wallTimeMs: wall).get()
             }

@@ -7,6 +7,7 @@ import StrataClient
 import StrataCompute
 import StrataCore
 import StrataHTTP
+import StrataImages
 import Synchronization
 
 /// The service launcher's shell (docs/launcher.md): holds `LauncherState` behind one lock, logs
@@ -24,6 +25,8 @@ public final class Launcher: Sendable {
     /// The launcher's records, made durable under `configuration.stateDirectory` before they act.
     let log: DurableRecordLog<LauncherRecord>
     let http: HTTPClient
+    /// The image store, read-only: apps' images are checked against its index.
+    let imageStore: ImageStore
     let actions: AsyncStream<LauncherState.Action>
     let actionSink: AsyncStream<LauncherState.Action>.Continuation
     /// Signalled after every change to the state is durable, and after each watch answer.
@@ -68,6 +71,7 @@ public final class Launcher: Sendable {
             service: "launcher", logger: logger, snapshotEveryRecords: configuration.snapshotEveryRecords,
             failure: { APIError(.serviceUnavailable, $0) })
         self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
+        self.imageStore = ImageStore(client: client, clock: clock, logger: logger)
         (actions, actionSink) = AsyncStream.makeStream(of: LauncherState.Action.self)
     }
 

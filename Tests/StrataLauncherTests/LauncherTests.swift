@@ -184,6 +184,48 @@ import Testing
         }
     }
 
+    @Test func anAppRunsFromAnImageInTheStoreAndAnUnknownImageIsRefused() async throws {
+        try await withLauncherCluster { cluster in
+            try await makeHome(cluster)
+            let port = try #require(cluster.launcherPort)
+            let directory = cluster.directory + "/layout"
+            _ = try TestLayout.write(
+                at: directory, tag: "1", layers: [try TestLayout.busyboxLayer(), TestLayout.fileLayer("etc/motd", "hello from the image\n")],
+                cmd: ["sh"])
+            try await cluster.pushImage(from: directory, repository: "tools/busybox", tag: "1")
+
+            // Not in the store: Marathon's 422, nothing deployed.
+            let unknown = #"{"id":"/ghost","cmd":"sleep 600","mem":32,"container":{"type":"MESOS","docker":{"image":"nope/none:1"}}}"#
+            let refused = try await call(port, .POST, "/v2/apps", body: unknown)
+            #expect(refused.status == 422, "\(refused.body)")
+            let details = refused.object["details"] as? [[String: Any]] ?? []
+            #expect(details.first?["path"] as? String == "/container/docker/image", "\(refused.body)")
+            let firstError = (details.first?["errors"] as? [String])?.first ?? ""
+            #expect(firstError.contains("nope/none:1"), "\(firstError)")
+            #expect((try await call(port, .GET, "/v2/apps").object["apps"] as? [Any])?.isEmpty == true)
+            let badGroup = try await call(port, .POST, "/v2/groups", body: #"{"id":"/g","apps":[{"id":"a","cmd":"sleep 1","container":{"docker":{"image":"nope/none:1"}}}]}"#)
+            #expect(badGroup.status == 422, "\(badGroup.body)")
+
+            // In the store: the instance runs from it (its root is the image's).
+            let definition = #"{"id":"/boxed","cmd":"cat /etc/motd; exec sleep 600","cpus":0.1,"mem":32,"container":{"type":"DOCKER","docker":{"image":"tools/busybox:1"}}}"#
+            let created = try await call(port, .POST, "/v2/apps", body: definition)
+            #expect(created.status == 201, "\(created.body)")
+            let service = try await eventually("the instance running from its image") { () -> ComputeAPI.ServiceView? in
+                try await masterServices(cluster, activeOnly: true).services.first { $0.job.service?.labels["marathon.app"] == "/boxed" && $0.task?.attempt.state == .running }
+            }
+            #expect(service.job.image?.reference == "tools/busybox:1")
+            let taskId = try #require(service.task?.attempt.taskId)
+            let stdout = try await eventually("the image's file printed") { () -> String? in
+                for node in try FileManager.default.contentsOfDirectory(atPath: cluster.directory) {
+                    if let text = try? String(contentsOfFile: cluster.directory + "/\(node)/agent/sandboxes/\(taskId)/stdout", encoding: .utf8),
+                       !text.isEmpty { return text }
+                }
+                return nil
+            }
+            #expect(stdout == "hello from the image\n")
+        }
+    }
+
     @Test func aRestartedLauncherAdoptsItsInstances() async throws {
         try await withLauncherCluster(launcher: false) { cluster in
             try await makeHome(cluster)
