@@ -52,7 +52,10 @@ extension CronScheduler {
     /// argument vector.
     func submission(_ runId: RunId, attempt: Int, job: CronJob, arguments: String?) -> ComputeAPI.JobSubmission {
         var argv: [String]
-        if job.shell {
+        if job.command.isEmpty, job.container != nil {
+            // An image job with no command runs what its image names (entrypoint and cmd).
+            argv = job.arguments + (arguments.map { $0.split(separator: " ").map(String.init) } ?? [])
+        } else if job.shell {
             argv = ["/bin/sh", "-c", arguments.map { job.command + " " + $0 } ?? job.command]
         } else {
             argv = (job.command.isEmpty ? [] : [job.command]) + job.arguments

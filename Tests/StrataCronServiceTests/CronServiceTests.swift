@@ -179,6 +179,57 @@ import Testing
             await cron.stop()
         }
     }
+
+    @Test func imageAndDataLocalJobsRunAsTheirKindOfMasterJob() async throws {
+        try await Self.withCronCluster { cluster in
+            let port = cluster.cronPort!
+            let admin = cluster.client()
+            try await admin.mkdirs("/user/\(Self.taskUser)")
+            try await admin.setOwner("/user/\(Self.taskUser)", owner: Self.taskUser, group: Self.taskUser)
+            try await admin.mkdirs("/data")
+            let file = try await admin.create("/data/lines.txt")
+            try await file.write(Array("one\ntwo\nthree\n".utf8))
+            try await file.close()
+            let directory = cluster.directory + "/layout"
+            _ = try TestLayout.write(
+                at: directory, tag: "1", layers: [try TestLayout.busyboxLayer(), TestLayout.fileLayer("etc/motd", "hello from the image\n")],
+                cmd: ["cat", "/etc/motd"])
+            try await cluster.pushImage(from: directory, repository: "tools/busybox", tag: "1")
+
+            let image = try await Self.call(port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"boxed","schedule":"R1//PT1S","container":{"type":"DOCKER","image":"tools/busybox:1"}}"#)
+            #expect(image.status == 204, "\(image.body)")
+            let counted = try await Self.call(port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"count","command":"wc -l","inputPath":"/data/lines.txt","schedule":"R1//PT1S"}"#)
+            #expect(counted.status == 204, "\(counted.body)")
+            try await Self.waitFor(cluster.cron!, "both runs succeeding") { state in
+                Self.stats(state, "boxed").successCount == 1 && Self.stats(state, "count").successCount == 1
+            }
+            let boxed = try #require(try await Self.masterJobs(cluster, of: "boxed").first)
+            #expect(boxed.image?.reference == "tools/busybox:1" && boxed.arguments == ["cat", "/etc/motd"], "\(boxed.arguments)")
+            let count = try #require(try await Self.masterJobs(cluster, of: "count").first)
+            #expect(count.inputs == ["/data/lines.txt"] && count.output.hasPrefix("/user/\(Self.taskUser)/.cron/"))
+            let part = try await admin.readAll(count.output + "/part-00000")
+            #expect(String(decoding: part, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+            await admin.close()
+        }
+    }
+
+    @Test func replaceKillsTheRunInFlightForTheNextOne() async throws {
+        try await Self.withCronCluster { cluster in
+            let port = cluster.cronPort!
+            let added = try await Self.call(port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"long","command":"exec sleep 600","schedule":"R2//PT2S","concurrencyPolicy":"Replace"}"#)
+            #expect(added.status == 204, "\(added.body)")
+            // The second scheduled run replaces the first: killed, not an error, not retried.
+            try await Self.waitFor(cluster.cron!, "the second run in flight, the first killed") { state in
+                state.runs.count == 1 && (state.statuses["long"]?.failed.count ?? 0) == 1 && state.runs.keys.first?.scheduledMs ?? 0 > (state.statuses["long"]?.failed.first?.runId.scheduledMs ?? .max)
+            }
+            let jobs = try await Self.masterJobs(cluster, of: "long").sorted { $0.id < $1.id }
+            #expect(jobs.count == 2 && jobs[0].state == .killed && jobs[1].state == .running, "\(jobs.map { ($0.id, $0.state) })")
+            #expect(Self.stats(cluster.cron!.snapshot(), "long").errorCount == 0)
+            // Removing the job kills its run.
+            #expect(try await Self.call(port, .DELETE, "/v1/scheduler/job/long").status == 204)
+            _ = try await cluster.master!.waitForJob(jobs[1].id, timeoutSeconds: 30)
+        }
+    }
 }
 
 /// A cron service run on its own against a cluster's master, to stop and start again.
