@@ -169,14 +169,14 @@ import Testing
     }
 
     /// The launcher killed with SIGKILL while scaling an app from 1 to 4 instances (each takes
-    /// 4 s to answer its health check) and started again on the same DFS: it replays the
+    /// 6 s to answer its health check) and started again on the same DFS: it replays the
     /// deployment, adopts the instances the master runs, and completes it. The master never runs
     /// more than 4 tasks of the app, and gets no more than 4 submissions in all: no instance is
     /// started twice.
     @Test func aLauncherKilledMidDeploymentCompletesItAfterARestartWithoutDuplicates() throws {
         let launcher = try LauncherProcessCluster()
         let app = "/resumed"
-        try launcher.createApp(Self.webApp(app, instances: 1, startDelaySeconds: 4))
+        try launcher.createApp(Self.webApp(app, instances: 1, startDelaySeconds: 6))
         try launcher.waitUntilSettled(app, instances: 1)
 
         let scale = try launcher.callLauncher("PUT", "/v2/apps\(app)", body: ["instances": 4])
