@@ -172,8 +172,10 @@ import Testing
     /// 6 s to answer its health check) and started again on the same DFS: it replays the
     /// deployment, adopts the instances the master runs, and completes it. The master never runs
     /// more than 4 tasks of the app, and gets no more than 4 submissions in all: no instance is
-    /// started twice.
-    @Test func aLauncherKilledMidDeploymentCompletesItAfterARestartWithoutDuplicates() throws {
+    /// started twice. Killed at once after the scale's answer (its new instances logged, their
+    /// submissions going out or not yet), or once the master has them.
+    @Test(arguments: [KillPoint.rightAfterTheAnswer, .onceTheMasterHasTheNewInstances])
+    func aLauncherKilledMidDeploymentCompletesItAfterARestartWithoutDuplicates(killed: KillPoint) throws {
         let launcher = try LauncherProcessCluster()
         let app = "/resumed"
         try launcher.createApp(Self.webApp(app, instances: 1, startDelaySeconds: 6))
@@ -188,9 +190,10 @@ import Testing
             mostActive = max(mostActive, active)
             return active
         }
-        // Killed as soon as the master has the first new instance.
-        let launching = try secondsUntil(timeoutSeconds: 20, intervalSeconds: 0.02) { try sampleMaster() >= 2 }
-        try #require(launching != nil, "the scale-up launched nothing: \(launcher.describe(app))")
+        if killed == .onceTheMasterHasTheNewInstances {
+            let launched = try secondsUntil(timeoutSeconds: 20, intervalSeconds: 0.02) { try sampleMaster() == 4 }
+            try #require(launched != nil, "the scale-up did not launch 3 instances: \(launcher.describe(app))")
+        }
         launcher.killLauncher()
         let activeAtKill = try sampleMaster()
 
@@ -214,6 +217,13 @@ import Testing
     }
 
     // MARK: - Helpers
+
+    /// When the mid-deployment test kills the launcher.
+    enum KillPoint: String, Sendable, CustomTestStringConvertible {
+        case rightAfterTheAnswer
+        case onceTheMasterHasTheNewInstances
+        var testDescription: String { rawValue }
+    }
 
     /// An app serving HTTP on `$HOST:$PORT0` (after `startDelaySeconds`), with an HTTP health
     /// check every second (1 s timeout, 15 s grace, killed after 3 failures) and a 1 s backoff.
