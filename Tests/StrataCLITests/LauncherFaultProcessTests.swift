@@ -9,8 +9,9 @@ import Testing
 /// what the launcher says (`/v2/apps/{id}/tasks`, `/v2/deployments`) is checked against what the
 /// master ran (`/api/v1/services`, by the launcher's labels).
 @Suite(.serialized) struct LauncherFaultProcessTests {
-    /// An instance killed with SIGKILL (its process, not its agent) fails; the launcher replaces
-    /// it with a new instance that becomes healthy, and leaves the app's other instance alone.
+    /// An instance killed with SIGKILL (its process, not its agent) fails; after the app's 1 s
+    /// backoff the launcher replaces it with a new instance that becomes healthy, and leaves the
+    /// app's other instance alone.
     @Test func anInstanceWhoseProcessIsKilledIsReplacedAndTheOtherIsLeftAlone() throws {
         let launcher = try LauncherProcessCluster()
         let app = "/killed"
@@ -47,7 +48,9 @@ import Testing
         #expect(ended.jobState == "FAILED" && ended.taskState == "TASK_FAILED", "\(ended)")
         let replacement = try #require(services.first { $0.instanceId != victim.id && $0.instanceId != survivor.id })
         #expect(replacement.jobState == "RUNNING", "\(replacement)")
-        #expect(replacement.submittedAtMs >= ended.taskEndedAtMs ?? .max, "the replacement was submitted before the instance ended: \(services)")
+        // A failure counts for the backoff: the replacement waits the app's 1 s after it.
+        let endedAtMs = try #require(ended.taskEndedAtMs, "\(ended)")
+        #expect(replacement.submittedAtMs - endedAtMs >= 1000 - 20, "the replacement was submitted \(replacement.submittedAtMs - endedAtMs) ms after the failure: \(services)")
     }
 
     /// The agent of an instance killed with SIGKILL: the instance's process runs on, so its
