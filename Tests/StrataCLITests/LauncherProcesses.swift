@@ -10,16 +10,14 @@ import Testing
 /// health checks reach it (the host of its agent's address). Distinct hostnames are also what
 /// hostname constraints tell agents apart by.
 ///
-/// Everything is killed when the value goes away: the launcher first (so it starts nothing more),
-/// then the cluster's agents, their tasks, the master and the file system. The launcher and the
-/// agents get a `HOME` inside the cluster's directory and no `STRATA_TOKEN`, so nothing is written
-/// to the real `~/.strata`.
+/// Everything is killed when the value goes away (`ProcessCluster` stops the launcher first, so
+/// it starts nothing more, then the agents, their tasks, the master and the file system). The
+/// launcher and the agents get a `HOME` inside the cluster's directory and no `STRATA_TOKEN`, so
+/// nothing is written to the real `~/.strata`.
 final class LauncherProcessCluster {
     let cluster: ProcessCluster
     /// `HOME` for the processes started here.
     let home: String
-    private(set) var launcherPort: Int
-    private(set) var launcher: Process?
     /// What instances run as (agents refuse root tasks).
     static let taskUser = "nobody"
     static let launcherLog = "launcher.log"
@@ -27,51 +25,22 @@ final class LauncherProcessCluster {
     init(agents count: Int = 3, agentTimeoutSeconds: Double = 3) throws {
         cluster = try ProcessCluster(dataNodes: 1)
         home = cluster.directory + "/home"
-        launcherPort = freePort()
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         try cluster.waitUntilReady(dataNodes: 1)
         try cluster.startComputeOnOwnAddresses(agents: count, agentTimeoutSeconds: agentTimeoutSeconds, home: home)
         try startLauncher()
     }
 
-    deinit { killLauncher() }
-
     var processEnvironment: [String: String] { ["HOME": home, "STRATA_TOKEN": ""] }
+    var launcherPort: Int { cluster.launcherPort }
 
-    /// Starts `strata launcher` and waits until it has replayed its state from the DFS and taken
-    /// in the master's service tasks (it logs the adoption once it has). A port taken while it
-    /// was down is replaced by a new one.
+    /// Starts `strata launcher` (it serves once it has replayed its state from the DFS).
     func startLauncher() throws {
-        precondition(launcher == nil, "the launcher is running")
-        for _ in 1...ProcessCluster.startAttempts {
-            let logStart = cluster.logSize(Self.launcherLog)
-            let process = try cluster.launch(
-                [
-                    "launcher", "--port", "\(launcherPort)", "--master", "127.0.0.1:\(cluster.masterPort)",
-                    "--namenode", "127.0.0.1:\(cluster.nameNodePort)", "--superuser", cluster.superuser, "--task-user", Self.taskUser,
-                ], log: Self.launcherLog, environment: processEnvironment)
-            launcher = process
-            let adopted = secondsUntil(timeoutSeconds: ProcessCluster.startTimeoutSeconds) {
-                !process.isRunning || cluster.logText(Self.launcherLog, from: logStart).contains("launcher adopted the master's running instances")
-            }
-            let output = cluster.logText(Self.launcherLog, from: logStart)
-            if adopted != nil, process.isRunning, (try? httpCall("GET", port: launcherPort, "/ping", timeoutSeconds: 2))?.status == 200 { return }
-            killLauncher()
-            guard output.contains("Address already in use") else {
-                throw ProcessClusterError(message: "the launcher did not start:\n\(output.suffix(2000))")
-            }
-            launcherPort = freePort()
-        }
-        throw ProcessClusterError(message: "the launcher found no free port")
+        try cluster.startLauncher(taskUser: Self.taskUser, environment: processEnvironment)
     }
 
     /// SIGKILL: the launcher gets no chance to write or kill anything more.
-    func killLauncher() {
-        guard let launcher else { return }
-        if launcher.isRunning { kill(launcher.processIdentifier, SIGKILL) }
-        launcher.waitUntilExit()
-        self.launcher = nil
-    }
+    func killLauncher() { cluster.killLauncher() }
 
     // MARK: The launcher's API
 
