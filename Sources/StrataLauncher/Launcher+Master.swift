@@ -129,10 +129,9 @@ extension Launcher {
         await observe(Array(newest.values), all: true)
         // Instances logged as launched whose task never reached the master.
         let missing = replayed.filter { newest[$0] == nil }
-        for instanceId in missing.sorted() {
-            let change = InstanceChange(instanceId: instanceId, state: .lost, atMs: clock.wallTimeMs, message: "no task in the master")
-            _ = try? await handle { state, now, wall in (state.instanceUpdate(change, now: now, wallTimeMs: wall), ()) }
-        }
+        await apply(missing.sorted().map { instanceId in
+            InstanceChange(instanceId: instanceId, state: .lost, atMs: clock.wallTimeMs, message: "no task in the master")
+        })
         let count = newest.values.count { !$0.job.state.isTerminal }
         logger.info("launcher adopted the master's running instances", metadata: ["running": "\(count)"])
     }
@@ -141,6 +140,10 @@ extension Launcher {
     /// list holds only active tasks, and known tasks missing from it are looked up.
     func observe(_ services: [ComputeAPI.ServiceView], all: Bool) async {
         var seen = Set<String>()
+        var changes: [InstanceChange] = []
+        // COMMAND check results from the agents, taken in once the changes (an instance now
+        // running) are on the state.
+        var agentReports: [(instanceId: String, taskId: String, healthy: Bool, message: String?)] = []
         for service in services {
             guard let instanceId = service.job.service?.labels[TaskLabels.instance] else { continue }
             seen.insert(instanceId)
@@ -154,16 +157,19 @@ extension Launcher {
             if pendingKills.withLock({ $0.remove(instanceId) }) != nil {
                 await killJob(service.job.id, instanceId: instanceId)
             }
-            if let change = change(of: instanceId, service.job, service.task) {
-                _ = try? await handle { state, now, wall in (state.instanceUpdate(change, now: now, wallTimeMs: wall), ()) }
-            }
+            if let change = change(of: instanceId, service.job, service.task) { changes.append(change) }
             if let attempt = service.task?.attempt, attempt.state == .running, let healthy = attempt.healthy {
-                await agentHealth(instanceId, taskId: attempt.taskId, healthy: healthy, message: attempt.message)
+                agentReports.append((instanceId, attempt.taskId, healthy, attempt.message))
             }
+        }
+        await apply(changes)
+        for report in agentReports {
+            await agentHealth(report.instanceId, taskId: report.taskId, healthy: report.healthy, message: report.message)
         }
         if all { return }
         let activeTasks = Set(services.compactMap { $0.task?.attempt.taskId })
         agentReportedHealth.withLock { seen in seen = seen.filter { activeTasks.contains($0.key) } }
+        changes = []
         // Tasks that left the active list: how did they end?
         let gone = tasks.withLock { tasks in tasks.filter { !seen.contains($0.key) } }
         for (instanceId, task) in gone {
@@ -174,18 +180,16 @@ extension Launcher {
                 // running until the agent reports it: the job's end is the instance's then.
                 var last = detail.tasks.last
                 if let attempt = last?.attempt, !attempt.state.isTerminal { last = nil }
-                if let change = change(of: instanceId, detail.job, last) {
-                    _ = try? await handle { state, now, wall in (state.instanceUpdate(change, now: now, wallTimeMs: wall), ()) }
-                }
+                if let change = change(of: instanceId, detail.job, last) { changes.append(change) }
                 tasks.withLock { tasks in if tasks[instanceId]?.jobId == task.jobId { tasks[instanceId] = nil } }
             } catch let error as APIError where error.status == .notFound {
                 tasks.withLock { tasks in if tasks[instanceId]?.jobId == task.jobId { tasks[instanceId] = nil } }
-                let change = InstanceChange(instanceId: instanceId, state: .lost, atMs: clock.wallTimeMs, message: "its job is gone from the master")
-                _ = try? await handle { state, now, wall in (state.instanceUpdate(change, now: now, wallTimeMs: wall), ()) }
+                changes.append(InstanceChange(instanceId: instanceId, state: .lost, atMs: clock.wallTimeMs, message: "its job is gone from the master"))
             } catch {
                 logger.warning("could not look up an ended task", metadata: ["job": "\(task.jobId)", "error": "\(error)"])
             }
         }
+        await apply(changes)
         stateChanges.signal()
     }
 
@@ -203,6 +207,22 @@ extension Launcher {
             }
             return (state.healthResult(
                 instanceId: instanceId, checkIndex: index, passed: healthy, cause: healthy ? nil : message, byAgent: true, now: now, wallTimeMs: wall), ())
+        }
+    }
+
+    /// Runs a batch of instance changes (one watch answer's) on the state as one event, so their
+    /// records are made durable together: one `hsync` for a hundred instances starting, rather
+    /// than a hundred one after another.
+    func apply(_ changes: [InstanceChange]) async {
+        guard !changes.isEmpty else { return }
+        _ = try? await handle { state, now, wall in
+            var outcome = LauncherState.Outcome()
+            for change in changes {
+                let more = state.instanceUpdate(change, now: now, wallTimeMs: wall)
+                outcome.records += more.records
+                outcome.actions += more.actions
+            }
+            return (outcome, ())
         }
     }
 
