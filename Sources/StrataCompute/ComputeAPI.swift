@@ -46,6 +46,8 @@ public enum ComputeAPI {
         public var id: String?
         /// Labels the job is listed and watched by (`GET /api/v1/jobs/watch?label=K=V`).
         public var labels: [String: String]?
+        /// Jobs of one user naming the same group share their constraints' counts (`JobSpec`).
+        public var placementGroup: String?
 
         public init(arguments: [String], inputs: [String], output: String) {
             self.arguments = arguments

@@ -29,6 +29,10 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var service: ServiceTask?
     /// Labels the job is listed by (nil in records written before jobs had labels).
     public var labels: [String: String]?
+    /// The name its constraints count tasks under: jobs of one user naming the same group are
+    /// one group (UNIQUE, MAX_PER, GROUP_BY, CLUSTER see all their tasks), as the launcher names
+    /// the jobs of one app's instances after the app. Nil: the job alone.
+    public var placementGroup: String?
     /// Wall time of submission, for listings.
     public var submittedAtMs: Int64
 
@@ -53,6 +57,12 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.service = service
         self.labels = labels
         self.submittedAtMs = submittedAtMs
+    }
+
+    /// The key constraints group this job's tasks by: its placement group within its user's
+    /// jobs, else the job itself.
+    public var constraintGroup: String {
+        placementGroup.map { "\(user)/\($0)" } ?? id
     }
 
     /// Whether the job has label `key` set to `value` (its own labels, or its service task's).

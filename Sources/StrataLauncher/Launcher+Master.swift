@@ -33,6 +33,8 @@ extension Launcher {
         submission.diskMB = app.disk
         submission.maxAttempts = 1
         submission.constraints = app.constraints.isEmpty ? nil : app.constraints
+        // An app's instances are one group to its constraints (UNIQUE counts them all).
+        submission.placementGroup = "\(configuration.name):\(app.id)"
         submission.image = app.container?.docker?.image
         submission.service = ServiceTask(portCount: app.portDefinitions.count, labels: [
             TaskLabels.launcher: configuration.name, TaskLabels.app: app.id.description,

@@ -16,14 +16,15 @@ extension Master {
         guard !agents.isEmpty else { return ([], nil) }
         var placer = Placer(agents: agents)
         for (attempt, resources) in state.unfinishedAttempts {
-            placer.addRunning(group: attempt.jobId, user: attempt.user, agentId: attempt.agentId, needs: resources)
+            let group = state.jobs[attempt.jobId]?.spec.constraintGroup ?? attempt.jobId
+            placer.addRunning(group: group, user: attempt.user, agentId: attempt.agentId, needs: resources)
         }
         var byId: [String: MasterState.PendingTask] = [:]
         let tasks = pending.map { task -> PlacementTask in
             let id = "\(task.jobId)/\(task.index)"
             byId[id] = task
             return PlacementTask(
-                id: id, group: task.jobId, user: task.spec.user, needs: task.spec.resources, portCount: task.spec.service?.portCount ?? 0,
+                id: id, group: task.spec.constraintGroup, user: task.spec.user, needs: task.spec.resources, portCount: task.spec.service?.portCount ?? 0,
                 constraints: task.spec.constraints, preferredDataNodes: task.split.dataNodes, waitingSince: task.waitingSince,
                 localityWaitMs: task.spec.localityWaitMs)
         }
@@ -45,7 +46,7 @@ extension Master {
             guard !agents.isEmpty else { return nil }
             let placer = Placer(agents: agents)
             let task = PlacementTask(
-                id: "probe", group: spec.id, user: spec.user, needs: spec.resources, portCount: spec.service?.portCount ?? 0,
+                id: "probe", group: spec.constraintGroup, user: spec.user, needs: spec.resources, portCount: spec.service?.portCount ?? 0,
                 constraints: spec.constraints,
                 preferredDataNodes: [], waitingSince: .zero, localityWaitMs: spec.localityWaitMs)
             return placer.neverPlaceableReason(task)

@@ -20,6 +20,9 @@ extension Master {
             if let reason = JobSpec.invalidChosenIdReason(id) { throw APIError.badRequest(reason) }
             if let existing = state.withLock({ $0.view(ofJob: id) }) { return (existing, false) }
         }
+        if let group = submission.placementGroup, group.isEmpty || group.utf8.count > 256 {
+            throw APIError.badRequest("a placement group has 1 to 256 bytes")
+        }
         for (key, value) in submission.labels ?? [:] where key.isEmpty || key.utf8.count > 256 || value.utf8.count > 1024 {
             throw APIError.badRequest("a label's key has 1 to 256 bytes and its value at most 1024")
         }
@@ -64,6 +67,7 @@ extension Master {
             output: output, resources: Resources(cpus: cpus, memMB: memMB, diskMB: diskMB), maxAttempts: maxAttempts,
             localityWaitMs: localityWaitMs, constraints: submission.constraints ?? [], rootFilesystem: submission.rootFilesystem,
             image: image, service: submission.service, labels: submission.labels, submittedAtMs: clock.wallTimeMs)
+        spec.placementGroup = submission.placementGroup
         if let reason = neverPlaceableReason(spec) { throw APIError.unprocessable("no agent can ever run this job's tasks: \(reason)") }
 
         var splits = [InputSplit.none]

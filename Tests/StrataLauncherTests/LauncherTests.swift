@@ -226,6 +226,27 @@ import Testing
         }
     }
 
+    @Test func uniqueHostnameHoldsAcrossAnAppsInstances() async throws {
+        try await withLauncherCluster { cluster in
+            try await makeHome(cluster)
+            let port = try #require(cluster.launcherPort)
+            let agents = cluster.agents.count
+            try #require(agents >= 2)
+            let definition = #"{"id":"/spread","cmd":"exec sleep 600","cpus":0.1,"mem":16,"instances":\#(agents + 1),"constraints":[["hostname","UNIQUE"]]}"#
+            #expect(try await call(port, .POST, "/v2/apps", body: definition).status == 201)
+            let hosts = try await eventually("one instance on every agent") { () -> [String]? in
+                let running = try await masterServices(cluster, activeOnly: true).services.filter {
+                    $0.job.service?.labels["marathon.app"] == "/spread" && $0.task?.attempt.state == .running
+                }
+                return running.count == agents ? running.compactMap { $0.task?.agentHostname } : nil
+            }
+            #expect(Set(hosts).count == agents, "\(hosts)")
+            // The one more waits in the master: no host is free of the app.
+            let services = try await masterServices(cluster, activeOnly: true).services.filter { $0.job.service?.labels["marathon.app"] == "/spread" }
+            #expect(services.count == agents + 1 && services.filter { $0.task == nil }.count == 1)
+        }
+    }
+
     @Test func aRestartedLauncherAdoptsItsInstances() async throws {
         try await withLauncherCluster(launcher: false) { cluster in
             try await makeHome(cluster)

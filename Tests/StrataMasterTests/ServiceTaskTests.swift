@@ -126,4 +126,35 @@ import Testing
             #expect(ended.message?.contains("did not end within 200 ms") == true, "\(ended.message ?? "")")
         }
     }
+
+    @Test func jobsOfOnePlacementGroupShareTheirConstraints() async throws {
+        try await withComputeCluster { cluster in
+            _ = try await makeHome(cluster)
+            let agents = cluster.agents.count
+            try #require(agents >= 2)
+            func instance(group: String?) -> ComputeAPI.JobSubmission {
+                var submission = Self.service("exec sleep 600", ports: 0)
+                submission.constraints = [Constraint(field: "hostname", operator: .unique, value: nil)]
+                submission.placementGroup = group
+                return submission
+            }
+            // One more than there are agents, all UNIQUE by hostname in one group.
+            var jobs: [ComputeAPI.JobView] = []
+            for _ in 0...agents { jobs.append(try await submit(cluster, instance(group: "web"))) }
+            var running: [TaskAttempt] = []
+            for job in jobs.prefix(agents) { running.append(try await Self.waitFor(cluster, job.id) { $0.state == .running }) }
+            #expect(Set(running.map(\.agentId)).count == agents, "\(running.map(\.agentId))")
+            // The last waits: every host has one of the group. A job outside the group is placed.
+            let alone = try await submit(cluster, instance(group: nil))
+            _ = try await Self.waitFor(cluster, alone.id) { $0.state == .running }
+            let waiting = try JSONDecoder().decode(
+                ComputeAPI.JobDetail.self, from: Data(try await callMaster(cluster, .GET, "/api/v1/jobs/\(jobs[agents].id)").body.utf8))
+            #expect(waiting.job.pendingTasks == 1 && waiting.tasks.isEmpty, "\(waiting.job)")
+            // One of the group ends: the waiting one takes its host.
+            #expect(try await callMaster(cluster, .POST, "/api/v1/jobs/\(jobs[0].id)/kill").status == 200)
+            let placed = try await Self.waitFor(cluster, jobs[agents].id) { $0.state == .running }
+            #expect(placed.agentId == running[0].agentId)
+            #expect(try await callMaster(cluster, .POST, "/api/v1/jobs", body: #"{"arguments":["true"],"inputs":[],"output":"","service":{"portCount":0,"labels":{}},"placementGroup":""}"#).status == 400)
+        }
+    }
 }
