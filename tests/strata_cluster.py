@@ -21,7 +21,11 @@ def free_port():
 def cluster_up(prefix, arguments, timeout=60):
     """Runs `strata cluster up --data DIR ARGUMENTS...` until the block ends; yields the
     temporary directory it keeps its data and `cluster.log` in. The directory is open to
-    other users (tasks run as `nobody` reach their sandboxes in it by path)."""
+    other users (tasks run as `nobody` reach their sandboxes in it by path). The cron service
+    takes a free port unless `--cron-port` is among the arguments (its default, 4400, may be
+    taken)."""
+    if "--cron-port" not in arguments:
+        arguments = [*arguments, "--cron-port", str(free_port())]
     binary = os.environ.get("STRATA_BIN", os.path.join(os.path.dirname(__file__), "..", ".build", "debug", "strata"))
     data = tempfile.mkdtemp(prefix=prefix)
     os.chmod(data, 0o755)

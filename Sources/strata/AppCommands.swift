@@ -40,67 +40,19 @@ struct DeploymentOptions: ParsableArguments {
     var query: String { force ? "?force=true" : "" }
 }
 
-/// The CLI's way to the launcher: Marathon's JSON in and out, its error answers shown whole
+/// The launcher as the CLI reaches it: Marathon's JSON in and out, its error answers shown whole
 /// (message, validation details, the deployments that lock an app).
-struct LauncherClient {
-    let url: String
-    let token: String?
-    let http: HTTPClient
-
-    /// Seconds one request may take.
-    static let requestTimeoutSeconds: Int64 = 30
-    /// How often `--wait` looks at the launcher's deployments (it has no event stream yet).
-    static let deploymentPollMilliseconds = 250
-
-    /// The launcher's URL (`--launcher`, else `STRATA_LAUNCHER`, else http://127.0.0.1:8080): a
-    /// URL, or host:port for http.
-    static func launcherURL(_ option: String?) -> String {
-        var url = option ?? ProcessInfo.processInfo.environment["STRATA_LAUNCHER"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8080"
-        if !url.contains("://") { url = "http://" + url }
-        while url.hasSuffix("/") { url.removeLast() }
-        return url
-    }
-
-    /// Runs a command's body with a client; an error prints as `strata app COMMAND: message` and exits 1.
-    static func run(_ command: String, launcher: String?, _ body: (LauncherClient) async throws -> Void) async throws {
-        try await runReportingErrors("app \(command)") {
-            // A launcher that refuses the connection is down: say so at once.
-            try await withHTTPClient(retryingConnections: false) { http in
-                try await body(LauncherClient(url: launcherURL(launcher), token: ComputeClient.clusterToken(), http: http))
-            }
-        }
-    }
-
-    /// One call; an answer other than 2xx is thrown as a `CLIError` with the launcher's message.
-    func call(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws -> [UInt8] {
-        let answer: (status: Int, body: [UInt8])
-        do {
-            answer = try await exchangeHTTP(http, method, url: url + path, body: body, token: token, timeoutSeconds: Self.requestTimeoutSeconds)
-        } catch {
-            throw CLIError("cannot reach the launcher at \(url): \(describeConnectionError(error))")
-        }
-        guard (200..<300).contains(answer.status) else { throw CLIError(Self.describeError(status: answer.status, body: answer.body)) }
-        return answer.body
-    }
-
-    func get<Reply: Decodable>(_ path: String) async throws -> Reply {
-        try decode(try await call(.GET, path), path: path)
-    }
-
-    func decode<Reply: Decodable>(_ bytes: [UInt8], path: String) throws -> Reply {
-        do {
-            return try JSONDecoder().decode(Reply.self, from: Data(bytes))
-        } catch {
-            throw CLIError("the launcher at \(url) answered \(path) with something that is not Marathon's JSON")
-        }
-    }
+enum LauncherAPI: HTTPServiceAPI {
+    static let serviceName = "the launcher"
+    static let environmentVariable = "STRATA_LAUNCHER"
+    static let defaultURL = "http://127.0.0.1:8080"
+    static let dialect = "Marathon's JSON"
 
     /// Marathon's error bodies as lines: the message; each validation detail as `PATH: error`;
     /// for an app locked by deployments, which ones and that `--force` cancels them.
     static func describeError(status: Int, body: [UInt8]) -> String {
-        guard let error = try? JSONDecoder().decode(MarathonError.self, from: Data(body)), let message = error.message else {
-            let text = String(decoding: body.prefix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return "the launcher answered \(status)\(text.isEmpty ? "" : ": \(text)")"
+        guard let error = try? JSONDecoder().decode(LauncherClient.MarathonError.self, from: Data(body)), let message = error.message else {
+            return describeUnknownError(status: status, body: body)
         }
         if let deployments = error.deployments, !deployments.isEmpty {
             let ids = deployments.map(\.id).joined(separator: ", ")
@@ -112,6 +64,19 @@ struct LauncherClient {
             return ([message] + details.flatMap { detail in detail.errors.map { "  \(detail.path): \($0)" } }).joined(separator: "\n")
         default: return message
         }
+    }
+}
+
+/// The CLI's way to the launcher (`--launcher`, else `STRATA_LAUNCHER`, else http://127.0.0.1:8080).
+typealias LauncherClient = HTTPServiceClient<LauncherAPI>
+
+extension HTTPServiceClient where API == LauncherAPI {
+    /// How often `--wait` looks at the launcher's deployments (it has no event stream yet).
+    static var deploymentPollMilliseconds: Int { 250 }
+
+    /// Runs a command's body with a client; an error prints as `strata app COMMAND: message` and exits 1.
+    static func run(_ command: String, launcher: String?, _ body: (LauncherClient) async throws -> Void) async throws {
+        try await run("app \(command)", url: launcher, body)
     }
 
     /// An error answer: `{"message":..}`, with `details` (a parser's message, or validation
@@ -205,27 +170,8 @@ struct AppDeployCommand: AsyncParsableCommand {
     /// any request: unreadable, not JSON, not an object, or without an id to put it at.
     static func readDefinition(_ file: String) throws -> (id: String, body: [UInt8]) {
         let name = file == "-" ? "standard input" : file
-        let bytes: [UInt8]
-        if file == "-" {
-            bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
-        } else {
-            guard FileManager.default.fileExists(atPath: file) else { throw CLIError("\(file): no such file") }
-            guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
-            bytes = Array(data)
-        }
-        guard bytes.count <= JSONAPI.maximumRequestBytes else {
-            throw CLIError("\(name) is larger than the \(JSONAPI.maximumRequestBytes) bytes the launcher reads")
-        }
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: Data(bytes))
-        } catch {
-            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            throw CLIError("\(name) is not JSON: \(reason)")
-        }
-        guard let members = json as? [String: Any] else {
-            throw CLIError(#"\#(name) is not an app definition: that is a JSON object such as {"id": "/web", "cmd": "..."}"#)
-        }
+        let (members, bytes) = try readJSONObject(
+            file, for: LauncherAPI.serviceName, notAnObject: #"an app definition: that is a JSON object such as {"id": "/web", "cmd": "..."}"#)
         guard let idValue = members["id"] else { throw CLIError(#"\#(name): the app has no "id" (a path such as "/web")"#) }
         guard let id = idValue as? String else { throw CLIError(#"\#(name): "id" must be a string (a path such as "/web")"#) }
         let canonical = PathId(id).canonical()

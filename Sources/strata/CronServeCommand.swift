@@ -36,9 +36,14 @@ struct CronServeCommand: AsyncParsableCommand {
     }
 }
 
-/// `strata cron`: the cron service and, as they come, the commands that talk to it.
+/// `strata cron`: the cron service, and the commands that talk to it.
 struct CronCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cron", abstract: "Scheduled and dependent jobs (Chronos' REST API on port 4400).",
-        subcommands: [CronServeCommand.self])
+        discussion: "The cron service is --cron URL, else STRATA_CRON, else http://127.0.0.1:4400.",
+        subcommands: [
+            CronServeCommand.self, CronAddCommand.self, CronListCommand.self, CronShowCommand.self, CronRunCommand.self,
+            CronRemoveCommand.self, CronHistoryCommand.self, CronSuspendCommand.self, CronResumeCommand.self, CronNextCommand.self,
+            CronKillCommand.self,
+        ])
 }

@@ -123,6 +123,10 @@ final class ProcessCluster {
     /// The service launcher, once `startLauncher` ran (nil while it is down), and its port.
     var launcher: Process?
     var launcherPort = 0
+    /// The cron service, once `startCron` ran (nil while it is down), and its port, which stays
+    /// the same across its restarts unless another process took it meanwhile.
+    var cron: Process?
+    var cronPort = 0
 
     init(dataNodes count: Int = 3, heartbeatTimeoutSeconds: Double? = nil, nameNodeArguments: [String] = []) throws {
         directory = NSTemporaryDirectory() + "strata-cli-" + UUID().uuidString
@@ -342,6 +346,7 @@ final class ProcessCluster {
     func logLines(containing text: String) -> [String] {
         let logs = ["namenode.log"] + (1...dataNodes.count).map { "node\($0).log" }
             + (agentSlots.isEmpty ? [] : ["master.log"] + agentSlots.map(\.log)) + (launcherPort == 0 ? [] : ["launcher.log"])
+            + (cronPort == 0 ? [] : ["cron.log"])
         return logs.flatMap { log in
             ((try? String(contentsOfFile: directory + "/" + log, encoding: .utf8)) ?? "")
                 .split(separator: "\n").filter { $0.contains(text) }.map { "\(log): \($0)" }
@@ -621,8 +626,10 @@ extension ProcessCluster {
     /// `gracefulSeconds`), then the master, then kills whatever tasks an agent killed earlier
     /// left behind in its cgroups.
     func stopCompute(gracefulSeconds: Double = 20) {
-        // The launcher first, so that it does not replace the instances the agents kill.
+        // The launcher first, so that it does not replace the instances the agents kill; the
+        // cron service with it, so that it starts no runs meanwhile.
         killLauncher()
+        killCron()
         let running = agents.indices.filter { agents[$0] != nil }
         for index in running where agents[index]!.isRunning {
             resumeAgent(index)
@@ -677,6 +684,49 @@ extension ProcessCluster {
         if launcher.isRunning { kill(launcher.processIdentifier, SIGKILL) }
         launcher.waitUntilExit()
         self.launcher = nil
+    }
+
+    // MARK: The cron service
+
+    /// Starts `strata cron serve` against this cluster's master and name node (its state in the
+    /// DFS under /system/cron, runs as `taskUser`, a failed attempt retried after
+    /// `failureRetrySeconds`, `environment` added to its own) and waits until it answers: it
+    /// serves once it has replayed its state. A restart keeps the port it had, unless another
+    /// process took it meanwhile; then, as for a port taken before it could bind, it takes another.
+    func startCron(taskUser: String, failureRetrySeconds: Double = 1, environment: [String: String] = [:]) throws {
+        precondition(cron == nil, "the cron service is running")
+        precondition(masterPort != 0, "the cron service needs the compute side (startCompute)")
+        if cronPort == 0 { cronPort = freePort() }
+        for _ in 1...Self.startAttempts {
+            let logStart = logSize("cron.log")
+            let process = try launch(
+                [
+                    "cron", "serve", "--port", "\(cronPort)", "--master", "127.0.0.1:\(masterPort)", "--namenode", "127.0.0.1:\(nameNodePort)",
+                    "--superuser", superuser, "--task-user", taskUser, "--failure-retry", "\(failureRetrySeconds)",
+                ], log: "cron.log", environment: environment)
+            cron = process
+            let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
+            while process.isRunning, Date() < deadline {
+                if (try? httpCall("GET", port: cronPort, "/ping", timeoutSeconds: 2))?.status == 200 { return }
+                usleep(100_000)
+            }
+            killCron()
+            let output = logText("cron.log", from: logStart)
+            guard output.contains("Address already in use") else {
+                throw ProcessClusterError(message: "the cron service did not start serving:\n\(output.suffix(2000))")
+            }
+            cronPort = freePort()
+        }
+        throw ProcessClusterError(message: "the cron service found no free port in \(Self.startAttempts) tries")
+    }
+
+    /// SIGKILL: the cron service's state is what it made durable in the DFS; the runs it
+    /// submitted go on as the master's jobs.
+    func killCron() {
+        guard let cron else { return }
+        if cron.isRunning { kill(cron.processIdentifier, SIGKILL) }
+        cron.waitUntilExit()
+        self.cron = nil
     }
 
     // MARK: Tasks' cgroups
