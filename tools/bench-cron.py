@@ -31,6 +31,8 @@ Agents: `strata cluster up` offers what the machine has on every agent (all core
 so the jobs ask for a disk of 1e-15 MB (the master compares resources with a tolerance of 1e-9),
 and the yardstick's tasks ask for the same.
 
+STRATA_BENCH_PROFILE=FILE records `perf record -g` of the cluster process over the cron window.
+
 Tasks run as the user running the script (root here), so the cluster starts with
 --allow-root-tasks. Checks are reported, not enforced: the script exits 0 when a check fails and
 non-zero only when the run itself breaks."""
@@ -39,6 +41,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -79,6 +82,9 @@ STORED_BEFORE_FIRST_FIRE_SECONDS = 3
 DRAIN_SECONDS = 90
 CRON_LABEL = "strata.cron=cron"
 BENCH_LABEL = "strata.bench"
+# A file to record the cluster process's profile in over the cron window (`perf record -g`);
+# none by default.
+PROFILE = os.environ.get("STRATA_BENCH_PROFILE")
 
 
 class CronCluster(Cluster):
@@ -125,13 +131,7 @@ def cron_call(cluster, method, path, body=None):
 
 
 def cron_metrics(cluster):
-    with urllib.request.urlopen(f"{cluster.cron}/metrics", timeout=30) as response:
-        values = {}
-        for line in response.read().decode().splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                values[name] = float(value)
-        return values
+    return prometheus(f"{cluster.cron}/metrics")
 
 
 def master_jobs(cluster, label):
@@ -174,15 +174,34 @@ def task_submission(label_value, index):
     }
 
 
-def wait_for_jobs(cluster, label, count, timeout_seconds):
+def prometheus(url):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        values = {}
+        for line in response.read().decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+
+def master_jobs_by_state(cluster):
+    # From the master's /metrics: a count, where listing the jobs (GET /api/v1/jobs) builds a view
+    # of every job and so loads the master this benchmark measures.
+    metrics = prometheus(f"{cluster.master}/metrics")
+    return {state: int(metrics.get(f'strata_master_jobs{{state="{state}"}}', 0))
+            for state in ("RUNNING", "COMMITTING", "FINISHED", "FAILED", "KILLED")}
+
+
+def wait_until_master_idle(cluster, ended_at_least, timeout_seconds):
+    # Until at least `ended_at_least` jobs have ended and none is running.
     deadline = time.monotonic() + timeout_seconds
     while True:
-        jobs = master_jobs(cluster, label)
-        if len(jobs) >= count and all(job["state"] in ("FINISHED", "FAILED", "KILLED") for job in jobs):
-            return jobs
+        states = master_jobs_by_state(cluster)
+        ended = states["FINISHED"] + states["FAILED"] + states["KILLED"]
+        if ended >= ended_at_least and states["RUNNING"] + states["COMMITTING"] == 0:
+            return True
         if time.monotonic() > deadline:
-            ended = sum(job["state"] in ("FINISHED", "FAILED", "KILLED") for job in jobs)
-            sys.exit(f"{label}: {ended} of {count} jobs ended within {timeout_seconds} s")
+            return False
         time.sleep(0.5)
 
 
@@ -207,7 +226,10 @@ def burst(cluster):
     with concurrent.futures.ThreadPoolExecutor(SUBMIT_CONNECTIONS) as pool:
         views = list(pool.map(lambda index: cluster.submit(task_submission("burst", index)), range(JOBS)))
     submitted_ms = wall_ms()
-    jobs = wait_for_jobs(cluster, f"{BENCH_LABEL}=burst", JOBS, 300)
+    ended_before = sum(master_jobs_by_state(cluster).values()) - JOBS
+    if not wait_until_master_idle(cluster, ended_before + JOBS, 300):
+        sys.exit(f"the {JOBS} yardstick jobs did not all end within 300 s")
+    jobs = master_jobs(cluster, f"{BENCH_LABEL}=burst")
     attempts = attempts_by_job(cluster)
     samples = []
     for job in jobs:
@@ -277,30 +299,38 @@ def main():
             sys.exit(f"the cron service has {stored} jobs, not {JOBS}")
 
         print(f"waiting {left_ms / 1000:.0f} s for the first fire time, then {MINUTES} minute(s) of runs", file=sys.stderr)
-        time.sleep(max(0, left_ms - 1000) / 1000)
+        profiler = None
+        if PROFILE:
+            profiler = subprocess.Popen(
+                ["perf", "record", "-g", "-o", PROFILE, "-p", str(cluster.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(max(0, first_fire_ms - 1000 - wall_ms()) / 1000)
         load_before = load_average()
         cpu_before = process_cpu_seconds(cluster.process.pid)
         machine_before = machine_cpu_ticks()
         window_started = time.monotonic()
         expected = JOBS * MINUTES
         # Until every run has ended (or DRAIN_SECONDS after the last fire time).
-        time.sleep(max(0, fire_times[-1] + 5000 - wall_ms()) / 1000)
+        time.sleep(max(0, fire_times[-1] + 2000 - wall_ms()) / 1000)
+        ended_before_window = SINGLE_LAUNCHES + 1 + JOBS
         while True:
-            jobs = master_jobs(cluster, CRON_LABEL)
             metrics = cron_metrics(cluster)
-            ended = all(job["state"] in ("FINISHED", "FAILED", "KILLED") for job in jobs)
-            if len(jobs) >= expected and ended and metrics.get("strata_cron_runs_in_flight", 0) == 0:
+            if (wait_until_master_idle(cluster, ended_before_window + expected, 0)
+                    and metrics.get("strata_cron_runs_in_flight", 0) == 0):
                 break
             if wall_ms() > fire_times[-1] + DRAIN_SECONDS * 1000:
-                print(f"after {DRAIN_SECONDS} s: {len(jobs)} master jobs, cron runs in flight"
+                print(f"after {DRAIN_SECONDS} s: master jobs {master_jobs_by_state(cluster)}, cron runs in flight"
                       f" {metrics.get('strata_cron_runs_in_flight', 0):.0f}; reporting what there is", file=sys.stderr)
                 break
-            time.sleep(1)
+            time.sleep(0.5)
         window_seconds = time.monotonic() - window_started
+        if profiler:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
         cpu_seconds = process_cpu_seconds(cluster.process.pid) - cpu_before
         machine_after = machine_cpu_ticks()
         busy = machine_after[0] - machine_before[0]
         machine_busy = busy / max(1, busy + machine_after[1] - machine_before[1])
+        jobs = master_jobs(cluster, CRON_LABEL)
         attempts = attempts_by_job(cluster)
         cron_jobs = cron_call(cluster, "GET", "/v1/scheduler/jobs")
         metrics = cron_metrics(cluster)
