@@ -111,6 +111,28 @@ import Testing
         }
     }
 
+    /// A change (a run started or ended) wakes the tick only to work out when it is next due:
+    /// twenty manual runs, forty changes, make no more ticks (each a look at every job) than
+    /// the one a second the service makes anyway.
+    @Test func runsStartingAndEndingDoNotMakeTheServiceTick() async throws {
+        try await Self.withCronCluster { cluster in
+            let port = cluster.cronPort!
+            let scheduler = cluster.cron!
+            let added = try await Self.call(port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"daily","command":"true","schedule":"R/2030-01-01T00:00:00Z/P1D"}"#)
+            #expect(added.status == 204, "\(added.body)")
+            let clock = SystemClock()
+            let started = clock.now
+            let ticksBefore = scheduler.ticks.count
+            for _ in 0..<20 {
+                #expect(try await Self.call(port, .PUT, "/v1/scheduler/job/daily").status == 204)
+            }
+            try await Self.waitFor(scheduler, "twenty manual runs") { Self.stats($0, "daily").successCount == 20 && $0.runs.isEmpty }
+            let seconds = clock.now.milliseconds(since: started) / 1000
+            let ticks = scheduler.ticks.count - ticksBefore
+            #expect(ticks <= UInt64(seconds) + 2, "\(ticks) ticks in \(seconds) s")
+        }
+    }
+
     @Test func aFailingRunIsRetriedAsItsNextAttempt() async throws {
         try await Self.withCronCluster { cluster in
             let port = cluster.cronPort!
