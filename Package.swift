@@ -412,6 +412,16 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(
+            name: "StrataHadoopWireTests",
+            dependencies: [
+                "StrataHadoopWire", "StrataWire", "StrataTestKit", "StrataClient", "StrataNameNode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
             name: "StrataJournalTests",
             dependencies: ["StrataJournal", "StrataCore", "StrataTestKit"],
             swiftSettings: strictSwift
