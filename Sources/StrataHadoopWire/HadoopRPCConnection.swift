@@ -77,14 +77,13 @@ public struct HadoopRPCConnection: Sendable {
             state = .closed
             return .close
         }
+        if header.callID == HadoopRPC.pingCallId { return .none }
         guard header.rpcKind == .rpcProtocolBuffer else {
             return fail(HadoopRPCFatalError(
                 .fatalUnsupportedSerialization, "unsupported RPC kind \(header.rpcKind): only RPC_PROTOCOL_BUFFER is served"),
                 callId: header.callID)
         }
         switch header.callID {
-        case HadoopRPC.pingCallId:
-            return .none
         case HadoopRPC.connectionContextCallId:
             guard case .awaitingContext = state else {
                 return fail(HadoopRPCFatalError(.fatalInvalidRpcHeader, "a second connection context"), callId: header.callID)
