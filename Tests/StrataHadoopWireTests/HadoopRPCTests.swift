@@ -112,6 +112,40 @@ struct HadoopRPCTests {
                     "getFsStats", Hadoop_Hdfs_GetFsStatusRequestProto(), as: Hadoop_Hdfs_GetFsStatsResponseProto.self)
                 #expect(stats.capacity > 0)
 
+                let link = try await client.call(
+                    "getFileLinkInfo", Self.path(Hadoop_Hdfs_GetFileLinkInfoRequestProto.self) { $0.src = "/hadoop/a/renamed" },
+                    as: Hadoop_Hdfs_GetFileLinkInfoResponseProto.self)
+                #expect(link.fs == renamed.fs)
+
+                var owner = Hadoop_Hdfs_SetOwnerRequestProto()
+                owner.src = "/hadoop/a/renamed"
+                owner.username = "alice"
+                owner.groupname = "staff"
+                _ = try await client.call("setOwner", owner, as: Hadoop_Hdfs_SetOwnerResponseProto.self)
+                var times = Hadoop_Hdfs_SetTimesRequestProto()
+                times.src = "/hadoop/a/renamed"
+                times.mtime = 1_000_000
+                times.atime = UInt64(bitPattern: -1)
+                _ = try await client.call("setTimes", times, as: Hadoop_Hdfs_SetTimesResponseProto.self)
+                let changed = try await client.call(
+                    "getFileInfo", Self.path(Hadoop_Hdfs_GetFileInfoRequestProto.self) { $0.src = "/hadoop/a/renamed" },
+                    as: Hadoop_Hdfs_GetFileInfoResponseProto.self)
+                #expect((changed.fs.owner, changed.fs.group) == ("alice", "staff"))
+                #expect(changed.fs.modificationTime == 1_000_000)
+                #expect(changed.fs.accessTime == renamed.fs.accessTime)
+
+                // The old rename answers false rather than an error when it cannot rename.
+                var legacy = Hadoop_Hdfs_RenameRequestProto()
+                legacy.src = "/hadoop/missing"
+                legacy.dst = "/hadoop/elsewhere"
+                #expect(try await !client.call("rename", legacy, as: Hadoop_Hdfs_RenameResponseProto.self).result)
+                legacy.src = "/hadoop/a/renamed"
+                #expect(try await client.call("rename", legacy, as: Hadoop_Hdfs_RenameResponseProto.self).result)
+
+                _ = try await client.call(
+                    "renewLease", Self.path(Hadoop_Hdfs_RenewLeaseRequestProto.self) { $0.clientName = "DFSClient_hadoop_test" },
+                    as: Hadoop_Hdfs_RenewLeaseResponseProto.self)
+
                 var delete = Hadoop_Hdfs_DeleteRequestProto()
                 delete.src = "/hadoop"
                 delete.recursive = true
@@ -166,6 +200,20 @@ struct HadoopRPCTests {
                     _ = try await client.call("getContentSummary", summary, as: Hadoop_Hdfs_GetContentSummaryResponseProto.self)
                 }
                 #expect(missing?.className == "java.io.FileNotFoundException")
+
+                // Changes in safe mode.
+                let admin = cluster.client()
+                _ = try await admin.safeMode("enter")
+                var inSafeMode = Hadoop_Hdfs_MkdirsRequestProto()
+                inSafeMode.src = "/owned/later"
+                inSafeMode.masked.perm = 0o755
+                inSafeMode.createParent = true
+                let safeMode = await remoteError {
+                    _ = try await client.call("mkdirs", inSafeMode, as: Hadoop_Hdfs_MkdirsResponseProto.self)
+                }
+                #expect(safeMode?.className == "org.apache.hadoop.hdfs.server.namenode.SafeModeException")
+                _ = try await admin.safeMode("leave")
+                await admin.close()
 
                 // A method ClientProtocol has but Strata does not serve yet: answered at once, and
                 // the connection goes on.
