@@ -74,6 +74,10 @@ public struct HadoopRPCCall: Sendable {
 /// as its Java exception class, anything else as a `java.io.IOException`.
 public typealias HadoopRPCHandler = @Sendable (HadoopRPCCall) async throws -> any SwiftProtobuf.Message
 
+/// Answers a call at once on the event loop that received it, or returns nil to have it run as a
+/// task by the `HadoopRPCHandler`. For calls that only take a short lock.
+public typealias HadoopRPCInlineHandler = @Sendable (HadoopRPCCall) throws -> (any SwiftProtobuf.Message)?
+
 /// An error that ends a Hadoop RPC connection: answered with a FATAL response, then closed.
 public struct HadoopRPCFatalError: Error, CustomStringConvertible, Sendable {
     public var javaClassName: String

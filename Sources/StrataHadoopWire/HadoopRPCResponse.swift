@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import NIOCore
+import StrataWire
 import SwiftProtobuf
 
 /// Hadoop RPC response packets: a big-endian u32 length, the varint-delimited
@@ -33,6 +35,33 @@ public enum HadoopRPCResponse {
         header.errorMsg = error.message
         header.errorDetail = error.detail
         return try! packet(header: header, message: nil)
+    }
+
+    /// The SUCCESS packet for `message`, or an ERROR one if it cannot be encoded.
+    static func success(_ call: HadoopRPCCall, retryCount: Int32, _ message: any SwiftProtobuf.Message, logger: Logger) -> ByteBuffer {
+        do {
+            return try HadoopRPCResponse.success(callId: call.callId, clientId: call.clientId, retryCount: retryCount, message: message)
+        } catch {
+            logger.error("cannot encode the answer to \(call.methodName): \(error)")
+            return HadoopRPCResponse.error(
+                callId: call.callId, clientId: call.clientId, retryCount: retryCount,
+                javaClassName: RemoteExceptionClass.rpcServer.javaClassName, message: "cannot encode the answer: \(error)",
+                detail: .errorSerializingResponse)
+        }
+    }
+
+    /// The ERROR packet for what a handler threw: a `RemoteException` as its Java class, a
+    /// malformed request as an `RpcServerException`, anything else as an `IOException`.
+    static func failure(_ call: HadoopRPCCall, retryCount: Int32, _ error: any Error) -> ByteBuffer {
+        let remote: RemoteException =
+            switch error {
+            case let error as RemoteException: error
+            case let error as WireProtocolError: RemoteException(.rpcServer, error.message)
+            default: RemoteException(.io, "\(error)")
+            }
+        return HadoopRPCResponse.error(
+            callId: call.callId, clientId: call.clientId, retryCount: retryCount, javaClassName: remote.hadoopJavaClassName,
+            message: remote.message, detail: remote.hadoopErrorDetail)
     }
 
     static func baseHeader(callId: Int32, clientId: Data, retryCount: Int32) -> Hadoop_Common_RpcResponseHeaderProto {

@@ -8,35 +8,42 @@ import SwiftProtobuf
 public enum HadoopRPCServer {
     /// The protocol to pass to `RPCServer.start(sharedPortProtocols:)`: connections that open
     /// with `hrpc` are answered by `handler`.
-    public static func sharedPortProtocol(logger: Logger, handler: @escaping HadoopRPCHandler) -> SharedPortProtocol {
+    public static func sharedPortProtocol(
+        logger: Logger, inlineHandler: HadoopRPCInlineHandler? = nil, handler: @escaping HadoopRPCHandler
+    ) -> SharedPortProtocol {
         SharedPortProtocol(magic: HadoopRPC.magic) { channel in
-            try configure(channel, logger: logger, handler: handler)
+            try configure(channel, logger: logger, inlineHandler: inlineHandler, handler: handler)
         }
     }
 
     /// Adds the Hadoop RPC handlers to the end of a connection's pipeline (on its event loop).
-    public static func configure(_ channel: any Channel, logger: Logger, handler: @escaping HadoopRPCHandler) throws {
+    public static func configure(
+        _ channel: any Channel, logger: Logger, inlineHandler: HadoopRPCInlineHandler? = nil, handler: @escaping HadoopRPCHandler
+    ) throws {
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HadoopRPCFrameDecoder()))
         try channel.pipeline.syncOperations.addHandler(
-            HadoopRPCServerHandler(remoteAddress: channel.remoteAddress, handler: handler, logger: logger))
+            HadoopRPCServerHandler(remoteAddress: channel.remoteAddress, inlineHandler: inlineHandler, handler: handler, logger: logger))
     }
 }
 
-/// Performs a `HadoopRPCConnection`'s actions: each call runs as a task and is answered when it
-/// ends (calls of one connection answer in any order, matched by call id); a fatal error is
-/// answered, then the connection closed.
+/// Performs a `HadoopRPCConnection`'s actions: a call the inline handler answers is answered at
+/// once (written as calls arrive, flushed once per read burst); any other runs as a task and is
+/// answered when it ends (calls of one connection answer in any order, matched by call id); a
+/// fatal error is answered, then the connection closed.
 final class HadoopRPCServerHandler: ChannelInboundHandler {
     typealias InboundIn = HadoopRPCInbound
     typealias OutboundOut = ByteBuffer
 
     private var connection: HadoopRPCConnection
     private let handler: HadoopRPCHandler
+    private let inlineHandler: HadoopRPCInlineHandler?
     private let logger: Logger
     private let inFlight = NIOLockedValueBox(0)
 
-    init(remoteAddress: SocketAddress?, handler: @escaping HadoopRPCHandler, logger: Logger) {
+    init(remoteAddress: SocketAddress?, inlineHandler: HadoopRPCInlineHandler?, handler: @escaping HadoopRPCHandler, logger: Logger) {
         self.connection = HadoopRPCConnection(remoteAddress: remoteAddress)
         self.handler = handler
+        self.inlineHandler = inlineHandler
         self.logger = logger
     }
 
@@ -49,8 +56,24 @@ final class HadoopRPCServerHandler: ChannelInboundHandler {
         case .fatal(let error, let callId):
             fail(context: context, error, callId: callId)
         case .call(let call, let retryCount):
+            if let inlineHandler {
+                do {
+                    if let message = try inlineHandler(call) {
+                        context.write(wrapOutboundOut(HadoopRPCResponse.success(call, retryCount: retryCount, message, logger: logger)), promise: nil)
+                        return
+                    }
+                } catch {
+                    context.write(wrapOutboundOut(HadoopRPCResponse.failure(call, retryCount: retryCount, error)), promise: nil)
+                    return
+                }
+            }
             start(call, retryCount: retryCount, channel: context.channel)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+        context.fireChannelReadComplete()
     }
 
     private func start(_ call: HadoopRPCCall, retryCount: Int32, channel: any Channel) {
@@ -72,25 +95,9 @@ final class HadoopRPCServerHandler: ChannelInboundHandler {
         Task {
             let response: ByteBuffer
             do {
-                let message = try await handler(call)
-                do {
-                    response = try HadoopRPCResponse.success(
-                        callId: call.callId, clientId: call.clientId, retryCount: retryCount, message: message)
-                } catch {
-                    logger.error("cannot encode the answer to \(call.methodName): \(error)")
-                    response = HadoopRPCResponse.error(
-                        callId: call.callId, clientId: call.clientId, retryCount: retryCount,
-                        javaClassName: RemoteExceptionClass.rpcServer.javaClassName, message: "cannot encode the answer: \(error)",
-                        detail: .errorSerializingResponse)
-                }
-            } catch let error as RemoteException {
-                response = HadoopRPCResponse.error(
-                    callId: call.callId, clientId: call.clientId, retryCount: retryCount, javaClassName: error.hadoopJavaClassName,
-                    message: error.message, detail: error.hadoopErrorDetail)
+                response = HadoopRPCResponse.success(call, retryCount: retryCount, try await handler(call), logger: logger)
             } catch {
-                response = HadoopRPCResponse.error(
-                    callId: call.callId, clientId: call.clientId, retryCount: retryCount,
-                    javaClassName: RemoteExceptionClass.io.javaClassName, message: "\(error)", detail: .errorApplication)
+                response = HadoopRPCResponse.failure(call, retryCount: retryCount, error)
             }
             inFlight.withLockedValue { $0 -= 1 }
             channel.writeAndFlush(response, promise: nil)

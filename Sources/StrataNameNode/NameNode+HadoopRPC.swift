@@ -5,44 +5,15 @@ import StrataWire
 import SwiftProtobuf
 
 /// Hadoop's ClientProtocol, served on the RPC port next to Strata's own protocol: each method is
-/// translated into the Strata call that does the same and answered by `handle`, so both
-/// protocols share every code path, permission check and journal write.
+/// translated into the Strata call that does the same and answered by `handleInline` or
+/// `handle`, so both protocols share every code path, permission check and journal write. Reads
+/// Strata answers on the event loop (`getFileInfo`, `getListing`, ...) are answered there over
+/// Hadoop RPC too.
 extension NameNode {
     /// Answers one Hadoop RPC call.
     func handleHadoop(_ call: HadoopRPCCall) async throws -> any SwiftProtobuf.Message {
-        guard call.protocolName == HadoopRPC.clientProtocolName else {
-            throw RemoteException(
-                .other("org.apache.hadoop.ipc.RpcNoSuchProtocolException"),
-                "Unknown protocol: \(call.protocolName) (this port serves \(HadoopRPC.clientProtocolName))")
-        }
+        if let response = try handleHadoopInline(call) { return response }
         switch call.methodName {
-        case "getServerDefaults":
-            let defaults = try await strata(.getServerDefaults, Strata_Wire_Empty(), call, as: Strata_Wire_ServerDefaults.self)
-            var response = Hadoop_Hdfs_GetServerDefaultsResponseProto()
-            response.serverDefaults.blockSize = defaults.blockSize
-            response.serverDefaults.replication = defaults.replication
-            // HDFS's defaults for what the data transfer protocol will use (dfs.bytes-per-checksum,
-            // dfs.client-write-packet-size, io.file.buffer.size).
-            response.serverDefaults.bytesPerChecksum = 512
-            response.serverDefaults.writePacketSize = 64 * 1024
-            response.serverDefaults.fileBufferSize = 4096
-            response.serverDefaults.checksumType = .checksumCrc32C
-            response.serverDefaults.encryptDataTransfer = false
-            response.serverDefaults.trashInterval = 0
-            return response
-        case "getFileInfo":
-            let request = try call.request(Hadoop_Hdfs_GetFileInfoRequestProto.self)
-            var response = Hadoop_Hdfs_GetFileInfoResponseProto()
-            if let status = try await fileStatus(request.src, call) { response.fs = status }
-            return response
-        case "getFileLinkInfo":
-            // Strata has no symbolic links: a link's status is the file's.
-            let request = try call.request(Hadoop_Hdfs_GetFileLinkInfoRequestProto.self)
-            var response = Hadoop_Hdfs_GetFileLinkInfoResponseProto()
-            if let status = try await fileStatus(request.src, call) { response.fs = status }
-            return response
-        case "getListing":
-            return try await hadoopListing(try call.request(), call)
         case "getContentSummary":
             let request = try call.request(Hadoop_Hdfs_GetContentSummaryRequestProto.self)
             var path = Strata_Wire_PathRequest()
@@ -123,10 +94,6 @@ extension NameNode {
             set.accessTimeMs = Int64(bitPattern: request.atime)
             _ = try await strata(.setTimes, set, call, as: Strata_Wire_Empty.self)
             return Hadoop_Hdfs_SetTimesResponseProto()
-        case "renewLease":
-            let request = try call.request(Hadoop_Hdfs_RenewLeaseRequestProto.self)
-            _ = try await strata(.renewLease, Strata_Wire_Empty(), call, clientName: request.clientName, as: Strata_Wire_Empty.self)
-            return Hadoop_Hdfs_RenewLeaseResponseProto()
         case "getFsStats":
             let nodes = try await datanodes(call).filter { $0.state == "live" }
             var response = Hadoop_Hdfs_GetFsStatsResponseProto()
@@ -152,6 +119,53 @@ extension NameNode {
             var response = Hadoop_Hdfs_GetDatanodeReportResponseProto()
             response.di = nodes.map(Self.hadoopDatanodeInfo)
             return response
+        default:
+            throw RemoteException(
+                .rpcNoSuchMethod, "Unknown method \(call.methodName) called on \(HadoopRPC.clientProtocolName) protocol.")
+        }
+    }
+
+    /// Answers the calls that only read (or briefly update) in-memory state, on the event loop
+    /// that received them, as Strata's RPC does (`handleInline`); nil for calls that need
+    /// `handleHadoop`.
+    func handleHadoopInline(_ call: HadoopRPCCall) throws -> (any SwiftProtobuf.Message)? {
+        guard call.protocolName == HadoopRPC.clientProtocolName else {
+            throw RemoteException(
+                .other("org.apache.hadoop.ipc.RpcNoSuchProtocolException"),
+                "Unknown protocol: \(call.protocolName) (this port serves \(HadoopRPC.clientProtocolName))")
+        }
+        switch call.methodName {
+        case "getServerDefaults":
+            let defaults = try strataInline(.getServerDefaults, Strata_Wire_Empty(), call, as: Strata_Wire_ServerDefaults.self)
+            var response = Hadoop_Hdfs_GetServerDefaultsResponseProto()
+            response.serverDefaults.blockSize = defaults.blockSize
+            response.serverDefaults.replication = defaults.replication
+            // HDFS's defaults for what the data transfer protocol will use (dfs.bytes-per-checksum,
+            // dfs.client-write-packet-size, io.file.buffer.size).
+            response.serverDefaults.bytesPerChecksum = 512
+            response.serverDefaults.writePacketSize = 64 * 1024
+            response.serverDefaults.fileBufferSize = 4096
+            response.serverDefaults.checksumType = .checksumCrc32C
+            response.serverDefaults.encryptDataTransfer = false
+            response.serverDefaults.trashInterval = 0
+            return response
+        case "getFileInfo":
+            let request = try call.request(Hadoop_Hdfs_GetFileInfoRequestProto.self)
+            var response = Hadoop_Hdfs_GetFileInfoResponseProto()
+            if let status = try fileStatus(request.src, call) { response.fs = status }
+            return response
+        case "getFileLinkInfo":
+            // Strata has no symbolic links: a link's status is the file's.
+            let request = try call.request(Hadoop_Hdfs_GetFileLinkInfoRequestProto.self)
+            var response = Hadoop_Hdfs_GetFileLinkInfoResponseProto()
+            if let status = try fileStatus(request.src, call) { response.fs = status }
+            return response
+        case "getListing":
+            return try hadoopListing(try call.request(), call)
+        case "renewLease":
+            let request = try call.request(Hadoop_Hdfs_RenewLeaseRequestProto.self)
+            _ = try strataInline(.renewLease, Strata_Wire_Empty(), call, clientName: request.clientName, as: Strata_Wire_Empty.self)
+            return Hadoop_Hdfs_RenewLeaseResponseProto()
         case "msync":
             // One name node, no observers: every read already sees every write.
             return Hadoop_Hdfs_MsyncResponseProto()
@@ -160,8 +174,7 @@ extension NameNode {
             response.state = .active
             return response
         default:
-            throw RemoteException(
-                .rpcNoSuchMethod, "Unknown method \(call.methodName) called on \(HadoopRPC.clientProtocolName) protocol.")
+            return nil
         }
     }
 
@@ -171,33 +184,53 @@ extension NameNode {
         _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, _ call: HadoopRPCCall, clientName: String = "",
         as: Response.Type
     ) async throws -> Response {
-        var header = Strata_Wire_RequestHeader()
-        header.method = method.rawValue
-        header.user = call.user
-        header.clientName = clientName
-        let answer = try await handle(RPCCall(header: header, body: try request.serializedBuffer(), remoteAddress: call.remoteAddress))
+        let answer = try await handle(try strataCall(method, request, call, clientName: clientName))
         guard let response = answer as? Response else {
             throw RemoteException(.io, "\(method.rawValue) answered \(type(of: answer)), not \(Response.protoMessageName)")
         }
         return response
     }
 
-    private func fileStatus(_ path: String, _ call: HadoopRPCCall) async throws -> Hadoop_Hdfs_HdfsFileStatusProto? {
+    /// `strata` for the calls Strata's RPC answers inline.
+    private func strataInline<Response: SwiftProtobuf.Message>(
+        _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, _ call: HadoopRPCCall, clientName: String = "",
+        as: Response.Type
+    ) throws -> Response {
+        guard let answer = try handleInline(strataCall(method, request, call, clientName: clientName)) else {
+            throw RemoteException(.io, "\(method.rawValue) is not answered inline")
+        }
+        guard let response = answer as? Response else {
+            throw RemoteException(.io, "\(method.rawValue) answered \(type(of: answer)), not \(Response.protoMessageName)")
+        }
+        return response
+    }
+
+    private func strataCall(
+        _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, _ call: HadoopRPCCall, clientName: String
+    ) throws -> RPCCall {
+        var header = Strata_Wire_RequestHeader()
+        header.method = method.rawValue
+        header.user = call.user
+        header.clientName = clientName
+        return RPCCall(header: header, body: try request.serializedBuffer(), remoteAddress: call.remoteAddress)
+    }
+
+    private func fileStatus(_ path: String, _ call: HadoopRPCCall) throws -> Hadoop_Hdfs_HdfsFileStatusProto? {
         var request = Strata_Wire_PathRequest()
         request.path = path
-        let response = try await strata(.getFileInfo, request, call, as: Strata_Wire_GetFileInfoResponse.self)
+        let response = try strataInline(.getFileInfo, request, call, as: Strata_Wire_GetFileInfoResponse.self)
         // HDFS leaves the name out of a single status: the client knows the path it asked for.
         return response.hasStatus ? Self.hadoopStatus(response.status, name: "") : nil
     }
 
-    private func hadoopListing(_ request: Hadoop_Hdfs_GetListingRequestProto, _ call: HadoopRPCCall) async throws
+    private func hadoopListing(_ request: Hadoop_Hdfs_GetListingRequestProto, _ call: HadoopRPCCall) throws
         -> Hadoop_Hdfs_GetListingResponseProto
     {
         var listing = Strata_Wire_GetListingRequest()
         listing.path = request.src
         listing.startAfter = String(decoding: request.startAfter, as: UTF8.self)
         listing.limit = UInt32(Limits.listingBatchSize)
-        let answer = try await strata(.getListing, listing, call, as: Strata_Wire_GetListingResponse.self)
+        let answer = try strataInline(.getListing, listing, call, as: Strata_Wire_GetListingResponse.self)
         var response = Hadoop_Hdfs_GetListingResponseProto()
         if answer.status.kind == .file {
             // A file lists as itself, under an empty name (HDFS's getListing of a file).

@@ -84,7 +84,11 @@ public final class NameNode: Sendable {
         let server = try await RPCServer.start(
             host: configuration.host, port: configuration.rpcPort, group: group, logger: logger,
             inlineHandler: { [self] call in try self.handleInline(call) },
-            sharedPortProtocols: [HadoopRPCServer.sharedPortProtocol(logger: logger) { [self] call in try await self.handleHadoop(call) }]
+            sharedPortProtocols: [
+                HadoopRPCServer.sharedPortProtocol(
+                    logger: logger, inlineHandler: { [self] call in try self.handleHadoopInline(call) }
+                ) { [self] call in try await self.handleHadoop(call) }
+            ]
         ) { [self] call in
             try await self.handle(call)
         }
