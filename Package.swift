@@ -85,9 +85,22 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // Hadoop's RPC (ClientProtocol over protobuf) on the name node's port: the code generated
+        // from Hadoop's .proto files (Protos/hadoop), the framing and the connection state.
+        .target(
+            name: "StrataHadoopWire",
+            dependencies: [
+                "StrataWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "StrataNameNode",
-            dependencies: ["StrataCore", "StrataWire", "StrataJournal", "StrataBlockFormat"],
+            dependencies: ["StrataCore", "StrataWire", "StrataHadoopWire", "StrataJournal", "StrataBlockFormat"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -396,6 +409,16 @@ let package = Package(
         .testTarget(
             name: "StrataImagesTests",
             dependencies: ["StrataImages", "StrataClient", "StrataCore", "StrataTestKit", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "StrataHadoopWireTests",
+            dependencies: [
+                "StrataHadoopWire", "StrataWire", "StrataTestKit", "StrataClient", "StrataNameNode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import StrataCore
+import StrataHadoopWire
 import StrataJournal
 import StrataWire
 import Synchronization
@@ -82,7 +83,12 @@ public final class NameNode: Sendable {
     public func start(group: any EventLoopGroup) async throws -> Int {
         let server = try await RPCServer.start(
             host: configuration.host, port: configuration.rpcPort, group: group, logger: logger,
-            inlineHandler: { [self] call in try self.handleInline(call) }
+            inlineHandler: { [self] call in try self.handleInline(call) },
+            sharedPortProtocols: [
+                HadoopRPCServer.sharedPortProtocol(
+                    logger: logger, inlineHandler: { [self] call in try self.handleHadoopInline(call) }
+                ) { [self] call in try await self.handleHadoop(call) }
+            ]
         ) { [self] call in
             try await self.handle(call)
         }

@@ -11,6 +11,12 @@ public struct RPCCall: Sendable {
     public var body: ByteBuffer
     public var remoteAddress: SocketAddress?
 
+    public init(header: Strata_Wire_RequestHeader, body: ByteBuffer, remoteAddress: SocketAddress? = nil) {
+        self.header = header
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+
     /// The method as the wire names it, known to this server or not.
     public var methodName: String { header.method }
     /// The name node method called; nil for a name the protocol does not have.
@@ -44,8 +50,11 @@ public final class RPCServer: Sendable {
         self.localAddress = channel.localAddress!
     }
 
+    /// `sharedPortProtocols`: other protocols served on the same port, told from Strata's by a
+    /// connection's first 4 bytes (Hadoop RPC opens with `hrpc`, Strata's with `STRT`).
     public static func start(
         host: String, port: Int, group: any EventLoopGroup, logger: Logger, inlineHandler: RPCInlineHandler? = nil,
+        sharedPortProtocols: [SharedPortProtocol] = [],
         handler: @escaping RPCHandler
     ) async throws -> RPCServer {
         let bootstrap = ServerBootstrap(group: group)
@@ -54,10 +63,19 @@ public final class RPCServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireFrameDecoder(expecting: .rpc)))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireFrameEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(
-                        RPCServerHandler(handler: handler, inlineHandler: inlineHandler, logger: logger))
+                    let strata: @Sendable (any Channel) throws -> Void = { channel in
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireFrameDecoder(expecting: .rpc)))
+                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireFrameEncoder()))
+                        try channel.pipeline.syncOperations.addHandler(
+                            RPCServerHandler(handler: handler, inlineHandler: inlineHandler, logger: logger))
+                    }
+                    if sharedPortProtocols.isEmpty {
+                        try strata(channel)
+                    } else {
+                        let strataProtocol = SharedPortProtocol(magic: WirePreamble.rpc.magic, configure: strata)
+                        try channel.pipeline.syncOperations.addHandler(
+                            PortProtocolSniffer(protocols: [strataProtocol] + sharedPortProtocols, logger: logger))
+                    }
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
