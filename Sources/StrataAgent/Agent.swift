@@ -96,7 +96,7 @@ public final class Agent: Sendable {
 
     /// Runs once the HTTP server serves at `address`: registers, then heartbeats until cancelled.
     public func run(address: String) async {
-        let resources = configuration.resources ?? Self.measuredResources()
+        let resources = configuration.resources ?? Self.measuredResources(workDirectory: configuration.workDirectory)
         info.withLock {
             $0 = AgentInfo(
                 id: agentId, hostname: configuration.hostname, address: address, dataNodeId: configuration.dataNodeId,
@@ -110,11 +110,22 @@ public final class Agent: Sendable {
 
     /// What the machine has, as Mesos measures it by default: every CPU, memory less 1 GB for the
     /// system (or half when that leaves too little), disk not offered.
-    static func measuredResources() -> Resources {
+    /// What an agent offers when told nothing, as Mesos measures it: every core, memory less
+    /// 1 GB (half of it below 2 GB), and the disk free where its sandboxes live less 5 GB (half
+    /// of it below 10 GB).
+    static func measuredResources(workDirectory: String) -> Resources {
         let cpus = Double(ProcessInfo.processInfo.activeProcessorCount)
         let memoryMB = Double(ProcessInfo.processInfo.physicalMemory) / 1_048_576
         let offered = memoryMB >= 2048 ? memoryMB - 1024 : memoryMB / 2
-        return Resources(cpus: cpus, memMB: offered.rounded(.down), diskMB: 0)
+        var diskMB = 0.0
+        var stats = statvfs()
+        var directory = workDirectory
+        while !directory.isEmpty, statvfs(directory, &stats) != 0 { directory = (directory as NSString).deletingLastPathComponent }
+        if !directory.isEmpty {
+            let freeMB = Double(stats.f_bavail) * Double(stats.f_frsize) / 1_048_576
+            diskMB = (freeMB >= 10_240 ? freeMB - 5_120 : freeMB / 2).rounded(.down)
+        }
+        return Resources(cpus: cpus, memMB: offered.rounded(.down), diskMB: diskMB)
     }
 
     func register() async {

@@ -149,6 +149,8 @@ extension CronScheduler {
             do {
                 let detail: ComputeAPI.JobDetail = try await callMaster(.GET, "/api/v1/jobs/\(id)")
                 if detail.job.state.isTerminal {
+                    // Ended while the service was down: reported like any end it follows.
+                    tracked.withLock { $0[id] = (runId, attempt) }
                     await ended(id, view: detail.job, task: detail.tasks.last)
                 } else {
                     tracked.withLock { $0[id] = (runId, attempt) }

@@ -288,12 +288,7 @@ import Testing
     /// next fire time has passed: recovery must find the ended run on the master and count it,
     /// and start the missed time (within epsilon) once.
     @Test func aRunThatEndsWhileTheCronServiceIsDownIsCountedOnRecovery() throws {
-        // CronScheduler.reconcile reports a run whose master job has already ended through
-        // `ended`, which only reports attempts it finds in `tracked`, where reconcile has not
-        // put it: the run stays in flight for ever.
-        withKnownIssue("reconcile drops a run whose master job ended while the cron service was down") {
-            try Self.killWithARunInFlight(restartingOnceTheRunEnded: true)
-        }
+        try Self.killWithARunInFlight(restartingOnceTheRunEnded: true)
     }
 
     /// Adds a job whose runs take 4 s, every 5 s; kills the cron service (SIGKILL) once a run's

@@ -57,10 +57,6 @@ def job(name, command, **fields):
             "cpus": 0.1, "mem": 32, "disk": 1, **fields}
 
 
-# The agents of `strata cluster up` offer no disk (as Mesos agents measure it by default), while
-# every cron run asks for its job's disk, 256 MB unless given and never 0 (Chronos' default): the
-# master refuses every run ("no agent can ever run this job's tasks: it needs 1 MB of disk").
-@pytest.mark.xfail(strict=True, reason="cron runs ask for disk that the agents of strata cluster up do not offer")
 def test_scheduled_and_dependent_jobs(cron):
     client = ChronosClient(cron["server"])
 
