@@ -177,8 +177,8 @@ let package = Package(
             dependencies: ["StrataCore"],
             swiftSettings: strictSwift
         ),
-        // The service launcher's shell: Marathon's REST API v2, instances placed through the
-        // master, health checks, its state on the DFS.
+        // The cron service's shell: Chronos' REST API, each run submitted to the master as a
+        // job, its state on the DFS.
         .target(
             name: "StrataCronService",
             dependencies: [
