@@ -51,16 +51,9 @@ struct MasterCommand: AsyncParsableCommand {
         var dfs = DFSClientConfiguration(user: configuration.superuser)
         dfs.nameNodeHost = nameNodeHost
         dfs.nameNodePort = nameNodePort
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let master = Master(configuration: configuration, dfs: dfs, group: group, logger: logger)
-        do {
-            try await runServices([MasterService(master: master, group: group, logger: logger)], logger: logger)
-        } catch {
-            try? await group.shutdownGracefully()
-            printError("strata master: \(error)")
-            throw ExitCode(1)
+        try await runDaemon("master", logger: logger) { group in
+            MasterService(master: Master(configuration: configuration, dfs: dfs, group: group, logger: logger), group: group, logger: logger)
         }
-        try await group.shutdownGracefully()
     }
 }
 
@@ -162,16 +155,9 @@ struct AgentCommand: AsyncParsableCommand {
         var dfs = DFSClientConfiguration(user: operatingSystemUser())
         dfs.nameNodeHost = nameNodeHost
         dfs.nameNodePort = nameNodePort
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        do {
-            let agent = try Agent(configuration: configuration, dfs: dfs, group: group, logger: logger)
-            try await runServices([AgentService(agent: agent, group: group, logger: logger)], logger: logger)
-        } catch {
-            try? await group.shutdownGracefully()
-            printError("strata agent: \(error)")
-            throw ExitCode(1)
+        try await runDaemon("agent", logger: logger) { group in
+            AgentService(agent: try Agent(configuration: configuration, dfs: dfs, group: group, logger: logger), group: group, logger: logger)
         }
-        try await group.shutdownGracefully()
     }
 
     func parseResources(_ text: String) throws -> Resources {

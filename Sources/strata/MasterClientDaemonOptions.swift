@@ -47,14 +47,6 @@ struct MasterClientDaemonOptions: ParsableArguments {
     /// `strata COMMAND: error` with exit status 1.
     func run(_ command: String, _ make: (any EventLoopGroup, Logger) throws -> any Service) async throws {
         let logger = makeLogger(verbose: verbose)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        do {
-            try await runServices([try make(group, logger)], logger: logger)
-        } catch {
-            try? await group.shutdownGracefully()
-            printError("strata \(command): \(error)")
-            throw ExitCode(1)
-        }
-        try await group.shutdownGracefully()
+        try await runDaemon(command, logger: logger) { group in try make(group, logger) }
     }
 }

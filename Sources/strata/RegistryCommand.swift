@@ -34,15 +34,8 @@ struct RegistryCommand: AsyncParsableCommand {
         dfs.nameNodeHost = nameNodeHost
         dfs.nameNodePort = nameNodePort
         let token = try secret.secretIfExposed(host: host, daemon: "registry")
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let service = RegistryService(dfs: dfs, host: host, port: port, token: token, group: group, logger: logger)
-        do {
-            try await runServices([service], logger: logger)
-        } catch {
-            try? await group.shutdownGracefully()
-            printError("strata registry: \(error)")
-            throw ExitCode(1)
+        try await runDaemon("registry", logger: logger) { group in
+            RegistryService(dfs: dfs, host: host, port: port, token: token, group: group, logger: logger)
         }
-        try await group.shutdownGracefully()
     }
 }

@@ -24,6 +24,21 @@ func runServices(_ services: [any Service], logger: Logger) async throws {
     try await group.run()
 }
 
+/// Runs the service `make` builds, on an event loop group of its own, until SIGTERM or Ctrl-C;
+/// then shuts the group down. A failure to build or run it is printed as `strata COMMAND: error`
+/// with exit status 1.
+func runDaemon(_ command: String, logger: Logger, _ make: (any EventLoopGroup) throws -> any Service) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    do {
+        try await runServices([try make(group)], logger: logger)
+    } catch {
+        try? await group.shutdownGracefully()
+        printError("strata \(command): \(error)")
+        throw ExitCode(1)
+    }
+    try await group.shutdownGracefully()
+}
+
 struct NameNodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "namenode", abstract: "Run a name node (namespace, journal, block placement) until SIGTERM or Ctrl-C.")
@@ -75,21 +90,10 @@ struct NameNodeCommand: AsyncParsableCommand {
         configuration.leases.softLimitMs = Int64(leaseSoftLimit * 1000)
         configuration.leases.hardLimitMs = Int64(leaseHardLimit * 1000)
         configuration.safeMode.threshold = safemodeThreshold
-        let nameNode: NameNode
-        do {
-            nameNode = try NameNode(configuration: configuration, logger: logger)
-        } catch {
-            printError("strata namenode: cannot start: \(error)")
-            throw ExitCode(1)
+        try await runDaemon("namenode", logger: logger) { group in
+            let nameNode = try NameNode(configuration: configuration, logger: logger)
+            return NameNodeService(nameNode: nameNode, httpPort: httpPort, group: group, logger: logger)
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        do {
-            try await runServices([NameNodeService(nameNode: nameNode, httpPort: httpPort, group: group, logger: logger)], logger: logger)
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        try await group.shutdownGracefully()
     }
 }
 
@@ -146,24 +150,10 @@ struct DataNodeCommand: AsyncParsableCommand {
         configuration.nameNodePort = nameNodePort
         configuration.scanBytesPerSecond = scanBytesPerSecond
         configuration.scanPeriodMs = Int64(scanPeriodHours * 3_600_000)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let dataNode: DataNode
-        do {
-            dataNode = try DataNode(configuration: configuration, group: group, logger: logger)
-        } catch {
-            printError("strata datanode: cannot start: \(error)")
-            try? await group.shutdownGracefully()
-            throw ExitCode(1)
+        try await runDaemon("datanode", logger: logger) { group in
+            let dataNode = try DataNode(configuration: configuration, group: group, logger: logger)
+            return DataNodeService(dataNode: dataNode, httpPort: httpPort, nameNodeHTTPPort: nameNodeHTTPPort, group: group, logger: logger)
         }
-        do {
-            try await runServices(
-                [DataNodeService(dataNode: dataNode, httpPort: httpPort, nameNodeHTTPPort: nameNodeHTTPPort, group: group, logger: logger)],
-                logger: logger)
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        try await group.shutdownGracefully()
     }
 }
 
