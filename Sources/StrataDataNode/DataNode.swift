@@ -34,8 +34,9 @@ public struct DataNodeConfiguration: Sendable {
 }
 
 /// A data node: stores replicas in its block store, serves block reads and pipeline writes on
-/// its transfer port, and reports to the name node (registration, heartbeats, block reports),
-/// carrying out the deletions and copies the name node asks for.
+/// its transfer port (Strata's protocol, and Hadoop's DataTransferProtocol:
+/// `DataNode+HadoopTransfer.swift`), and reports to the name node (registration, heartbeats,
+/// block reports), carrying out the deletions and copies the name node asks for.
 public final class DataNode: Sendable {
     public let configuration: DataNodeConfiguration
     public let store: BlockStore
@@ -81,7 +82,8 @@ public final class DataNode: Sendable {
     @discardableResult
     public func start() async throws -> Int {
         let server = try await TransferServer.start(
-            host: configuration.host, port: configuration.transferPort, group: group, logger: logger
+            host: configuration.host, port: configuration.transferPort, group: group, logger: logger,
+            sharedProtocols: [hadoopTransferProtocol]
         ) { [self] connection in
             await self.serve(connection)
         }
