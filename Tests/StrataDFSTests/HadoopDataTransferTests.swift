@@ -208,9 +208,16 @@ import Testing
             try await client.send(.writeBlock, writeOp(hadoopBlock(located.block), targets: nodes.dropFirst().map(hadoopNode), checksum: checksum))
             let response = try #require(try await client.receive(Hadoop_Hdfs_BlockOpResponseProto.self))
             #expect(response.status == .success, "\(response.message)")
-            let packets = hadoopPackets(data, checksum: checksum)
+            var packets = hadoopPackets(data, checksum: checksum)
+            // An hsync'ed packet, and a heartbeat of an idle writer between two packets.
+            packets[2].header.syncBlock = true
+            packets.insert(
+                HadoopPacket(
+                    offsetInBlock: 0, sequenceNumber: HadoopDataTransfer.heartbeatSequenceNumber, last: false, checksums: ByteBuffer(),
+                    data: ByteBuffer()), at: 4)
             let acks = try await sendAndAcknowledge(client, packets, nodes: 3)
             #expect(acks.count == packets.count)
+            #expect(acks[4].seqno == HadoopDataTransfer.heartbeatSequenceNumber)
             await client.close()
 
             var last = located.block
@@ -284,7 +291,7 @@ import Testing
     }
 
     @Test(arguments: [1, 2]) func aDownstreamNodeStoppedMidWriteLosesNoAcknowledgedByte(_ position: Int) async throws {
-        try await withCluster({ $0.dataNodes = 3 }) { cluster in
+        try await withCluster({ $0.dataNodes = 4 }) { cluster in
             let clientName = "DFSClient_hadoop_stop_\(position)"
             let allocated = try await allocate(cluster, "/hadoop-stop-\(position)", clientName: clientName)
             let located = allocated.located
@@ -318,8 +325,10 @@ import Testing
                 await reader.close()
             }
 
-            // Pipeline recovery as Hadoop's client does it: a new generation stamp for the block,
-            // the survivors cut to the acknowledged bytes, the rest sent again.
+            // Pipeline recovery as Hadoop's client does it: a replacement node gets the
+            // acknowledged part from a survivor (OP_TRANSFER_BLOCK), the block a new generation
+            // stamp, the new pipeline's replicas are cut to the acknowledged bytes, and the rest is
+            // sent again.
             let rpc = ServiceClient(host: "127.0.0.1", port: cluster.nameNodePort, group: cluster.group)
             defer { Task { await rpc.close() } }
             var bump = Strata_Wire_UpdateBlockForPipelineRequest()
@@ -328,16 +337,30 @@ import Testing
             bump.block = located.block
             bump.existingNodeIds = survivors.map(\.nodeId)
             bump.failedNodeIds = [victim.nodeId]
+            bump.wantReplacement = true
             let bumped: Strata_Wire_UpdateBlockForPipelineResponse = try await rpc.call(.updateBlockForPipeline, bump, user: Self.user, clientName: clientName)
             let newStamp = bumped.block.generationStamp
             #expect(newStamp > located.block.generationStamp)
+            #expect(bumped.hasReplacement)
+            let replacement = try node(cluster, bumped.replacement)
             var oldBlock = located.block
             oldBlock.numBytes = acknowledged
-            let recovery = try await HadoopTransferTestClient.connect(to: survivors[0], group: cluster.group)
+            let transfer = try await HadoopTransferTestClient.connect(to: survivors[0], group: cluster.group)
+            var transferOp = Hadoop_Hdfs_OpTransferBlockProto()
+            transferOp.header.baseHeader.block = hadoopBlock(oldBlock)
+            transferOp.header.clientName = clientName
+            transferOp.targets = [hadoopNode(replacement)]
+            try await transfer.send(.transferBlock, transferOp)
+            let transferred = try #require(try await transfer.receive(Hadoop_Hdfs_BlockOpResponseProto.self))
+            #expect(transferred.status == .success, "\(transferred.message)")
+            await transfer.close()
+
+            let pipeline = survivors + [replacement]
+            let recovery = try await HadoopTransferTestClient.connect(to: pipeline[0], group: cluster.group)
             try await recovery.send(
                 .writeBlock,
                 writeOp(
-                    hadoopBlock(oldBlock), targets: survivors.dropFirst().map(hadoopNode), checksum: checksum,
+                    hadoopBlock(oldBlock), targets: pipeline.dropFirst().map(hadoopNode), checksum: checksum,
                     stage: .pipelineSetupStreamingRecovery, latestGenerationStamp: newStamp, acknowledgedBytes: acknowledged))
             let setup = try #require(try await recovery.receive(Hadoop_Hdfs_BlockOpResponseProto.self))
             #expect(setup.status == .success, "\(setup.message)")
@@ -347,11 +370,15 @@ import Testing
             update.oldBlock = located.block
             update.newBlock = bumped.block
             update.newBlock.numBytes = acknowledged
-            update.nodeIds = survivors.map(\.nodeId)
+            update.nodeIds = pipeline.map(\.nodeId)
             let _: Strata_Wire_Empty = try await rpc.call(.updatePipeline, update, user: Self.user, clientName: clientName)
-            let resent = try await sendAndAcknowledge(recovery, Array(packets[half...]), nodes: 2)
+            let resent = try await sendAndAcknowledge(recovery, Array(packets[half...]), nodes: 3)
             #expect(resent.count == packets.count - half)
             await recovery.close()
+            for node in pipeline {
+                let replica = try #require(node.store.replica(located.block.blockID))
+                #expect(replica.isFinalized && replica.generationStamp == newStamp && replica.rawLength == UInt64(data.count))
+            }
 
             var last = bumped.block
             last.numBytes = UInt64(data.count)
