@@ -130,11 +130,11 @@ extension DataNode {
         }
 
         /// The next `count` raw bytes (fewer at the end), decoding frames as needed.
-        func next(_ count: Int) throws -> [UInt8] {
-            var out: [UInt8] = []
+        func next(_ count: Int) throws -> ByteBuffer {
+            var out = ByteBuffer()
             out.reserveCapacity(min(count, Int(end - position)))
             let frameSize = UInt64(snapshot.reader.rawFrameSize)
-            while out.count < count && position < end {
+            while out.readableBytes < count && position < end {
                 if position < decodedStart || position >= decodedStart + UInt64(decoded.count) {
                     let index = Int(position / frameSize)
                     decoded = try decoder.decode(frame: snapshot.storedFrame(index), maximumRawLength: Int(frameSize))
@@ -144,8 +144,8 @@ extension DataNode {
                     }
                 }
                 let from = Int(position - decodedStart)
-                let take = min(count - out.count, decoded.count - from, Int(end - position))
-                out.append(contentsOf: decoded[from..<(from + take)])
+                let take = min(count - out.readableBytes, decoded.count - from, Int(end - position))
+                decoded.withUnsafeBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[from..<(from + take)])) }
                 position += UInt64(take)
             }
             return out
@@ -192,7 +192,7 @@ extension DataNode {
         let reader = RawRangeReader(snapshot: snapshot, start: start, end: end)
         let threadPool = self.threadPool
         let packetBytes = HadoopDataTransfer.readPacketDataBytes
-        func readPacket() -> Task<[UInt8], any Error> {
+        func readPacket() -> Task<ByteBuffer, any Error> {
             Task { try await threadPool.runIfActive { try reader.next(packetBytes) } }
         }
         var sequence: Int64 = 0
@@ -201,7 +201,7 @@ extension DataNode {
         var reading = offset < end ? readPacket() : nil
         defer { reading?.cancel() }
         while let current = reading {
-            let data: [UInt8]
+            let data: ByteBuffer
             do {
                 data = try await current.value
             } catch let error as BlockFormatError where error.isCorruption {
@@ -209,15 +209,14 @@ extension DataNode {
                 await reportCorrupt(block.blockID, reason: error.description)
                 return false
             }
-            reading = offset + UInt64(data.count) < end ? readPacket() : nil
+            reading = offset + UInt64(data.readableBytes) < end ? readPacket() : nil
             var checksums = ByteBuffer()
-            checksums.reserveCapacity(checksum.chunkCount(data.count) * checksum.checksumSize)
-            data.withUnsafeBytes { checksum.writeChecksums(of: $0, to: &checksums) }
-            let packet = HadoopPacket(
-                offsetInBlock: Int64(offset), sequenceNumber: sequence, last: false, checksums: checksums, data: ByteBuffer(bytes: data))
-            try await outbound.write(packet.encoded())
+            checksums.reserveCapacity(checksum.chunkCount(data.readableBytes) * checksum.checksumSize)
+            data.withUnsafeReadableBytes { checksum.writeChecksums(of: $0, to: &checksums) }
+            let packet = HadoopPacket(offsetInBlock: Int64(offset), sequenceNumber: sequence, last: false, checksums: checksums, data: data)
+            try await outbound.write(contentsOf: packet.wireBuffers())
             sequence += 1
-            offset += UInt64(data.count)
+            offset += UInt64(data.readableBytes)
         }
         let last = HadoopPacket(offsetInBlock: Int64(end), sequenceNumber: sequence, last: true, checksums: ByteBuffer(), data: ByteBuffer())
         try await outbound.write(last.encoded())
@@ -248,7 +247,7 @@ extension DataNode {
             let (md5, crcCount) = try await threadPool.runIfActive {
                 var digest = BlockChecksumDigest()
                 while reader.position < reader.end {
-                    digest.update(try reader.next(Limits.defaultRawFrameSizeBytes))
+                    try reader.next(Limits.defaultRawFrameSizeBytes).withUnsafeReadableBytes { digest.update($0) }
                 }
                 let md5 = digest.finish()
                 return (md5, digest.crcCount)

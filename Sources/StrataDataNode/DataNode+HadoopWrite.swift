@@ -271,6 +271,19 @@ extension DataNode {
         }
     }
 
+    /// The cluster's frame size (the name node's server defaults), which blocks written by
+    /// Hadoop clients use like those Strata's client writes: Strata's append re-encodes a block's
+    /// last frame assuming it.
+    func clusterRawFrameSize() async throws -> Int {
+        if let defaults = cachedServerDefaults.withLock({ $0 }) { return Int(defaults.rawFrameSize) }
+        let defaults: Strata_Wire_ServerDefaults = try await nameNode.call(.getServerDefaults, Strata_Wire_Empty(), user: Self.rpcUser)
+        guard Int(defaults.rawFrameSize) >= Limits.minimumRawFrameSizeBytes, Int(defaults.rawFrameSize) <= Limits.maximumRawFrameSizeBytes else {
+            throw RemoteException.io("the name node's frame size \(defaults.rawFrameSize) is out of range")
+        }
+        cachedServerDefaults.withLock { $0 = defaults }
+        return Int(defaults.rawFrameSize)
+    }
+
     /// Opens this node's replica for a Hadoop write's stage, with the frame assembler that
     /// continues it; `setup.block.numBytes` becomes where the rest of the pipeline resumes.
     func openHadoopReplica(_ setup: inout HadoopWriteSetup) async throws -> HadoopWriteTarget {
@@ -278,6 +291,8 @@ extension DataNode {
         let options = configuration.frameOptions
         let block = setup.block
         let id = block.blockID
+        // Appends and recoveries keep the frame size the replica has.
+        let newFrameSize = setup.stage == .create || store.replica(id) == nil ? try await clusterRawFrameSize() : Limits.defaultRawFrameSizeBytes
         switch setup.stage {
         case .append:
             let previous = setup.previousGenerationStamp
@@ -301,7 +316,7 @@ extension DataNode {
         case .recover:
             let acknowledged = setup.acknowledgedBytes
             let (target, resumeAt) = try await threadPool.runIfActive { () throws -> (HadoopWriteTarget, UInt64) in
-                var frameSize = Limits.defaultRawFrameSizeBytes
+                var frameSize = newFrameSize
                 var pending: [UInt8] = []
                 if store.replica(id) != nil {
                     let snapshot = try store.openForReading(id)
@@ -325,7 +340,7 @@ extension DataNode {
             return target
         default:
             return try await threadPool.runIfActive {
-                let frameSize = Limits.defaultRawFrameSizeBytes
+                let frameSize = newFrameSize
                 let replica = try store.createReplica(block, rawFrameSize: frameSize, options: options)
                 return HadoopWriteTarget(
                     replica: replica, assembler: HadoopFrameAssembler(rawFrameSize: frameSize, fullFrames: 0, pending: [], options: options))

@@ -57,6 +57,9 @@ public final class DataNode: Sendable {
     /// Verifies finished replicas in the background (`DataNode+Scanner.swift`).
     public let scanner = BlockScanner()
     private let advertisedHTTPPort = Atomic<Int>(0)
+    /// The name node's server defaults, fetched once (for the frame size of blocks Hadoop
+    /// clients write: `DataNode+HadoopWrite.swift`).
+    let cachedServerDefaults = Mutex<Strata_Wire_ServerDefaults?>(nil)
     static let rpcUser = "datanode"
 
     public init(configuration: DataNodeConfiguration, group: any EventLoopGroup, logger: Logger, clock: any Clock = SystemClock()) throws {

@@ -44,6 +44,20 @@ public struct HadoopPacket: Sendable {
         buffer.writeBuffer(&data)
     }
 
+    /// The packet's wire form as its lengths, header and checksums, then its data as it is
+    /// (not copied): what a sender writes one after the other.
+    public func wireBuffers() throws -> [ByteBuffer] {
+        let headerBytes: [UInt8] = try header.serializedBytes(partial: true)
+        var prefix = ByteBuffer()
+        prefix.reserveCapacity(6 + headerBytes.count + checksums.readableBytes)
+        prefix.writeInteger(UInt32(4 + checksums.readableBytes + data.readableBytes))
+        prefix.writeInteger(UInt16(headerBytes.count))
+        prefix.writeBytes(headerBytes)
+        var checksums = self.checksums
+        prefix.writeBuffer(&checksums)
+        return [prefix, data]
+    }
+
     public func encoded() throws -> ByteBuffer {
         var buffer = ByteBuffer()
         try write(to: &buffer)

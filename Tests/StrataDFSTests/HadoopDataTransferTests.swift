@@ -235,6 +235,34 @@ import Testing
         }
     }
 
+    @Test func aBlockAHadoopClientWroteHasTheClustersFrameSizeSoStrataAppendsToIt() async throws {
+        try await withCluster({ $0.rawFrameSizeBytes = 4096 }) { cluster in
+            let clientName = "DFSClient_hadoop_frames"
+            let allocated = try await allocate(cluster, "/hadoop-frames", clientName: clientName)
+            let nodes = try allocated.located.locations.map { try node(cluster, $0) }
+            let data = logLikeBytes(100_001, seed: 23)
+            let client = try await HadoopTransferTestClient.connect(to: nodes[0], group: cluster.group)
+            try await client.send(.writeBlock, writeOp(hadoopBlock(allocated.located.block), targets: nodes.dropFirst().map(hadoopNode), checksum: .crc32c512))
+            #expect(try await client.receive(Hadoop_Hdfs_BlockOpResponseProto.self)?.status == .success)
+            let packets = hadoopPackets(data, checksum: .crc32c512)
+            #expect(try await sendAndAcknowledge(client, packets, nodes: nodes.count).count == packets.count)
+            await client.close()
+            var last = allocated.located.block
+            last.numBytes = UInt64(data.count)
+            try await complete(cluster, allocated, last: last, clientName: clientName)
+            for node in nodes {
+                #expect(try node.store.openForReading(last.blockID).reader.rawFrameSize == 4096)
+            }
+            let more = logLikeBytes(50_000, seed: 24)
+            try await withClient(cluster) { strata in
+                let stream = try await strata.append("/hadoop-frames")
+                try await stream.write(more)
+                try await stream.close()
+                expectSameBytes(try await strata.readAll("/hadoop-frames"), data + more, "Strata's append to a block a Hadoop client wrote")
+            }
+        }
+    }
+
     @Test func aCorruptedPacketIsRefusedWithErrorChecksum() async throws {
         try await withCluster { cluster in
             let clientName = "DFSClient_hadoop_corrupt"

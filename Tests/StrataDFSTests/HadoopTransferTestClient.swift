@@ -174,7 +174,7 @@ func hadoopReadBlock(
         let problem = checksum.verify(data: packet.data, checksums: packet.checksums, offsetInBlock: packet.header.offsetInBlock)
         #expect(problem == nil, "\(problem ?? "")", sourceLocation: sourceLocation)
         read.checksumsVerified += checksum.checksumSize == 0 ? 0 : checksum.chunkCount(packet.data.readableBytes)
-        read.data += packet.data.readableBytesView
+        packet.data.withUnsafeReadableBytes { read.data.append(contentsOf: $0) }
         read.packets += 1
         expectedOffset += Int64(packet.data.readableBytes)
         expectedSequence += 1
