@@ -15,8 +15,9 @@ final class HadoopFrameAssembler: @unchecked Sendable {
     let rawFrameSize: Int
     /// Frames completed before the one being filled.
     private(set) var fullFrames: Int
-    /// The raw bytes of the frame being filled.
-    private var pending: [UInt8]
+    /// The frame being filled: its first `filled` bytes.
+    private var frame: [UInt8]
+    private var filled: Int
     private let encoder: FrameEncoder
 
     /// `pending`: the raw bytes of a partial frame the replica already holds after `fullFrames`
@@ -25,13 +26,14 @@ final class HadoopFrameAssembler: @unchecked Sendable {
         precondition(pending.count < rawFrameSize)
         self.rawFrameSize = rawFrameSize
         self.fullFrames = fullFrames
-        self.pending = pending
-        self.pending.reserveCapacity(rawFrameSize)
+        self.frame = [UInt8](repeating: 0, count: rawFrameSize)
+        self.filled = pending.count
+        self.frame.replaceSubrange(0..<pending.count, with: pending)
         self.encoder = FrameEncoder(options: options)
     }
 
     /// Raw bytes of the block so far.
-    var rawLength: UInt64 { UInt64(fullFrames) * UInt64(rawFrameSize) + UInt64(pending.count) }
+    var rawLength: UInt64 { UInt64(fullFrames) * UInt64(rawFrameSize) + UInt64(filled) }
 
     /// Adds one packet's data. Returns the index of the first frame to store and the frames,
     /// encoded: each frame the data completed, then the partial frame after them (if any). The
@@ -42,23 +44,27 @@ final class HadoopFrameAssembler: @unchecked Sendable {
         var frames: [[UInt8]] = []
         var input = data
         while !input.isEmpty {
-            let take = min(rawFrameSize - pending.count, input.count)
-            if pending.isEmpty && take == rawFrameSize {
+            let take = min(rawFrameSize - filled, input.count)
+            if filled == 0 && take == rawFrameSize {
                 // A whole frame straight from the packet.
                 frames.append(encoder.encode(UnsafeRawBufferPointer(rebasing: input[0..<take])))
                 fullFrames += 1
             } else {
-                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0..<take]))
-                if pending.count == rawFrameSize {
-                    frames.append(encoder.encode(pending))
+                frame.withUnsafeMutableBytes { bytes in
+                    UnsafeMutableRawBufferPointer(rebasing: bytes[filled..<(filled + take)]).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: input[0..<take]))
+                }
+                filled += take
+                if filled == rawFrameSize {
+                    frames.append(frame.withUnsafeBytes { encoder.encode($0) })
                     fullFrames += 1
-                    pending.removeAll(keepingCapacity: true)
+                    filled = 0
                 }
             }
             input = UnsafeRawBufferPointer(rebasing: input[take...])
         }
-        if !pending.isEmpty && (last || !data.isEmpty) {
-            frames.append(pending.withUnsafeBytes { raw in encodePartial(raw, compress: last) })
+        if filled > 0 && (last || !data.isEmpty) {
+            frames.append(encodePartial(compress: last))
         }
         return (firstFrame, frames)
     }
@@ -66,14 +72,16 @@ final class HadoopFrameAssembler: @unchecked Sendable {
     /// The partial frame being filled, encoded (uncompressed), to store again: after a recovery
     /// cut the replica at the frame's start. Nil when no frame is partly filled.
     func partialFrame() -> (firstFrame: Int, frames: [[UInt8]])? {
-        guard !pending.isEmpty else { return nil }
-        return (fullFrames, [pending.withUnsafeBytes { raw in encodePartial(raw, compress: false) }])
+        guard filled > 0 else { return nil }
+        return (fullFrames, [encodePartial(compress: false)])
     }
 
-    private func encodePartial(_ raw: UnsafeRawBufferPointer, compress: Bool) -> [UInt8] {
-        var frame = [UInt8](repeating: 0, count: FrameEncoder.maximumFrameLength(rawLength: raw.count))
-        let header = frame.withUnsafeMutableBytes { encoder.encode(raw, into: $0, tryCompression: compress) }
-        frame.removeLast(frame.count - header.frameLength)
-        return frame
+    private func encodePartial(compress: Bool) -> [UInt8] {
+        var encoded = [UInt8](repeating: 0, count: FrameEncoder.maximumFrameLength(rawLength: filled))
+        let header = frame.withUnsafeBytes { raw in
+            encoded.withUnsafeMutableBytes { encoder.encode(UnsafeRawBufferPointer(rebasing: raw[0..<filled]), into: $0, tryCompression: compress) }
+        }
+        encoded.removeLast(encoded.count - header.frameLength)
+        return encoded
     }
 }
