@@ -417,6 +417,66 @@ import Testing
         }
     }
 
+    @Test func closeRecoveryGivesFinishedReplicasTheNewGenerationStamp() async throws {
+        try await withCluster { cluster in
+            let clientName = "DFSClient_hadoop_close_recovery"
+            let allocated = try await allocate(cluster, "/hadoop-close-recovery", clientName: clientName)
+            let located = allocated.located
+            let nodes = try located.locations.map { try node(cluster, $0) }
+            let data = logLikeBytes(333_333, seed: 81)
+            let checksum = HadoopChunkChecksum.crc32c512
+            let client = try await HadoopTransferTestClient.connect(to: nodes[0], group: cluster.group)
+            try await client.send(.writeBlock, writeOp(hadoopBlock(located.block), targets: nodes.dropFirst().map(hadoopNode), checksum: checksum))
+            #expect(try await client.receive(Hadoop_Hdfs_BlockOpResponseProto.self)?.status == .success)
+            let packets = hadoopPackets(data, checksum: checksum)
+            #expect(try await sendAndAcknowledge(client, packets, nodes: 3).count == packets.count)
+            await client.close()
+            // As if the last packet's ack had been lost: the writer closes the block again on
+            // two of the nodes under a new generation stamp, sending only the last packet.
+            let rpc = ServiceClient(host: "127.0.0.1", port: cluster.nameNodePort, group: cluster.group)
+            defer { Task { await rpc.close() } }
+            let survivors = Array(nodes.prefix(2))
+            var bump = Strata_Wire_UpdateBlockForPipelineRequest()
+            bump.path = allocated.path
+            bump.fileID = allocated.fileId
+            bump.block = located.block
+            bump.existingNodeIds = survivors.map(\.nodeId)
+            bump.failedNodeIds = [nodes[2].nodeId]
+            let bumped: Strata_Wire_UpdateBlockForPipelineResponse = try await rpc.call(.updateBlockForPipeline, bump, user: Self.user, clientName: clientName)
+            var oldBlock = located.block
+            oldBlock.numBytes = UInt64(data.count)
+            let recovery = try await HadoopTransferTestClient.connect(to: survivors[0], group: cluster.group)
+            try await recovery.send(
+                .writeBlock,
+                writeOp(
+                    hadoopBlock(oldBlock), targets: [hadoopNode(survivors[1])], checksum: checksum, stage: .pipelineCloseRecovery,
+                    latestGenerationStamp: bumped.block.generationStamp, acknowledgedBytes: UInt64(data.count)))
+            let setup = try #require(try await recovery.receive(Hadoop_Hdfs_BlockOpResponseProto.self))
+            #expect(setup.status == .success, "\(setup.message)")
+            var update = Strata_Wire_UpdatePipelineRequest()
+            update.path = allocated.path
+            update.fileID = allocated.fileId
+            update.oldBlock = located.block
+            update.newBlock = bumped.block
+            update.newBlock.numBytes = UInt64(data.count)
+            update.nodeIds = survivors.map(\.nodeId)
+            let _: Strata_Wire_Empty = try await rpc.call(.updatePipeline, update, user: Self.user, clientName: clientName)
+            let lastPacket = packets[packets.count - 1]
+            #expect(try await sendAndAcknowledge(recovery, [lastPacket], nodes: 2).count == 1)
+            await recovery.close()
+            for node in survivors {
+                let replica = try #require(node.store.replica(located.block.blockID))
+                #expect(replica.isFinalized && replica.generationStamp == bumped.block.generationStamp && replica.rawLength == UInt64(data.count))
+            }
+            var last = bumped.block
+            last.numBytes = UInt64(data.count)
+            try await complete(cluster, allocated, last: last, clientName: clientName)
+            try await withClient(cluster) { strata in
+                expectSameBytes(try await strata.readAll(allocated.path), data, "the block closed again")
+            }
+        }
+    }
+
     @Test func appendContinuesABlockInsideItsLastFrame() async throws {
         try await withCluster { cluster in
             let first = logLikeBytes(300_000, seed: 41)
