@@ -94,10 +94,10 @@ extension DataNode {
             try await outbound.write(Self.hadoopResponse(.error, "opWriteBlock \(name) received exception \(error)"))
             return
         }
-        var finished = false
+        let finished = HadoopWriteFlag()
         defer {
             // The writer went away (or failed): the replica stays unfinished for recovery.
-            if !finished { target.replica.writer.abandon() }
+            if !finished.isSet { target.replica.writer.abandon() }
             store.release(target.replica.grant)
         }
         let frameSize = target.assembler.rawFrameSize
@@ -155,13 +155,43 @@ extension DataNode {
 
         let downstreamCount = op.targets.count
         let (results, resultsContinuation) = AsyncStream.makeStream(of: HadoopPacketResult.self)
-        let pipelineBroken = BrokenPipelineFlag()
+        let pipelineBroken = HadoopWriteFlag()
+        let queue = HadoopWriteQueue()
+        let firstSequence = strataSequence
+        let blockId = setup.block.blockID
+        let pipeline = downstream
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 try await Self.acknowledgeHadoop(results, outbound: outbound, downstreamCount: downstreamCount)
                 pipelineBroken.set()
             }
-            defer { resultsContinuation.finish() }
+            tasks.addTask { [self] in
+                defer {
+                    resultsContinuation.finish()
+                    queue.writerEnded()
+                }
+                var sequence = firstSequence
+                var wakeups = queue.writerWakeups.makeAsyncIterator()
+                while true {
+                    let (items, closed) = queue.take()
+                    if items.isEmpty {
+                        if closed { return }
+                        _ = await wakeups.next()
+                        continue
+                    }
+                    let outcome = await writeHadoopBatch(
+                        items, to: target, downstream: pipeline, strataSequence: &sequence, results: resultsContinuation)
+                    if outcome.finished {
+                        finished.set()
+                        await reportReceived(blockId)
+                    }
+                    if outcome.stop { return }
+                }
+            }
+            defer { queue.close() }
+            var readerWakeups = queue.readerWakeups.makeAsyncIterator()
+            // Where the next packet's new bytes start (the writer task owns the assembler).
+            var expected = target.assembler.rawLength
             // After a failed ack the client rebuilds its pipeline: this connection takes no more.
             while !pipelineBroken.isSet, let message = try await messages.next() {
                 let packet: HadoopPacket
@@ -170,75 +200,136 @@ extension DataNode {
                     packet = received
                 case .malformed(let error):
                     logger.info("Hadoop write broke the protocol", metadata: ["block": "\(name)", "reason": "\(error)"])
-                    resultsContinuation.yield(HadoopPacketResult(sequenceNumber: HadoopDataTransfer.heartbeatSequenceNumber, status: .errorInvalid, message: error.message))
+                    queue.push(.refused(HadoopPacketResult(sequenceNumber: HadoopDataTransfer.heartbeatSequenceNumber, status: .errorInvalid, message: error.message)))
                     return
                 default:
                     return
                 }
                 let header = packet.header
                 if header.seqno == HadoopDataTransfer.heartbeatSequenceNumber && header.dataLen == 0 && !header.lastPacketInBlock {
-                    resultsContinuation.yield(HadoopPacketResult(sequenceNumber: header.seqno, status: .success))
+                    queue.push(.heartbeat(header.seqno))
                     continue
                 }
-                var result = HadoopPacketResult(sequenceNumber: header.seqno, status: .success)
                 if let problem = checksum.verify(data: packet.data, checksums: packet.checksums, offsetInBlock: header.offsetInBlock) {
                     logger.warning("Hadoop write packet refused", metadata: ["block": "\(name)", "reason": "\(problem)"])
-                    result.status = .errorChecksum
-                    result.message = problem
-                    resultsContinuation.yield(result)
+                    queue.push(.refused(HadoopPacketResult(sequenceNumber: header.seqno, status: .errorChecksum, message: problem)))
                     break
                 }
                 // A packet starts where the replica ends; one resent after a recovery may start
                 // earlier, and only its new bytes count.
-                let expected = target.assembler.rawLength
                 guard header.offsetInBlock >= 0, UInt64(header.offsetInBlock) <= expected,
                     UInt64(header.offsetInBlock) + UInt64(header.dataLen) >= expected || header.dataLen == 0
                 else {
-                    result.status = .errorInvalid
-                    result.message = "packet at offset \(header.offsetInBlock) of \(header.dataLen) bytes does not continue \(name) at \(expected)"
-                    resultsContinuation.yield(result)
+                    let message = "packet at offset \(header.offsetInBlock) of \(header.dataLen) bytes does not continue \(name) at \(expected)"
+                    queue.push(.refused(HadoopPacketResult(sequenceNumber: header.seqno, status: .errorInvalid, message: message)))
                     break
                 }
                 var data = packet.data
                 data.moveReaderIndex(forwardBy: min(data.readableBytes, Int(expected - min(expected, UInt64(header.offsetInBlock)))))
-                let last = header.lastPacketInBlock
-                let sync = header.syncBlock
-                let payload = data
-                do {
-                    let (firstFrame, frames) = try await threadPool.runIfActive {
-                        payload.withUnsafeReadableBytes { target.assembler.add($0, last: last) }
+                expected += UInt64(data.readableBytes)
+                let full = queue.push(.packet(sequenceNumber: header.seqno, data: data, last: header.lastPacketInBlock, sync: header.syncBlock))
+                if header.lastPacketInBlock { break }
+                if full {
+                    // The writer is behind: wait for it to take what waits (or to stop).
+                    while queue.isFull, !pipelineBroken.isSet {
+                        guard await readerWakeups.next() != nil else { break }
                     }
-                    if let downstream {
-                        var strataPacket = Strata_Wire_Packet()
-                        strataPacket.sequenceNumber = strataSequence
-                        strataPacket.offsetInBlock = UInt64(firstFrame) * UInt64(frameSize)
-                        strataPacket.frameCount = UInt32(frames.count)
-                        strataPacket.last = last
-                        strataPacket.sync = sync
-                        strataSequence += 1
-                        do {
-                            result.downstreamAck = try await downstream.send(strataPacket, body: PacketBody.make(frames))
-                        } catch let error as PipelineError {
-                            result.downstreamFailure = error
-                        }
-                    }
-                    if try await storeHadoopFrames(frames, in: target, sync: sync, last: last) {
-                        finished = true
-                        await reportReceived(setup.block.blockID)
-                    }
-                } catch let error as BlockFormatError {
-                    result.status = error.isCorruption ? .errorChecksum : .error
-                    result.message = "node \(nodeId): \(error)"
-                } catch {
-                    result.status = .error
-                    result.message = "node \(nodeId): \(error)"
                 }
-                resultsContinuation.yield(result)
-                if last || result.status != .success { break }
             }
-            resultsContinuation.finish()
+            queue.close()
             try await tasks.waitForAll()
         }
+    }
+
+    /// What a batch of packets came to.
+    struct HadoopBatchOutcome {
+        var finished = false
+        /// The write is over (the last packet, a refusal or a failure).
+        var stop = false
+    }
+
+    /// Stores a batch of verified packets as one: their bytes become frames once (the frame being
+    /// filled is encoded and written once for the batch, not once per packet), go down the
+    /// pipeline as one Strata packet and into this node's replica; every packet of the batch is
+    /// acknowledged once both are done. A refusal in the batch is answered after the packets
+    /// before it.
+    func writeHadoopBatch(
+        _ items: [HadoopWriteQueue.Item], to target: HadoopWriteTarget, downstream: PipelineConnection?, strataSequence: inout UInt64,
+        results: AsyncStream<HadoopPacketResult>.Continuation
+    ) async -> HadoopBatchOutcome {
+        var outcome = HadoopBatchOutcome()
+        var refusal: HadoopPacketResult?
+        var taken: [HadoopWriteQueue.Item] = []
+        for item in items {
+            if case .refused(let result) = item {
+                refusal = result
+                break
+            }
+            taken.append(item)
+        }
+        let packets = taken.compactMap { item -> (sequenceNumber: Int64, data: ByteBuffer, last: Bool, sync: Bool)? in
+            if case .packet(let sequenceNumber, let data, let last, let sync) = item { return (sequenceNumber, data, last, sync) }
+            return nil
+        }
+        var shared = HadoopPacketResult(sequenceNumber: 0, status: .success)
+        if !packets.isEmpty {
+            let last = packets.contains { $0.last }
+            let sync = packets.contains { $0.sync }
+            do {
+                let (firstFrame, frames) = try await threadPool.runIfActive {
+                    var firstFrame: Int?
+                    var frames: [[UInt8]] = []
+                    for (index, packet) in packets.enumerated() {
+                        let added = packet.data.withUnsafeReadableBytes {
+                            target.assembler.add($0, last: packet.last, partial: index == packets.count - 1)
+                        }
+                        if firstFrame == nil { firstFrame = added.firstFrame }
+                        frames += added.frames
+                    }
+                    return (firstFrame ?? target.assembler.fullFrames, frames)
+                }
+                if let downstream {
+                    var strataPacket = Strata_Wire_Packet()
+                    strataPacket.sequenceNumber = strataSequence
+                    strataPacket.offsetInBlock = UInt64(firstFrame) * UInt64(target.assembler.rawFrameSize)
+                    strataPacket.frameCount = UInt32(frames.count)
+                    strataPacket.last = last
+                    strataPacket.sync = sync
+                    strataSequence += 1
+                    do {
+                        shared.downstreamAck = try await downstream.send(strataPacket, body: PacketBody.make(frames))
+                    } catch let error as PipelineError {
+                        shared.downstreamFailure = error
+                    }
+                }
+                outcome.finished = try await storeHadoopFrames(frames, in: target, sync: sync, last: last)
+            } catch let error as BlockFormatError {
+                shared.status = error.isCorruption ? .errorChecksum : .error
+                shared.message = "node \(nodeId): \(error)"
+            } catch {
+                shared.status = .error
+                shared.message = "node \(nodeId): \(error)"
+            }
+        }
+        for item in taken {
+            switch item {
+            case .heartbeat(let sequenceNumber):
+                results.yield(HadoopPacketResult(sequenceNumber: sequenceNumber, status: .success))
+            case .packet(let sequenceNumber, _, let last, _):
+                var result = shared
+                result.sequenceNumber = sequenceNumber
+                results.yield(result)
+                if last { outcome.stop = true }
+            case .refused:
+                break
+            }
+        }
+        if shared.status != .success { outcome.stop = true }
+        if let refusal {
+            results.yield(refusal)
+            outcome.stop = true
+        }
+        return outcome
     }
 
     /// Stores a packet's frames in this node's replica: the first replaces the partial frame the
@@ -348,11 +439,76 @@ extension DataNode {
         }
     }
 
-    /// Set once the acknowledging task has stopped (after a failure, or at the end).
-    final class BrokenPipelineFlag: Sendable {
+    /// A flag one task sets and others read (the acknowledging task stopped; the replica was
+    /// finished).
+    final class HadoopWriteFlag: Sendable {
         private let value = Atomic<Bool>(false)
         var isSet: Bool { value.load(ordering: .acquiring) }
         func set() { value.store(true, ordering: .releasing) }
+    }
+
+    /// Packets the receiving loop verified, waiting for the writer task, which takes all that
+    /// wait at once. Bounded: the receiving loop waits while more than
+    /// `maximumBytes` of data wait.
+    final class HadoopWriteQueue: Sendable {
+        enum Item: Sendable {
+            case packet(sequenceNumber: Int64, data: ByteBuffer, last: Bool, sync: Bool)
+            case heartbeat(Int64)
+            /// A packet refused (bad checksum, wrong offset, malformed): answered after the
+            /// packets before it, and the write ends.
+            case refused(HadoopPacketResult)
+        }
+
+        static let maximumBytes = Limits.maximumUnacknowledgedBytes
+
+        private let state = Mutex<(items: [Item], bytes: Int, closed: Bool)>(([], 0, false))
+        let writerWakeups: AsyncStream<Void>
+        private let wakeWriter: AsyncStream<Void>.Continuation
+        let readerWakeups: AsyncStream<Void>
+        private let wakeReader: AsyncStream<Void>.Continuation
+
+        init() {
+            (writerWakeups, wakeWriter) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            (readerWakeups, wakeReader) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        }
+
+        /// Adds an item for the writer; returns whether the queue is now over its bound.
+        @discardableResult
+        func push(_ item: Item) -> Bool {
+            let full = state.withLock { state in
+                state.items.append(item)
+                if case .packet(_, let data, _, _) = item { state.bytes += data.readableBytes }
+                return state.bytes > Self.maximumBytes
+            }
+            wakeWriter.yield()
+            return full
+        }
+
+        var isFull: Bool { state.withLock { $0.bytes > Self.maximumBytes } }
+
+        /// Everything waiting, and whether the receiving loop is done.
+        func take() -> (items: [Item], closed: Bool) {
+            let taken = state.withLock { state in
+                defer {
+                    state.items = []
+                    state.bytes = 0
+                }
+                return (state.items, state.closed)
+            }
+            wakeReader.yield()
+            return taken
+        }
+
+        /// No more items come.
+        func close() {
+            state.withLock { $0.closed = true }
+            wakeWriter.yield()
+        }
+
+        /// The writer stopped: a receiving loop waiting for room goes on (and finds the write over).
+        func writerEnded() {
+            wakeReader.finish()
+        }
     }
 
     /// Acknowledges packets to the client in order: this node's status, then those of the nodes

@@ -18,6 +18,8 @@ final class HadoopFrameAssembler: @unchecked Sendable {
     /// The frame being filled: its first `filled` bytes.
     private var frame: [UInt8]
     private var filled: Int
+    /// Bytes were added to the frame being filled since it was last encoded as a partial frame.
+    private var unsaved = false
     private let encoder: FrameEncoder
 
     /// `pending`: the raw bytes of a partial frame the replica already holds after `fullFrames`
@@ -36,10 +38,10 @@ final class HadoopFrameAssembler: @unchecked Sendable {
     var rawLength: UInt64 { UInt64(fullFrames) * UInt64(rawFrameSize) + UInt64(filled) }
 
     /// Adds one packet's data. Returns the index of the first frame to store and the frames,
-    /// encoded: each frame the data completed, then the partial frame after them (if any). The
-    /// first replaces the partial frame the replica holds, if it holds one. With `last`, the
-    /// partial frame is the block's last frame and is compressed.
-    func add(_ data: UnsafeRawBufferPointer, last: Bool) -> (firstFrame: Int, frames: [[UInt8]]) {
+    /// encoded: each frame the data completed, then (with `partial`) the partial frame after them,
+    /// if any. The first replaces the partial frame the replica holds, if it holds one. With
+    /// `last`, the partial frame is the block's last frame and is compressed.
+    func add(_ data: UnsafeRawBufferPointer, last: Bool, partial: Bool = true) -> (firstFrame: Int, frames: [[UInt8]]) {
         let firstFrame = fullFrames
         var frames: [[UInt8]] = []
         var input = data
@@ -55,15 +57,17 @@ final class HadoopFrameAssembler: @unchecked Sendable {
                         from: UnsafeRawBufferPointer(rebasing: input[0..<take]))
                 }
                 filled += take
+                unsaved = true
                 if filled == rawFrameSize {
                     frames.append(frame.withUnsafeBytes { encoder.encode($0) })
                     fullFrames += 1
                     filled = 0
+                    unsaved = false
                 }
             }
             input = UnsafeRawBufferPointer(rebasing: input[take...])
         }
-        if filled > 0 && (last || !data.isEmpty) {
+        if filled > 0 && (last || (partial && unsaved)) {
             frames.append(encodePartial(compress: last))
         }
         return (firstFrame, frames)
@@ -77,6 +81,7 @@ final class HadoopFrameAssembler: @unchecked Sendable {
     }
 
     private func encodePartial(compress: Bool) -> [UInt8] {
+        unsaved = false
         var encoded = [UInt8](repeating: 0, count: FrameEncoder.maximumFrameLength(rawLength: filled))
         let header = frame.withUnsafeBytes { raw in
             encoded.withUnsafeMutableBytes { encoder.encode(UnsafeRawBufferPointer(rebasing: raw[0..<filled]), into: $0, tryCompression: compress) }
