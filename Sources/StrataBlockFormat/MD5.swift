@@ -1,7 +1,7 @@
 /// MD5 (RFC 1321), incremental. Only for HDFS's block and file checksums (`MD5-of-MD5-of-CRC32C`,
 /// served by WebHDFS and by the data nodes' OP_BLOCK_CHECKSUM), which name MD5 as part of their
-/// format; nothing here relies on it for security. Written out rather
-/// than pulling in a cryptography library (and its C build) for one 64-byte block function.
+/// format; nothing here relies on it for security. Written out rather than pulling in a
+/// cryptography library (and its C build) for one 64-byte block function.
 public struct MD5: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476)
     private var buffer: [UInt8] = []

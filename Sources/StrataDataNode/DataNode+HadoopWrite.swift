@@ -10,17 +10,18 @@ import Synchronization
 ///
 /// The first node (the one the client connects to) verifies each packet's chunk checksums,
 /// builds Strata frames from the raw bytes (`HadoopFrameAssembler`, compressing each frame once)
-/// and stores them. The rest of the pipeline is Strata's own: the frames go to the client's
-/// other targets over a `PipelineConnection`, where they are verified and stored as they are,
-/// rather than the Hadoop op being forwarded for every node to verify chunks and compress the
-/// same bytes again. A packet is acknowledged to the client, in order, once this node has
-/// written it and every node after it has acknowledged the frames it became, so an
-/// acknowledged byte is in every replica's file (HDFS's meaning of an ack).
+/// and stores them; the packets that wait while it stores are taken as one batch. The rest of
+/// the pipeline is Strata's own: the frames go to the client's other targets over a
+/// `PipelineConnection`, where they are verified and stored as they are, rather than the Hadoop
+/// op being forwarded for every node to verify chunks and compress the same bytes again. A
+/// packet is acknowledged to the client, in order, once this node has written it and every node
+/// after it has acknowledged the frames it became, so an acknowledged byte is in every replica's
+/// file (HDFS's meaning of an ack).
 ///
 /// Pipeline recovery stages cut the replica at the bytes the client says were acknowledged:
 /// replicas are cut at the last whole frame below that (Strata's pipeline recovery works in
-/// frames), and the bytes of the partial frame are taken from this node's replica and sent on
-/// again with the client's next packet.
+/// frames), and the bytes of the partial frame are taken from this node's replica and written
+/// back into every replica of the new pipeline before the client is answered.
 extension DataNode {
     /// What one packet became, handed to the task that acknowledges upstream.
     struct HadoopPacketResult: Sendable {

@@ -5,10 +5,10 @@ import StrataCore
 ///
 /// Hadoop packets (about 64 KiB) are smaller than frames (256 KiB by default) and land anywhere
 /// in them, yet every acknowledged packet must be on disk at every node of the pipeline. So
-/// after each packet the frame being filled is written as a partial frame, which the next
-/// packet's frames replace (as `BlockWriter.appendEncodedFrame` allows). A partial frame is
-/// stored uncompressed; a frame is compressed once, when it is full or the block ends, so each
-/// byte is compressed once however the packets fall.
+/// after each packet (or batch of packets) the frame being filled is written as a partial
+/// frame, which the next frames replace (as `BlockWriter.appendEncodedFrame` allows). A partial
+/// frame is stored uncompressed; a frame is compressed once, when it is full or the block ends,
+/// so each byte is compressed once however the packets fall.
 ///
 /// Used by one task at a time (it may move between threads).
 final class HadoopFrameAssembler: @unchecked Sendable {
