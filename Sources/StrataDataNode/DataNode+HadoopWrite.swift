@@ -159,7 +159,6 @@ extension DataNode {
         let pipelineBroken = HadoopWriteFlag()
         let queue = HadoopWriteQueue()
         let firstSequence = strataSequence
-        let blockId = setup.block.blockID
         let pipeline = downstream
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
@@ -182,10 +181,7 @@ extension DataNode {
                     }
                     let outcome = await writeHadoopBatch(
                         items, to: target, downstream: pipeline, strataSequence: &sequence, results: resultsContinuation)
-                    if outcome.finished {
-                        finished.set()
-                        await reportReceived(blockId)
-                    }
+                    if outcome.finished { finished.set() }
                     if outcome.stop { return }
                 }
             }
@@ -304,6 +300,11 @@ extension DataNode {
                     }
                 }
                 outcome.finished = try await storeHadoopFrames(frames, in: target, sync: sync, last: last)
+                if outcome.finished {
+                    // Reported before the last packet is acknowledged: the client's `complete`
+                    // then finds this replica reported.
+                    await reportReceived(target.replica.grant.blockId)
+                }
             } catch let error as BlockFormatError {
                 shared.status = error.isCorruption ? .errorChecksum : .error
                 shared.message = "node \(nodeId): \(error)"
