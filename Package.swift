@@ -91,6 +91,9 @@ let package = Package(
             name: "StrataHadoopWire",
             dependencies: [
                 "StrataWire",
+                // Chunk checksums of the DataTransferProtocol: CRC32C (ISA-L, through the block
+                // format) and CRC32 (zlib).
+                "StrataBlockFormat", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -110,7 +113,7 @@ let package = Package(
         ),
         .target(
             name: "StrataDataNode",
-            dependencies: ["StrataCore", "StrataWire", "StrataBlockFormat", "StrataClient"],
+            dependencies: ["StrataCore", "StrataWire", "StrataHadoopWire", "StrataBlockFormat", "StrataClient"],
             swiftSettings: strictSwift
         ),
         // The HTTP server every Strata daemon answers on (Hummingbird), as a Service.
@@ -301,7 +304,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataDFSTests",
-            dependencies: ["StrataTestKit", "StrataClient", "StrataNameNode", "StrataDataNode", "StrataBlockFormat", "StrataWire"],
+            dependencies: [
+                "StrataTestKit", "StrataClient", "StrataNameNode", "StrataDataNode", "StrataBlockFormat", "StrataWire", "StrataHadoopWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(

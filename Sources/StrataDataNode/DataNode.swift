@@ -34,8 +34,9 @@ public struct DataNodeConfiguration: Sendable {
 }
 
 /// A data node: stores replicas in its block store, serves block reads and pipeline writes on
-/// its transfer port, and reports to the name node (registration, heartbeats, block reports),
-/// carrying out the deletions and copies the name node asks for.
+/// its transfer port (Strata's protocol, and Hadoop's DataTransferProtocol:
+/// `DataNode+HadoopTransfer.swift`), and reports to the name node (registration, heartbeats,
+/// block reports), carrying out the deletions and copies the name node asks for.
 public final class DataNode: Sendable {
     public let configuration: DataNodeConfiguration
     public let store: BlockStore
@@ -56,6 +57,9 @@ public final class DataNode: Sendable {
     /// Verifies finished replicas in the background (`DataNode+Scanner.swift`).
     public let scanner = BlockScanner()
     private let advertisedHTTPPort = Atomic<Int>(0)
+    /// The name node's server defaults, fetched once (for the frame size of blocks Hadoop
+    /// clients write: `DataNode+HadoopWrite.swift`).
+    let cachedServerDefaults = Mutex<Strata_Wire_ServerDefaults?>(nil)
     static let rpcUser = "datanode"
 
     public init(configuration: DataNodeConfiguration, group: any EventLoopGroup, logger: Logger, clock: any Clock = SystemClock()) throws {
@@ -81,7 +85,8 @@ public final class DataNode: Sendable {
     @discardableResult
     public func start() async throws -> Int {
         let server = try await TransferServer.start(
-            host: configuration.host, port: configuration.transferPort, group: group, logger: logger
+            host: configuration.host, port: configuration.transferPort, group: group, logger: logger,
+            sharedProtocols: [hadoopTransferProtocol]
         ) { [self] connection in
             await self.serve(connection)
         }

@@ -10,7 +10,7 @@ import StrataWire
 /// The algorithm name is `MD5-of-<crcPerBlock>MD5-of-512CRC32C`. Strata keeps its own frame
 /// checksums, not HDFS's per-chunk ones, so this reads the file once and computes them.
 struct FileChecksum: Sendable, Equatable {
-    static let bytesPerCRC = 512
+    static let bytesPerCRC = BlockChecksumDigest.bytesPerCRC
 
     var algorithm: String
     var bytes: [UInt8]
@@ -23,38 +23,9 @@ struct FileChecksum: Sendable, Equatable {
         self.bytes = bytes + md5
     }
 
-    /// The CRCs and block MD5 of one block, fed its raw bytes in order.
-    struct BlockDigest {
-        private var md5 = MD5()
-        private var crc: UInt32 = 0
-        private var chunkFill = 0
-        private(set) var crcCount: UInt64 = 0
-
-        mutating func update(_ bytes: [UInt8]) {
-            var start = 0
-            bytes.withUnsafeBytes { raw in
-                while start < raw.count {
-                    let take = min(FileChecksum.bytesPerCRC - chunkFill, raw.count - start)
-                    crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[start..<(start + take)]), continuing: crc)
-                    chunkFill += take
-                    start += take
-                    if chunkFill == FileChecksum.bytesPerCRC { endChunk() }
-                }
-            }
-        }
-
-        private mutating func endChunk() {
-            md5.update([UInt8(truncatingIfNeeded: crc >> 24), UInt8(truncatingIfNeeded: crc >> 16), UInt8(truncatingIfNeeded: crc >> 8), UInt8(truncatingIfNeeded: crc)])
-            crcCount += 1
-            crc = 0
-            chunkFill = 0
-        }
-
-        mutating func finish() -> [UInt8] {
-            if chunkFill > 0 { endChunk() }
-            return md5.finish()
-        }
-    }
+    /// The CRCs and block MD5 of one block, fed its raw bytes in order (shared with the data
+    /// nodes' OP_BLOCK_CHECKSUM, so both give the same block checksums).
+    typealias BlockDigest = BlockChecksumDigest
 
     /// Reads `path` through `client` and computes its checksum; returns it with the bytes read.
     static func compute(path: String, client: DFSClient) async throws -> (FileChecksum, UInt64) {

@@ -32,14 +32,35 @@ public enum Transfer {
     }
 }
 
-/// Accepts transfer connections and runs `handler` for each, concurrently, until closed.
+/// Another protocol served on the transfer port beside Strata's (Hadoop's DataTransferProtocol):
+/// recognised by its first bytes, `configure` sets up a connection's pipeline (on its event
+/// loop) and returns what serves it, which the server runs as one of its connection tasks.
+public struct SharedTransferProtocol: Sendable {
+    public var magic: [UInt8]
+    public var configure: @Sendable (any Channel) throws -> @Sendable () async -> Void
+
+    public init(magic: [UInt8], configure: @escaping @Sendable (any Channel) throws -> @Sendable () async -> Void) {
+        self.magic = magic
+        self.configure = configure
+    }
+}
+
+/// Accepts transfer connections and runs `handler` for each, concurrently, until closed. With
+/// `sharedProtocols`, a connection's first bytes say whether it speaks Strata's protocol (`STDT`)
+/// or one of them; a connection of none is closed.
 public final class TransferServer: Sendable {
     public let port: Int
     private let channel: any Channel
     private let acceptLoop: Task<Void, Never>
 
+    /// What serves one accepted connection.
+    typealias Serve = @Sendable () async -> Void
+
+    /// How long a connection on a shared port may take to send the bytes naming its protocol.
+    static let firstBytesTimeoutSeconds: Int64 = 30
+
     public static func start(
-        host: String, port: Int, group: any EventLoopGroup, logger: Logger,
+        host: String, port: Int, group: any EventLoopGroup, logger: Logger, sharedProtocols: [SharedTransferProtocol] = [],
         handler: @escaping @Sendable (TransferChannel) async -> Void
     ) async throws -> TransferServer {
         let server = try await ServerBootstrap(group: group)
@@ -47,12 +68,43 @@ public final class TransferServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allocator, value: TransferBuffers.allocator)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
+            .bind(host: host, port: port) { channel -> EventLoopFuture<Serve> in
+                let strata: @Sendable (any Channel) throws -> Serve = { channel in
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireFrameDecoder(expecting: .transfer)))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireFrameEncoder()))
-                    return try TransferChannel(wrappingChannelSynchronously: channel)
+                    let connection = try TransferChannel(wrappingChannelSynchronously: channel)
+                    return { await handler(connection) }
                 }
+                if sharedProtocols.isEmpty {
+                    return channel.eventLoop.makeCompletedFuture { try strata(channel) }
+                }
+                // The connection is served once its first bytes name its protocol; one that
+                // names none (or closes first) is dropped. (The initializer cannot wait for those
+                // bytes itself: an accepted channel starts reading only once it has returned.)
+                let chosen = channel.eventLoop.makePromise(of: Serve.self)
+                let protocols = [SharedTransferProtocol(magic: WirePreamble.transfer.magic, configure: strata)] + sharedProtocols
+                let sniffed = protocols.map { shared in
+                    SharedPortProtocol(magic: shared.magic) { channel in chosen.succeed(try shared.configure(channel)) }
+                }
+                // A connection that says nothing is closed after a while rather than held open.
+                let silence = channel.eventLoop.scheduleTask(in: .seconds(Self.firstBytesTimeoutSeconds)) { channel.close(promise: nil) }
+                chosen.futureResult.whenComplete { _ in silence.cancel() }
+                do {
+                    try channel.pipeline.syncOperations.addHandler(
+                        PortProtocolSniffer(protocols: sniffed, logger: logger) {
+                            chosen.fail(WireProtocolError("connection closed before it named a protocol of this port"))
+                        })
+                } catch {
+                    chosen.fail(error)
+                }
+                return channel.eventLoop.makeSucceededFuture({
+                    let serve = await withTaskCancellationHandler {
+                        try? await chosen.futureResult.get()
+                    } onCancel: {
+                        channel.close(promise: nil)
+                    }
+                    await serve?()
+                })
             }
         let boundPort = server.channel.localAddress?.port ?? port
         let rawChannel = server.channel
@@ -60,8 +112,8 @@ public final class TransferServer: Sendable {
             do {
                 try await withThrowingDiscardingTaskGroup { group in
                     try await server.executeThenClose { connections in
-                        for try await connection in connections {
-                            group.addTask { await handler(connection) }
+                        for try await serve in connections {
+                            group.addTask { await serve() }
                         }
                     }
                 }

@@ -1,7 +1,8 @@
-/// MD5 (RFC 1321), incremental. Only for HDFS's file checksum (`MD5-of-MD5-of-CRC32C`), which
-/// names MD5 as part of its format; nothing here relies on it for security. Written out rather
-/// than pulling in a cryptography library (and its C build) for one 64-byte block function.
-struct MD5 {
+/// MD5 (RFC 1321), incremental. Only for HDFS's block and file checksums (`MD5-of-MD5-of-CRC32C`,
+/// served by WebHDFS and by the data nodes' OP_BLOCK_CHECKSUM), which name MD5 as part of their
+/// format; nothing here relies on it for security. Written out rather than pulling in a
+/// cryptography library (and its C build) for one 64-byte block function.
+public struct MD5: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476)
     private var buffer: [UInt8] = []
     private var length: UInt64 = 0
@@ -17,9 +18,9 @@ struct MD5 {
         UInt32(truncatingIfNeeded: Int64((abs(sin(Double(index + 1))) * 4_294_967_296.0).rounded(.down)))
     }
 
-    init() { buffer.reserveCapacity(64) }
+    public init() { buffer.reserveCapacity(64) }
 
-    mutating func update(_ bytes: some Collection<UInt8>) {
+    public mutating func update(_ bytes: some Collection<UInt8>) {
         length += UInt64(bytes.count)
         for byte in bytes {
             buffer.append(byte)
@@ -30,7 +31,7 @@ struct MD5 {
         }
     }
 
-    mutating func finish() -> [UInt8] {
+    public mutating func finish() -> [UInt8] {
         let bitLength = length &* 8
         var padding: [UInt8] = [0x80]
         let used = (buffer.count + 1) % 64
@@ -47,7 +48,7 @@ struct MD5 {
         return digest
     }
 
-    static func digest(_ bytes: some Collection<UInt8>) -> [UInt8] {
+    public static func digest(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var md5 = MD5()
         md5.update(bytes)
         return md5.finish()
