@@ -42,3 +42,16 @@ def test_append_to_an_empty_file_and_missing_files(client):
         client.read("/files/missing")
     with pytest.raises(FileNotFoundError):
         client.append("/files/missing")
+
+
+def test_recover_lease_closes_a_file_left_open(client):
+    client.mkdirs("/files", create_parent=True)
+    writer = client.create("/files/left-open")
+    # Open for writing, no block yet: recovering the lease closes it at once.
+    assert client.recover_lease("/files/left-open")
+    assert client.recover_lease("/files/left-open")
+    # The writer's own close afterwards finds the file closed: still fine (a retried complete).
+    writer.close()
+    assert client.get_file_info("/files/left-open").length == 0
+    with pytest.raises(FileNotFoundError):
+        client.recover_lease("/files/missing")
