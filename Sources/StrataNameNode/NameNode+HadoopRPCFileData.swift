@@ -77,6 +77,11 @@ extension NameNode {
             return try await hadoopCreate(try call.request(), call)
         case "addBlock":
             let request = try call.request(Hadoop_Hdfs_AddBlockRequestProto.self)
+            var response = Hadoop_Hdfs_AddBlockResponseProto()
+            if let allocated = blockAllocatedBefore(request) {
+                response.block = hadoopLocatedBlock(allocated)
+                return response
+            }
             var add = Strata_Wire_AddBlockRequest()
             add.path = request.src
             add.fileID = request.fileID
@@ -90,7 +95,6 @@ extension NameNode {
             add.excludeNodeIds = request.excludeNodes.map(\.id.datanodeUuid)
             add.writerNodeID = writerNode(favoredNodes: request.favoredNodes, call) ?? ""
             let answer = try await strata(.addBlock, add, call, clientName: request.clientName, as: Strata_Wire_AddBlockResponse.self)
-            var response = Hadoop_Hdfs_AddBlockResponseProto()
             response.block = hadoopLocatedBlock(answer.block)
             return response
         case "complete":
@@ -467,6 +471,37 @@ extension NameNode {
             block.generationStamp = record.generationStamp
             block.numBytes = record.numBytes
             return block
+        }
+    }
+
+    /// A retried addBlock (ClientProtocol marks it idempotent: a client whose answer was lost
+    /// asks again): when the file's last block is still empty and the block before it is the
+    /// `previous` the client names, that last block is the one the first call allocated, and is
+    /// answered again on the same nodes (HDFS's "case 2" of addBlock).
+    func blockAllocatedBefore(_ request: Hadoop_Hdfs_AddBlockRequestProto) -> Strata_Wire_LocatedBlock? {
+        state.withLock { state in
+            let path = state.namespace.currentPath(request.src, fileId: request.fileID, clientName: request.clientName)
+            guard let target = (try? state.namespace.resolve(path))?.target, state.namespace.writers[target] == request.clientName
+            else { return nil }
+            let node = state.namespace.inode(target)
+            let blocks = node.blocks.array
+            guard let lastId = blocks.last, let last = state.namespace.blocks[lastId], !last.isComplete, last.numBytes == 0,
+                let targets = state.pipelineTargets[lastId]
+            else { return nil }
+            if request.hasPrevious {
+                guard blocks.count >= 2, blocks[blocks.count - 2] == request.previous.blockID,
+                    state.namespace.blocks[request.previous.blockID]?.generationStamp == request.previous.generationStamp
+                else { return nil }
+            } else if blocks.count != 1 {
+                return nil
+            }
+            var located = Strata_Wire_LocatedBlock()
+            located.block.blockID = lastId
+            located.block.generationStamp = last.generationStamp
+            located.offset = state.namespace.fileLength(node)
+            located.locations = targets.map { state.blockManager.nodeInfo($0) }
+            located.rawFrameSize = UInt32(configuration.rawFrameSize)
+            return located
         }
     }
 

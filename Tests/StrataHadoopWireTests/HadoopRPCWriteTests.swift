@@ -56,6 +56,9 @@ struct HadoopRPCWriteTests {
                 #expect(!empty.hasLastBlock)
 
                 let located = try await client.addBlock("/hadoop/write/file", clientName: writer, fileId: created.fileID)
+                // A retried addBlock (its answer lost) gets the same block on the same nodes.
+                let retried = try await client.addBlock("/hadoop/write/file", clientName: writer, fileId: created.fileID)
+                #expect(retried == located)
                 #expect(located.b.poolID == "BP-\(cluster.nameNode.namespaceId)")
                 #expect(located.b.numBytes == 0)
                 #expect(located.offset == 0)
