@@ -1,12 +1,12 @@
 import Foundation
 import NIOCore
 import StrataClient
-import StrataHadoopWire
 import StrataTestKit
 import StrataWire
 import SwiftProtobuf
 import Testing
 
+@testable import StrataHadoopWire
 @testable import StrataNameNode
 
 /// ClientProtocol's file data path over Hadoop RPC against a loopback cluster: the calls a
@@ -470,6 +470,63 @@ struct HadoopRPCWriteTests {
                 let secret = try #require(listed.dirList.partialListing.first { String(decoding: $0.path, as: UTF8.self) == "secret" })
                 #expect(secret.hasLocations)
                 #expect(secret.locations.blocks.isEmpty)
+            }
+        }
+    }
+
+    @Test func badFileDataRequestsGetClearErrorsAndTheServerGoesOn() async throws {
+        try await Self.withCluster(dataNodes: 1) { cluster, strata in
+            try await HadoopRPCTestClient.with(port: cluster.nameNodePort) { client in
+                // A request body that is not the method's message.
+                var header = Hadoop_Common_RequestHeaderProto()
+                header.methodName = "addBlock"
+                header.declaringClassProtocolName = HadoopRPC.clientProtocolName
+                header.clientProtocolVersion = 1
+                var garbage = ByteBuffer()
+                Varint.write(4, to: &garbage)
+                garbage.writeBytes([0xFF, 0xFF, 0xFF, 0xFF])
+                try await client.send(
+                    client.packet([client.delimited(client.rpcHeader(callId: 500)), client.delimited(header), Array(buffer: garbage)]))
+                let malformed = try #require(try await client.readResponse())
+                #expect(Int32(bitPattern: malformed.header.callID) == 500)
+                #expect(malformed.header.exceptionClassName == "org.apache.hadoop.ipc.RpcServerException")
+                #expect(malformed.header.errorDetail == .errorRpcServer)
+
+                // Calls without the client name a lease needs, and about blocks that do not exist.
+                let noClient = await HadoopRPCTestClient.remoteErrorClass {
+                    _ = try await client.create("/bad/file", clientName: "")
+                }
+                #expect(noClient == "java.lang.IllegalArgumentException")
+                var fsync = Hadoop_Hdfs_FsyncRequestProto()
+                fsync.src = "/bad/file"
+                fsync.client = ""
+                let noFsyncClient = await HadoopRPCTestClient.remoteErrorClass {
+                    _ = try await client.call("fsync", fsync, as: Hadoop_Hdfs_FsyncResponseProto.self)
+                }
+                #expect(noFsyncClient == "java.lang.IllegalArgumentException")
+                var update = Hadoop_Hdfs_UpdateBlockForPipelineRequestProto()
+                update.block.poolID = "BP-elsewhere"
+                update.block.blockID = 12345
+                update.block.generationStamp = 1
+                update.clientName = "DFSClient_bad"
+                let unknownBlock = await HadoopRPCTestClient.remoteErrorClass {
+                    _ = try await client.call("updateBlockForPipeline", update, as: Hadoop_Hdfs_UpdateBlockForPipelineResponseProto.self)
+                }
+                #expect(unknownBlock == "java.io.IOException")
+                // Appending to a new block is refused, in the words hdfs-native looks for.
+                try await strata.createEmpty("/bad/closed", replication: 1)
+                var append = Hadoop_Hdfs_AppendRequestProto()
+                append.src = "/bad/closed"
+                append.clientName = "DFSClient_bad"
+                append.flag = 0x04 | 0x20
+                let newBlock = await HadoopRPCTestClient.remoteErrorClass {
+                    _ = try await client.call("append", append, as: Hadoop_Hdfs_AppendResponseProto.self)
+                }
+                #expect(newBlock == "java.lang.UnsupportedOperationException")
+
+                // The connection, and the name node for other clients, go on.
+                #expect(try await client.fileInfo("/bad/closed")?.length == 0)
+                #expect(try await strata.status("/bad/closed")?.kind == .file)
             }
         }
     }
