@@ -259,30 +259,48 @@ extension NameNode {
         }
     }
 
-    /// HDFS `truncate`. At a block boundary (or the file's length) the file is cut at once and
-    /// the answer is true. A cut inside a block needs the kept bytes copied into a new block,
-    /// which Strata does on the client side (`strata dfs truncate`, WebHDFS TRUNCATE): over
-    /// Hadoop RPC such a cut is refused with UnsupportedOperationException.
+    /// Cuts a closed file inside a block as the given user (`path`, `newLength`, `user`) and
+    /// answers HDFS truncate's result: the kept bytes of the cut block are copied into a new
+    /// block, which Strata does on the client side (`DFSClient.truncate`).
+    public typealias TruncateInsideBlock = @Sendable (_ path: String, _ newLength: UInt64, _ user: String) async throws -> Bool
+
+    /// Installs how Hadoop RPC's truncate cuts inside a block: the service that runs the name
+    /// node gives it a DFS client of this name node (as WebHDFS TRUNCATE uses). Without one,
+    /// such a cut is refused with UnsupportedOperationException.
+    public func setTruncateInsideBlock(_ truncate: TruncateInsideBlock?) {
+        truncateInsideBlock.withLock { $0 = truncate }
+    }
+
+    /// HDFS `truncate`. At a block boundary (or the file's length) the file is cut at once. A
+    /// cut inside a block is done by copying the kept bytes into a new block that replaces the
+    /// cut one (`setTruncateInsideBlock`). Either way the file has its new length when the call
+    /// returns, and the answer is true (HDFS's false, "block recovery still running", does not
+    /// arise).
     func hadoopTruncate(_ request: Hadoop_Hdfs_TruncateRequestProto, _ call: HadoopRPCCall) async throws -> Hadoop_Hdfs_TruncateResponseProto {
         guard request.newLength <= UInt64(Int64.max) else {
             throw RemoteException(.hadoopIllegalArgument, "Cannot truncate to a negative file size: \(Int64(bitPattern: request.newLength)).")
         }
+        guard !request.clientName.isEmpty else { throw RemoteException.illegalArgument("truncate needs a client name") }
         var locations = Strata_Wire_GetBlockLocationsRequest()
         locations.path = request.src
         let located = try strataInline(.getBlockLocations, locations, call, as: Strata_Wire_LocatedBlocks.self)
+        var response = Hadoop_Hdfs_TruncateResponseProto()
         if !located.underConstruction,
             let cut = located.blocks.first(where: { $0.offset < request.newLength && request.newLength < $0.offset + $0.block.numBytes })
         {
-            let boundaries = located.blocks.map { "\($0.offset)" }.joined(separator: ", ")
-            throw RemoteException(
-                .unsupportedOperation,
-                "Cannot truncate \(request.src) to \(request.newLength) over Hadoop RPC: the new length falls inside block "
-                    + "\(cut.block.blockID); truncate at a block boundary (\(boundaries), \(located.fileLength)) or use WebHDFS TRUNCATE")
+            guard let truncate = truncateInsideBlock.withLock({ $0 }) else {
+                let boundaries = located.blocks.map { "\($0.offset)" }.joined(separator: ", ")
+                throw RemoteException(
+                    .unsupportedOperation,
+                    "Cannot truncate \(request.src) to \(request.newLength) over Hadoop RPC: the new length falls inside block "
+                        + "\(cut.block.blockID); truncate at a block boundary (\(boundaries), \(located.fileLength)) or use WebHDFS TRUNCATE")
+            }
+            response.result = try await truncate(request.src, request.newLength, call.user)
+            return response
         }
         var truncate = Strata_Wire_TruncateRequest()
         truncate.path = request.src
         truncate.newLength = request.newLength
-        var response = Hadoop_Hdfs_TruncateResponseProto()
         response.result = try await strata(.truncate, truncate, call, clientName: request.clientName, as: Strata_Wire_BoolResponse.self).result
         return response
     }

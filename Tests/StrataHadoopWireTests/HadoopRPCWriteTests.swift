@@ -252,14 +252,24 @@ struct HadoopRPCWriteTests {
                 #expect(joined.blocks.map(\.offset) == [0, blockSize, 2 * blockSize])
                 #expect(joined.fileLength == 2 * blockSize + 1000)
 
+                // Inside a block: the kept bytes are copied into a new block, done when it answers.
                 var truncate = Hadoop_Hdfs_TruncateRequestProto()
                 truncate.src = "/concat/target"
-                truncate.newLength = blockSize + 100
+                truncate.newLength = 2 * blockSize + 100
                 truncate.clientName = "DFSClient_truncate"
+                #expect(try await client.call("truncate", truncate, as: Hadoop_Hdfs_TruncateResponseProto.self).result)
+                #expect(try await client.fileInfo("/concat/target")?.length == 2 * blockSize + 100)
+                #expect(try await strata.readAll("/concat/target") == whole + whole + Array(small.prefix(100)))
+                // A name node with no way to copy them refuses, clearly.
+                let cutter = cluster.nameNode.truncateInsideBlock.withLock { $0 }
+                cluster.nameNode.setTruncateInsideBlock(nil)
+                truncate.newLength = blockSize + 100
                 let inside = await HadoopRPCTestClient.remoteErrorClass {
                     _ = try await client.call("truncate", truncate, as: Hadoop_Hdfs_TruncateResponseProto.self)
                 }
+                cluster.nameNode.setTruncateInsideBlock(cutter)
                 #expect(inside == "java.lang.UnsupportedOperationException")
+                // At a block boundary the blocks after it go.
                 truncate.newLength = blockSize
                 #expect(try await client.call("truncate", truncate, as: Hadoop_Hdfs_TruncateResponseProto.self).result)
                 #expect(try await client.fileInfo("/concat/target")?.length == blockSize)
