@@ -93,7 +93,8 @@ extension NameNode {
                 add.previous = last
             }
             add.excludeNodeIds = request.excludeNodes.map(\.id.datanodeUuid)
-            add.writerNodeID = writerNode(favoredNodes: request.favoredNodes, call) ?? ""
+            // NO_LOCAL_WRITE and IGNORE_CLIENT_LOCALITY: no replica goes first to the writer's node.
+            if request.flags.isEmpty { add.writerNodeID = writerNode(favoredNodes: request.favoredNodes, call) ?? "" }
             let answer = try await strata(.addBlock, add, call, clientName: request.clientName, as: Strata_Wire_AddBlockResponse.self)
             response.block = hadoopLocatedBlock(answer.block)
             return response

@@ -33,7 +33,7 @@ extension HadoopRPCTestClient {
 
     func addBlock(
         _ path: String, clientName: String, fileId: UInt64, previous: Hadoop_Hdfs_ExtendedBlockProto? = nil,
-        excluding: [Hadoop_Hdfs_DatanodeInfoProto] = []
+        excluding: [Hadoop_Hdfs_DatanodeInfoProto] = [], favoredNodes: [String] = [], flags: [Hadoop_Hdfs_AddBlockFlagProto] = []
     ) async throws -> Hadoop_Hdfs_LocatedBlockProto {
         var request = Hadoop_Hdfs_AddBlockRequestProto()
         request.src = path
@@ -41,6 +41,8 @@ extension HadoopRPCTestClient {
         request.fileID = fileId
         if let previous { request.previous = previous }
         request.excludeNodes = excluding
+        request.favoredNodes = favoredNodes
+        request.flags = flags
         return try await call("addBlock", request, as: Hadoop_Hdfs_AddBlockResponseProto.self).block
     }
 

@@ -282,6 +282,30 @@ struct HadoopRPCWriteTests {
         try await Self.withCluster { cluster, _ in
             let writer = "DFSClient_pipeline"
             try await HadoopRPCTestClient.with(port: cluster.nameNodePort) { client in
+                // A favored node (host:port, as HDFS takes them) gets the first replica; excluded
+                // nodes get none.
+                let favored = cluster.dataNodes[2].transferPort
+                let placed = try await client.create("/pipeline/placed", clientName: writer, replication: 2)
+                let excluded = try await client.addBlock("/pipeline/placed", clientName: writer, fileId: placed.fileID)
+                let placedBlock = try await client.addBlock(
+                    "/pipeline/placed", clientName: writer, fileId: placed.fileID, previous: nil, excluding: [],
+                    favoredNodes: ["127.0.0.1:\(favored)"])
+                #expect(placedBlock == excluded)
+                var abandonPlaced = Hadoop_Hdfs_AbandonBlockRequestProto()
+                abandonPlaced.b = excluded.b
+                abandonPlaced.src = "/pipeline/placed"
+                abandonPlaced.holder = writer
+                _ = try await client.call("abandonBlock", abandonPlaced, as: Hadoop_Hdfs_AbandonBlockResponseProto.self)
+                let favoredBlock = try await client.addBlock(
+                    "/pipeline/placed", clientName: writer, fileId: placed.fileID, favoredNodes: ["127.0.0.1:\(favored)"])
+                #expect(favoredBlock.locs.first?.id.xferPort == UInt32(favored))
+                abandonPlaced.b = favoredBlock.b
+                _ = try await client.call("abandonBlock", abandonPlaced, as: Hadoop_Hdfs_AbandonBlockResponseProto.self)
+                let avoiding = try await client.addBlock(
+                    "/pipeline/placed", clientName: writer, fileId: placed.fileID, excluding: [favoredBlock.locs[0]])
+                #expect(avoiding.locs.count == 2)
+                #expect(!avoiding.locs.map(\.id.xferPort).contains(UInt32(favored)))
+
                 let created = try await client.create("/pipeline/file", clientName: writer, replication: 2)
                 let located = try await client.addBlock("/pipeline/file", clientName: writer, fileId: created.fileID)
                 #expect(located.locs.count == 2)
