@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import ServiceLifecycle
+import StrataClient
 import StrataCore
 import StrataHTTP
 import StrataNameNode
@@ -45,6 +46,24 @@ public final class NameNodeService: Service, Sendable {
 
     private func serve() async throws {
         let rpcPort = try await nameNode.start(group: group)
+        // Hadoop RPC's truncate inside a block copies the kept bytes as WebHDFS TRUNCATE does:
+        // with a DFS client of this name node, as the calling user.
+        let rpcHost = nameNode.configuration.host == "0.0.0.0" ? "127.0.0.1" : nameNode.configuration.host
+        let group = self.group
+        nameNode.setTruncateInsideBlock { path, newLength, user in
+            var configuration = DFSClientConfiguration(user: user)
+            configuration.nameNodeHost = rpcHost
+            configuration.nameNodePort = rpcPort
+            let client = DFSClient(configuration: configuration, group: group)
+            do {
+                let result = try await client.truncate(path, newLength: newLength)
+                await client.close()
+                return result
+            } catch {
+                await client.close()
+                throw error
+            }
+        }
         // Made after RPC serves: its requests go to the RPC port.
         let webHDFS = NameNodeWebHDFS.make(
             nameNode: nameNode, host: nameNode.configuration.host, port: httpPort, group: group, logger: logger)

@@ -100,9 +100,12 @@ extension NameNode {
             response.capacity = nodes.reduce(0) { $0 + $1.capacity }
             response.used = nodes.reduce(0) { $0 + $1.dfsUsed }
             response.remaining = nodes.reduce(0) { $0 + $1.remaining }
-            // Block health is counted by fsck's walk of the namespace, not kept as totals.
+            // Under-replicated and missing blocks are counted by fsck's walk of the namespace,
+            // not kept as totals; blocks with a replica reported corrupt are known at once.
             response.underReplicated = 0
-            response.corruptBlocks = 0
+            response.corruptBlocks = state.withLock { state in
+                UInt64(state.blockManager.corrupt.values.lazy.filter { !$0.isEmpty }.count)
+            }
             response.missingBlocks = 0
             return response
         case "getDatanodeReport":
@@ -120,6 +123,7 @@ extension NameNode {
             response.di = nodes.map(Self.hadoopDatanodeInfo)
             return response
         default:
+            if let response = try await handleHadoopFileData(call) { return response }
             throw RemoteException(
                 .rpcNoSuchMethod, "Unknown method \(call.methodName) called on \(HadoopRPC.clientProtocolName) protocol.")
         }
@@ -174,13 +178,13 @@ extension NameNode {
             response.state = .active
             return response
         default:
-            return nil
+            return try handleHadoopFileDataInline(call)
         }
     }
 
     /// Runs the Strata call `method` with `request` as the Hadoop caller, through the same
     /// dispatch as Strata's own RPC.
-    private func strata<Response: SwiftProtobuf.Message>(
+    func strata<Response: SwiftProtobuf.Message>(
         _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, _ call: HadoopRPCCall, clientName: String = "",
         as: Response.Type
     ) async throws -> Response {
@@ -192,7 +196,7 @@ extension NameNode {
     }
 
     /// `strata` for the calls Strata's RPC answers inline.
-    private func strataInline<Response: SwiftProtobuf.Message>(
+    func strataInline<Response: SwiftProtobuf.Message>(
         _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, _ call: HadoopRPCCall, clientName: String = "",
         as: Response.Type
     ) throws -> Response {
@@ -205,7 +209,7 @@ extension NameNode {
         return response
     }
 
-    private func strataCall(
+    func strataCall(
         _ method: NameNodeMethod, _ request: some SwiftProtobuf.Message, _ call: HadoopRPCCall, clientName: String
     ) throws -> RPCCall {
         var header = Strata_Wire_RequestHeader()
@@ -215,7 +219,7 @@ extension NameNode {
         return RPCCall(header: header, body: try request.serializedBuffer(), remoteAddress: call.remoteAddress)
     }
 
-    private func fileStatus(_ path: String, _ call: HadoopRPCCall) throws -> Hadoop_Hdfs_HdfsFileStatusProto? {
+    func fileStatus(_ path: String, _ call: HadoopRPCCall) throws -> Hadoop_Hdfs_HdfsFileStatusProto? {
         var request = Strata_Wire_PathRequest()
         request.path = path
         let response = try strataInline(.getFileInfo, request, call, as: Strata_Wire_GetFileInfoResponse.self)
@@ -232,19 +236,22 @@ extension NameNode {
         listing.limit = UInt32(Limits.listingBatchSize)
         let answer = try strataInline(.getListing, listing, call, as: Strata_Wire_GetListingResponse.self)
         var response = Hadoop_Hdfs_GetListingResponseProto()
-        if answer.status.kind == .file {
-            // A file lists as itself, under an empty name (HDFS's getListing of a file).
-            response.dirList.partialListing = [Self.hadoopStatus(answer.status, name: "")]
-        } else {
-            response.dirList.partialListing = answer.entries.map { entry in
-                Self.hadoopStatus(entry, name: String(entry.path.split(separator: "/").last ?? ""))
+        // A file lists as itself, under an empty name (HDFS's getListing of a file).
+        let entries = answer.status.kind == .file ? [answer.status] : answer.entries
+        response.dirList.partialListing = try entries.map { entry in
+            var status = Self.hadoopStatus(
+                entry, name: answer.status.kind == .file ? "" : String(entry.path.split(separator: "/").last ?? ""))
+            // With needLocation each file comes with its blocks (HdfsLocatedFileStatusProto).
+            if request.needLocation && entry.kind == .file {
+                status.locations = try hadoopListedLocations(entry.path, length: entry.length, call)
             }
+            return status
         }
         response.dirList.remainingEntries = answer.remaining
         return response
     }
 
-    private func datanodes(_ call: HadoopRPCCall) async throws -> [Strata_Wire_DatanodeInfo] {
+    func datanodes(_ call: HadoopRPCCall) async throws -> [Strata_Wire_DatanodeInfo] {
         try await strata(.getDatanodeReport, Strata_Wire_Empty(), call, as: Strata_Wire_DatanodeReport.self).nodes
     }
 
@@ -282,6 +289,8 @@ extension NameNode {
         info.remaining = node.remaining
         info.blockPoolUsed = node.dfsUsed
         info.lastUpdate = UInt64(max(0, node.lastHeartbeatMs))
+        // One rack: Strata places replicas without a topology.
+        info.location = "/default-rack"
         info.adminState = switch node.adminState {
         case "decommissioning": .decommissionInprogress
         case "decommissioned": .decommissioned

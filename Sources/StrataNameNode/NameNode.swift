@@ -46,6 +46,8 @@ public final class NameNode: Sendable {
     /// Signalled when a data node registers, finishes a full block report or dies, and when safe
     /// mode turns on or off: what a cluster waits on to know it is ready.
     public let clusterStateChanges = EventCounter()
+    /// Cuts a file inside a block for Hadoop RPC's truncate (see `setTruncateInsideBlock`).
+    let truncateInsideBlock = Mutex<TruncateInsideBlock?>(nil)
 
     /// Opens the journal, loads the newest checkpoint image and replays the edits after it.
     public init(configuration: NameNodeConfiguration, logger: Logger, clock: any Clock = SystemClock()) throws {
