@@ -32,6 +32,15 @@ public final class Agent: Sendable {
     let stopping = Mutex(false)
     /// Signalled when the master asks the agent to register again.
     let registrationWanted = EventCounter()
+    /// Signalled at every kill request: tasks held until their not-before time look again.
+    let killRequests = EventCounter()
+    /// Status reports not yet sent to the master, and whether a sender is draining them.
+    let outbox = Mutex(Outbox())
+
+    struct Outbox {
+        var pending: [TaskStatus] = []
+        var sending = false
+    }
 
     struct AgentTask: Sendable {
         var order: TaskLaunchOrder
@@ -191,6 +200,8 @@ public final class Agent: Sendable {
             stopping.withLock { $0 = true }
             for taskId in tasks.keys { tasks[taskId]?.killRequested = true }
         }
+        // Tasks waiting for their not-before time stop waiting.
+        killRequests.signal()
         while true {
             await executor.killAll(gracePeriodMs: 2_000)
             let all = runners.withLock { runners in
@@ -226,6 +237,7 @@ public final class Agent: Sendable {
             tasks[taskId]?.killRequested = true
             return tasks[taskId]?.running
         }
+        killRequests.signal()
         if let running {
             await running.kill(gracePeriodMs: configuration.killGracePeriodMs)
         } else if tasks.withLock({ $0[taskId] == nil }) {
@@ -274,6 +286,12 @@ public final class Agent: Sendable {
             lease = acquired
             container = ContainerSpec(rootFilesystem: acquired.rootFilesystem, readOnly: true, workingDirectory: image.workingDirectory)
         }
+        if container != nil, !(await waitUntilNotBefore(order)) {
+            // A container is made by runc when it starts, so it waits here, prepared (its image
+            // pulled and unpacked), for its not-before time.
+            if let lease { await imageCache.release(lease) }
+            return Self.killedBeforeItsTime(order)
+        }
         do {
             let status = try await launchAndWait(order, sandbox: sandbox, client: client, container: container)
             if let lease { await imageCache.release(lease) }
@@ -290,9 +308,13 @@ public final class Agent: Sendable {
         // The task starts at once and reads its split from a pipe while the split is read from
         // the DFS (no copy of it on disk).
         let input = try TaskInputPipe()
-        let launch = TaskLaunch(
+        var launch = TaskLaunch(
             taskId: order.taskId, arguments: order.arguments, environment: taskEnvironment(order, sandbox: sandbox), user: order.user,
             sandbox: sandbox, standardInputDescriptor: input.readDescriptor, resources: order.resources, container: container)
+        // A process due later is made ready now (files, cgroups, its shell waiting in them) and
+        // released at its not-before time, so that many tasks due at one instant start then
+        // rather than queueing behind each other's preparation.
+        launch.heldUntilReleased = container == nil && millisecondsUntilNotBefore(order) > 0
         let running: RunningTask
         do {
             running = try await executor.launch(launch)
@@ -321,7 +343,12 @@ public final class Agent: Sendable {
             return tasks[order.taskId]?.killRequested ?? false
         }
         if killedMeanwhile { await running.kill(gracePeriodMs: configuration.killGracePeriodMs) }
-        await report(TaskStatus(taskId: order.taskId, state: .running))
+        var startedCommand = true
+        if launch.heldUntilReleased {
+            startedCommand = await waitUntilNotBefore(order) && running.release()
+            if !startedCommand { await running.kill(gracePeriodMs: 0) }
+        }
+        if startedCommand { await report(TaskStatus(taskId: order.taskId, state: .running)) }
         let health = order.healthCheck.map { check in
             Task { await self.superviseHealth(check, order: order, running: running, sandbox: sandbox) }
         }
@@ -333,6 +360,8 @@ public final class Agent: Sendable {
         input.cancel()
         let readResult = await reading.value
         await input.waitUntilClosed()
+        // Held and killed before its time: its command never ran, whatever became of its input.
+        if !startedCommand { return Self.killedBeforeItsTime(order) }
         let read: SplitReader.Result
         switch readResult {
         case .success(let result):
@@ -358,6 +387,32 @@ public final class Agent: Sendable {
             }
         }
         return status
+    }
+
+    /// How long until the order's not-before time by the agent's clock (0 when none or past).
+    func millisecondsUntilNotBefore(_ order: TaskLaunchOrder) -> Int64 {
+        guard let notBefore = order.notBeforeMs else { return 0 }
+        return max(0, notBefore - clock.wallTimeMs)
+    }
+
+    /// Waits until the order's not-before time, measured on the agent's monotonic clock from
+    /// its wall clock now (a step of the wall clock meanwhile does not move it). False if the
+    /// task was asked to die first: its command must then never start.
+    func waitUntilNotBefore(_ order: TaskLaunchOrder) async -> Bool {
+        let deadline = clock.now.advanced(byMilliseconds: millisecondsUntilNotBefore(order))
+        while true {
+            let seen = killRequests.count
+            if tasks.withLock({ $0[order.taskId]?.killRequested ?? true }) { return false }
+            if clock.now >= deadline { return true }
+            await clock.wait(for: killRequests, after: seen, until: deadline)
+        }
+    }
+
+    /// The status of a task killed while it waited for its not-before time.
+    static func killedBeforeItsTime(_ order: TaskLaunchOrder) -> TaskStatus {
+        TaskStatus(
+            taskId: order.taskId, state: .killed, reason: "REASON_TASK_KILLED",
+            message: "killed before its not-before time; its command never started")
     }
 
     func taskEnvironment(_ order: TaskLaunchOrder, sandbox: String) -> [String: String] {
@@ -414,18 +469,45 @@ public final class Agent: Sendable {
         return DFSClient(configuration: configuration, group: group, clock: clock)
     }
 
-    /// Records a task's state and tells the master. A status the master did not get goes with the
-    /// next heartbeat.
+    /// Records a task's state and tells the master (batched with other tasks' reports). A status
+    /// the master did not get goes with the next heartbeat.
     func report(_ status: TaskStatus) async {
         tasks.withLock { tasks in
             tasks[status.taskId]?.status = status
             if status.state.isTerminal { tasks[status.taskId]?.running = nil }
         }
-        do {
-            let _: [String: String] = try await post("/api/v1/agents/\(agentId)/status", status)
-            if status.state.isTerminal { tasks.withLock { $0[status.taskId]?.acknowledged = true } }
-        } catch {
-            logger.debug("status update not delivered; the next heartbeat carries it", metadata: ["task": "\(status.taskId)", "error": "\(error)"])
+        let sends = outbox.withLock { outbox -> Bool in
+            outbox.pending.append(status)
+            guard !outbox.sending else { return false }
+            outbox.sending = true
+            return true
+        }
+        if sends { await sendReports() }
+    }
+
+    /// Sends the queued status reports, as many per call as have gathered (in order), until none
+    /// is left. One caller at a time does this (the one that found no sender at work): while its
+    /// call is under way the others' statuses gather, so a burst of tasks starting at one instant
+    /// reaches the master in a few calls, each handled and logged as one.
+    func sendReports() async {
+        while true {
+            let batch = outbox.withLock { outbox -> [TaskStatus]? in
+                guard !outbox.pending.isEmpty else {
+                    outbox.sending = false
+                    return nil
+                }
+                let batch = Array(outbox.pending.prefix(ComputeAPI.StatusReports.maximumCount))
+                outbox.pending.removeFirst(batch.count)
+                return batch
+            }
+            guard let batch else { return }
+            do {
+                let _: [String: String] = try await post("/api/v1/agents/\(agentId)/statuses", ComputeAPI.StatusReports(statuses: batch))
+                acknowledge(batch)
+            } catch {
+                logger.debug(
+                    "status updates not delivered; the next heartbeat carries them", metadata: ["tasks": "\(batch.count)", "error": "\(error)"])
+            }
         }
     }
 

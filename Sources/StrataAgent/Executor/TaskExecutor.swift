@@ -73,6 +73,9 @@ public final class TaskExecutor: Sendable {
         guard let command = launch.arguments.first, !command.isEmpty else {
             throw .invalid("task \(launch.taskId) has no command")
         }
+        guard !launch.heldUntilReleased || launch.container == nil else {
+            throw .invalid("task \(launch.taskId): only a process task can be held until released, not a container")
+        }
         try reserve(launch.taskId)
         do throws(LaunchError) {
             // User lookups (NSS, maybe over the network), file creation and spawning block:
@@ -160,10 +163,14 @@ public final class TaskExecutor: Sendable {
             // sh joins the cgroups, says so on descriptor 3 (and closes it), then becomes setpriv,
             // which becomes the command: the command starts inside its cgroups, as its user.
             // argv[0] stays as given; setpriv looks it up on the task's PATH.
+            // A held task's shell then waits on descriptor 4 for the agent's "go": anything else
+            // (the agent gone, the gate closed) ends it before the command ever runs.
+            let waitForGate = launch.heldUntilReleased
+                ? #"read -r gate <&4 || exit 125; exec 4<&-; [ "$gate" = go ] || exit 125; "# : ""
             let joinCgroups = """
                 for procs do shift; [ "$procs" = -- ] && break; \
                 echo $$ > "$procs" || { echo "strata: cannot join cgroup $procs" >&2; exit 125; }; done; \
-                echo joined >&3; exec 3>&-; exec "$@"
+                echo joined >&3; exec 3>&-; \(waitForGate)exec "$@"
                 """
             request = ChildProcess.Request(
                 executable: "/bin/sh",
@@ -175,27 +182,31 @@ public final class TaskExecutor: Sendable {
         }
 
         var joinedPipe: [Int32] = [-1, -1]
+        var gatePipe: [Int32] = [-1, -1]
         if container == nil {
-            guard ChildProcess.makePipe(&joinedPipe) else {
+            guard ChildProcess.makePipe(&joinedPipe), !launch.heldUntilReleased || ChildProcess.makePipe(&gatePipe) else {
                 let problem = describe(errno: errno)
+                for descriptor in joinedPipe + gatePipe where descriptor >= 0 { close(descriptor) }
                 _ = cgroup.removeOnce()
                 throw .launchFailed("cannot make a pipe: \(problem)")
             }
             request.descriptor3 = joinedPipe[1]
+            if launch.heldUntilReleased { request.descriptor4 = gatePipe[0] }
         }
         let pid: pid_t
         do {
             pid = try ChildProcess.spawn(request)
         } catch {
-            for descriptor in joinedPipe where descriptor >= 0 { close(descriptor) }
+            for descriptor in joinedPipe + gatePipe where descriptor >= 0 { close(descriptor) }
             _ = cgroup.removeOnce()
             container?.removeBundle()
             throw error
         }
         if joinedPipe[1] >= 0 { close(joinedPipe[1]) }
+        if gatePipe[0] >= 0 { close(gatePipe[0]) }
         let task = RunningTask(
             taskId: launch.taskId, pid: pid, cgroup: cgroup, container: container,
-            requestedMemoryMB: launch.resources.memMB, logger: logger,
+            requestedMemoryMB: launch.resources.memMB, gate: gatePipe[1] >= 0 ? gatePipe[1] : nil, logger: logger,
             onEnd: { [weak self] task in self?.forget(task) })
         // Registered before anything can end it, so that its end always unregisters it.
         registry.withLock { registry in
