@@ -40,6 +40,10 @@ public final class Agent: Sendable {
     struct Outbox {
         var pending: [TaskStatus] = []
         var sending = false
+        /// Reports of each task queued or being sent. A heartbeat leaves such a task out: it
+        /// carries a task's latest state only, and sent ahead of a queued RUNNING it would have
+        /// the master skip that state (and its time) for a task that already finished.
+        var undelivered: [String: Int] = [:]
     }
 
     struct AgentTask: Sendable {
@@ -161,7 +165,7 @@ public final class Agent: Sendable {
             await clock.wait(for: registrationWanted, after: seen, until: clock.now.advanced(byMilliseconds: configuration.heartbeatIntervalMs))
             if registrationWanted.count != seen { return }
             do {
-                let statuses = reportedStatuses()
+                let statuses = reportedStatuses(leavingOutQueued: true)
                 let reply: ComputeAPI.HeartbeatReply = try await post(
                     "/api/v1/agents/\(agentId)/heartbeat", ComputeAPI.Heartbeat(tasks: statuses))
                 if reply.reregister {
@@ -175,10 +179,13 @@ public final class Agent: Sendable {
         }
     }
 
-    /// The tasks the master should hear about: those not ended, and ended ones it has not acknowledged.
-    func reportedStatuses() -> [TaskStatus] {
-        tasks.withLock { tasks in
-            tasks.values.filter { !$0.acknowledged }.map(\.status).sorted { $0.taskId < $1.taskId }
+    /// The tasks the master should hear about: those not ended, and ended ones it has not
+    /// acknowledged; for a heartbeat (`leavingOutQueued`), not those whose reports are on their
+    /// way (a registration names every task: the master takes a task left out for lost).
+    func reportedStatuses(leavingOutQueued: Bool = false) -> [TaskStatus] {
+        let queued = leavingOutQueued ? outbox.withLock { Set($0.undelivered.keys) } : []
+        return tasks.withLock { tasks in
+            tasks.values.filter { !$0.acknowledged && !queued.contains($0.status.taskId) }.map(\.status).sorted { $0.taskId < $1.taskId }
         }
     }
 
@@ -478,6 +485,7 @@ public final class Agent: Sendable {
         }
         let sends = outbox.withLock { outbox -> Bool in
             outbox.pending.append(status)
+            outbox.undelivered[status.taskId, default: 0] += 1
             guard !outbox.sending else { return false }
             outbox.sending = true
             return true
@@ -507,6 +515,12 @@ public final class Agent: Sendable {
             } catch {
                 logger.debug(
                     "status updates not delivered; the next heartbeat carries them", metadata: ["tasks": "\(batch.count)", "error": "\(error)"])
+            }
+            outbox.withLock { outbox in
+                for status in batch {
+                    let left = (outbox.undelivered[status.taskId] ?? 1) - 1
+                    outbox.undelivered[status.taskId] = left > 0 ? left : nil
+                }
             }
         }
     }
