@@ -11,8 +11,10 @@ import Synchronization
 /// cpuacct, memory, pids, freezer on cgroup v1; the unified one on v2). A process task joins
 /// it before its command starts: the executor spawns `/bin/sh`, which writes its own pid to the
 /// cgroups' `cgroup.procs` and then execs `setpriv` (which switches to the task's user) which
-/// execs the command, so nothing of the command ever runs outside the cgroups or as root. runc
-/// puts a container's processes in the same place itself.
+/// execs the command, so nothing of the command ever runs outside the cgroups or as root (a
+/// task that runs as the agent's own user and groups execs its command without `setpriv`). A
+/// task held until released (`TaskLaunch.heldUntilReleased`) waits, in its cgroups, for the
+/// executor's "go" before that exec. runc puts a container's processes in the same place itself.
 ///
 /// How nothing is left behind:
 /// - a task's main process is waited for on a dedicated thread; when it exits, that thread
@@ -172,11 +174,14 @@ public final class TaskExecutor: Sendable {
                 echo $$ > "$procs" || { echo "strata: cannot join cgroup $procs" >&2; exit 125; }; done; \
                 echo joined >&3; exec 3>&-; \(waitForGate)exec "$@"
                 """
+            // A task that runs as the agent's own user and groups has nothing to switch: its shell
+            // execs the command itself, one program fewer to start (what a burst of short tasks
+            // run as root spends its time on).
+            let switchUser = Self.runsAsThisProcess(user)
+                ? [] : [setpriv, "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--"]
             request = ChildProcess.Request(
                 executable: "/bin/sh",
-                arguments: ["sh", "-c", joinCgroups, "strata-task"] + cgroup.processFiles + [
-                    "--", setpriv, "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--",
-                ] + launch.arguments,
+                arguments: ["sh", "-c", joinCgroups, "strata-task"] + cgroup.processFiles + ["--"] + switchUser + launch.arguments,
                 environment: environmentList, workingDirectory: launch.sandbox,
                 standardInput: files.input, standardOutput: files.output, standardError: files.error)
         }
@@ -415,6 +420,17 @@ public final class TaskExecutor: Sendable {
         }
         if command.contains("/") { return present(command) }
         return path.split(separator: ":").contains { present("\($0)/\(command)") }
+    }
+
+    /// Whether `user` is who this process already is: its real and effective uid and gid, and
+    /// (with the primary group) the same groups `setpriv --init-groups` would give.
+    static func runsAsThisProcess(_ user: HostUser) -> Bool {
+        guard user.uid == getuid(), user.uid == geteuid(), user.gid == getgid(), user.gid == getegid() else { return false }
+        let count = getgroups(0, nil)
+        guard count >= 0 else { return false }
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        guard getgroups(count, &groups) == count else { return false }
+        return Set(groups).union([getgid()]) == Set(user.groups).union([user.gid])
     }
 
     static func firstExecutable(_ candidates: [String]) -> String? {
