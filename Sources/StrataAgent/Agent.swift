@@ -32,8 +32,6 @@ public final class Agent: Sendable {
     let stopping = Mutex(false)
     /// Signalled when the master asks the agent to register again.
     let registrationWanted = EventCounter()
-    /// Signalled at every kill request: tasks held until their not-before time look again.
-    let killRequests = EventCounter()
     /// Status reports not yet sent to the master, and whether a sender is draining them.
     let outbox = Mutex(Outbox())
 
@@ -54,6 +52,8 @@ public final class Agent: Sendable {
         /// The master has acknowledged the terminal status: heartbeats leave the task out.
         var acknowledged = false
         var killRequested = false
+        /// Signalled when a kill is asked for: a task waiting for its not-before time stops.
+        let killSignal = EventCounter()
     }
 
     /// `dfs`: how tasks reach the file system (the name node's address; the user is each task's).
@@ -208,7 +208,7 @@ public final class Agent: Sendable {
             for taskId in tasks.keys { tasks[taskId]?.killRequested = true }
         }
         // Tasks waiting for their not-before time stop waiting.
-        killRequests.signal()
+        for signal in tasks.withLock({ $0.values.map(\.killSignal) }) { signal.signal() }
         while true {
             await executor.killAll(gracePeriodMs: 2_000)
             let all = runners.withLock { runners in
@@ -240,11 +240,11 @@ public final class Agent: Sendable {
 
     /// Kills a task (or, when this agent does not have it, whatever an earlier run left of it).
     func kill(_ taskId: String) async {
-        let running = tasks.withLock { tasks -> RunningTask? in
+        let (running, signal) = tasks.withLock { tasks -> (RunningTask?, EventCounter?) in
             tasks[taskId]?.killRequested = true
-            return tasks[taskId]?.running
+            return (tasks[taskId]?.running, tasks[taskId]?.killSignal)
         }
-        killRequests.signal()
+        signal?.signal()
         if let running {
             await running.kill(gracePeriodMs: configuration.killGracePeriodMs)
         } else if tasks.withLock({ $0[taskId] == nil }) {
@@ -407,11 +407,12 @@ public final class Agent: Sendable {
     /// task was asked to die first: its command must then never start.
     func waitUntilNotBefore(_ order: TaskLaunchOrder) async -> Bool {
         let deadline = clock.now.advanced(byMilliseconds: millisecondsUntilNotBefore(order))
+        guard let signal = tasks.withLock({ $0[order.taskId]?.killSignal }) else { return false }
         while true {
-            let seen = killRequests.count
+            let seen = signal.count
             if tasks.withLock({ $0[order.taskId]?.killRequested ?? true }) { return false }
             if clock.now >= deadline { return true }
-            await clock.wait(for: killRequests, after: seen, until: deadline)
+            await clock.wait(for: signal, after: seen, until: deadline)
         }
     }
 
