@@ -32,6 +32,17 @@ public final class Agent: Sendable {
     let stopping = Mutex(false)
     /// Signalled when the master asks the agent to register again.
     let registrationWanted = EventCounter()
+    /// Status reports not yet sent to the master, and whether a sender is draining them.
+    let outbox = Mutex(Outbox())
+
+    struct Outbox {
+        var pending: [TaskStatus] = []
+        var sending = false
+        /// Reports of each task queued or being sent. A heartbeat leaves such a task out: it
+        /// carries a task's latest state only, and sent ahead of a queued RUNNING it would have
+        /// the master skip that state (and its time) for a task that already finished.
+        var undelivered: [String: Int] = [:]
+    }
 
     struct AgentTask: Sendable {
         var order: TaskLaunchOrder
@@ -41,6 +52,8 @@ public final class Agent: Sendable {
         /// The master has acknowledged the terminal status: heartbeats leave the task out.
         var acknowledged = false
         var killRequested = false
+        /// Signalled when a kill is asked for: a task waiting for its not-before time stops.
+        let killSignal = EventCounter()
     }
 
     /// `dfs`: how tasks reach the file system (the name node's address; the user is each task's).
@@ -152,7 +165,7 @@ public final class Agent: Sendable {
             await clock.wait(for: registrationWanted, after: seen, until: clock.now.advanced(byMilliseconds: configuration.heartbeatIntervalMs))
             if registrationWanted.count != seen { return }
             do {
-                let statuses = reportedStatuses()
+                let statuses = reportedStatuses(leavingOutQueued: true)
                 let reply: ComputeAPI.HeartbeatReply = try await post(
                     "/api/v1/agents/\(agentId)/heartbeat", ComputeAPI.Heartbeat(tasks: statuses))
                 if reply.reregister {
@@ -166,10 +179,13 @@ public final class Agent: Sendable {
         }
     }
 
-    /// The tasks the master should hear about: those not ended, and ended ones it has not acknowledged.
-    func reportedStatuses() -> [TaskStatus] {
-        tasks.withLock { tasks in
-            tasks.values.filter { !$0.acknowledged }.map(\.status).sorted { $0.taskId < $1.taskId }
+    /// The tasks the master should hear about: those not ended, and ended ones it has not
+    /// acknowledged; for a heartbeat (`leavingOutQueued`), not those whose reports are on their
+    /// way (a registration names every task: the master takes a task left out for lost).
+    func reportedStatuses(leavingOutQueued: Bool = false) -> [TaskStatus] {
+        let queued = leavingOutQueued ? outbox.withLock { Set($0.undelivered.keys) } : []
+        return tasks.withLock { tasks in
+            tasks.values.filter { !$0.acknowledged && !queued.contains($0.status.taskId) }.map(\.status).sorted { $0.taskId < $1.taskId }
         }
     }
 
@@ -191,6 +207,8 @@ public final class Agent: Sendable {
             stopping.withLock { $0 = true }
             for taskId in tasks.keys { tasks[taskId]?.killRequested = true }
         }
+        // Tasks waiting for their not-before time stop waiting.
+        for signal in tasks.withLock({ $0.values.map(\.killSignal) }) { signal.signal() }
         while true {
             await executor.killAll(gracePeriodMs: 2_000)
             let all = runners.withLock { runners in
@@ -222,10 +240,11 @@ public final class Agent: Sendable {
 
     /// Kills a task (or, when this agent does not have it, whatever an earlier run left of it).
     func kill(_ taskId: String) async {
-        let running = tasks.withLock { tasks -> RunningTask? in
+        let (running, signal) = tasks.withLock { tasks -> (RunningTask?, EventCounter?) in
             tasks[taskId]?.killRequested = true
-            return tasks[taskId]?.running
+            return (tasks[taskId]?.running, tasks[taskId]?.killSignal)
         }
+        signal?.signal()
         if let running {
             await running.kill(gracePeriodMs: configuration.killGracePeriodMs)
         } else if tasks.withLock({ $0[taskId] == nil }) {
@@ -274,6 +293,12 @@ public final class Agent: Sendable {
             lease = acquired
             container = ContainerSpec(rootFilesystem: acquired.rootFilesystem, readOnly: true, workingDirectory: image.workingDirectory)
         }
+        if container != nil, !(await waitUntilNotBefore(order)) {
+            // A container is made by runc when it starts, so it waits here, prepared (its image
+            // pulled and unpacked), for its not-before time.
+            if let lease { await imageCache.release(lease) }
+            return Self.killedBeforeItsTime(order)
+        }
         do {
             let status = try await launchAndWait(order, sandbox: sandbox, client: client, container: container)
             if let lease { await imageCache.release(lease) }
@@ -290,9 +315,13 @@ public final class Agent: Sendable {
         // The task starts at once and reads its split from a pipe while the split is read from
         // the DFS (no copy of it on disk).
         let input = try TaskInputPipe()
-        let launch = TaskLaunch(
+        var launch = TaskLaunch(
             taskId: order.taskId, arguments: order.arguments, environment: taskEnvironment(order, sandbox: sandbox), user: order.user,
             sandbox: sandbox, standardInputDescriptor: input.readDescriptor, resources: order.resources, container: container)
+        // A process due later is made ready now (files, cgroups, its shell waiting in them) and
+        // released at its not-before time, so that many tasks due at one instant start then
+        // rather than queueing behind each other's preparation.
+        launch.heldUntilReleased = container == nil && millisecondsUntilNotBefore(order) > 0
         let running: RunningTask
         do {
             running = try await executor.launch(launch)
@@ -321,7 +350,12 @@ public final class Agent: Sendable {
             return tasks[order.taskId]?.killRequested ?? false
         }
         if killedMeanwhile { await running.kill(gracePeriodMs: configuration.killGracePeriodMs) }
-        await report(TaskStatus(taskId: order.taskId, state: .running))
+        var startedCommand = true
+        if launch.heldUntilReleased {
+            startedCommand = await waitUntilNotBefore(order) && running.release()
+            if !startedCommand { await running.kill(gracePeriodMs: 0) }
+        }
+        if startedCommand { await report(TaskStatus(taskId: order.taskId, state: .running)) }
         let health = order.healthCheck.map { check in
             Task { await self.superviseHealth(check, order: order, running: running, sandbox: sandbox) }
         }
@@ -333,6 +367,8 @@ public final class Agent: Sendable {
         input.cancel()
         let readResult = await reading.value
         await input.waitUntilClosed()
+        // Held and killed before its time: its command never ran, whatever became of its input.
+        if !startedCommand { return Self.killedBeforeItsTime(order) }
         let read: SplitReader.Result
         switch readResult {
         case .success(let result):
@@ -358,6 +394,33 @@ public final class Agent: Sendable {
             }
         }
         return status
+    }
+
+    /// How long until the order's not-before time by the agent's clock (0 when none or past).
+    func millisecondsUntilNotBefore(_ order: TaskLaunchOrder) -> Int64 {
+        guard let notBefore = order.notBeforeMs else { return 0 }
+        return max(0, notBefore - clock.wallTimeMs)
+    }
+
+    /// Waits until the order's not-before time, measured on the agent's monotonic clock from
+    /// its wall clock now (a step of the wall clock meanwhile does not move it). False if the
+    /// task was asked to die first: its command must then never start.
+    func waitUntilNotBefore(_ order: TaskLaunchOrder) async -> Bool {
+        let deadline = clock.now.advanced(byMilliseconds: millisecondsUntilNotBefore(order))
+        guard let signal = tasks.withLock({ $0[order.taskId]?.killSignal }) else { return false }
+        while true {
+            let seen = signal.count
+            if tasks.withLock({ $0[order.taskId]?.killRequested ?? true }) { return false }
+            if clock.now >= deadline { return true }
+            await clock.wait(for: signal, after: seen, until: deadline)
+        }
+    }
+
+    /// The status of a task killed while it waited for its not-before time.
+    static func killedBeforeItsTime(_ order: TaskLaunchOrder) -> TaskStatus {
+        TaskStatus(
+            taskId: order.taskId, state: .killed, reason: "REASON_TASK_KILLED",
+            message: "killed before its not-before time; its command never started")
     }
 
     func taskEnvironment(_ order: TaskLaunchOrder, sandbox: String) -> [String: String] {
@@ -414,18 +477,52 @@ public final class Agent: Sendable {
         return DFSClient(configuration: configuration, group: group, clock: clock)
     }
 
-    /// Records a task's state and tells the master. A status the master did not get goes with the
-    /// next heartbeat.
+    /// Records a task's state and tells the master (batched with other tasks' reports). A status
+    /// the master did not get goes with the next heartbeat.
     func report(_ status: TaskStatus) async {
         tasks.withLock { tasks in
             tasks[status.taskId]?.status = status
             if status.state.isTerminal { tasks[status.taskId]?.running = nil }
         }
-        do {
-            let _: [String: String] = try await post("/api/v1/agents/\(agentId)/status", status)
-            if status.state.isTerminal { tasks.withLock { $0[status.taskId]?.acknowledged = true } }
-        } catch {
-            logger.debug("status update not delivered; the next heartbeat carries it", metadata: ["task": "\(status.taskId)", "error": "\(error)"])
+        let sends = outbox.withLock { outbox -> Bool in
+            outbox.pending.append(status)
+            outbox.undelivered[status.taskId, default: 0] += 1
+            guard !outbox.sending else { return false }
+            outbox.sending = true
+            return true
+        }
+        if sends { await sendReports() }
+    }
+
+    /// Sends the queued status reports, as many per call as have gathered (in order), until none
+    /// is left. One caller at a time does this (the one that found no sender at work): while its
+    /// call is under way the others' statuses gather, so a burst of tasks starting at one instant
+    /// reaches the master in a few calls, each handled and logged as one.
+    func sendReports() async {
+        while true {
+            let batch = outbox.withLock { outbox -> [TaskStatus]? in
+                guard !outbox.pending.isEmpty else {
+                    outbox.sending = false
+                    return nil
+                }
+                let batch = Array(outbox.pending.prefix(ComputeAPI.StatusReports.maximumCount))
+                outbox.pending.removeFirst(batch.count)
+                return batch
+            }
+            guard let batch else { return }
+            do {
+                let _: [String: String] = try await post("/api/v1/agents/\(agentId)/statuses", ComputeAPI.StatusReports(statuses: batch))
+                acknowledge(batch)
+            } catch {
+                logger.debug(
+                    "status updates not delivered; the next heartbeat carries them", metadata: ["tasks": "\(batch.count)", "error": "\(error)"])
+            }
+            outbox.withLock { outbox in
+                for status in batch {
+                    let left = (outbox.undelivered[status.taskId] ?? 1) - 1
+                    outbox.undelivered[status.taskId] = left > 0 ? left : nil
+                }
+            }
         }
     }
 

@@ -16,6 +16,15 @@ public enum ComputeAPI {
         public init(tasks: [TaskStatus]) { self.tasks = tasks }
     }
 
+    /// `POST /api/v1/agents/{id}/statuses` (agent → master): task states that changed, oldest
+    /// first, handled in one go (at most `maximumCount`).
+    public struct StatusReports: Sendable, Codable {
+        public var statuses: [TaskStatus]
+        public init(statuses: [TaskStatus]) { self.statuses = statuses }
+        /// The most statuses one report carries.
+        public static let maximumCount = 1_000
+    }
+
     /// The master's answer to a heartbeat.
     public struct HeartbeatReply: Sendable, Codable {
         /// The master does not know the agent (it restarted, or gave the agent up): register again.
@@ -48,6 +57,10 @@ public enum ComputeAPI {
         public var labels: [String: String]?
         /// Jobs of one user naming the same group share their constraints' counts (`JobSpec`).
         public var placementGroup: String?
+        /// Wall time (milliseconds since the Unix epoch) before which no task of the job starts
+        /// its command: the job is logged and placed at once, its agent prepares each task and
+        /// holds it until then (`JobSpec.notBeforeMs`). Nil or past: tasks start when placed.
+        public var notBefore: Int64?
 
         public init(arguments: [String], inputs: [String], output: String) {
             self.arguments = arguments
@@ -73,6 +86,8 @@ public enum ComputeAPI {
         public var service: ServiceTask?
         public var labels: [String: String]?
         public var submittedAtMs: Int64
+        /// The submission's `notBefore`, if any.
+        public var notBefore: Int64?
         public var endedAtMs: Int64?
         public var message: String?
         public var tasks: Int

@@ -33,6 +33,10 @@ public struct JobSpec: Sendable, Hashable, Codable {
     /// one group (UNIQUE, MAX_PER, GROUP_BY, CLUSTER see all their tasks), as the launcher names
     /// the jobs of one app's instances after the app. Nil: the job alone.
     public var placementGroup: String?
+    /// Wall time (ms since the Unix epoch) before which no task of the job starts its command.
+    /// The job is placed as usual; its agent prepares the task (sandbox, cgroup, its shell) at
+    /// once and lets the command start only then, measured on the agent's clock. Nil: no wait.
+    public var notBeforeMs: Int64?
     /// Wall time of submission, for listings.
     public var submittedAtMs: Int64
 
@@ -82,6 +86,10 @@ public struct JobSpec: Sendable, Hashable, Codable {
         guard !id.hasPrefix("job-"), id != "watch" else { return "'\(id)' is reserved for the master's own job ids" }
         return nil
     }
+
+    /// How far ahead of its submission a job's `notBefore` may be: a held task keeps its
+    /// resources on its agent until then.
+    public static let maximumNotBeforeLeadMs: Int64 = 3_600_000
 
     /// Hadoop's `mapreduce.map.maxattempts`.
     public static let defaultMaxAttempts = 4
@@ -293,6 +301,9 @@ public struct TaskLaunchOrder: Sendable, Hashable, Codable {
     public var ports: [Int]?
     /// The service task's command health check, run by the agent.
     public var healthCheck: CommandHealthCheck?
+    /// The job's `notBeforeMs`: the agent prepares the task at once and starts its command no
+    /// earlier than this wall time (ms since the Unix epoch); nil: at once.
+    public var notBeforeMs: Int64?
 
     public init(
         taskId: String, jobId: String, user: String, arguments: [String], environment: [String: String], resources: Resources,

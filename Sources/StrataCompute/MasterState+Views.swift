@@ -26,7 +26,7 @@ extension MasterState {
         return ComputeAPI.JobView(
             id: jobId, user: job.spec.user, state: job.state, arguments: job.spec.arguments, inputs: job.spec.inputs,
             output: job.spec.output, resources: job.spec.resources, maxAttempts: job.spec.maxAttempts,
-            localityWaitMs: job.spec.localityWaitMs, image: job.spec.image, service: job.spec.service, labels: job.spec.labels, submittedAtMs: job.spec.submittedAtMs, endedAtMs: job.endedAtMs,
+            localityWaitMs: job.spec.localityWaitMs, image: job.spec.image, service: job.spec.service, labels: job.spec.labels, submittedAtMs: job.spec.submittedAtMs, notBefore: job.spec.notBeforeMs, endedAtMs: job.endedAtMs,
             message: job.message, tasks: job.slots.count, finishedTasks: job.finishedTasks, runningTasks: running,
             pendingTasks: pending, attempts: jobAttempts.count, failedAttempts: jobAttempts.count { $0.state == .failed },
             nodeLocalTasks: local, remoteTasks: remote, bytesReadLocal: bytesLocal, bytesReadRemote: bytesRemote)
@@ -34,7 +34,7 @@ extension MasterState {
 
     /// A job's attempts, by split and attempt number.
     public func attempts(ofJob jobId: String) -> [TaskAttempt] {
-        attempts.values.filter { $0.jobId == jobId }.sorted { ($0.index, $0.attempt) < ($1.index, $1.attempt) }
+        (attemptIdsByJob[jobId] ?? []).compactMap { attempts[$0] }.sorted { ($0.index, $0.attempt) < ($1.index, $1.attempt) }
     }
 
     /// Service tasks in submission order: those with `label` (`key`, `value`) if given, and

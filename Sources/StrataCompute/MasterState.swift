@@ -68,6 +68,9 @@ public struct MasterState: Sendable {
     /// Job ids in submission order.
     public private(set) var jobOrder: [String] = []
     public private(set) var attempts: [String: TaskAttempt] = [:]
+    /// Attempt ids by job: listings and watches show each job's attempts without scanning every
+    /// attempt the master holds.
+    public private(set) var attemptIdsByJob: [String: [String]] = [:]
     public private(set) var agents: [String: Agent] = [:]
     public private(set) var nextJobNumber = 1
 
@@ -92,6 +95,7 @@ public struct MasterState: Sendable {
                 nextJobNumber = max(nextJobNumber, number + 1)
             }
         case .launched(let attempt):
+            if attempts[attempt.taskId] == nil { attemptIdsByJob[attempt.jobId, default: []].append(attempt.taskId) }
             attempts[attempt.taskId] = attempt
             agents[attempt.agentId, default: Agent(info: nil, lastSeen: now)].tasks.insert(attempt.taskId)
             guard var job = jobs[attempt.jobId], job.slots.indices.contains(attempt.index) else { return }
@@ -230,6 +234,12 @@ public struct MasterState: Sendable {
             outcome.actions += merged.actions
         }
         return outcome
+    }
+
+    /// Several tasks' states as their agent reports them at once (`POST .../statuses`), in the
+    /// order it sent them.
+    public mutating func statusUpdates(agentId: String, _ statuses: [TaskStatus], now: MonotonicInstant, wallTimeMs: Int64) -> Outcome {
+        reconcile(agentId: agentId, reported: statuses, now: now, wallTimeMs: wallTimeMs)
     }
 
     /// A task's state as its agent reports it.
@@ -411,6 +421,7 @@ public struct MasterState: Sendable {
                 split: job.splits[placement.index], output: job.spec.output, partName: JobSpec.partName(placement.index),
                 ports: placement.ports)
             order.healthCheck = job.spec.service?.healthCheck
+            order.notBeforeMs = job.spec.notBeforeMs
             outcome.actions.append(.launch(order, agentId: placement.agentId, agentAddress: info.address))
         }
         return outcome

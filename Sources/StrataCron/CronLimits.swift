@@ -15,6 +15,12 @@ public enum CronLimits {
     public static let maximumEpsilonMilliseconds: Int64 = 7 * 86_400_000
     /// Most runs one catch-up decision starts at once.
     public static let maximumCatchUpRuns = 1000
+    /// Longest a scheduled run may be submitted ahead of its time (`CronState`'s
+    /// `submitAheadMilliseconds`): its task holds its resources on an agent meanwhile.
+    public static let maximumSubmitAheadMilliseconds: Int64 = 600_000
+    /// Most runs of one job one tick submits ahead of their time (a schedule every second and a
+    /// lead of a minute and a half reach it).
+    public static let maximumRunsSubmittedAheadPerTick = 100
     /// Most fire times one `next(after:count:)` call returns (`strata cron next --count`).
     public static let maximumListedFireTimes = 10_000
     /// Most missed runs a catch-up decision lists one by one (it always counts them all for ISO

@@ -43,8 +43,18 @@ public struct CronRun: Sendable, Hashable, Codable {
     public var startedAtMs: Int64
     /// Wall time the current attempt started.
     public var attemptStartedAtMs: Int64
+    /// Wall time its kill was asked for, if it was.
+    public var killRequestedAtMs: Int64?
 
     public var jobName: String { id.jobName }
+
+    /// Whether it is a scheduled run submitted ahead of its time and killed (its job suspended,
+    /// removed or its runs killed) before that time came: it never started, and its end counts
+    /// as not run (`cancelled`), not as a failure.
+    public var wasCancelledBeforeItsTime: Bool {
+        guard kind == .scheduled, let killRequestedAtMs else { return false }
+        return killRequestedAtMs < id.scheduledMs
+    }
 }
 
 /// One run as `history` lists it: a finished run, or a scheduled time that was missed or
@@ -56,6 +66,9 @@ public struct CronHistoryEntry: Sendable, Hashable, Codable {
         case missed
         /// Due while another run was in flight and the job's policy is `Forbid`.
         case skipped
+        /// Submitted ahead of its time and killed before that time (its job suspended, removed
+        /// or its runs killed): never started.
+        case cancelled
     }
 
     public var runId: RunId

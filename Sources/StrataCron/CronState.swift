@@ -56,9 +56,27 @@ public struct CronState: Sendable {
     public private(set) var retryDeadlines: [RunId: MonotonicInstant] = [:]
     private(set) var schedules: [String: Schedule] = [:]
 
-    public init(failureRetryDelayMilliseconds: Int64 = CronJobLimits.defaultFailureRetryDelayMilliseconds) {
+    /// How long before its scheduled time a run of a job whose concurrency policy is `Allow`
+    /// starts (is submitted to the master, which holds its task until the scheduled time), so
+    /// that the master and agents have placed and prepared it when the time comes. Runs of
+    /// `Forbid` and `Replace` jobs depend on what is in flight at the scheduled time and start
+    /// then. 0: every run starts at its time.
+    public let submitAheadMilliseconds: Int64
+
+    public init(
+        failureRetryDelayMilliseconds: Int64 = CronJobLimits.defaultFailureRetryDelayMilliseconds, submitAheadMilliseconds: Int64 = 0
+    ) {
         precondition(failureRetryDelayMilliseconds >= 0, "a retry delay is not negative")
+        precondition(
+            (0...CronLimits.maximumSubmitAheadMilliseconds).contains(submitAheadMilliseconds),
+            "a lead time is 0 to \(CronLimits.maximumSubmitAheadMilliseconds) ms")
         self.failureRetryDelayMilliseconds = failureRetryDelayMilliseconds
+        self.submitAheadMilliseconds = submitAheadMilliseconds
+    }
+
+    /// Whether runs of `job` start ahead of their scheduled time.
+    public func submitsAhead(_ job: CronJob) -> Bool {
+        submitAheadMilliseconds > 0 && job.concurrencyPolicy == .allow
     }
 
     /// The id the master's task of an attempt gets: the run id, `.`, the attempt
@@ -118,10 +136,13 @@ public struct CronState: Sendable {
                 retryDeadlines[run.id] = nil
             }
         case .runStarted(let id, let attempt, let kind, let arguments, let atMs):
-            let first = runs[id]?.startedAtMs ?? atMs
+            // A scheduled run started ahead of its time starts its command at that time: that is
+            // when it started, for history and durations.
+            let startsAtMs = kind == .scheduled ? max(atMs, id.scheduledMs) : atMs
+            let first = runs[id]?.startedAtMs ?? startsAtMs
             runs[id] = CronRun(
                 id: id, kind: kind, attempt: attempt, state: .running, isBeingKilled: runs[id]?.isBeingKilled ?? false, arguments: arguments,
-                startedAtMs: first, attemptStartedAtMs: atMs)
+                startedAtMs: first, attemptStartedAtMs: startsAtMs)
             retryDeadlines[id] = nil
             guard var status = statuses[id.jobName] else { return }
             status.lastRunIdMs = max(status.lastRunIdMs, id.scheduledMs)
@@ -158,6 +179,11 @@ public struct CronState: Sendable {
                 status.stats.lastErrorMs = atMs
                 status.failed.append(entry)
                 countsForChildren = job.softError
+            case .killed where run.wasCancelledBeforeItsTime:
+                var cancelled = entry
+                cancelled.status = .cancelled
+                cancelled.attempts = 0
+                status.notRun.append(cancelled)
             case .killed:
                 status.failed.append(entry)
             }
@@ -166,8 +192,9 @@ public struct CronState: Sendable {
             if countsForChildren {
                 for child in children(of: id.jobName) { statuses[child.name]?.succeededParents.insert(id.jobName) }
             }
-        case .killRequested(let id, _):
+        case .killRequested(let id, let atMs):
             runs[id]?.isBeingKilled = true
+            runs[id]?.killRequestedAtMs = atMs
         case .runsMissed(let name, let scheduledMs, let count, let handledThroughMs, let atMs):
             guard var status = statuses[name], let job = jobs[name] else { return }
             status.handledThroughMs = max(status.handledThroughMs, handledThroughMs)
@@ -279,11 +306,18 @@ public struct CronState: Sendable {
     }
 
     /// Suspends a job (Kubernetes' `suspend`; Chronos' `disabled`): no scheduled or dependent
-    /// runs start until it is resumed. Runs in flight go on.
+    /// runs start until it is resumed. Runs in flight go on, except scheduled runs submitted
+    /// ahead whose time has not come: they are killed and recorded as cancelled.
     public mutating func suspend(_ name: String, now: MonotonicInstant, wallTimeMs: Int64) -> Result<Outcome, CronError> {
         guard let job = jobs[name] else { return .failure(Self.notFound(name)) }
         var outcome = Outcome()
-        if !job.disabled { record(.suspended(name: name, atMs: wallTimeMs), now: now, into: &outcome) }
+        if !job.disabled {
+            for run in runs(of: name) where run.kind == .scheduled && run.id.scheduledMs > wallTimeMs && run.state == .running && !run.isBeingKilled {
+                record(.killRequested(run.id, atMs: wallTimeMs), now: now, into: &outcome)
+                outcome.actions.append(.kill(run.id, attempt: run.attempt))
+            }
+            record(.suspended(name: name, atMs: wallTimeMs), now: now, into: &outcome)
+        }
         return .success(outcome)
     }
 
@@ -403,6 +437,14 @@ public struct CronState: Sendable {
             for scheduledMs in decision.due where scheduledMs >= 0 {
                 start(job, runId: RunId(jobName: name, scheduledMs: scheduledMs), kind: .scheduled, arguments: nil, now: now, wallTimeMs: wallTimeMs, into: &outcome)
             }
+            guard submitsAhead(job), let mark = statuses[name]?.handledThroughMs else { continue }
+            // Runs due within the lead time start now, each held by the master until its time.
+            var cursor = max(mark, wallTimeMs)
+            for _ in 0..<CronLimits.maximumRunsSubmittedAheadPerTick {
+                guard let next = schedule.nextFire(after: cursor), next <= wallTimeMs + submitAheadMilliseconds else { break }
+                start(job, runId: RunId(jobName: name, scheduledMs: next), kind: .scheduled, arguments: nil, now: now, wallTimeMs: wallTimeMs, into: &outcome)
+                cursor = next
+            }
         }
         for (runId, deadline) in retryDeadlines.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) where deadline <= now {
             guard let run = runs[runId], run.state == .waitingToRetry else { continue }
@@ -489,10 +531,13 @@ public struct CronState: Sendable {
 
     /// The earliest next scheduled time of an enabled scheduled job, for the shell to tick then;
     /// nil if no schedule fires again.
+    /// A job whose runs start ahead wakes it the lead time before its next scheduled time.
     public var nextWakeWallTimeMs: Int64? {
         jobs.values.compactMap { job -> Int64? in
-            guard !job.disabled, let schedule = schedules[job.name], let status = statuses[job.name] else { return nil }
-            return schedule.nextFire(after: status.handledThroughMs)
+            guard !job.disabled, let schedule = schedules[job.name], let status = statuses[job.name],
+                  let next = schedule.nextFire(after: status.handledThroughMs)
+            else { return nil }
+            return submitsAhead(job) ? next - submitAheadMilliseconds : next
         }.min()
     }
 

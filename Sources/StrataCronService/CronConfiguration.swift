@@ -21,10 +21,22 @@ public struct CronConfiguration: Sendable {
     public var tickIntervalMs: Int64 = 1_000
     /// How long one watch of the master's jobs waits for a change.
     public var watchWaitMs: Int64 = 10_000
+    /// The least time between two watches of the master's jobs. Each answer lists every run in
+    /// flight (a thousand, while a minute's runs start), and while they start and end the
+    /// master's state changes every few milliseconds: without a pause the service would fetch
+    /// and decode that list back to back, taking the CPU the starts need. A run's end is then
+    /// noticed up to this much later.
+    public var watchMinimumIntervalMs: Int64 = 250
     /// How many records the log takes between snapshots of the whole state.
     public var snapshotEveryRecords = 10_000
     /// How long a failed attempt waits before it is tried again.
     public var failureRetryDelayMs: Int64 = 60_000
+    /// How long before its scheduled time a run of an `Allow` job is submitted to the master,
+    /// with its scheduled time as the job's `notBefore`: the master places it and its agent
+    /// prepares it ahead, and its command starts at the scheduled time (docs/cron.md "Starting
+    /// on time"). 0 submits every run at its time. At most
+    /// `CronLimits.maximumSubmitAheadMilliseconds`.
+    public var submitAheadMs: Int64 = 10_000
 
     public init(masterAddress: String, taskUser: String) {
         self.masterAddress = masterAddress

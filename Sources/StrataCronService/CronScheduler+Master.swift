@@ -105,9 +105,13 @@ extension CronScheduler {
     func start(_ runId: RunId, attempt: Int, job: CronJob, arguments: String?) async {
         let id = masterJobId(runId, attempt: attempt)
         tracked.withLock { $0[id] = (runId, attempt) }
+        var body = submission(runId, attempt: attempt, job: job, arguments: arguments)
+        // A scheduled run's first attempt never starts before its scheduled time: submitted
+        // ahead, the master and its agent hold its task until then. (A retry, or a manual or
+        // dependent run, starts when it is submitted.)
+        if attempt == 0, state.withLock({ $0.runs[runId]?.kind }) == .scheduled { body.notBefore = runId.scheduledMs }
         do {
-            let view: ComputeAPI.JobView = try await callMaster(
-                .POST, "/api/v1/jobs", user: taskUser(of: job), body: submission(runId, attempt: attempt, job: job, arguments: arguments))
+            let view: ComputeAPI.JobView = try await callMaster(.POST, "/api/v1/jobs", user: taskUser(of: job), body: body)
             let lateness = clock.wallTimeMs - runId.scheduledMs
             counters.withLock { counters in
                 counters.submitted += 1
@@ -173,7 +177,12 @@ extension CronScheduler {
     func watchLoop() async {
         let label = "\(CronLabels.service)=\(configuration.name)"
         var version: UInt64?
+        var lastWatch: MonotonicInstant?
         while !Task.isCancelled {
+            if let lastWatch {
+                try? await clock.sleep(until: lastWatch.advanced(byMilliseconds: configuration.watchMinimumIntervalMs))
+            }
+            lastWatch = clock.now
             do {
                 var path = "/api/v1/jobs/watch?label=\(encode(label))&active=true"
                 if let version { path += "&changedAfter=\(version)&waitMs=\(configuration.watchWaitMs)" }

@@ -55,7 +55,9 @@ public final class CronScheduler: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
-        self.state = Mutex(CronState(failureRetryDelayMilliseconds: configuration.failureRetryDelayMs))
+        self.state = Mutex(CronState(
+            failureRetryDelayMilliseconds: configuration.failureRetryDelayMs,
+            submitAheadMilliseconds: min(max(configuration.submitAheadMs, 0), CronLimits.maximumSubmitAheadMilliseconds)))
         var dfs = dfs
         dfs.user = configuration.superuser
         self.client = DFSClient(configuration: dfs, group: group, clock: clock)

@@ -9,7 +9,8 @@ extension Master {
     ///
     /// - `GET /health`; `GET /metrics` (Prometheus); `GET /master/state` (Mesos-like summary)
     /// - `POST /api/v1/agents` register, `POST /api/v1/agents/{id}/heartbeat`,
-    ///   `POST /api/v1/agents/{id}/status` (agents); `GET /api/v1/agents`
+    ///   `POST /api/v1/agents/{id}/status`, `POST /api/v1/agents/{id}/statuses` (agents);
+    ///   `GET /api/v1/agents`
     /// - `POST /api/v1/jobs` submit, `GET /api/v1/jobs`, `GET /api/v1/jobs/{id}[?changedAfter=V&waitMs=N]`
 ///   (a watch: answered at the next change of state after version V), `POST /api/v1/jobs/{id}/kill`
     /// - `GET /api/v1/tasks[?job=ID]`, `GET /api/v1/tasks/{id}`, `POST /api/v1/tasks/{id}/kill`
@@ -53,6 +54,15 @@ extension Master {
                 return (outcome, true)
             }
             return JSONAPI.response(ComputeAPI.HeartbeatReply(reregister: !known))
+        } else if let agentId = call.match(.post, "api/v1/agents/*/statuses")?.first {
+            // Every state an agent changed since its last report, in one handling and one log
+            // write: a burst of tasks starting at one instant costs one call, not one each.
+            let reports = try await JSONAPI.decode(ComputeAPI.StatusReports.self, from: request)
+            guard reports.statuses.count <= ComputeAPI.StatusReports.maximumCount else {
+                throw APIError.badRequest("a status report carries at most \(ComputeAPI.StatusReports.maximumCount) statuses, not \(reports.statuses.count)")
+            }
+            try await handle { state, now, wall in (state.statusUpdates(agentId: agentId, reports.statuses, now: now, wallTimeMs: wall), ()) }
+            return JSONAPI.response(["acknowledged": "\(reports.statuses.count)"])
         } else if let agentId = call.match(.post, "api/v1/agents/*/status")?.first {
             let status = try await JSONAPI.decode(TaskStatus.self, from: request)
             try await handle { state, now, wall in (state.statusUpdate(agentId: agentId, status, now: now, wallTimeMs: wall), ()) }

@@ -55,6 +55,15 @@ extension Master {
         let localityWaitMs = submission.localityWaitMs ?? JobSpec.defaultLocalityWaitMs
         guard (0...3_600_000).contains(localityWaitMs) else { throw APIError.badRequest("--locality-wait must be 0 to 3600 s") }
 
+        if let notBefore = submission.notBefore {
+            let latest = clock.wallTimeMs + JobSpec.maximumNotBeforeLeadMs
+            guard notBefore >= 0 else { throw APIError.badRequest("notBefore must be a wall time in milliseconds since the Unix epoch, not \(notBefore)") }
+            guard notBefore <= latest else {
+                throw APIError.badRequest(
+                    "notBefore \(notBefore) is more than \(JobSpec.maximumNotBeforeLeadMs / 1000) s ahead of the master's clock (\(latest - JobSpec.maximumNotBeforeLeadMs) ms)")
+            }
+        }
+
         let output = submission.service == nil ? normalized(submission.output) : ""
         var arguments = submission.arguments
         var environment = submission.environment ?? [:]
@@ -68,6 +77,7 @@ extension Master {
             localityWaitMs: localityWaitMs, constraints: submission.constraints ?? [], rootFilesystem: submission.rootFilesystem,
             image: image, service: submission.service, labels: submission.labels, submittedAtMs: clock.wallTimeMs)
         spec.placementGroup = submission.placementGroup
+        spec.notBeforeMs = submission.notBefore
         if let reason = neverPlaceableReason(spec) { throw APIError.unprocessable("no agent can ever run this job's tasks: \(reason)") }
 
         var splits = [InputSplit.none]

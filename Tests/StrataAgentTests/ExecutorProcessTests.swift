@@ -313,3 +313,60 @@ struct ExecutorProcessTests {
         }
     }
 }
+
+/// Tasks made ready ahead and held until released (`TaskLaunch.heldUntilReleased`), as an agent
+/// does with a task whose not-before time has not come.
+@Suite(.enabled(if: ExecutorFixture.canRun, "needs root and cgroups"), .timeLimit(.minutes(2)))
+struct ExecutorHeldTaskTests {
+    static func launchHeld(_ fixture: ExecutorFixture, _ taskId: String, _ arguments: [String], sandbox: String) async throws -> RunningTask {
+        var launch = TaskLaunch(taskId: taskId, arguments: arguments, user: "nobody", sandbox: sandbox, resources: Resources(cpus: 0.1, memMB: 64))
+        launch.heldUntilReleased = true
+        return try await fixture.executor.launch(launch)
+    }
+
+    /// The argv of a process, from /proc.
+    static func commandLine(_ pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func aHeldTaskWaitsInItsCgroupsAndRunsItsCommandOnlyOnceReleased() async throws {
+        try await withExecutorFixture { fixture in
+            let sandbox = try fixture.sandbox()
+            let task = try await Self.launchHeld(fixture, "held", ["sh", "-c", "echo ran"], sandbox: sandbox)
+            // Ready: its shell is in its cgroups, waiting at the gate; the command has not run.
+            #expect(task.isHeld && task.outcome == nil)
+            #expect(fixture.cgroupExists(taskId: "held"))
+            #expect(Self.commandLine(task.pid).first == "sh" && Self.commandLine(task.pid).contains("strata-task"))
+            #expect(fixture.read("\(sandbox)/stdout").isEmpty)
+            #expect(task.release())
+            #expect(!task.isHeld && !task.release())
+            #expect(await task.wait().state == .finished)
+            #expect(fixture.read("\(sandbox)/stdout") == "ran\n")
+            #expect(!fixture.cgroupExists(taskId: "held"))
+        }
+    }
+
+    @Test func aHeldTaskKilledBeforeItsReleaseNeverRunsItsCommand() async throws {
+        try await withExecutorFixture { fixture in
+            let sandbox = try fixture.sandbox()
+            let task = try await Self.launchHeld(fixture, "never", ["sh", "-c", "echo ran"], sandbox: sandbox)
+            await task.kill(gracePeriodMs: 0)
+            #expect(task.outcome?.state == .killed)
+            #expect(!task.release())
+            #expect(fixture.read("\(sandbox)/stdout").isEmpty)
+            #expect(!fixture.cgroupExists(taskId: "never"))
+        }
+    }
+
+    @Test func aContainerCannotBeHeld() async throws {
+        try await withExecutorFixture { fixture in
+            var launch = TaskLaunch(
+                taskId: "boxed", arguments: ["true"], user: "nobody", sandbox: try fixture.sandbox(), resources: Resources(cpus: 0.1, memMB: 64),
+                container: ContainerSpec(rootFilesystem: fixture.directory))
+            launch.heldUntilReleased = true
+            let error = await launchError { try await fixture.executor.launch(launch) }
+            #expect(error?.reason == "REASON_TASK_INVALID")
+        }
+    }
+}

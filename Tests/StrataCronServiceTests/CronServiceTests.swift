@@ -202,6 +202,74 @@ import Testing
         }
     }
 
+    /// The run's scheduled time: the next whole second at least `seconds` from now, as an ISO
+    /// 8601 start and in milliseconds.
+    static func fireTime(inAtLeast seconds: Int64) -> (text: String, ms: Int64) {
+        let ms = (SystemClock().wallTimeMs / 1000 + seconds + 1) * 1000
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return (formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000)), ms)
+    }
+
+    /// Waits (on the master's changes, within a bound) until the cron job has `count` master jobs.
+    static func waitForMasterJobs(_ cluster: LocalCluster, of job: String, count: Int) async throws -> [ComputeAPI.JobView] {
+        let clock = SystemClock()
+        let deadline = clock.now + .seconds(30)
+        while true {
+            let seen = cluster.master!.stateChanges.count
+            let jobs = try await Self.masterJobs(cluster, of: job)
+            if jobs.count >= count { return jobs }
+            try #require(clock.now < deadline, "the run never reached the master")
+            await clock.wait(for: cluster.master!.stateChanges, after: seen, until: deadline)
+        }
+    }
+
+    /// A run submitted ahead of its time, then the service stopped and started again before
+    /// that time: the restarted service finds the run on the master, and it runs once, at its
+    /// time.
+    @Test func aRestartBetweenTheEarlySubmissionAndTheFireTimeRunsItExactlyOnce() async throws {
+        try await Self.withCronCluster(cron: false) { cluster in
+            var cron = try await StandaloneCron.start(cluster, submitAheadMs: 30_000)
+            let fire = Self.fireTime(inAtLeast: 12)
+            let added = try await Self.call(cron.port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"early","command":"true","schedule":"R1/\#(fire.text)/PT1M"}"#)
+            #expect(added.status == 204, "\(added.body)")
+            let submitted = try await Self.waitForMasterJobs(cluster, of: "early", count: 1)
+            #expect(submitted.count == 1 && submitted[0].notBefore == fire.ms && submitted[0].state == .running, "\(submitted.map(\.id))")
+            await cron.stop()
+
+            cron = try await StandaloneCron.start(cluster, submitAheadMs: 30_000)
+            try #require(SystemClock().wallTimeMs < fire.ms, "the restart took until the fire time; the test proves nothing")
+            try await Self.waitFor(cron.service.scheduler, "the run to succeed after the restart") { Self.stats($0, "early").successCount == 1 && $0.runs.isEmpty }
+            let jobs = try await Self.masterJobs(cluster, of: "early")
+            #expect(jobs.count == 1 && jobs[0].state == .finished, "\(jobs.map(\.id))")
+            let attempt = try #require(cluster.master!.attempts(ofJob: jobs[0].id).first)
+            #expect((attempt.runningAtMs ?? 0) >= fire.ms)
+            #expect(attempt.stagedAtMs < fire.ms)
+            await cron.stop()
+        }
+    }
+
+    /// Suspending a job whose run was submitted ahead kills that run before its time: the
+    /// master job is killed, the task never runs, the history says cancelled, not failed.
+    @Test func suspendingBeforeTheFireTimeCancelsTheRunSubmittedAhead() async throws {
+        try await Self.withCronCluster(cron: false) { cluster in
+            let cron = try await StandaloneCron.start(cluster, submitAheadMs: 60_000)
+            let fire = Self.fireTime(inAtLeast: 30)
+            let added = try await Self.call(cron.port, .POST, "/v1/scheduler/iso8601", body: #"{"name":"paused","command":"true","schedule":"R/\#(fire.text)/PT1M"}"#)
+            #expect(added.status == 204, "\(added.body)")
+            let submitted = try await Self.waitForMasterJobs(cluster, of: "paused", count: 1)
+            #expect(try await Self.call(cron.port, .PUT, "/v1/scheduler/job/paused/suspend").status == 204)
+            let ended = try await cluster.master!.waitForJob(submitted[0].id, timeoutSeconds: 30)
+            #expect(ended.state == .killed)
+            #expect(cluster.master!.attempts(ofJob: submitted[0].id).allSatisfy { $0.runningAtMs == nil })
+            try await Self.waitFor(cron.service.scheduler, "the run cancelled") { $0.runs.isEmpty }
+            let status = try #require(cron.service.scheduler.snapshot().statuses["paused"])
+            #expect(status.notRun.map(\.status) == [.cancelled] && status.failed.isEmpty && status.stats.errorCount == 0)
+            try #require(SystemClock().wallTimeMs < fire.ms, "suspending took until the fire time; the test proves nothing")
+            await cron.stop()
+        }
+    }
+
     @Test func imageAndDataLocalJobsRunAsTheirKindOfMasterJob() async throws {
         try await Self.withCronCluster { cluster in
             let port = cluster.cronPort!
@@ -256,10 +324,13 @@ import Testing
 
 /// A cron service run on its own against a cluster's master, to stop and start again.
 enum StandaloneCron {
-    static func start(_ cluster: LocalCluster, snapshotEveryRecords: Int = 10_000) async throws -> StandaloneService<CronService> {
+    static func start(
+        _ cluster: LocalCluster, snapshotEveryRecords: Int = 10_000, submitAheadMs: Int64 = 10_000
+    ) async throws -> StandaloneService<CronService> {
         var configuration = CronConfiguration(masterAddress: "127.0.0.1:\(cluster.masterPort!)", taskUser: CronServiceTests.taskUser)
         configuration.port = 0
         configuration.snapshotEveryRecords = snapshotEveryRecords
+        configuration.submitAheadMs = submitAheadMs
         var dfs = DFSClientConfiguration(user: "strata")
         dfs.nameNodePort = cluster.nameNodePort
         var logger = Logger(label: "cron-test")

@@ -41,9 +41,9 @@ struct CronHarness {
     /// End reports waiting to reach the service.
     var reports: [(runId: RunId, attempt: Int, outcome: CronRunOutcome)] = []
 
-    init(at time: String, retryDelayMilliseconds: Int64 = 60_000) {
+    init(at time: String, retryDelayMilliseconds: Int64 = 60_000, submitAheadMilliseconds: Int64 = 0) {
         wallTimeMs = instant(time)
-        state = CronState(failureRetryDelayMilliseconds: retryDelayMilliseconds)
+        state = CronState(failureRetryDelayMilliseconds: retryDelayMilliseconds, submitAheadMilliseconds: submitAheadMilliseconds)
     }
 
     mutating func advance(seconds: Int64) {
@@ -114,7 +114,7 @@ struct CronHarness {
         guard isDown else { return }
         isDown = false
         restarts += 1
-        state = CronState(failureRetryDelayMilliseconds: state.failureRetryDelayMilliseconds)
+        state = CronState(failureRetryDelayMilliseconds: state.failureRetryDelayMilliseconds, submitAheadMilliseconds: state.submitAheadMilliseconds)
         for record in log { state.apply(record, now: now) }
         absorb(state.recover(now: now, wallTimeMs: wallTimeMs))
         settle()
@@ -200,7 +200,7 @@ struct CronHarness {
 
     /// A fresh state built from the log alone.
     func replayed() -> CronState {
-        var fresh = CronState(failureRetryDelayMilliseconds: state.failureRetryDelayMilliseconds)
+        var fresh = CronState(failureRetryDelayMilliseconds: state.failureRetryDelayMilliseconds, submitAheadMilliseconds: state.submitAheadMilliseconds)
         for record in log { fresh.apply(record, now: now) }
         return fresh
     }

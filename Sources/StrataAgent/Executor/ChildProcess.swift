@@ -20,6 +20,9 @@ enum ChildProcess {
         /// Given to the child as descriptor 3 (how the task's shell says it has joined its
         /// cgroups).
         var descriptor3: Int32? = nil
+        /// Given to the child as descriptor 4 (the gate a held task's shell waits on); only
+        /// with `descriptor3`.
+        var descriptor4: Int32? = nil
     }
 
     /// `posix_spawn`s the request. The child starts a session of its own (so signals meant for
@@ -36,8 +39,12 @@ enum ChildProcess {
         if let descriptor3 = request.descriptor3 {
             posix_spawn_file_actions_adddup2(&actions, descriptor3, 3)
         }
+        if let descriptor4 = request.descriptor4 {
+            precondition(request.descriptor3 != nil, "descriptor 4 is given with descriptor 3")
+            posix_spawn_file_actions_adddup2(&actions, descriptor4, 4)
+        }
         if let closeFrom = GNUSpawn.addCloseFrom {
-            _ = closeFrom(&actions, request.descriptor3 == nil ? 3 : 4)
+            _ = closeFrom(&actions, request.descriptor4 != nil ? 5 : request.descriptor3 != nil ? 4 : 3)
         }
         if let directory = request.workingDirectory {
             guard let addChdir = GNUSpawn.addChdir else {

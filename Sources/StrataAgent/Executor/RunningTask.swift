@@ -30,11 +30,14 @@ public final class RunningTask: Sendable {
         var killRequested = false
         var outcome: TaskOutcome?
         var waiters: [CheckedContinuation<TaskOutcome, Never>] = []
+        /// The write end of a held task's gate (`TaskLaunch.heldUntilReleased`) until it is
+        /// released or the task ends.
+        var gate: Int32?
     }
 
     init(
         taskId: String, pid: Int32, cgroup: TaskCgroup, container: RuncContainer?, requestedMemoryMB: Double,
-        logger: Logger, onEnd: @escaping @Sendable (RunningTask) -> Void
+        gate: Int32? = nil, logger: Logger, onEnd: @escaping @Sendable (RunningTask) -> Void
     ) {
         self.taskId = taskId
         self.pid = pid
@@ -43,7 +46,34 @@ public final class RunningTask: Sendable {
         self.requestedMemoryMB = requestedMemoryMB
         self.logger = logger
         self.onEnd = onEnd
+        state.withLock { $0.gate = gate }
     }
+
+    /// Lets a held task's command start: its shell, waiting in its cgroups, reads "go" and execs
+    /// it. Returns false when there is nothing to release (not held, released already, killed
+    /// or ended): the command then never starts from here.
+    @discardableResult
+    public func release() -> Bool {
+        let gate = state.withLock { state -> Int32? in
+            guard !state.killRequested, !state.exitObserved else { return nil }
+            defer { state.gate = nil }
+            return state.gate
+        }
+        guard let gate else { return false }
+        let go = Array("go\n".utf8)
+        var written = 0
+        while written < go.count {
+            let count = go[written...].withUnsafeBytes { Glibc.write(gate, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 { break }
+            written += count
+        }
+        Glibc.close(gate)
+        return written == go.count
+    }
+
+    /// Whether the task is still waiting to be released.
+    public var isHeld: Bool { state.withLock { $0.gate != nil } }
 
     /// The outcome, once the task has ended and been cleaned up; nil while it runs.
     public var outcome: TaskOutcome? { state.withLock { $0.outcome } }
@@ -69,11 +99,14 @@ public final class RunningTask: Sendable {
     /// A container's first process is pid 1 of its namespace, which ignores SIGTERM unless it
     /// handles it: such a container ends at the SIGKILL.
     public func kill(gracePeriodMs: Int64 = 3000) async {
-        let stillRunning = state.withLock { state -> Bool in
-            guard state.outcome == nil, !state.exitObserved else { return false }
+        let (stillRunning, gate) = state.withLock { state -> (Bool, Int32?) in
+            // A held task's gate closes unopened: its shell exits without starting the command.
+            defer { state.gate = nil }
+            guard state.outcome == nil, !state.exitObserved else { return (false, state.gate) }
             state.killRequested = true
-            return true
+            return (true, state.gate)
         }
+        if let gate { Glibc.close(gate) }
         guard stillRunning else {
             _ = await wait()
             return
@@ -182,11 +215,13 @@ public final class RunningTask: Sendable {
     }
 
     private func finish(_ outcome: TaskOutcome) {
-        let waiters = state.withLock { state in
+        let (waiters, gate) = state.withLock { state in
+            defer { state.gate = nil }
             state.outcome = outcome
             defer { state.waiters = [] }
-            return state.waiters
+            return (state.waiters, state.gate)
         }
+        if let gate { Glibc.close(gate) }
         onEnd(self)
         for waiter in waiters { waiter.resume(returning: outcome) }
     }

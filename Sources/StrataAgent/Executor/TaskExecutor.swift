@@ -11,8 +11,10 @@ import Synchronization
 /// cpuacct, memory, pids, freezer on cgroup v1; the unified one on v2). A process task joins
 /// it before its command starts: the executor spawns `/bin/sh`, which writes its own pid to the
 /// cgroups' `cgroup.procs` and then execs `setpriv` (which switches to the task's user) which
-/// execs the command, so nothing of the command ever runs outside the cgroups or as root. runc
-/// puts a container's processes in the same place itself.
+/// execs the command, so nothing of the command ever runs outside the cgroups or as root (a
+/// task that runs as the agent's own user and groups execs its command without `setpriv`). A
+/// task held until released (`TaskLaunch.heldUntilReleased`) waits, in its cgroups, for the
+/// executor's "go" before that exec. runc puts a container's processes in the same place itself.
 ///
 /// How nothing is left behind:
 /// - a task's main process is waited for on a dedicated thread; when it exits, that thread
@@ -72,6 +74,9 @@ public final class TaskExecutor: Sendable {
         try Self.validate(taskId: launch.taskId)
         guard let command = launch.arguments.first, !command.isEmpty else {
             throw .invalid("task \(launch.taskId) has no command")
+        }
+        guard !launch.heldUntilReleased || launch.container == nil else {
+            throw .invalid("task \(launch.taskId): only a process task can be held until released, not a container")
         }
         try reserve(launch.taskId)
         do throws(LaunchError) {
@@ -160,42 +165,53 @@ public final class TaskExecutor: Sendable {
             // sh joins the cgroups, says so on descriptor 3 (and closes it), then becomes setpriv,
             // which becomes the command: the command starts inside its cgroups, as its user.
             // argv[0] stays as given; setpriv looks it up on the task's PATH.
+            // A held task's shell then waits on descriptor 4 for the agent's "go": anything else
+            // (the agent gone, the gate closed) ends it before the command ever runs.
+            let waitForGate = launch.heldUntilReleased
+                ? #"read -r gate <&4 || exit 125; exec 4<&-; [ "$gate" = go ] || exit 125; "# : ""
             let joinCgroups = """
                 for procs do shift; [ "$procs" = -- ] && break; \
                 echo $$ > "$procs" || { echo "strata: cannot join cgroup $procs" >&2; exit 125; }; done; \
-                echo joined >&3; exec 3>&-; exec "$@"
+                echo joined >&3; exec 3>&-; \(waitForGate)exec "$@"
                 """
+            // A task that runs as the agent's own user and groups has nothing to switch: its shell
+            // execs the command itself, one program fewer to start (what a burst of short tasks
+            // run as root spends its time on).
+            let switchUser = Self.runsAsThisProcess(user)
+                ? [] : [setpriv, "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--"]
             request = ChildProcess.Request(
                 executable: "/bin/sh",
-                arguments: ["sh", "-c", joinCgroups, "strata-task"] + cgroup.processFiles + [
-                    "--", setpriv, "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--",
-                ] + launch.arguments,
+                arguments: ["sh", "-c", joinCgroups, "strata-task"] + cgroup.processFiles + ["--"] + switchUser + launch.arguments,
                 environment: environmentList, workingDirectory: launch.sandbox,
                 standardInput: files.input, standardOutput: files.output, standardError: files.error)
         }
 
         var joinedPipe: [Int32] = [-1, -1]
+        var gatePipe: [Int32] = [-1, -1]
         if container == nil {
-            guard ChildProcess.makePipe(&joinedPipe) else {
+            guard ChildProcess.makePipe(&joinedPipe), !launch.heldUntilReleased || ChildProcess.makePipe(&gatePipe) else {
                 let problem = describe(errno: errno)
+                for descriptor in joinedPipe + gatePipe where descriptor >= 0 { close(descriptor) }
                 _ = cgroup.removeOnce()
                 throw .launchFailed("cannot make a pipe: \(problem)")
             }
             request.descriptor3 = joinedPipe[1]
+            if launch.heldUntilReleased { request.descriptor4 = gatePipe[0] }
         }
         let pid: pid_t
         do {
             pid = try ChildProcess.spawn(request)
         } catch {
-            for descriptor in joinedPipe where descriptor >= 0 { close(descriptor) }
+            for descriptor in joinedPipe + gatePipe where descriptor >= 0 { close(descriptor) }
             _ = cgroup.removeOnce()
             container?.removeBundle()
             throw error
         }
         if joinedPipe[1] >= 0 { close(joinedPipe[1]) }
+        if gatePipe[0] >= 0 { close(gatePipe[0]) }
         let task = RunningTask(
             taskId: launch.taskId, pid: pid, cgroup: cgroup, container: container,
-            requestedMemoryMB: launch.resources.memMB, logger: logger,
+            requestedMemoryMB: launch.resources.memMB, gate: gatePipe[1] >= 0 ? gatePipe[1] : nil, logger: logger,
             onEnd: { [weak self] task in self?.forget(task) })
         // Registered before anything can end it, so that its end always unregisters it.
         registry.withLock { registry in
@@ -404,6 +420,17 @@ public final class TaskExecutor: Sendable {
         }
         if command.contains("/") { return present(command) }
         return path.split(separator: ":").contains { present("\($0)/\(command)") }
+    }
+
+    /// Whether `user` is who this process already is: its real and effective uid and gid, and
+    /// (with the primary group) the same groups `setpriv --init-groups` would give.
+    static func runsAsThisProcess(_ user: HostUser) -> Bool {
+        guard user.uid == getuid(), user.uid == geteuid(), user.gid == getgid(), user.gid == getegid() else { return false }
+        let count = getgroups(0, nil)
+        guard count >= 0 else { return false }
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        guard getgroups(count, &groups) == count else { return false }
+        return Set(groups).union([getgid()]) == Set(user.groups).union([user.gid])
     }
 
     static func firstExecutable(_ candidates: [String]) -> String? {

@@ -49,6 +49,10 @@ public struct TaskLaunch: Sendable {
     public var resources: Resources
     /// Run in an OCI container with runc; nil runs a plain process in cgroups of its own.
     public var container: ContainerSpec?
+    /// A process task is made ready (its files, its cgroups, its shell started in them) but its
+    /// command does not start until `RunningTask.release()`: what lets a task due at an instant
+    /// start then without paying for its preparation. Not for a container.
+    public var heldUntilReleased = false
 
     public init(
         taskId: String, arguments: [String], environment: [String: String] = [:], user: String, sandbox: String,
