@@ -196,41 +196,6 @@ extension ProcessCluster {
                 hostname: "127.0.0.\(index + 2)", dataNode: 0, resources: resources))
             agents.append(nil)
         }
-        try startAgentsOnOwnAddresses(Array(agentSlots.indices), home: home)
-    }
-
-    /// Starts agents, each listening on its hostname (an address), and waits until each has
-    /// registered with the master. An agent whose port was taken gets a new one.
-    func startAgentsOnOwnAddresses(_ indices: [Int], home: String) throws {
-        var pending = indices
-        for _ in 1...Self.startAttempts where !pending.isEmpty {
-            var starting: [(index: Int, logStart: Int)] = []
-            for index in pending {
-                precondition(agents[index] == nil, "agent \(index + 1) is running")
-                let slot = agentSlots[index]
-                starting.append((index, logSize(slot.log)))
-                agents[index] = try launch(
-                    [
-                        "agent", "--work-dir", slot.workDirectory, "--master", "127.0.0.1:\(masterPort)",
-                        "--namenode", "127.0.0.1:\(nameNodePort)", "--host", slot.hostname, "--port", "\(slot.port)",
-                        "--hostname", slot.hostname, "--datanode-id", try nodeId(ofDataNode: slot.dataNode), "--resources", slot.resources,
-                    ], log: slot.log, environment: ["HOME": home, "STRATA_TOKEN": ""])
-            }
-            pending = []
-            for (index, logStart) in starting {
-                let registered = secondsUntil(timeoutSeconds: Self.startTimeoutSeconds) {
-                    logText(agentSlots[index].log, from: logStart).contains("agent registered with the master") || !(agents[index]?.isRunning ?? false)
-                }
-                let output = logText(agentSlots[index].log, from: logStart)
-                if output.contains("agent registered with the master") { continue }
-                killAgent(index)
-                guard registered != nil, output.contains("Address already in use") else {
-                    throw ProcessClusterError(message: "agent \(index + 1) did not register:\n\(output.suffix(2000))")
-                }
-                agentSlots[index].port = freePort()
-                pending.append(index)
-            }
-        }
-        guard pending.isEmpty else { throw ProcessClusterError(message: "agents \(pending.map { $0 + 1 }) found no free port") }
+        try startAgents(Array(agentSlots.indices), onOwnAddresses: true, environment: ["HOME": home, "STRATA_TOKEN": ""])
     }
 }

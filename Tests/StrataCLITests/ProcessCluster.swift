@@ -555,7 +555,9 @@ extension ProcessCluster {
     /// Starts agents and waits until each one has registered with the master (the agent logs it
     /// once the master accepted it; a restarted agent has already killed what its earlier run
     /// left running by then). An agent whose port was taken while it was down gets a new one.
-    func startAgents(_ indices: [Int]) throws {
+    /// `onOwnAddresses`: each listens on its hostname (an address of its own) rather than
+    /// 127.0.0.1.
+    func startAgents(_ indices: [Int], onOwnAddresses: Bool = false, environment: [String: String] = [:]) throws {
         var pending = indices
         for _ in 1...Self.startAttempts where !pending.isEmpty {
             var starting: [(index: Int, logStart: Int)] = []
@@ -566,9 +568,10 @@ extension ProcessCluster {
                 agents[index] = try launch(
                     [
                         "agent", "--work-dir", slot.workDirectory, "--master", "127.0.0.1:\(masterPort)",
-                        "--namenode", "127.0.0.1:\(nameNodePort)", "--host", "127.0.0.1", "--port", "\(slot.port)",
-                        "--hostname", slot.hostname, "--datanode-id", try nodeId(ofDataNode: slot.dataNode), "--resources", slot.resources,
-                    ], log: slot.log)
+                        "--namenode", "127.0.0.1:\(nameNodePort)", "--host", onOwnAddresses ? slot.hostname : "127.0.0.1",
+                        "--port", "\(slot.port)", "--hostname", slot.hostname, "--datanode-id", try nodeId(ofDataNode: slot.dataNode),
+                        "--resources", slot.resources,
+                    ], log: slot.log, environment: environment)
             }
             pending = []
             let deadline = Date().addingTimeInterval(Self.startTimeoutSeconds)
