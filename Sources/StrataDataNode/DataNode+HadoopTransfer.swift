@@ -25,6 +25,10 @@ extension DataNode {
     /// The transfer port's recognition of Hadoop data transfers (`TransferServer.start`).
     var hadoopTransferProtocol: SharedTransferProtocol {
         SharedTransferProtocol(magic: HadoopDataTransfer.magic) { [self] channel in
+            // A writer may shut down its sending side once its last packet is out and still wait
+            // for the acknowledgements (hdfs-native does): the inbound stream ends, the outbound
+            // stays open for the acks.
+            try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HadoopTransferDecoder()))
             let connection = try HadoopTransferChannel(wrappingChannelSynchronously: channel)
             return { [self] in await self.serveHadoop(connection) }

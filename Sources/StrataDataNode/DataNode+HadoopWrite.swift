@@ -72,7 +72,16 @@ extension DataNode {
         case .pipelineSetupAppend:
             setup.stage = .append
             setup.block.generationStamp = op.latestGenerationStamp
-            setup.previousGenerationStamp = hadoopBlock.generationStamp
+            // Strata's name node gives an appended block its new generation stamp when it grants
+            // the append, so the block a client names may already carry it (hdfs-native sends it
+            // as both the block's and the latest stamp) while this replica still has the stamp
+            // it was finished with: the replica's own stamp is the one it is reopened from, as
+            // long as it is not newer than the client's.
+            if let stored = store.replica(hadoopBlock.blockID)?.generationStamp, stored <= hadoopBlock.generationStamp {
+                setup.previousGenerationStamp = stored
+            } else {
+                setup.previousGenerationStamp = hadoopBlock.generationStamp
+            }
         case .pipelineSetupStreamingRecovery, .pipelineSetupAppendRecovery, .pipelineCloseRecovery:
             setup.stage = .recover
             setup.block.generationStamp = op.latestGenerationStamp

@@ -1,6 +1,6 @@
 """The hdfs-native client's file calls that need no data node: creating, closing, reading and
 appending to empty files (ClientProtocol's create, complete, getBlockLocations and append).
-Files with bytes also need Hadoop's data transfer protocol on the data nodes."""
+Files with bytes are in test_data_transfer.py."""
 
 import pytest
 from hdfs_native import WriteOptions

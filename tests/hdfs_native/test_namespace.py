@@ -1,6 +1,6 @@
 """The hdfs-native client (PyPI; Hadoop RPC, no REST) against a Strata cluster: namespace work
 over ClientProtocol. Files are created with `strata dfs touchz` (Strata's own RPC on the same
-port): writing through Hadoop's data transfer protocol is not served yet."""
+port), so that these tests need only the name node."""
 
 import os
 import subprocess
