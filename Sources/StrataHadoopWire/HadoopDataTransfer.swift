@@ -1,4 +1,5 @@
 import NIOCore
+import StrataBlockFormat
 import SwiftProtobuf
 
 /// Constants and bounds of Hadoop's DataTransferProtocol (hadoop-hdfs-client
@@ -29,8 +30,8 @@ public enum HadoopDataTransfer {
     /// Data bytes in each packet a data node sends for a read (Hadoop's data nodes send 64 KiB).
     public static let readPacketDataBytes = 64 * 1024
     /// Chunk size of the checksums Strata reports for reads and block checksums (HDFS's
-    /// `dfs.bytes-per-checksum` default).
-    public static let bytesPerChecksum = 512
+    /// `dfs.bytes-per-checksum` default): the chunk of the block checksums, so both agree.
+    public static let bytesPerChecksum = BlockChecksumDigest.bytesPerCRC
 
     /// The operations (`org.apache.hadoop.hdfs.protocol.datatransfer.Op`).
     public enum Op: UInt8, Sendable, CaseIterable {

@@ -145,8 +145,9 @@ extension NameNode {
             response.serverDefaults.blockSize = defaults.blockSize
             response.serverDefaults.replication = defaults.replication
             // HDFS's defaults for what the data transfer protocol will use (dfs.bytes-per-checksum,
-            // dfs.client-write-packet-size, io.file.buffer.size).
-            response.serverDefaults.bytesPerChecksum = 512
+            // dfs.client-write-packet-size, io.file.buffer.size): the chunk the data nodes
+            // checksum reads and blocks with.
+            response.serverDefaults.bytesPerChecksum = UInt32(HadoopDataTransfer.bytesPerChecksum)
             response.serverDefaults.writePacketSize = 64 * 1024
             response.serverDefaults.fileBufferSize = 4096
             response.serverDefaults.checksumType = .checksumCrc32C
