@@ -95,8 +95,12 @@ def test_a_data_node_killed_mid_write_loses_no_written_byte(cluster, tmp_path):
         while offset < 2 * BLOCK + 2 * CHUNK:
             writer.write(data[offset:offset + CHUNK])
             offset += CHUNK
-        pipeline = [index for index, node in enumerate(running["nodes"]) if writing_a_replica(node["directory"])]
-        assert len(pipeline) == 3, f"data nodes writing the last block: {pipeline}"
+        # The client sends packets behind its write calls: wait until the pipeline's three nodes
+        # hold the block being written.
+        def pipeline_nodes():
+            return [index for index, node in enumerate(running["nodes"]) if writing_a_replica(node["directory"])]
+        wait_for(lambda: len(pipeline_nodes()) == 3, "three data nodes writing the last block")
+        pipeline = pipeline_nodes()
         victim = running["nodes"][pipeline[-1]]["process"]
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
