@@ -99,7 +99,7 @@ extension DataNode {
         for node in command.locations {
             do {
                 let response = try await TransferRequest.exchange(begin, with: node, group: group)
-                // Replicas older than the block as recorded missed acknowledged bytes: left out.
+                // Replicas older than the oldest stamp the block's data may carry: left out.
                 if response.status == .success && response.generationStamp >= command.block.generationStamp {
                     states.append((node, response))
                 } else if response.status != .success {
@@ -112,8 +112,13 @@ extension DataNode {
         var commit = Strata_Wire_CommitBlockSynchronizationRequest()
         commit.block = command.block
         commit.newGenerationStamp = stamp
-        // Finished replicas hold the whole block; otherwise the bytes every replica holds are
-        // the ones the writer could have seen acknowledged.
+        // Only the replicas of the newest stamp were in the writer's last pipeline, which held
+        // every byte it saw acknowledged; older ones (from before an append or a pipeline
+        // recovery) may lack some. Among those, finished replicas hold the whole block;
+        // otherwise the bytes every replica holds are the ones the writer could have seen
+        // acknowledged.
+        let newest = states.map(\.state.generationStamp).max() ?? 0
+        states.removeAll { $0.state.generationStamp < newest }
         let finalized = states.filter { $0.state.finalized }
         let chosen = finalized.isEmpty ? states : finalized
         let length = chosen.map(\.state.rawLength).min() ?? 0

@@ -510,7 +510,7 @@ public struct BlockManager {
             removeReplica(block.blockID, node: node)
             return false
         }
-        let stale = block.generationStamp < record.generationStamp
+        let stale = block.generationStamp < record.oldestValidStamp
         let wrongLength = record.isComplete && reported.state == .finalized && block.numBytes != record.numBytes
         // A replica still unfinished while its block is complete was left behind by a write that
         // went on without this node (pipeline recovery): it is stale however long it is.

@@ -126,7 +126,9 @@ extension NameNode {
             let primary = locations.count > 1 && isRetry ? locations[Int(stamp % UInt64(locations.count))] : locations[0]
             var command = Strata_Wire_DatanodeCommand.RecoverBlock()
             command.block.blockID = lastId
-            command.block.generationStamp = record.generationStamp
+            // Replicas from before an append that never reopened them hold the file's bytes too:
+            // the recovery takes them in unless a newer replica exists.
+            command.block.generationStamp = state.namespace.view(lastId, record).oldestValidStamp
             command.block.numBytes = record.numBytes
             command.newGenerationStamp = stamp
             command.locations = locations.map { state.blockManager.nodeInfo($0) }

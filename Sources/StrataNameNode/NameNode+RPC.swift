@@ -398,7 +398,9 @@ extension NameNode {
                 guard isOpenLast || (blockEnd > request.offset && entry.offset < end) else { continue }
                 var located = Strata_Wire_LocatedBlock()
                 located.block.blockID = entry.id
-                located.block.generationStamp = entry.record.generationStamp
+                // An open last block's replicas may still carry the stamp from before an append;
+                // a data node serves a replica of the stamp asked for or newer.
+                located.block.generationStamp = isOpenLast ? entry.record.oldestValidStamp : entry.record.generationStamp
                 located.block.numBytes = entry.record.numBytes
                 located.offset = entry.offset
                 located.rawFrameSize = UInt32(configuration.rawFrameSize)

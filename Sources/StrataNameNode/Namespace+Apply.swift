@@ -116,6 +116,9 @@ extension Namespace {
                 guard var last = blocks[reopen.last.blockID], last.inode == file else {
                     throw ReplayError(message: "append \(reopen.path): unknown last block")
                 }
+                if last.generationStamp != reopen.last.generationStamp, appendBaseStamps[reopen.last.blockID] == nil {
+                    appendBaseStamps[reopen.last.blockID] = last.generationStamp
+                }
                 last.generationStamp = reopen.last.generationStamp
                 last.isComplete = false
                 blocks[reopen.last.blockID] = last
@@ -125,6 +128,7 @@ extension Namespace {
             guard var record = blocks[update.block.blockID] else {
                 throw ReplayError(message: "updateBlock \(update.path): unknown block \(update.block.blockID)")
             }
+            if record.generationStamp != update.block.generationStamp { appendBaseStamps[update.block.blockID] = nil }
             record.generationStamp = update.block.generationStamp
             record.numBytes = update.block.numBytes
             blocks[update.block.blockID] = record
@@ -186,6 +190,10 @@ extension Namespace {
             inodes[Int(file)].modificationTime = truncate.timeMs
         case .none:
             throw ReplayError(message: "empty edit")
+        }
+        if !appendBaseStamps.isEmpty {
+            for id in effects.removedBlocks { appendBaseStamps[id] = nil }
+            for block in effects.completedBlocks { appendBaseStamps[block.blockID] = nil }
         }
         return effects
     }

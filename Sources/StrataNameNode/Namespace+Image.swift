@@ -55,6 +55,9 @@ public struct NamespaceImage: Sequence {
                     return reference
                 }
                 record.clientName = namespace.writers[index] ?? ""
+                if !record.clientName.isEmpty, let last = node.blocks.last, let base = namespace.appendBaseStamps[last] {
+                    record.lastBlockAppendBaseStamp = base
+                }
             }
             return try! record.serializedBytes()
         }
@@ -118,7 +121,10 @@ extension Namespace {
             }
             if !record.directory && !record.clientName.isEmpty {
                 namespace.writers[UInt32(index)] = record.clientName
-                if let last = node.blocks.last { namespace.blocks[last]!.isComplete = false }
+                if let last = node.blocks.last {
+                    namespace.blocks[last]!.isComplete = false
+                    if record.lastBlockAppendBaseStamp != 0 { namespace.appendBaseStamps[last] = record.lastBlockAppendBaseStamp }
+                }
             }
             namespace.inodes[index] = node
             occupied[index] = true

@@ -31,6 +31,11 @@ public struct Namespace: Sendable {
     var blocks: [UInt64: BlockRecord] = [:]
     /// Files open for writing: inode index to the writer's client name.
     var writers: [UInt32: String] = [:]
+    /// Last blocks reopened by an append, to the generation stamp they had before it. The
+    /// append gives such a block a new stamp at once, but its replicas keep the old one until
+    /// the appender's pipeline reopens them: until then (or the block is closed, recovered or
+    /// put on a new pipeline) they are the file's data, not stale copies.
+    var appendBaseStamps: [UInt64: UInt64] = [:]
     /// Sorted child names of directories listed since their last change.
     var sortedChildren: [UInt32: [String]] = [:]
     public internal(set) var nextBlockId: UInt64 = Namespace.firstBlockId
@@ -258,7 +263,7 @@ public struct Namespace: Sendable {
         var list: [(UInt64, UInt64, BlockRecordView)] = []
         for id in node.blocks {
             let record = blocks[id]!
-            list.append((id, offset, BlockRecordView(record)))
+            list.append((id, offset, view(id, record)))
             offset += record.numBytes
         }
         return (offset, list, writers[target] != nil)
@@ -267,7 +272,7 @@ public struct Namespace: Sendable {
     /// Every block id with its owning file's replication: what the replication monitor checks.
     public func forEachBlock(_ body: (UInt64, BlockRecordView, _ replication: Int) -> Void) {
         for (id, record) in blocks {
-            body(id, BlockRecordView(record), Int(inodes[Int(record.inode)].replication))
+            body(id, view(id, record), Int(inodes[Int(record.inode)].replication))
         }
     }
 
@@ -281,13 +286,17 @@ public struct Namespace: Sendable {
     public func blocks(inIds ids: Range<UInt64>) -> [(UInt64, BlockRecordView, Int)] {
         var found: [(UInt64, BlockRecordView, Int)] = []
         for id in ids {
-            if let record = blocks[id] { found.append((id, BlockRecordView(record), Int(inodes[Int(record.inode)].replication))) }
+            if let record = blocks[id] { found.append((id, view(id, record), Int(inodes[Int(record.inode)].replication))) }
         }
         return found
     }
 
     public func block(_ id: UInt64) -> BlockRecordView? {
-        blocks[id].map(BlockRecordView.init)
+        blocks[id].map { view(id, $0) }
+    }
+
+    func view(_ id: UInt64, _ record: BlockRecord) -> BlockRecordView {
+        BlockRecordView(record, appendBaseStamp: record.isComplete ? nil : appendBaseStamps[id])
     }
 
     /// The path of the file owning a block (for fsck and logs).
@@ -323,10 +332,15 @@ public struct BlockRecordView: Sendable, Equatable {
     public var generationStamp: UInt64
     public var numBytes: UInt64
     public var isComplete: Bool
+    /// The oldest generation stamp a replica of the block may carry and still hold its data:
+    /// the stamp from before an append that has not reopened the replicas yet, or else
+    /// `generationStamp`.
+    public var oldestValidStamp: UInt64
 
-    init(_ record: BlockRecord) {
+    init(_ record: BlockRecord, appendBaseStamp: UInt64? = nil) {
         generationStamp = record.generationStamp
         numBytes = record.numBytes
         isComplete = record.isComplete
+        oldestValidStamp = record.isComplete ? record.generationStamp : min(appendBaseStamp ?? record.generationStamp, record.generationStamp)
     }
 }

@@ -5,6 +5,7 @@ import StrataTestKit
 import StrataWire
 import Testing
 
+@testable import StrataDataNode
 @testable import StrataNameNode
 
 /// A writer that goes away without closing its file: its lease expires and the file is
@@ -218,5 +219,59 @@ import Testing
                 #expect(!located.locations.contains { $0.nodeID == pipeline[0] })
             }
         }
+    }
+
+    /// An appender that goes away before writing a byte: the replicas still carry the stamp
+    /// from before the append, and they are the file's data. Full block reports in that window
+    /// keep them, and the recovery closes the file with every byte it had.
+    @Test func anAppendAbandonedBeforeItsFirstByteKeepsTheFile() async throws {
+        try await withCluster({ $0.rawFrameSizeBytes = Self.frameSize }) { cluster in
+            try await withClient(cluster) { client in
+                let original = logLikeBytes(30_001, seed: 21)
+                let stream = try await client.create("/appended", blockSize: 64 * 1024)
+                try await stream.write(original)
+                try await stream.close()
+                let appender = Self.writer(cluster)
+                _ = try await appender.append("/appended")
+                await appender.close()
+                #expect(try await client.status("/appended")?.underConstruction == true)
+                // Readers of the open file still see its bytes.
+                expectSameBytes(try await client.readAll("/appended"), original, "/appended while open for append")
+                for node in cluster.dataNodes { try await node.sendBlockReport() }
+                #expect(try await client.blockLocations("/appended").lastBlock.locations.count == 3, "replicas dropped as stale")
+                #expect(try await eventually(timeoutSeconds: 90) { try await client.recoverLease("/appended") })
+                #expect(try await client.status("/appended")?.length == UInt64(original.count))
+                expectSameBytes(try await client.readAll("/appended"), original, "/appended after recovery")
+                try await expectConsistentReplicas(cluster, client, "/appended", original)
+            }
+        }
+    }
+
+    /// The same window across a name node restart from a checkpoint: the image keeps the stamp
+    /// the replicas had before the append, so the restarted name node's block reports keep them.
+    @Test func anAbandonedAppendSurvivesANameNodeRestart() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var options = LocalCluster.Options()
+        options.rawFrameSizeBytes = Self.frameSize
+        var cluster = try await LocalCluster.start(directory: directory, options: options)
+        let original = logLikeBytes(20_000, seed: 22)
+        try await withClient(cluster) { client in
+            let stream = try await client.create("/restarted", blockSize: 64 * 1024)
+            try await stream.write(original)
+            try await stream.close()
+        }
+        let appender = Self.writer(cluster)
+        _ = try await appender.append("/restarted")
+        await appender.close()
+        try cluster.nameNode.checkpointNow()
+        await cluster.shutdown()
+        cluster = try await LocalCluster.start(directory: directory, options: options)
+        try await withClient(cluster) { client in
+            #expect(try await client.status("/restarted")?.underConstruction == true)
+            #expect(try await eventually(timeoutSeconds: 90) { try await client.recoverLease("/restarted") })
+            expectSameBytes(try await client.readAll("/restarted"), original, "/restarted after recovery")
+        }
+        await cluster.shutdown()
     }
 }

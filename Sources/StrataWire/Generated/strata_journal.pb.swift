@@ -580,6 +580,10 @@ public nonisolated struct Strata_Journal_ImageINode: Sendable {
   /// Set for a file open for writing at checkpoint time.
   public var clientName: String = String()
 
+  /// For a file open for append whose last block's replicas still carry the stamp from before
+  /// the append: that stamp (Namespace.appendBaseStamps).
+  public var lastBlockAppendBaseStamp: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1671,7 +1675,7 @@ nonisolated extension Strata_Journal_ImageHeader: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Strata_Journal_ImageINode: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ImageINode"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}parent\0\u{1}name\0\u{1}directory\0\u{1}permission\0\u{1}owner\0\u{1}group\0\u{3}modification_time_ms\0\u{3}access_time_ms\0\u{1}replication\0\u{3}block_size\0\u{1}blocks\0\u{3}client_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}parent\0\u{1}name\0\u{1}directory\0\u{1}permission\0\u{1}owner\0\u{1}group\0\u{3}modification_time_ms\0\u{3}access_time_ms\0\u{1}replication\0\u{3}block_size\0\u{1}blocks\0\u{3}client_name\0\u{3}last_block_append_base_stamp\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1692,6 +1696,7 @@ nonisolated extension Strata_Journal_ImageINode: SwiftProtobuf.Message, SwiftPro
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.blockSize) }()
       case 12: try { try decoder.decodeRepeatedMessageField(value: &self.blocks) }()
       case 13: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.lastBlockAppendBaseStamp) }()
       default: break
       }
     }
@@ -1737,6 +1742,9 @@ nonisolated extension Strata_Journal_ImageINode: SwiftProtobuf.Message, SwiftPro
     if !self.clientName.isEmpty {
       try visitor.visitSingularStringField(value: self.clientName, fieldNumber: 13)
     }
+    if self.lastBlockAppendBaseStamp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastBlockAppendBaseStamp, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1754,6 +1762,7 @@ nonisolated extension Strata_Journal_ImageINode: SwiftProtobuf.Message, SwiftPro
     if lhs.blockSize != rhs.blockSize {return false}
     if lhs.blocks != rhs.blocks {return false}
     if lhs.clientName != rhs.clientName {return false}
+    if lhs.lastBlockAppendBaseStamp != rhs.lastBlockAppendBaseStamp {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
