@@ -409,6 +409,15 @@ public final class ReplicaSnapshot: @unchecked Sendable {
         if index == reader.frameCount - 1, let lastFrame { return lastFrame }
         return try reader.storedFrame(index)
     }
+
+    /// The stored bytes of frames `range`, back to back and not yet verified, read with one
+    /// `pread` (the copy of the last frame in place of the file's). Several tasks may call it at
+    /// once.
+    public func storedFrames(_ range: Range<Int>) throws(BlockFormatError) -> [UInt8] {
+        guard let lastFrame, range.upperBound == reader.frameCount else { return try reader.storedFrames(range) }
+        let before = range.lowerBound..<(range.upperBound - 1)
+        return (before.isEmpty ? [] : try reader.storedFrames(before)) + lastFrame
+    }
 }
 
 /// The right to write one replica. Recovery revokes it, so a writer cut off from its pipeline

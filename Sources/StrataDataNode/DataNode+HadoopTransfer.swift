@@ -156,6 +156,66 @@ extension DataNode {
         }
     }
 
+    /// Raw bytes decoded for one OP_READ_BLOCK batch (about a MiB of frames).
+    static let hadoopReadBatchBytes = 1 << 20
+    /// Batches decoded ahead of the socket.
+    static let hadoopReadBatchesAhead = 2
+
+    /// One packet of a Hadoop read: where its data starts in the block, its chunk checksums.
+    struct HadoopReadPacket: Sendable {
+        var offset: UInt64
+        var checksums: ByteBuffer
+        var data: ByteBuffer
+    }
+
+    /// Decodes frames `frames` of a replica (verifying them as Strata's reads do) and cuts the
+    /// part of them inside `range` into packets of up to `readPacketDataBytes`, with their chunk
+    /// checksums. The packets are slices of one buffer: no byte is copied after decoding.
+    static func hadoopPackets(
+        _ snapshot: ReplicaSnapshot, frames: Range<Int>, range: Range<UInt64>, checksum: HadoopChunkChecksum
+    ) throws -> [HadoopReadPacket] {
+        let reader = snapshot.reader
+        let frameSize = Int(reader.rawFrameSize)
+        let stored = try snapshot.storedFrames(frames)
+        let rawCount = frames.reduce(0) { $0 + reader.rawLength(ofFrame: $1) }
+        var raw = ByteBuffer()
+        raw.reserveCapacity(rawCount)
+        let decoder = FrameDecoder()
+        try stored.withUnsafeBytes { bytes in
+            var position = 0
+            for index in frames {
+                guard position + FrameHeader.encodedSize <= bytes.count else {
+                    throw BlockFormatError(.truncated, "frame \(index) lies past the bytes read", blockId: reader.header.blockId)
+                }
+                let header = try FrameHeader.decode(UnsafeRawBufferPointer(rebasing: bytes[position...]))
+                guard position + header.frameLength <= bytes.count, Int(header.rawLength) == reader.rawLength(ofFrame: index) else {
+                    throw BlockFormatError(.invalidFrameHeader, "frame \(index) does not match the replica's frame index", blockId: reader.header.blockId)
+                }
+                let frame = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + header.frameLength)])
+                try raw.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(header.rawLength)) { output in
+                    try decoder.decode(frame: frame, maximumRawLength: frameSize, into: output)
+                    return Int(header.rawLength)
+                }
+                position += header.frameLength
+            }
+        }
+        let rawStart = UInt64(frames.lowerBound) * UInt64(frameSize)
+        let from = max(range.lowerBound, rawStart)
+        let to = min(range.upperBound, rawStart + UInt64(raw.readableBytes))
+        var packets: [HadoopReadPacket] = []
+        var offset = from
+        while offset < to {
+            let count = min(HadoopDataTransfer.readPacketDataBytes, Int(to - offset))
+            let data = raw.getSlice(at: Int(offset - rawStart), length: count)!
+            var checksums = ByteBuffer()
+            checksums.reserveCapacity(checksum.chunkCount(count) * checksum.checksumSize)
+            data.withUnsafeReadableBytes { checksum.writeChecksums(of: $0, to: &checksums) }
+            packets.append(HadoopReadPacket(offset: offset, checksums: checksums, data: data))
+            offset += UInt64(count)
+        }
+        return packets
+    }
+
     // MARK: - OP_READ_BLOCK
 
     /// Sends `len` bytes from `offset` as HDFS's data nodes do: the response with the checksum
@@ -193,34 +253,48 @@ extension DataNode {
                 response.readOpChecksumInfo.checksum = checksum.proto
                 response.readOpChecksumInfo.chunkOffset = start
             })
-        let reader = RawRangeReader(snapshot: snapshot, start: start, end: end)
+        // Frames are decoded a batch at a time on the I/O pool, two batches ahead of the socket,
+        // each batch coming back as packets with their checksums: a handful of thread hops and
+        // socket writes per MiB, and both cores decoding while the client keeps up.
+        let frameSize = UInt64(snapshot.reader.rawFrameSize)
+        let framesPerBatch = max(1, Self.hadoopReadBatchBytes / Int(frameSize))
         let threadPool = self.threadPool
-        let packetBytes = HadoopDataTransfer.readPacketDataBytes
-        func readPacket() -> Task<ByteBuffer, any Error> {
-            Task { try await threadPool.runIfActive { try reader.next(packetBytes) } }
+        let range = start..<end
+        var nextFrame = Int(start / frameSize)
+        let endFrame = end == 0 ? 0 : Int((end - 1) / frameSize) + 1
+        func decodeBatch() -> Task<[HadoopReadPacket], any Error>? {
+            guard nextFrame < endFrame else { return nil }
+            let frames = nextFrame..<min(endFrame, nextFrame + framesPerBatch)
+            nextFrame = frames.upperBound
+            return Task {
+                try await threadPool.runIfActive {
+                    try Self.hadoopPackets(snapshot, frames: frames, range: range, checksum: checksum)
+                }
+            }
         }
+        var batches: [Task<[HadoopReadPacket], any Error>] = []
+        defer { for batch in batches { batch.cancel() } }
+        while batches.count < Self.hadoopReadBatchesAhead, let batch = decodeBatch() { batches.append(batch) }
         var sequence: Int64 = 0
-        var offset = start
-        // The next packet is decoded while this one is sent.
-        var reading = offset < end ? readPacket() : nil
-        defer { reading?.cancel() }
-        while let current = reading {
-            let data: ByteBuffer
+        while !batches.isEmpty {
+            let packets: [HadoopReadPacket]
             do {
-                data = try await current.value
+                packets = try await batches.removeFirst().value
             } catch let error as BlockFormatError where error.isCorruption {
                 // The client sees the stream end early and reads another replica.
                 await reportCorrupt(block.blockID, reason: error.description)
                 return false
             }
-            reading = offset + UInt64(data.readableBytes) < end ? readPacket() : nil
-            var checksums = ByteBuffer()
-            checksums.reserveCapacity(checksum.chunkCount(data.readableBytes) * checksum.checksumSize)
-            data.withUnsafeReadableBytes { checksum.writeChecksums(of: $0, to: &checksums) }
-            let packet = HadoopPacket(offsetInBlock: Int64(offset), sequenceNumber: sequence, last: false, checksums: checksums, data: data)
-            try await outbound.write(contentsOf: packet.wireBuffers())
-            sequence += 1
-            offset += UInt64(data.readableBytes)
+            if let batch = decodeBatch() { batches.append(batch) }
+            var buffers: [ByteBuffer] = []
+            buffers.reserveCapacity(packets.count * 2)
+            for packet in packets {
+                let wire = HadoopPacket(
+                    offsetInBlock: Int64(packet.offset), sequenceNumber: sequence, last: false, checksums: packet.checksums, data: packet.data)
+                buffers += try wire.wireBuffers()
+                sequence += 1
+            }
+            try await outbound.write(contentsOf: buffers)
         }
         let last = HadoopPacket(offsetInBlock: Int64(end), sequenceNumber: sequence, last: true, checksums: ByteBuffer(), data: ByteBuffer())
         try await outbound.write(last.encoded())

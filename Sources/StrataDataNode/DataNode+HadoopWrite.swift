@@ -283,16 +283,10 @@ extension DataNode {
             let sync = packets.contains { $0.sync }
             do {
                 let (firstFrame, frames) = try await threadPool.runIfActive {
-                    var firstFrame: Int?
-                    var frames: [[UInt8]] = []
-                    for (index, packet) in packets.enumerated() {
-                        let added = packet.data.withUnsafeReadableBytes {
-                            target.assembler.add($0, last: packet.last, partial: index == packets.count - 1)
-                        }
-                        if firstFrame == nil { firstFrame = added.firstFrame }
-                        frames += added.frames
+                    for packet in packets {
+                        packet.data.withUnsafeReadableBytes { target.assembler.append($0) }
                     }
-                    return (firstFrame ?? target.assembler.fullFrames, frames)
+                    return target.assembler.encodeBatch(last: last)
                 }
                 if let downstream {
                     var strataPacket = Strata_Wire_Packet()

@@ -117,6 +117,38 @@ import Testing
         }
     }
 
+    /// A stored frame damaged on disk: the read stops before it (no last packet, as HDFS's data
+    /// nodes end a read they cannot finish), every byte sent before is right, the node reports
+    /// the replica, and the name node stops handing it out.
+    @Test func aDamagedFrameEndsTheReadAndIsReported() async throws {
+        try await withCluster({ $0.rawFrameSizeBytes = 64 * 1024 }) { cluster in
+            let data = logLikeBytes(3_000_000, seed: 17)
+            let located = try await writeWithStrata(cluster, "/hadoop-damaged", data)
+            let block = try #require(located.blocks.first)
+            let victim = try node(cluster, block.locations[0])
+            let id = block.block.blockID
+            try flipByteInFrame(of: try #require(victim.store.path(of: id)), blockId: id, frame: 30)
+            let client = try await HadoopTransferTestClient.connect(to: victim, group: cluster.group)
+            defer { Task { await client.close() } }
+            try await client.send(.readBlock, readOp(hadoopBlock(block.block), offset: 0, length: UInt64(data.count)))
+            #expect(try await client.receive(Hadoop_Hdfs_BlockOpResponseProto.self)?.status == .success)
+            var received: [UInt8] = []
+            while let packet = try await client.receivePacket() {
+                #expect(!packet.header.lastPacketInBlock, "a read through a damaged frame must not end normally")
+                #expect(packet.header.offsetInBlock == Int64(received.count))
+                packet.data.withUnsafeReadableBytes { received.append(contentsOf: $0) }
+            }
+            #expect(received.count <= 30 * 64 * 1024, "bytes of the damaged frame were sent")
+            expectSameBytes(received, Array(data[0..<received.count]), "bytes before the damaged frame")
+            try await withClient(cluster) { strata in
+                #expect(try await eventually(timeoutSeconds: 30) {
+                    try await strata.blockLocations("/hadoop-damaged").blocks.first?.locations.contains { $0.nodeID == victim.nodeId } == false
+                }, "the damaged replica is still handed out")
+                expectSameBytes(try await strata.readAll("/hadoop-damaged"), data, "read from the other replicas")
+            }
+        }
+    }
+
     @Test func aReplicaBeingWrittenIsReadableUpToWhatItHolds() async throws {
         try await withCluster { cluster in
             try await withClient(cluster) { strata in
