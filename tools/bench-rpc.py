@@ -21,11 +21,21 @@ metadata-bench --clients 16` (16 connections from one process), whose stat rate 
 name node answers when the client costs little. The clients share the machine's cores with the
 cluster.
 
+Beside each transfer's speed, the CPU seconds it took (the client process and the cluster
+process, user and system) and the speed those would allow with every core busy: the machine's
+limit for that transfer's work, done as that client and the servers do it (hdfs-native checks a
+software CRC32C per 512 bytes and sends raw bytes the first data node compresses; Strata's client
+compresses itself and sends frames). And the best hdfs-native could do on this machine: its own
+client's CPU seconds (which Strata cannot change) plus every CPU second Strata's own client and
+cluster spend on the same transfer (the same frames compressed or decoded, stored or read), with
+every core busy.
+
 Checks are reported, not enforced: the script exits 0 when a check fails and non-zero only when
 the run itself breaks."""
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,11 +59,29 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def timed(args, env=None):
+def process_cpu_seconds(pid):
+    """User and system CPU seconds of a process (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(args, env=None, cluster_pid=None):
+    """Wall seconds, output, and the CPU seconds the client and the cluster spent meanwhile."""
     os.sync()
+    cluster_before = process_cpu_seconds(cluster_pid) if cluster_pid else 0.0
+    client_before = children_cpu_seconds()
     started = time.monotonic()
     output = run(args, env)
-    return time.monotonic() - started, output
+    seconds = time.monotonic() - started
+    client = children_cpu_seconds() - client_before
+    cluster = process_cpu_seconds(cluster_pid) - cluster_before if cluster_pid else 0.0
+    return seconds, output, (client, cluster)
 
 
 def wait_for_cluster(strata, env, process, log_path):
@@ -99,24 +127,28 @@ def main():
         [strata, "cluster", "up", "--no-compute", "--nodes", "3", "--data", cluster_dir, "--port", str(port), "--http-port", str(http)],
         stdout=log, stderr=log)
     out = os.path.join(workdir, "copy")
-    speeds = {key: [] for key in ("dfs put", "hdfs-native write", "dfs get", "hdfs-native read, discarded", "hdfs-native read to file")}
+    kinds = ("dfs put", "hdfs-native write", "dfs get", "hdfs-native read, discarded", "hdfs-native read to file")
+    speeds = {key: [] for key in kinds}
+    cpu_seconds = {key: [] for key in kinds}
+    client_cpu_seconds = {key: [] for key in kinds}
     try:
         wait_for_cluster(strata, env, cluster, log_path)
         run([strata, "dfs", "mkdir", "-p", "/bench"], env)
+        def measure(key, args, environment=None):
+            seconds, _, (client, servers) = timed(args, environment, cluster.pid)
+            speeds[key].append(size / seconds)
+            cpu_seconds[key].append(client + servers)
+            client_cpu_seconds[key].append(client)
+
         for index in range(RUNS):
-            seconds, _ = timed([strata, "dfs", "put", logs, f"/bench/native.{index}"], env)
-            speeds["dfs put"].append(size / seconds)
-            seconds, _ = timed([python, CLIENT, url, "put", logs, f"/bench/rpc.{index}"])
-            speeds["hdfs-native write"].append(size / seconds)
+            measure("dfs put", [strata, "dfs", "put", logs, f"/bench/native.{index}"], env)
+            measure("hdfs-native write", [python, CLIENT, url, "put", logs, f"/bench/rpc.{index}"])
             if os.path.exists(out):
                 os.remove(out)
-            seconds, _ = timed([strata, "dfs", "get", f"/bench/native.{index}", out], env)
-            speeds["dfs get"].append(size / seconds)
+            measure("dfs get", [strata, "dfs", "get", f"/bench/native.{index}", out], env)
             os.remove(out)
-            seconds, _ = timed([python, CLIENT, url, "get", f"/bench/native.{index}", "-"])
-            speeds["hdfs-native read, discarded"].append(size / seconds)
-            seconds, _ = timed([python, CLIENT, url, "get", f"/bench/native.{index}", out])
-            speeds["hdfs-native read to file"].append(size / seconds)
+            measure("hdfs-native read, discarded", [python, CLIENT, url, "get", f"/bench/native.{index}", "-"])
+            measure("hdfs-native read to file", [python, CLIENT, url, "get", f"/bench/native.{index}", out])
             if sha256_of(out) != source_digest:
                 sys.exit("a file read through hdfs-native differs from the source")
             os.remove(out)
@@ -142,6 +174,26 @@ def main():
     print(f"\n{size >> 20} MiB of make-logs.py output, replication 3, same cluster and run; median of {RUNS} runs each, each after sync")
     for key, values in speeds.items():
         print(f"  {key:<28} " + "  ".join(f"{value / 1e6:6.0f}" for value in values) + f"    median {medians[key] / 1e6:6.0f} MB/s")
+    # The machine's limit for each transfer as its client and servers do it: every core busy for
+    # the CPU seconds it took (client process plus cluster process, user and system).
+    cores = os.cpu_count()
+    cpu_medians = {key: statistics.median(values) for key, values in cpu_seconds.items()}
+    client_medians = {key: statistics.median(values) for key, values in client_cpu_seconds.items()}
+    bounds = {key: size / (cpu_medians[key] / cores) for key in kinds}
+    print(f"\nCPU seconds per transfer, client and cluster processes (user and system), and the speed if all {cores} cores were busy:")
+    for key in kinds:
+        print(f"  {key:<28} " + "  ".join(f"{value:6.2f}" for value in cpu_seconds[key])
+              + f"    median {cpu_medians[key]:5.2f} s (client {client_medians[key]:5.2f})"
+              + f"    bound {bounds[key] / 1e6:6.0f} MB/s    reached {medians[key] / bounds[key]:.2f}")
+    # The best hdfs-native could do here: its own client's CPU (fixed: it checks a software
+    # CRC32C per 512 bytes) plus all that Strata's client and cluster spend on the same transfer
+    # (which compresses or decompresses the same frames and stores or reads them), every core busy.
+    write_floor = (client_medians["hdfs-native write"] + cpu_medians["dfs put"]) / cores
+    read_floor = (client_medians["hdfs-native read, discarded"] + cpu_medians["dfs get"]) / cores
+    print(f"  hdfs-native write at best: its client's CPU + all of dfs put's, on {cores} cores: "
+          f"{size / write_floor / 1e6:6.0f} MB/s = {size / write_floor / medians['dfs put']:.3f} of dfs put")
+    print(f"  hdfs-native read at best: its client's CPU + all of dfs get's, on {cores} cores: "
+          f"{size / read_floor / 1e6:6.0f} MB/s = {size / read_floor / medians['dfs get']:.3f} of dfs get")
     write_ratio = medians["hdfs-native write"] / medians["dfs put"]
     read_ratio = medians["hdfs-native read, discarded"] / medians["dfs get"]
     print(f"  hdfs-native write                 {write_ratio:.3f} of dfs put")

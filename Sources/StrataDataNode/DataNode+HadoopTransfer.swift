@@ -149,7 +149,7 @@ extension DataNode {
                 }
                 let from = Int(position - decodedStart)
                 let take = min(count - out.readableBytes, decoded.count - from, Int(end - position))
-                decoded.withUnsafeBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[from..<(from + take)])) }
+                _ = decoded.withUnsafeBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[from..<(from + take)])) }
                 position += UInt64(take)
             }
             return out
