@@ -10,8 +10,42 @@ import SwiftProtobuf
 /// Strata answers on the event loop (`getFileInfo`, `getListing`, ...) are answered there over
 /// Hadoop RPC too.
 extension NameNode {
-    /// Answers one Hadoop RPC call.
+    typealias HadoopCallCache = HadoopRetryCache<Task<any SwiftProtobuf.Message, any Error>, any SwiftProtobuf.Message>
+
+    /// Answers one Hadoop RPC call; a retried at-most-once call gets the first one's answer.
     func handleHadoop(_ call: HadoopRPCCall) async throws -> any SwiftProtobuf.Message {
+        guard HadoopCallCache.atMostOnceMethods.contains(call.methodName), !call.clientId.isEmpty else {
+            return try await answerHadoop(call)
+        }
+        let key = HadoopCallCache.Key(clientId: call.clientId, callId: call.callId)
+        let (answered, running) = hadoopRetryCache.withLock {
+            cache -> ((any SwiftProtobuf.Message)?, Task<any SwiftProtobuf.Message, any Error>?) in
+            switch cache.lookup(key, now: clock.now) {
+            case .answered(let answer): return (answer, nil)
+            case .wait(let running): return (nil, running)
+            case .run:
+                let task = Task { [self] () async throws -> any SwiftProtobuf.Message in
+                    do {
+                        let answer = try await answerHadoop(call)
+                        hadoopRetryCache.withLock { $0.finish(key, answer: answer, now: clock.now) }
+                        return answer
+                    } catch {
+                        hadoopRetryCache.withLock { $0.finish(key, answer: nil, now: clock.now) }
+                        throw error
+                    }
+                }
+                cache.start(key, running: task)
+                return (nil, task)
+            }
+        }
+        if let answered {
+            logger.info("retried call answered from the retry cache", metadata: ["method": "\(call.methodName)", "callId": "\(call.callId)"])
+            return answered
+        }
+        return try await running!.value
+    }
+
+    func answerHadoop(_ call: HadoopRPCCall) async throws -> any SwiftProtobuf.Message {
         if let response = try handleHadoopInline(call) { return response }
         switch call.methodName {
         case "getContentSummary":

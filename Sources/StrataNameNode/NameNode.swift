@@ -5,6 +5,7 @@ import StrataCore
 import StrataHadoopWire
 import StrataJournal
 import StrataWire
+import SwiftProtobuf
 import Synchronization
 
 /// The name node service: the namespace and block manager behind one lock, the journal that
@@ -48,6 +49,8 @@ public final class NameNode: Sendable {
     public let clusterStateChanges = EventCounter()
     /// Cuts a file inside a block for Hadoop RPC's truncate (see `setTruncateInsideBlock`).
     let truncateInsideBlock = Mutex<TruncateInsideBlock?>(nil)
+    /// Answers of Hadoop's at-most-once calls, for clients that call again (`HadoopRetryCache`).
+    let hadoopRetryCache = Mutex(HadoopRetryCache<Task<any SwiftProtobuf.Message, any Error>, any SwiftProtobuf.Message>())
 
     /// Opens the journal, loads the newest checkpoint image and replays the edits after it.
     public init(configuration: NameNodeConfiguration, logger: Logger, clock: any Clock = SystemClock()) throws {

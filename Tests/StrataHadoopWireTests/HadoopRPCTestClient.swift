@@ -13,17 +13,19 @@ final class HadoopRPCTestClient {
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private var pending = ByteBuffer()
     private var nextCallId: Int32 = 0
-    let clientId = Data((0..<16).map { _ in UInt8.random(in: 0...255) })
+    let clientId: Data
 
-    private init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+    private init(inbound: NIOAsyncChannelInboundStream<ByteBuffer>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, clientId: Data) {
         self.inbound = inbound.makeAsyncIterator()
         self.outbound = outbound
+        self.clientId = clientId
     }
 
     /// Connects to `port`, runs `body` and closes. `user` nil: no connection header or context
-    /// is sent (the test sends its own bytes).
+    /// is sent (the test sends its own bytes). `clientId`: the RPC client id (random when nil);
+    /// a client that reconnects keeps its id.
     static func with<Result: Sendable>(
-        port: Int, user: String? = "strata", _ body: (HadoopRPCTestClient) async throws -> Result
+        port: Int, user: String? = "strata", clientId: Data? = nil, _ body: (HadoopRPCTestClient) async throws -> Result
     ) async throws -> Result {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
@@ -32,7 +34,8 @@ final class HadoopRPCTestClient {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            let client = HadoopRPCTestClient(inbound: inbound, outbound: outbound)
+            let client = HadoopRPCTestClient(
+                inbound: inbound, outbound: outbound, clientId: clientId ?? Data((0..<16).map { _ in UInt8.random(in: 0...255) }))
             if let user { try await client.open(user: user) }
             return try await body(client)
         }
@@ -51,26 +54,26 @@ final class HadoopRPCTestClient {
         try await outbound.write(ByteBuffer(bytes: bytes))
     }
 
-    func rpcHeader(callId: Int32) -> Hadoop_Common_RpcRequestHeaderProto {
+    func rpcHeader(callId: Int32, retryCount: Int32 = 0) -> Hadoop_Common_RpcRequestHeaderProto {
         var header = Hadoop_Common_RpcRequestHeaderProto()
         header.rpcKind = .rpcProtocolBuffer
         header.rpcOp = .rpcFinalPacket
         header.callID = callId
         header.clientID = clientId
-        header.retryCount = 0
+        header.retryCount = retryCount
         return header
     }
 
     /// The bytes of one call's packet.
     func callPacket(
         callId: Int32, method: String, _ request: some SwiftProtobuf.Message,
-        protocolName: String = HadoopRPC.clientProtocolName
+        protocolName: String = HadoopRPC.clientProtocolName, retryCount: Int32 = 0
     ) throws -> [UInt8] {
         var header = Hadoop_Common_RequestHeaderProto()
         header.methodName = method
         header.declaringClassProtocolName = protocolName
         header.clientProtocolVersion = 1
-        return packet([delimited(rpcHeader(callId: callId)), delimited(header), delimited(request)])
+        return packet([delimited(rpcHeader(callId: callId, retryCount: retryCount)), delimited(header), delimited(request)])
     }
 
     /// Sends a call; returns its call id.
@@ -110,6 +113,21 @@ final class HadoopRPCTestClient {
         let callId = try await start(method, request)
         let answer = try #require(try await readResponse(), "connection closed instead of answering \(method)")
         #expect(Int32(bitPattern: answer.header.callID) == callId)
+        guard answer.header.status == .success else {
+            throw RemoteError(className: answer.header.exceptionClassName, message: answer.header.errorMsg)
+        }
+        return try Response(serializedBytes: Array(buffer: answer.body))
+    }
+
+    /// Calls `method` with the given call id and retry count, as a client does that calls again
+    /// after losing the answer; an error answer throws `RemoteError`.
+    func call<Response: SwiftProtobuf.Message>(
+        _ method: String, _ request: some SwiftProtobuf.Message, callId: Int32, retryCount: Int32, as: Response.Type
+    ) async throws -> Response {
+        try await send(try callPacket(callId: callId, method: method, request, retryCount: retryCount))
+        let answer = try #require(try await readResponse(), "connection closed instead of answering \(method)")
+        #expect(Int32(bitPattern: answer.header.callID) == callId)
+        #expect(answer.header.retryCount == retryCount, "the answer carries the call's retry count")
         guard answer.header.status == .success else {
             throw RemoteError(className: answer.header.exceptionClassName, message: answer.header.errorMsg)
         }

@@ -387,6 +387,62 @@ struct HadoopRPCWriteTests {
         }
     }
 
+    /// A client that lost an answer calls again with the same client id and call id (on a new
+    /// connection): at-most-once calls answer as the first call did instead of running twice; a
+    /// new call id, or another client, runs the call anew.
+    @Test func retriedAtMostOnceCallsGetTheFirstAnswer() async throws {
+        try await Self.withCluster { cluster, strata in
+            let clientId = Data((0..<16).map { UInt8($0 * 3) })
+            let writer = "DFSClient_NONMAPREDUCE_retry_1"
+            var create = Hadoop_Hdfs_CreateRequestProto()
+            create.src = "/retry/file"
+            create.masked.perm = 0o644
+            create.clientName = writer
+            create.createFlag = HadoopRPCTestClient.createFlag
+            create.createParent = true
+            create.replication = 1
+            create.blockSize = 1 << 20
+            var delete = Hadoop_Hdfs_DeleteRequestProto()
+            delete.src = "/retry/gone"
+            var rename = Hadoop_Hdfs_Rename2RequestProto()
+            rename.src = "/retry/from"
+            rename.dst = "/retry/to"
+            try await strata.createEmpty("/retry/gone", replication: 1)
+            try await strata.createEmpty("/retry/from", replication: 1)
+            let first = try await HadoopRPCTestClient.with(port: cluster.nameNodePort, clientId: clientId) { client in
+                let created = try await client.call("create", create, callId: 5, retryCount: 0, as: Hadoop_Hdfs_CreateResponseProto.self)
+                #expect(try await client.call("delete", delete, callId: 6, retryCount: 0, as: Hadoop_Hdfs_DeleteResponseProto.self).result)
+                _ = try await client.call("rename2", rename, callId: 7, retryCount: 0, as: Hadoop_Hdfs_Rename2ResponseProto.self)
+                return created
+            }
+            try await HadoopRPCTestClient.with(port: cluster.nameNodePort, clientId: clientId) { client in
+                let again = try await client.call("create", create, callId: 5, retryCount: 1, as: Hadoop_Hdfs_CreateResponseProto.self)
+                #expect(again == first, "the retried create answers the file it created")
+                #expect(
+                    try await client.call("delete", delete, callId: 6, retryCount: 1, as: Hadoop_Hdfs_DeleteResponseProto.self).result,
+                    "the retried delete answers true, as the first did")
+                _ = try await client.call("rename2", rename, callId: 7, retryCount: 2, as: Hadoop_Hdfs_Rename2ResponseProto.self)
+                // A new call id is a new call.
+                await #expect(throws: HadoopRPCTestClient.RemoteError.self) {
+                    _ = try await client.call("create", create, callId: 8, retryCount: 0, as: Hadoop_Hdfs_CreateResponseProto.self)
+                }
+                #expect(!(try await client.call("delete", delete, callId: 9, retryCount: 0, as: Hadoop_Hdfs_DeleteResponseProto.self).result))
+            }
+            // Another client with the same call id runs the call itself.
+            try await HadoopRPCTestClient.with(port: cluster.nameNodePort) { client in
+                do {
+                    _ = try await client.call("create", create, callId: 5, retryCount: 0, as: Hadoop_Hdfs_CreateResponseProto.self)
+                    Issue.record("another client's create of an existing file succeeded")
+                } catch let error as HadoopRPCTestClient.RemoteError {
+                    // The file is still open for its writer, as HDFS answers a second create.
+                    #expect(error.className == "org.apache.hadoop.hdfs.protocol.AlreadyBeingCreatedException")
+                }
+            }
+            #expect(try await strata.status("/retry/to") != nil)
+            #expect(try await strata.status("/retry/gone") == nil)
+        }
+    }
+
     @Test func completeAnswersFalseWhileNoReplicaIsReported() async throws {
         try await Self.withCluster(dataNodes: 1) { cluster, _ in
             let writer = "DFSClient_unreported"
