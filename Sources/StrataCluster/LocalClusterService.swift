@@ -49,6 +49,8 @@ public final class LocalClusterService: Service, Sendable {
         public var leaseSoftLimitMs: Int64 = 60_000
         public var leaseHardLimitMs: Int64 = 1_200_000
         public var leaseRecoveryTimeoutMs: Int64 = 60_000
+        /// How long `complete` and `addBlock` wait for a just-written block's finished replica.
+        public var finishedReplicaWaitMs: Int64 = 20_000
         /// Blocks of a deleted tree leaving the block map per hold of the name node's lock.
         public var blockDeletionIncrement = 1000
         /// How long the data nodes may take to register and the name node to leave safe mode.
@@ -345,6 +347,7 @@ public final class LocalClusterService: Service, Sendable {
         configuration.leases.softLimitMs = options.leaseSoftLimitMs
         configuration.leases.hardLimitMs = options.leaseHardLimitMs
         configuration.leases.recoveryTimeoutMs = options.leaseRecoveryTimeoutMs
+        configuration.finishedReplicaWaitMs = options.finishedReplicaWaitMs
         configuration.blockDeletionIncrement = options.blockDeletionIncrement
         return configuration
     }

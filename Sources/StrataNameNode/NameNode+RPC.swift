@@ -263,6 +263,12 @@ extension NameNode {
     // MARK: - Write path
 
     func addBlock(_ request: Strata_Wire_AddBlockRequest, clientName: String) async throws -> Strata_Wire_AddBlockResponse {
+        // A writer may ask for its next block as soon as it sent the previous one's last packet
+        // (hdfs-native does), before the data node's report of it arrives: wait for the report
+        // as `complete` does, rather than answer NotReplicatedYetException at once.
+        if request.hasPrevious {
+            _ = try await waitForFinishedReplica(request.previous, path: request.path, fileId: request.fileID, clientName: clientName)
+        }
         var generator = SystemRandomNumberGenerator()
         let located = try await mutate("add block", path: request.path) { (state) throws(RemoteException) -> ([Edit], Strata_Wire_LocatedBlock) in
             let path = state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName)
@@ -312,25 +318,11 @@ extension NameNode {
 
     func complete(_ request: Strata_Wire_CompleteRequest, clientName: String) async throws -> Strata_Wire_BoolResponse {
         // The last block must have a finished replica; its data node reports it right after the
-        // last packet, so wait (for the report, at most 20 s) rather than make every writer poll.
-        let deadline = clock.now + .seconds(20)
-        while true {
-            let reportsSeen = replicaReports.count
-            let ready: Bool = try state.withLock { (state) throws(RemoteException) in
-                guard request.hasLast else { return true }
-                // Closed already (a retried complete), or a block prepareComplete refuses: go on.
-                guard try state.namespace.openFileOrClosed(
-                    state.namespace.currentPath(request.path, fileId: request.fileID, clientName: clientName), clientName: clientName) != nil,
-                    let record = state.namespace.block(request.last.blockID), !record.isComplete,
-                    record.generationStamp == request.last.generationStamp
-                else { return true }
-                return state.blockManager.hasFinishedReplica(
-                    request.last.blockID, generationStamp: request.last.generationStamp, numBytes: request.last.numBytes)
-            }
-            if ready { break }
-            if clock.now >= deadline { return boolResponse(false) }
-            await clock.wait(for: replicaReports, after: reportsSeen, until: deadline)
-            try Task.checkCancellation()
+        // last packet, so wait for the report rather than make every writer poll.
+        if request.hasLast,
+            try await !waitForFinishedReplica(request.last, path: request.path, fileId: request.fileID, clientName: clientName)
+        {
+            return boolResponse(false)
         }
         let now = clock.wallTimeMs
         try await mutate("complete", path: request.path) { (state) throws(RemoteException) in
@@ -340,6 +332,29 @@ extension NameNode {
             return (edit.map { [$0] } ?? [], ())
         }
         return boolResponse(true)
+    }
+
+    /// Waits (at most `finishedReplicaWaitMs`) until `block`, the block a writer ended, has a
+    /// finished replica at its stamp and length, or needs none (complete already, or not the
+    /// file's block as the writer says: the mutation that follows answers that). False on timeout.
+    func waitForFinishedReplica(_ block: Strata_Wire_ExtendedBlock, path: String, fileId: UInt64, clientName: String) async throws -> Bool {
+        let deadline = clock.now.advanced(byMilliseconds: configuration.finishedReplicaWaitMs)
+        while true {
+            let reportsSeen = replicaReports.count
+            let ready: Bool = try state.withLock { (state) throws(RemoteException) in
+                // Closed already (a retried complete), or a block the mutation refuses: go on.
+                guard try state.namespace.openFileOrClosed(
+                    state.namespace.currentPath(path, fileId: fileId, clientName: clientName), clientName: clientName) != nil,
+                    let record = state.namespace.block(block.blockID), !record.isComplete,
+                    record.generationStamp == block.generationStamp
+                else { return true }
+                return state.blockManager.hasFinishedReplica(block.blockID, generationStamp: block.generationStamp, numBytes: block.numBytes)
+            }
+            if ready { return true }
+            if clock.now >= deadline { return false }
+            await clock.wait(for: replicaReports, after: reportsSeen, until: deadline)
+            try Task.checkCancellation()
+        }
     }
 
     func append(_ request: Strata_Wire_AppendRequest, caller: Caller, clientName: String) async throws -> Strata_Wire_AppendResponse {

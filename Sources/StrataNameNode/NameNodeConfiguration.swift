@@ -29,6 +29,10 @@ public struct NameNodeConfiguration: Sendable {
     public var leases = LeaseManager.Settings()
     /// How often the monitor checks heartbeats, safe mode and replication.
     public var monitorIntervalMs: Int64 = 500
+    /// How long `complete` and `addBlock` wait for the finished replica of the block the writer
+    /// just ended (its data node reports it right after the last packet) before answering
+    /// false or NotReplicatedYetException, on which clients call again.
+    public var finishedReplicaWaitMs: Int64 = 20_000
     /// Block ids a scan (replication, the safe-mode count, forgetting a dead node's replicas, the
     /// sweep of a full block report), or replicas of a full block report, covered per hold of the
     /// name node's lock: it lets go between chunks, so no scan of every block stalls the RPC handlers.

@@ -15,8 +15,13 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct HadoopRPCWriteTests {
     /// Runs `body` with a cluster and a Strata client of it (closed afterwards).
-    static func withCluster(dataNodes: Int = 3, _ body: (LocalCluster, DFSClient) async throws -> Void) async throws {
-        try await LocalCluster.withTemporary(prefix: "strata-hadoop-write-", { $0.dataNodes = dataNodes }) { cluster in
+    static func withCluster(
+        dataNodes: Int = 3, finishedReplicaWaitMs: Int64 = 20_000, _ body: (LocalCluster, DFSClient) async throws -> Void
+    ) async throws {
+        try await LocalCluster.withTemporary(prefix: "strata-hadoop-write-", {
+            $0.dataNodes = dataNodes
+            $0.finishedReplicaWaitMs = finishedReplicaWaitMs
+        }) { cluster in
             try await cluster.waitForDataNodes(dataNodes)
             let strata = cluster.client()
             do {
@@ -444,7 +449,7 @@ struct HadoopRPCWriteTests {
     }
 
     @Test func completeAnswersFalseWhileNoReplicaIsReported() async throws {
-        try await Self.withCluster(dataNodes: 1) { cluster, _ in
+        try await Self.withCluster(dataNodes: 1, finishedReplicaWaitMs: 1_000) { cluster, _ in
             let writer = "DFSClient_unreported"
             try await HadoopRPCTestClient.with(port: cluster.nameNodePort) { client in
                 let created = try await client.create("/unreported", clientName: writer)
@@ -458,11 +463,41 @@ struct HadoopRPCWriteTests {
                 var closed = Hadoop_Hdfs_IsFileClosedRequestProto()
                 closed.src = "/unreported"
                 #expect(try await !client.call("isFileClosed", closed, as: Hadoop_Hdfs_IsFileClosedResponseProto.self).result)
-                // A next block before the previous one has a replica: NotReplicatedYetException.
+                // A next block while the previous one still has no replica, after the wait:
+                // NotReplicatedYetException.
                 let early = await HadoopRPCTestClient.remoteErrorClass {
                     _ = try await client.addBlock("/unreported", clientName: writer, fileId: created.fileID, previous: last)
                 }
                 #expect(early == "org.apache.hadoop.hdfs.server.namenode.NotReplicatedYetException")
+            }
+        }
+    }
+
+    /// A writer that asks for its next block right after sending the last packet of the one
+    /// before, ahead of its data node's report of it: addBlock waits for the report and answers.
+    @Test func addBlockWaitsForThePreviousBlocksReport() async throws {
+        try await Self.withCluster(dataNodes: 1) { cluster, strata in
+            let frameSize = Int(try await strata.serverDefaults().rawFrameSize)
+            let writer = "DFSClient_early_next_block"
+            let data = Self.bytes(70_000, seed: 3)
+            try await HadoopRPCTestClient.with(port: cluster.nameNodePort) { client in
+                let created = try await client.create("/early", clientName: writer)
+                let located = try await client.addBlock("/early", clientName: writer, fileId: created.fileID)
+                var previous = located.b
+                previous.numBytes = UInt64(data.count)
+                // Asked before a byte of the previous block is written; answered once it is.
+                var request = Hadoop_Hdfs_AddBlockRequestProto()
+                request.src = "/early"
+                request.clientName = writer
+                request.fileID = created.fileID
+                request.previous = previous
+                try await client.start("addBlock", request)
+                try await StrataBlockWriter.write(data, to: located, clientName: writer, rawFrameSize: frameSize, cluster: cluster)
+                let answer = try #require(try await client.readResponse())
+                #expect(answer.header.status == .success, "\(answer.header.exceptionClassName): \(answer.header.errorMsg)")
+                let second = try Hadoop_Hdfs_AddBlockResponseProto(serializedBytes: Array(buffer: answer.body)).block
+                #expect(second.b.blockID != located.b.blockID)
+                #expect(second.offset == UInt64(data.count))
             }
         }
     }
