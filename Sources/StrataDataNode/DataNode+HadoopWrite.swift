@@ -181,15 +181,20 @@ extension DataNode {
                 }
                 var sequence = firstSequence
                 var wakeups = queue.writerWakeups.makeAsyncIterator()
+                // Packets whose bytes are in the frame still being filled, not yet stored: they are
+                // acknowledged with the batch that stores that frame.
+                var carried: [(item: HadoopWriteQueue.Item, end: UInt64?)] = []
                 while true {
                     let (items, closed) = queue.take()
-                    if items.isEmpty {
+                    if items.isEmpty && carried.isEmpty {
                         if closed { return }
                         _ = await wakeups.next()
                         continue
                     }
                     let outcome = await writeHadoopBatch(
-                        items, to: target, downstream: pipeline, strataSequence: &sequence, results: resultsContinuation)
+                        carried: carried, items, to: target, downstream: pipeline, moreWaiting: queue.hasItems,
+                        strataSequence: &sequence, results: resultsContinuation)
+                    carried = outcome.carried
                     if outcome.finished { finished.set() }
                     if outcome.stop { return }
                 }
@@ -252,16 +257,26 @@ extension DataNode {
         var finished = false
         /// The write is over (the last packet, a refusal or a failure).
         var stop = false
+        /// Packets (and heartbeats after them) left unacknowledged because their bytes are in the
+        /// frame still being filled, which was not stored: the next batch stores and
+        /// acknowledges them.
+        var carried: [(item: HadoopWriteQueue.Item, end: UInt64?)] = []
     }
 
-    /// Stores a batch of verified packets as one: their bytes become frames once (the frame being
-    /// filled is encoded and written once for the batch, not once per packet), go down the
+    /// Stores a batch of verified packets as one: their bytes become frames once, go down the
     /// pipeline as one Strata packet and into this node's replica; every packet of the batch is
     /// acknowledged once both are done. A refusal in the batch is answered after the packets
     /// before it.
+    ///
+    /// The frame still being filled is stored too (uncompressed, to be replaced by the next
+    /// frames), so that an acknowledged packet is on every node's disk, unless more packets
+    /// already wait (`moreWaiting`): then the packets whose bytes lie in that frame are carried
+    /// to the next batch, which comes at once, and the frame is not written again and again
+    /// while a fast writer fills it. `carried`: such packets from the batch before, whose bytes
+    /// the assembler already holds.
     func writeHadoopBatch(
-        _ items: [HadoopWriteQueue.Item], to target: HadoopWriteTarget, downstream: PipelineConnection?, strataSequence: inout UInt64,
-        results: AsyncStream<HadoopPacketResult>.Continuation
+        carried: [(item: HadoopWriteQueue.Item, end: UInt64?)], _ items: [HadoopWriteQueue.Item], to target: HadoopWriteTarget, downstream: PipelineConnection?,
+        moreWaiting: Bool, strataSequence: inout UInt64, results: AsyncStream<HadoopPacketResult>.Continuation
     ) async -> HadoopBatchOutcome {
         var outcome = HadoopBatchOutcome()
         var refusal: HadoopPacketResult?
@@ -273,51 +288,76 @@ extension DataNode {
             }
             taken.append(item)
         }
-        let packets = taken.compactMap { item -> (sequenceNumber: Int64, data: ByteBuffer, last: Bool, sync: Bool)? in
-            if case .packet(let sequenceNumber, let data, let last, let sync) = item { return (sequenceNumber, data, last, sync) }
+        let packets = taken.compactMap { item -> (data: ByteBuffer, last: Bool, sync: Bool)? in
+            if case .packet(_, let data, let last, let sync) = item { return (data, last, sync) }
             return nil
         }
+        let last = packets.contains { $0.last }
+        let sync = packets.contains { $0.sync }
+        let storePartial = !moreWaiting || last || sync || refusal != nil
+        let frameSize = UInt64(target.assembler.rawFrameSize)
         var shared = HadoopPacketResult(sequenceNumber: 0, status: .success)
-        if !packets.isEmpty {
-            let last = packets.contains { $0.last }
-            let sync = packets.contains { $0.sync }
-            do {
-                let (firstFrame, frames) = try await threadPool.runIfActive {
+        // Where each packet's bytes end in the block, and the end of what this batch stores.
+        var ends: [UInt64] = []
+        var stored = UInt64.max
+        do {
+            // Heartbeats alone store nothing.
+            if !packets.isEmpty || !carried.isEmpty {
+                let (firstFrame, frames, packetEnds, fullEnd) = try await threadPool.runIfActive {
+                    var ends: [UInt64] = []
                     for packet in packets {
                         packet.data.withUnsafeReadableBytes { target.assembler.append($0) }
+                        ends.append(target.assembler.rawLength)
                     }
-                    return target.assembler.encodeBatch(last: last)
+                    let (firstFrame, frames) = target.assembler.encodeBatch(last: last, partial: storePartial)
+                    return (firstFrame, frames, ends, UInt64(target.assembler.fullFrames) * frameSize)
                 }
-                if let downstream {
-                    var strataPacket = Strata_Wire_Packet()
-                    strataPacket.sequenceNumber = strataSequence
-                    strataPacket.offsetInBlock = UInt64(firstFrame) * UInt64(target.assembler.rawFrameSize)
-                    strataPacket.frameCount = UInt32(frames.count)
-                    strataPacket.last = last
-                    strataPacket.sync = sync
-                    strataSequence += 1
-                    do {
-                        shared.downstreamAck = try await downstream.send(strataPacket, body: PacketBody.make(frames))
-                    } catch let error as PipelineError {
-                        shared.downstreamFailure = error
+                ends = packetEnds
+                if !storePartial { stored = fullEnd }
+                if !frames.isEmpty {
+                    if let downstream {
+                        var strataPacket = Strata_Wire_Packet()
+                        strataPacket.sequenceNumber = strataSequence
+                        strataPacket.offsetInBlock = UInt64(firstFrame) * frameSize
+                        strataPacket.frameCount = UInt32(frames.count)
+                        strataPacket.last = last
+                        strataPacket.sync = sync
+                        strataSequence += 1
+                        do {
+                            shared.downstreamAck = try await downstream.send(strataPacket, body: PacketBody.make(frames))
+                        } catch let error as PipelineError {
+                            shared.downstreamFailure = error
+                        }
+                    }
+                    outcome.finished = try await storeHadoopFrames(frames, in: target, sync: sync, last: last)
+                    if outcome.finished {
+                        // Reported before the last packet is acknowledged: the client's `complete`
+                        // then finds this replica reported.
+                        await reportReceived(target.replica.grant.blockId)
                     }
                 }
-                outcome.finished = try await storeHadoopFrames(frames, in: target, sync: sync, last: last)
-                if outcome.finished {
-                    // Reported before the last packet is acknowledged: the client's `complete`
-                    // then finds this replica reported.
-                    await reportReceived(target.replica.grant.blockId)
-                }
-            } catch let error as BlockFormatError {
-                shared.status = error.isCorruption ? .errorChecksum : .error
-                shared.message = "node \(nodeId): \(error)"
-            } catch {
-                shared.status = .error
-                shared.message = "node \(nodeId): \(error)"
             }
+        } catch let error as BlockFormatError {
+            shared.status = error.isCorruption ? .errorChecksum : .error
+            shared.message = "node \(nodeId): \(error)"
+        } catch {
+            shared.status = .error
+            shared.message = "node \(nodeId): \(error)"
         }
-        for item in taken {
-            switch item {
+        // Acknowledged in order: the carried packets, then this batch's, up to the first whose
+        // bytes were not stored (on success); that one and everything after it are carried.
+        var packetIndex = 0
+        let ordered = carried + taken.map { item -> (item: HadoopWriteQueue.Item, end: UInt64?) in
+            guard case .packet = item else { return (item, nil) }
+            defer { packetIndex += 1 }
+            return (item, packetIndex < ends.count ? ends[packetIndex] : nil)
+        }
+        for (position, entry) in ordered.enumerated() {
+            if shared.status == .success, let end = entry.end, end > stored {
+                outcome.carried = Array(ordered[position...])
+                break
+            }
+            switch entry.item {
             case .heartbeat(let sequenceNumber):
                 results.yield(HadoopPacketResult(sequenceNumber: sequenceNumber, status: .success))
             case .packet(let sequenceNumber, _, let last, _):
@@ -490,6 +530,9 @@ extension DataNode {
         }
 
         var isFull: Bool { state.withLock { $0.bytes > Self.maximumBytes } }
+
+        /// Whether items wait for the writer.
+        var hasItems: Bool { state.withLock { !$0.items.isEmpty } }
 
         /// Everything waiting, and whether the receiving loop is done.
         func take() -> (items: [Item], closed: Bool) {
