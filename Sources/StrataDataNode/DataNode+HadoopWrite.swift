@@ -164,7 +164,7 @@ extension DataNode {
         try await outbound.write(Self.hadoopResponse(.success) { $0.firstBadLink = "" })
 
         let downstreamCount = op.targets.count
-        let (results, resultsContinuation) = AsyncStream.makeStream(of: HadoopPacketResult.self)
+        let (results, resultsContinuation) = AsyncStream.makeStream(of: [HadoopPacketResult].self)
         let pipelineBroken = HadoopWriteFlag()
         let queue = HadoopWriteQueue()
         let firstSequence = strataSequence
@@ -192,7 +192,7 @@ extension DataNode {
                         continue
                     }
                     let outcome = await writeHadoopBatch(
-                        carried: carried, items, to: target, downstream: pipeline, moreWaiting: queue.hasItems,
+                        carried: carried, items, to: target, downstream: pipeline, moreWaiting: { queue.hasItems },
                         strataSequence: &sequence, results: resultsContinuation)
                     carried = outcome.carried
                     if outcome.finished { finished.set() }
@@ -270,13 +270,13 @@ extension DataNode {
     ///
     /// The frame still being filled is stored too (uncompressed, to be replaced by the next
     /// frames), so that an acknowledged packet is on every node's disk, unless more packets
-    /// already wait (`moreWaiting`): then the packets whose bytes lie in that frame are carried
+    /// already wait (`moreWaiting`, asked once the batch's full frames are compressed): then the packets whose bytes lie in that frame are carried
     /// to the next batch, which comes at once, and the frame is not written again and again
     /// while a fast writer fills it. `carried`: such packets from the batch before, whose bytes
     /// the assembler already holds.
     func writeHadoopBatch(
         carried: [(item: HadoopWriteQueue.Item, end: UInt64?)], _ items: [HadoopWriteQueue.Item], to target: HadoopWriteTarget, downstream: PipelineConnection?,
-        moreWaiting: Bool, strataSequence: inout UInt64, results: AsyncStream<HadoopPacketResult>.Continuation
+        moreWaiting: @escaping @Sendable () -> Bool, strataSequence: inout UInt64, results: AsyncStream<[HadoopPacketResult]>.Continuation
     ) async -> HadoopBatchOutcome {
         var outcome = HadoopBatchOutcome()
         var refusal: HadoopPacketResult?
@@ -294,7 +294,7 @@ extension DataNode {
         }
         let last = packets.contains { $0.last }
         let sync = packets.contains { $0.sync }
-        let storePartial = !moreWaiting || last || sync || refusal != nil
+        let mustStore = last || sync || refusal != nil
         let frameSize = UInt64(target.assembler.rawFrameSize)
         var shared = HadoopPacketResult(sequenceNumber: 0, status: .success)
         // Where each packet's bytes end in the block, and the end of what this batch stores.
@@ -303,18 +303,20 @@ extension DataNode {
         do {
             // Heartbeats alone store nothing.
             if !packets.isEmpty || !carried.isEmpty {
-                let (firstFrame, frames, packetEnds, fullEnd) = try await threadPool.runIfActive {
+                let (firstFrame, frames, packetEnds, storedThrough) = try await threadPool.runIfActive {
                     var ends: [UInt64] = []
                     for packet in packets {
                         packet.data.withUnsafeReadableBytes { target.assembler.append($0) }
                         ends.append(target.assembler.rawLength)
                     }
-                    let (firstFrame, frames) = target.assembler.encodeBatch(last: last, partial: storePartial)
-                    return (firstFrame, frames, ends, UInt64(target.assembler.fullFrames) * frameSize)
+                    let (firstFrame, frames) = target.assembler.encodeBatch(last: last) { mustStore || !moreWaiting() }
+                    return (firstFrame, frames, ends, target.assembler.storedThrough)
                 }
                 ends = packetEnds
-                if !storePartial { stored = fullEnd }
-                if !frames.isEmpty {
+                if !storedThrough.partialStored { stored = storedThrough.fullFramesEnd }
+                // The last packet finishes the replicas (and a sync packet syncs them) even when
+                // it brings no frame: a block that ends on a frame boundary.
+                if !frames.isEmpty || last || sync {
                     if let downstream {
                         var strataPacket = Strata_Wire_Packet()
                         strataPacket.sequenceNumber = strataSequence
@@ -346,6 +348,8 @@ extension DataNode {
         }
         // Acknowledged in order: the carried packets, then this batch's, up to the first whose
         // bytes were not stored (on success); that one and everything after it are carried.
+        var answered: [HadoopPacketResult] = []
+        defer { if !answered.isEmpty { results.yield(answered) } }
         var packetIndex = 0
         let ordered = carried + taken.map { item -> (item: HadoopWriteQueue.Item, end: UInt64?) in
             guard case .packet = item else { return (item, nil) }
@@ -359,11 +363,11 @@ extension DataNode {
             }
             switch entry.item {
             case .heartbeat(let sequenceNumber):
-                results.yield(HadoopPacketResult(sequenceNumber: sequenceNumber, status: .success))
+                answered.append(HadoopPacketResult(sequenceNumber: sequenceNumber, status: .success))
             case .packet(let sequenceNumber, _, let last, _):
                 var result = shared
                 result.sequenceNumber = sequenceNumber
-                results.yield(result)
+                answered.append(result)
                 if last { outcome.stop = true }
             case .refused:
                 break
@@ -371,7 +375,7 @@ extension DataNode {
         }
         if shared.status != .success { outcome.stop = true }
         if let refusal {
-            results.yield(refusal)
+            answered.append(refusal)
             outcome.stop = true
         }
         return outcome
@@ -561,32 +565,42 @@ extension DataNode {
 
     /// Acknowledges packets to the client in order: this node's status, then those of the nodes
     /// after it (a node that failed, and none after it). Stops after a failure.
-    static func acknowledgeHadoop(_ results: AsyncStream<HadoopPacketResult>, outbound: HadoopOutbound, downstreamCount: Int) async throws {
-        for await result in results {
-            var replies = [result.status]
-            if downstreamCount > 0 && result.status == .success {
-                if let failure = result.downstreamFailure {
-                    replies += Self.hadoopReplies(failedAt: failure, downstreamCount: downstreamCount)
-                } else if let future = result.downstreamAck {
-                    do {
-                        let ack = try await future.get()
-                        replies += ack.replies.map(Self.hadoopStatus)
-                    } catch let error as PipelineError {
-                        replies += Self.hadoopReplies(failedAt: error, downstreamCount: downstreamCount)
+    static func acknowledgeHadoop(_ results: AsyncStream<[HadoopPacketResult]>, outbound: HadoopOutbound, downstreamCount: Int) async throws {
+        // A batch's acknowledgements go out in one write.
+        for await batch in results {
+            var acks: [ByteBuffer] = []
+            var failed = false
+            for result in batch {
+                var replies = [result.status]
+                if downstreamCount > 0 && result.status == .success {
+                    if let failure = result.downstreamFailure {
+                        replies += Self.hadoopReplies(failedAt: failure, downstreamCount: downstreamCount)
+                    } else if let future = result.downstreamAck {
+                        do {
+                            let ack = try await future.get()
+                            replies += ack.replies.map(Self.hadoopStatus)
+                        } catch let error as PipelineError {
+                            replies += Self.hadoopReplies(failedAt: error, downstreamCount: downstreamCount)
+                        }
+                    } else {
+                        // A heartbeat: the nodes after this one are alive as far as it knows.
+                        replies += Array(repeating: .success, count: downstreamCount)
                     }
-                } else {
-                    // A heartbeat: the nodes after this one are alive as far as it knows.
-                    replies += Array(repeating: .success, count: downstreamCount)
+                }
+                var ack = Hadoop_Hdfs_PipelineAckProto()
+                ack.seqno = result.sequenceNumber
+                ack.reply = replies
+                // The flag carries each status in its low 4 bits (ECN and SLOW bits left 0).
+                ack.flag = replies.map { UInt32($0.rawValue) }
+                ack.downstreamAckTimeNanos = 0
+                acks.append(try HadoopDataTransfer.delimited(ack))
+                if replies.contains(where: { $0 != .success }) {
+                    failed = true
+                    break
                 }
             }
-            var ack = Hadoop_Hdfs_PipelineAckProto()
-            ack.seqno = result.sequenceNumber
-            ack.reply = replies
-            // The flag carries each status in its low 4 bits (ECN and SLOW bits left 0).
-            ack.flag = replies.map { UInt32($0.rawValue) }
-            ack.downstreamAckTimeNanos = 0
-            try await outbound.write(HadoopDataTransfer.delimited(ack))
-            if replies.contains(where: { $0 != .success }) { return }
+            try await outbound.write(contentsOf: acks)
+            if failed { return }
         }
     }
 

@@ -73,9 +73,10 @@ final class HadoopFrameAssembler: @unchecked Sendable {
     /// The frames to store for the packets appended since the last call: the index of the
     /// first (it replaces the partial frame the replica holds, if it holds one) and the frames,
     /// encoded: each frame the packets completed, compressed on several threads at once when
-    /// there are several, then (with `partial`) the partial frame after them, if any. With
-    /// `last`, the partial frame is the block's last frame and is compressed.
-    func encodeBatch(last: Bool, partial: Bool = true) -> (firstFrame: Int, frames: [[UInt8]]) {
+    /// there are several, then (when `partial()`, asked once those are compressed) the partial
+    /// frame after them, if any. With `last`, the partial frame is the block's last frame and is
+    /// compressed.
+    func encodeBatch(last: Bool, partial: () -> Bool = { true }) -> (firstFrame: Int, frames: [[UInt8]]) {
         let firstFrame = batchFirstFrame ?? fullFrames
         batchFirstFrame = nil
         let raw = completed
@@ -95,10 +96,16 @@ final class HadoopFrameAssembler: @unchecked Sendable {
                 }
             }
         }
-        if filled > 0 && (last || (partial && unsaved)) {
+        if filled > 0 && (last || (unsaved && partial())) {
             frames.append(encodePartial(compress: last))
         }
         return (firstFrame, frames)
+    }
+
+    /// Raw bytes in frames that were encoded whole, and whether the frame being filled was
+    /// stored after them (nothing was added to it since).
+    var storedThrough: (fullFramesEnd: UInt64, partialStored: Bool) {
+        (UInt64(fullFrames) * UInt64(rawFrameSize), !unsaved)
     }
 
     /// The partial frame being filled, encoded (uncompressed), to store again: after a recovery

@@ -265,6 +265,35 @@ import Testing
         }
     }
 
+    /// A block whose data ends exactly at a frame boundary, its empty last packet sent on its
+    /// own once every data packet is acknowledged (as hdfs-native sends a full block's): the
+    /// replicas are finished and reported at that length.
+    @Test func aBlockEndingOnAFrameBoundaryIsFinishedByItsEmptyLastPacket() async throws {
+        try await withCluster({ $0.rawFrameSizeBytes = 64 * 1024 }) { cluster in
+            let clientName = "DFSClient_hadoop_boundary"
+            let allocated = try await allocate(cluster, "/hadoop-boundary", clientName: clientName)
+            let located = allocated.located
+            let nodes = try located.locations.map { try node(cluster, $0) }
+            let data = logLikeBytes(4 * 64 * 1024, seed: 23)
+            let checksum = HadoopChunkChecksum.crc32c512
+            let client = try await HadoopTransferTestClient.connect(to: nodes[0], group: cluster.group)
+            defer { Task { await client.close() } }
+            try await client.send(.writeBlock, writeOp(hadoopBlock(located.block), targets: nodes.dropFirst().map(hadoopNode), checksum: checksum))
+            #expect(try await client.receive(Hadoop_Hdfs_BlockOpResponseProto.self)?.status == .success)
+            var packets = hadoopPackets(data, checksum: checksum, chunksPerPacket: 128)
+            let last = packets.removeLast()
+            #expect(try await sendAndAcknowledge(client, packets, nodes: 3).count == packets.count)
+            #expect(try await sendAndAcknowledge(client, [last], nodes: 3).count == 1, "the last packet is acknowledged")
+            var block = located.block
+            block.numBytes = UInt64(data.count)
+            try await complete(cluster, allocated, last: block, clientName: clientName)
+            for node in nodes {
+                let replica = try #require(node.store.replica(located.block.blockID))
+                #expect(replica.isFinalized && replica.rawLength == UInt64(data.count))
+            }
+        }
+    }
+
     @Test func aBlockAHadoopClientWroteHasTheClustersFrameSizeSoStrataAppendsToIt() async throws {
         try await withCluster({ $0.rawFrameSizeBytes = 4096 }) { cluster in
             let clientName = "DFSClient_hadoop_frames"
