@@ -109,7 +109,8 @@ public final class Agent: Sendable {
 
     /// Runs once the HTTP server serves at `address`: registers, then heartbeats until cancelled.
     public func run(address: String) async {
-        let resources = configuration.resources ?? Self.measuredResources(workDirectory: configuration.workDirectory)
+        let resources =
+            configuration.resources ?? configuration.resourceOverrides.applied(to: Self.measuredResources(workDirectory: configuration.workDirectory))
         info.withLock {
             $0 = AgentInfo(
                 id: agentId, hostname: configuration.hostname, address: address, dataNodeId: configuration.dataNodeId,
@@ -121,8 +122,6 @@ public final class Agent: Sendable {
         }
     }
 
-    /// What the machine has, as Mesos measures it by default: every CPU, memory less 1 GB for the
-    /// system (or half when that leaves too little), disk not offered.
     /// What an agent offers when told nothing, as Mesos measures it: every core, memory less
     /// 1 GB (half of it below 2 GB), and the disk free where its sandboxes live less 5 GB (half
     /// of it below 10 GB).

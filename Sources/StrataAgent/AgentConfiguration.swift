@@ -9,8 +9,11 @@ public struct AgentConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// The agent's HTTP port (Mesos: 5051).
     public var port: Int = 5051
-    /// What the agent offers; nil amounts are measured on the machine (Mesos' defaults).
+    /// What the agent offers; nil: measured on the machine (Mesos' defaults), with
+    /// `resourceOverrides` in place of the amounts it gives.
     public var resources: Resources?
+    /// Amounts to offer instead of the measured ones (`--resources`).
+    public var resourceOverrides = ResourceOverrides()
     /// Ports tasks may be given (Mesos' default range).
     public var ports: [PortRange] = [PortRange(31000, 32000)]
     public var attributes: [String: String] = [:]

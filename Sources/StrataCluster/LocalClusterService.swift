@@ -68,6 +68,8 @@ public final class LocalClusterService: Service, Sendable {
         /// What each agent offers; nil: the machine's measure (every agent on one machine
         /// offers the same).
         public var agentResources: Resources?
+        /// Amounts every agent offers instead of the measured ones (`--agent-resources`).
+        public var agentResourceOverrides = ResourceOverrides()
         public var agentTimeoutMs: Int64 = 15_000
         public var agentHeartbeatIntervalMs: Int64 = 1_000
         public var allowRootTasks = false
@@ -256,6 +258,7 @@ public final class LocalClusterService: Service, Sendable {
             configuration.hostname = "node\(index + 1)"
             configuration.attributes = ["node": "node\(index + 1)"]
             configuration.resources = options.agentResources
+            configuration.resourceOverrides = options.agentResourceOverrides
             // The agents share one host: each offers its own share of Mesos' 31000-32000, so
             // service tasks on different agents are never given the same port.
             let share = max(1, 1001 / running.dataNodes.count)

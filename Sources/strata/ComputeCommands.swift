@@ -125,7 +125,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("datanode-id"), help: "The id of the data node on this machine (what makes tasks node-local).")
     var dataNodeId: String?
 
-    @Option(help: "Resources to offer, Mesos style: cpus:4;mem:8192;disk:0 (default: measured).")
+    @Option(help: "Resources to offer, Mesos style: cpus:4;mem:8192;disk:20000 (those not given: measured).")
     var resources: String?
 
     @Option(name: .customLong("attributes"), help: "Attributes, Mesos style: rack:r1;zone:a (or key=value pairs).")
@@ -150,7 +150,7 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.dataNodeId = dataNodeId
         configuration.allowRootTasks = allowRootTasks
         configuration.token = try clusterSecretIfExposed(host: host, directory: workDirectory, secretFile: secretFile)
-        if let resources { configuration.resources = try parseResources(resources) }
+        if let resources { configuration.resourceOverrides = try parseResourceOverrides(resources, option: "--resources") }
         if let attributes { configuration.attributes = try parseAttributes(attributes) }
         var dfs = DFSClientConfiguration(user: operatingSystemUser())
         dfs.nameNodeHost = nameNodeHost
@@ -158,23 +158,6 @@ struct AgentCommand: AsyncParsableCommand {
         try await runDaemon("agent", logger: logger) { group in
             AgentService(agent: try Agent(configuration: configuration, dfs: dfs, group: group, logger: logger), group: group, logger: logger)
         }
-    }
-
-    func parseResources(_ text: String) throws -> Resources {
-        var resources = Resources()
-        for part in text.split(whereSeparator: { $0 == ";" || $0 == "," }) {
-            let pair = part.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2, let value = Double(pair[1]), value >= 0 else {
-                throw ValidationError("--resources: '\(part)' is not name:amount")
-            }
-            switch pair[0] {
-            case "cpus": resources.cpus = value
-            case "mem": resources.memMB = value
-            case "disk": resources.diskMB = value
-            default: throw ValidationError("--resources: unknown resource '\(pair[0])' (cpus, mem, disk)")
-            }
-        }
-        return resources
     }
 
     func parseAttributes(_ text: String) throws -> [String: String] {
@@ -185,6 +168,15 @@ struct AgentCommand: AsyncParsableCommand {
             attributes[pair[0]] = pair[1]
         }
         return attributes
+    }
+}
+
+/// `--resources` (an agent) or `--agent-resources` (`cluster up`), Mesos style.
+func parseResourceOverrides(_ text: String, option: String) throws -> ResourceOverrides {
+    do {
+        return try ResourceOverrides.parse(text)
+    } catch {
+        throw ValidationError("\(option): \(error)")
     }
 }
 

@@ -213,10 +213,14 @@ struct ClusterUpCommand: AsyncParsableCommand {
     @Flag(help: "Let tasks run as root (uid 0).")
     var allowRootTasks = false
 
+    @Option(help: "Resources each agent offers, Mesos style: cpus:4;mem:8192;disk:20000 (those not given: measured, the whole machine for each agent).")
+    var agentResources: String?
+
     @Flag(help: "Log debug messages.")
     var verbose = false
 
     func validate() throws {
+        if let agentResources { _ = try parseResourceOverrides(agentResources, option: "--agent-resources") }
         guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 64") }
         guard scanBytesPerSecond >= 0 else { throw ValidationError("--scan-bytes-per-second must be 0 or more") }
         guard scanPeriodHours > 0 else { throw ValidationError("--scan-period-hours must be positive") }
@@ -247,6 +251,7 @@ struct ClusterUpCommand: AsyncParsableCommand {
         options.masterPort = masterPort
         options.agentPort = agentPort
         options.allowRootTasks = allowRootTasks
+        if let agentResources { options.agentResourceOverrides = try parseResourceOverrides(agentResources, option: "--agent-resources") }
         let directory = URL(fileURLWithPath: self.directory).standardizedFileURL.path
         let cluster = LocalClusterService(directory: directory, options: options)
         // Says where the cluster listens once it serves; ends without a word if it stops first.

@@ -502,7 +502,7 @@ extension ProcessCluster {
     /// Starts `strata master` (its state in this cluster's DFS under /system/master, agents lost
     /// after `agentTimeoutSeconds`) and an agent beside each data node offering
     /// `agentResources`, and waits until every agent has registered.
-    func startCompute(agentTimeoutSeconds: Double = 3, agentResources: String = "cpus:2;mem:2048") throws {
+    func startCompute(agentTimeoutSeconds: Double = 3, agentResources: String = "cpus:2;mem:2048;disk:0") throws {
         precondition(agentSlots.isEmpty, "the compute side is already started")
         masterPort = freePort()
         masterArguments = ["--agent-timeout", "\(agentTimeoutSeconds)"]

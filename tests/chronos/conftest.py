@@ -14,7 +14,9 @@ from strata_cluster import cluster_up, free_port  # noqa: E402
 @pytest.fixture(scope="session")
 def cron():
     ports = {name: free_port() for name in ("port", "http-port", "master-port", "registry-port", "launcher-port", "cron-port")}
-    arguments = ["--agent-port", "0"]
+    # Every agent offers 8 cpus (more than the machine has, as Mesos' --resources allows) and
+    # its measured memory and disk.
+    arguments = ["--agent-port", "0", "--agent-resources", "cpus:8"]
     for name, port in ports.items():
         arguments += [f"--{name}", str(port)]
     with cluster_up("strata-chronos-", arguments, timeout=120) as running:

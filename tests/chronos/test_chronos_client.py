@@ -98,3 +98,17 @@ def test_scheduled_and_dependent_jobs(cron):
     assert client.delete(CHILD) is None
     assert client.delete(PARENT) is None
     assert client.list() == []
+
+
+def test_agents_offer_the_cpus_given_and_measure_the_rest(cron):
+    """`strata cluster up --agent-resources cpus:8`: each agent offers 8 cpus, and memory and
+    disk measured on the machine (Mesos' --resources replaces only the amounts it gives), so a
+    Chronos job with the default disk (256 MB) can be placed."""
+    with urllib.request.urlopen(f"{cron['master']}/master/state", timeout=10) as response:
+        agents = json.load(response)["agents"]
+    assert agents, "no agent registered"
+    for agent in agents:
+        resources = agent["info"]["resources"]
+        assert resources["cpus"] == 8, agent
+        assert resources["memMB"] > 0 and resources["diskMB"] >= 256, agent
+
