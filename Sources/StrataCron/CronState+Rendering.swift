@@ -96,20 +96,60 @@ extension CronState {
         return text
     }
 
+    /// `GET /v1/scheduler/jobs/summary`: Chronos' `JobSummaryWrapper`, `{"jobs": [...]}` in
+    /// name order, each with its `status` (the last run's: `fresh`, `success` or `failure`),
+    /// `state` (`idle`, `queued` or `running`), `schedule` (empty for a dependent job),
+    /// `parents` and `disabled`. (Chronos fills `status` and `state` this way round.)
+    public func jobsSummaryJSON() -> CronJSON {
+        var summaries: [CronJSON] = []
+        for name in jobs.keys.sorted() {
+            guard let job = jobs[name] else { continue }
+            summaries.append(.object([
+                "name": .string(name), "status": .string(statuses[name]?.stats.lastState ?? "fresh"),
+                "state": .string(jobState(name)), "schedule": .string(job.schedule ?? ""),
+                "parents": .array(job.parents.map { .string($0) }), "disabled": .boolean(job.disabled),
+            ]))
+        }
+        return .object(["jobs": .array(summaries)])
+    }
+
+    /// `GET /v1/scheduler/stats/{percentile}`: Chronos' `StatsResource`: every job with the
+    /// statistic `percentile` of its run times (a key of `jobStatJSON`'s histogram:
+    /// `99thPercentile`, `98thPercentile`, `95thPercentile`, `75thPercentile`, `median`, `mean`),
+    /// as `{"jobNameLabel": name, "time": seconds}`, slowest first. Another name matches no
+    /// statistic and gives an empty list, as in Chronos.
+    public func statsJSON(_ percentile: String) -> CronJSON {
+        var rows: [(name: String, milliseconds: Double)] = []
+        for name in jobs.keys.sorted() {
+            guard let value = runTimeStatistics(name)?.first(where: { $0.key == percentile })?.value else { continue }
+            rows.append((name, value))
+        }
+        rows.sort { $0.milliseconds != $1.milliseconds ? $0.milliseconds > $1.milliseconds : $0.name < $1.name }
+        return .array(rows.map { .object(["jobNameLabel": .string($0.name), "time": .number($0.milliseconds / 1000)]) })
+    }
+
+    /// The statistics of a job's run times in milliseconds (of the successful runs history
+    /// keeps), by Chronos' names, and how many runs they cover; nil for an unknown job.
+    func runTimeStatistics(_ name: String) -> [(key: String, value: Double)]? {
+        guard jobs[name] != nil, let status = statuses[name] else { return nil }
+        let durations = status.succeeded.compactMap { entry in entry.startedAtMs.map { Double(entry.endedAtMs - $0) } }.sorted()
+        return [
+            ("75thPercentile", Self.quantile(0.75, of: durations)), ("95thPercentile", Self.quantile(0.95, of: durations)),
+            ("98thPercentile", Self.quantile(0.98, of: durations)), ("99thPercentile", Self.quantile(0.99, of: durations)),
+            ("median", Self.quantile(0.5, of: durations)), ("mean", durations.isEmpty ? 0 : durations.reduce(0, +) / Double(durations.count)),
+            ("count", Double(durations.count)),
+        ]
+    }
+
     /// `GET /v1/scheduler/job/stat/{name}`: Chronos' `JobStatWrapper`: a `histogram` of the run
     /// times (milliseconds, of the successful runs history keeps) and `taskStatHistory`, the
     /// runs in flight and the finished runs history keeps, latest first. Chronos writes the
     /// median as `mean`; here `mean` is the mean.
     public func jobStatJSON(_ name: String) throws(CronError) -> CronJSON {
-        guard jobs[name] != nil, let status = statuses[name] else { throw Self.notFound(name) }
-        let durations = status.succeeded.compactMap { entry in entry.startedAtMs.map { Double(entry.endedAtMs - $0) } }.sorted()
-        func percentile(_ quantile: Double) -> CronJSON { .number(Self.quantile(quantile, of: durations)) }
-        let histogram: CronJSON = .object([
-            "75thPercentile": percentile(0.75), "95thPercentile": percentile(0.95), "98thPercentile": percentile(0.98),
-            "99thPercentile": percentile(0.99), "median": percentile(0.5),
-            "mean": .number(durations.isEmpty ? 0 : durations.reduce(0, +) / Double(durations.count)),
-            "count": .integer(Int64(durations.count)),
-        ])
+        guard let statistics = runTimeStatistics(name), let status = statuses[name] else { throw Self.notFound(name) }
+        let histogram: CronJSON = .object(statistics.map { statistic in
+            CronJSON.Member(statistic.key, statistic.key == "count" ? .integer(Int64(statistic.value)) : .number(statistic.value))
+        })
         var tasks: [CronJSON] = []
         for run in runs(of: name).reversed() {
             tasks.append(.object([

@@ -33,6 +33,10 @@ extension CronScheduler {
         var path = call.components
         if call.match(.get, "ping") != nil { return JSONAPI.bytes(Array("pong\n".utf8), contentType: "text/plain") }
         if call.match(.get, "metrics") != nil { return JSONAPI.bytes(Array(metricsText().utf8), contentType: "text/plain; version=0.0.4") }
+        // Chronos' leader: this service, the only one.
+        if call.match(.get, "leader") != nil {
+            return json(.object(["leader": .string("\(configuration.host):\(servingPort.withLock { $0 } ?? configuration.port)")]))
+        }
         if path.first == "v1" { path.removeFirst() }
         guard path.first == "scheduler", path.count >= 2 else {
             throw APIError.notFound("no such resource: \(call.method) /\(call.components.joined(separator: "/"))")
@@ -46,6 +50,10 @@ extension CronScheduler {
     func routeScheduler(_ call: APIRequest, _ request: Request) async throws -> Response {
         if call.match(.get, "jobs") != nil {
             return json(state.withLock { $0.jobsJSON() })
+        } else if call.match(.get, "jobs/summary") != nil {
+            return json(state.withLock { $0.jobsSummaryJSON() })
+        } else if let percentile = call.match(.get, "stats/*")?.first {
+            return json(state.withLock { $0.statsJSON(percentile) })
         } else if call.match(.get, "jobs/search") != nil {
             let limit = try call.integer("limit").map { Int(clamping: $0) }
             let offset = try call.integer("offset").map { Int(clamping: $0) }

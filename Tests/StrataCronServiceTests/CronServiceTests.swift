@@ -98,6 +98,14 @@ import Testing
             #expect(dot.contains("1 [ label=\"after tick\" ]") && dot.contains("2 [ label=\"tick\" ]") && dot.contains("2 -> 1;"), "\(dot)")
             #expect(try await Self.call(port, .GET, "/v1/scheduler/graph/csv").body.contains("tick"))
             #expect(try await Self.call(port, .GET, "/v1/scheduler/job/stat/tick").status == 200)
+            let summary = try #require(try await Self.call(port, .GET, "/v1/scheduler/jobs/summary").json as? [String: Any])
+            let summarized = try #require(summary["jobs"] as? [[String: Any]])
+            #expect(summarized.first { $0["name"] as? String == "tick" }?["status"] as? String == "success")
+            let stats = try #require(try await Self.call(port, .GET, "/scheduler/stats/99thPercentile").json as? [[String: Any]])
+            #expect(Set(stats.compactMap { $0["jobNameLabel"] as? String }) == ["after tick", "tick"])
+            // Chronos' leader is the service itself.
+            let leader = try #require(try await Self.call(port, .GET, "/leader").json as? [String: Any])
+            #expect(leader["leader"] as? String == "127.0.0.1:\(port)")
 
             // Run now: one more run of its own.
             #expect(try await Self.call(port, .PUT, "/v1/scheduler/job/tick").status == 204)

@@ -120,6 +120,42 @@ struct CronRenderingTests {
         #expect(CronState.statDuration(7_200_000) == "2h0s")
     }
 
+    /// `jobs/summary` as Chronos writes it: `status` the last run's outcome, `state` whether a
+    /// run is queued or running, an empty schedule for a dependent job.
+    @Test func jobsSummaryHasEachJobsLastOutcomeStateScheduleAndParents() {
+        var harness = cluster()
+        harness.advance(to: "2025-01-01T00:30:00Z")
+        harness.tick()
+        harness.end(runId("audit", "2025-01-01T00:30:00Z"), attempt: 0, .succeeded)
+        harness.advance(to: "2025-01-01T01:00:00Z")
+        harness.tick()
+        #expect(harness.state.jobsSummaryJSON().serialized == #"{"jobs":["#
+            + #"{"name":"audit","status":"success","state":"idle","schedule":"30 * * * *","parents":[],"disabled":false},"#
+            + #"{"name":"extract","status":"fresh","state":"running","schedule":"0 * * * *","parents":[],"disabled":false},"#
+            + #"{"name":"load","status":"fresh","state":"idle","schedule":"","parents":["extract","audit"],"disabled":false},"#
+            + #"{"name":"report","status":"fresh","state":"idle","schedule":"","parents":["load"],"disabled":false}]}"#)
+        #expect(CronState().jobsSummaryJSON().serialized == #"{"jobs":[]}"#)
+    }
+
+    /// `stats/{percentile}`: every job's statistic in seconds, slowest first; a name that is
+    /// no statistic gives an empty list, as in Chronos.
+    @Test func statsListEveryJobsRunTimeStatisticSlowestFirst() {
+        var harness = CronHarness(at: "2025-01-01T00:00:30Z")
+        harness.put(#"{"name": "quick", "command": "x", "schedule": "0 * * * *", "retries": 0}"#)
+        harness.put(#"{"name": "slow", "command": "x", "schedule": "0 * * * *", "retries": 0}"#)
+        harness.put(#"{"name": "never", "command": "x", "schedule": "R/2099-01-01T00:00:00Z/P1D"}"#)
+        harness.advance(to: "2025-01-01T01:00:00Z")
+        harness.tick()
+        harness.advance(seconds: 2)
+        harness.end(runId("quick", "2025-01-01T01:00:00Z"), attempt: 0, .succeeded)
+        harness.advance(seconds: 88)
+        harness.end(runId("slow", "2025-01-01T01:00:00Z"), attempt: 0, .succeeded)
+        #expect(harness.state.statsJSON("99thPercentile").serialized
+            == #"[{"jobNameLabel":"slow","time":90.0},{"jobNameLabel":"quick","time":2.0},{"jobNameLabel":"never","time":0.0}]"#)
+        #expect(harness.state.statsJSON("median").serialized.hasPrefix(#"[{"jobNameLabel":"slow","#))
+        #expect(harness.state.statsJSON("99th").serialized == "[]")
+    }
+
     @Test func historyListsRunsLatestFirstWithTheirCounts() throws {
         var harness = CronHarness(at: "2025-01-01T00:00:30Z")
         harness.put(#"{"name": "j", "command": "x", "schedule": "0 * * * *", "retries": 0, "epsilon": "PT0S"}"#)
