@@ -30,6 +30,9 @@ public enum CronRecord: Sendable, Hashable, Codable {
     /// The job was resumed: runs scheduled while it was suspended are not started, nor counted
     /// as missed.
     case resumed(name: String, atMs: Int64)
+    /// The job was marked successful by hand (Chronos' `PUT job/success/{name}`): counted as a
+    /// success at `atMs`, for its counts and for its dependent jobs, with no run.
+    case markedSucceeded(name: String, atMs: Int64)
     /// The whole state at a moment, as a snapshot of the log holds it: the jobs, their
     /// statuses (counts, marks, kept history) and the runs in flight.
     case restored(CronStateSnapshot)

@@ -216,6 +216,13 @@ public struct CronState: Sendable {
             statuses[id.jobName] = status
         case .suspended(let name, _):
             jobs[name]?.disabled = true
+        case .markedSucceeded(let name, let atMs):
+            guard var status = statuses[name] else { return }
+            status.stats.successCount += 1
+            status.stats.errorsSinceLastSuccess = 0
+            status.stats.lastSuccessMs = atMs
+            statuses[name] = status
+            for child in children(of: name) { statuses[child.name]?.succeededParents.insert(name) }
         case .restored(let snapshot):
             jobs = snapshot.jobs
             statuses = snapshot.statuses
@@ -328,6 +335,17 @@ public struct CronState: Sendable {
         guard let job = jobs[name] else { return .failure(Self.notFound(name)) }
         var outcome = Outcome()
         if job.disabled { record(.resumed(name: name, atMs: wallTimeMs), now: now, into: &outcome) }
+        return .success(outcome)
+    }
+
+    /// Marks a job successful without running it (Chronos' `PUT job/success/{name}`, for work
+    /// done outside the scheduler): its success count and last success move, and its dependent
+    /// jobs whose parents have now all succeeded start, as after a successful run.
+    public mutating func markSucceeded(_ name: String, now: MonotonicInstant, wallTimeMs: Int64) -> Result<Outcome, CronError> {
+        guard jobs[name] != nil else { return .failure(Self.notFound(name)) }
+        var outcome = Outcome()
+        record(.markedSucceeded(name: name, atMs: wallTimeMs), now: now, into: &outcome)
+        startReadyChildren(of: name, now: now, wallTimeMs: wallTimeMs, into: &outcome)
         return .success(outcome)
     }
 

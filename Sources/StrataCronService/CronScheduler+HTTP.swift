@@ -97,6 +97,16 @@ extension CronScheduler {
             return JSONAPI.bytes(Array(state.withLock { $0.graphDot() }.utf8), contentType: "text/plain")
         } else if call.match(.get, "graph/csv") != nil {
             return JSONAPI.bytes(Array(state.withLock { $0.graphCSV() }.utf8), contentType: "text/plain")
+        } else if let name = call.match(.put, "job/success/*")?.first {
+            // Chronos answers 200 with this text (false for a job it does not know).
+            let marked: Bool
+            do {
+                try await handle { state, now, wall in (try state.markSucceeded(name, now: now, wallTimeMs: wall).get(), ()) }
+                marked = true
+            } catch let error as CronError where error.kind == .jobNotFound {
+                marked = false
+            }
+            return JSONAPI.bytes(Array("marked job \(name) as successful: \(marked)".utf8), contentType: "text/plain")
         } else if let name = call.match(.get, "job/*")?.first {
             guard let job = state.withLock({ $0.jobJSON(name) }) else { throw CronState.notFound(name) }
             return json(job)

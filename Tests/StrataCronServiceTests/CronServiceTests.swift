@@ -114,6 +114,13 @@ import Testing
 
             #expect(try await Self.call(port, .DELETE, "/v1/scheduler/job/after%20tick").status == 204)
             #expect((try await Self.call(port, .GET, "/v1/scheduler/jobs").json as? [Any])?.count == 1)
+            // Marked successful by hand: counted, with no run; an unknown job is answered false.
+            let successes = Self.stats(scheduler.snapshot(), "tick").successCount
+            let marked = try await Self.call(port, .PUT, "/v1/scheduler/job/success/tick")
+            #expect(marked.status == 200 && marked.body == "marked job tick as successful: true", "\(marked.body)")
+            #expect(Self.stats(scheduler.snapshot(), "tick").successCount == successes + 1)
+            #expect(try await Self.masterJobs(cluster, of: "tick").count == 4)
+            #expect(try await Self.call(port, .PUT, "/v1/scheduler/job/success/nope").body == "marked job nope as successful: false")
             #expect(try await Self.call(port, .GET, "/ping").status == 200)
             #expect(try await Self.call(port, .GET, "/metrics").body.contains("strata_cron_submissions_total"))
         }

@@ -13,6 +13,33 @@ struct CronDependencyTests {
         return harness
     }
 
+    /// Chronos' "mark a job as successful": the job counts a success with no run, and a child
+    /// whose parents have now all succeeded starts, as after a successful run; replaying the
+    /// log gives the same counts.
+    @Test func aJobMarkedSuccessfulCountsForItsChildrenWithoutRunning() throws {
+        var harness = pipeline()
+        harness.advance(to: "2025-01-01T01:00:00Z")
+        harness.tick()
+        harness.advance(seconds: 10)
+        harness.end(runId("extract-a", "2025-01-01T01:00:00Z"), attempt: 0, .succeeded)
+        #expect(harness.tasks(of: "load").isEmpty)
+        harness.run { $0.markSucceeded("extract-b", now: $1, wallTimeMs: $2) }
+        #expect(harness.stats("extract-b").successCount == 1)
+        #expect(harness.stats("extract-b").lastSuccessMs == instant("2025-01-01T01:00:10Z"))
+        #expect(harness.firstAttempts(of: "load") == ["2025-01-01T01:00:10Z"])
+        #expect(harness.state.runs(of: "load").map(\.kind) == [.dependent])
+        // The scheduled run of extract-b still runs on its own.
+        #expect(harness.state.runs(of: "extract-b").count == 1)
+        #expect(harness.replayed().statuses["extract-b"]?.stats == harness.stats("extract-b"))
+        var state = harness.state
+        guard case .failure(let error) = state.markSucceeded("nope", now: harness.now, wallTimeMs: instant("2025-01-01T01:00:10Z")) else {
+            Issue.record("an unknown job was marked successful")
+            return
+        }
+        #expect(error.kind == .jobNotFound)
+        #expect(harness.doubleStarts.isEmpty)
+    }
+
     @Test func aDependentJobRunsOnceAllItsParentsSucceededSinceItsLastRun() {
         var harness = pipeline()
         harness.advance(to: "2025-01-01T01:00:00Z")
