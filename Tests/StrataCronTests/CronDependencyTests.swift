@@ -13,16 +13,22 @@ struct CronDependencyTests {
         return harness
     }
 
-    /// Chronos' "mark a job as successful": the job counts a success with no run, and a child
-    /// whose parents have now all succeeded starts, as after a successful run; replaying the
-    /// log gives the same counts.
-    @Test func aJobMarkedSuccessfulCountsForItsChildrenWithoutRunning() throws {
+    /// `pipeline()` at 01:00:10: both parents' 01:00 runs started, extract-a's succeeded.
+    func firstParentSucceeded() -> CronHarness {
         var harness = pipeline()
         harness.advance(to: "2025-01-01T01:00:00Z")
         harness.tick()
         harness.advance(seconds: 10)
         harness.end(runId("extract-a", "2025-01-01T01:00:00Z"), attempt: 0, .succeeded)
         #expect(harness.tasks(of: "load").isEmpty)
+        return harness
+    }
+
+    /// Chronos' "mark a job as successful": the job counts a success with no run, and a child
+    /// whose parents have now all succeeded starts, as after a successful run; replaying the
+    /// log gives the same counts.
+    @Test func aJobMarkedSuccessfulCountsForItsChildrenWithoutRunning() throws {
+        var harness = firstParentSucceeded()
         harness.run { $0.markSucceeded("extract-b", now: $1, wallTimeMs: $2) }
         #expect(harness.stats("extract-b").successCount == 1)
         #expect(harness.stats("extract-b").lastSuccessMs == instant("2025-01-01T01:00:10Z"))
@@ -41,12 +47,7 @@ struct CronDependencyTests {
     }
 
     @Test func aDependentJobRunsOnceAllItsParentsSucceededSinceItsLastRun() {
-        var harness = pipeline()
-        harness.advance(to: "2025-01-01T01:00:00Z")
-        harness.tick()
-        harness.advance(seconds: 10)
-        harness.end(runId("extract-a", "2025-01-01T01:00:00Z"), attempt: 0, .succeeded)
-        #expect(harness.tasks(of: "load").isEmpty)
+        var harness = firstParentSucceeded()
         #expect(harness.state.statuses["load"]?.succeededParents == ["extract-a"])
         harness.advance(seconds: 10)
         harness.end(runId("extract-b", "2025-01-01T01:00:00Z"), attempt: 0, .succeeded)

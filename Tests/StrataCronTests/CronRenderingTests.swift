@@ -13,6 +13,17 @@ struct CronRenderingTests {
         return harness
     }
 
+    /// `cluster()` an hour in: audit's run at 00:30 succeeded, extract's at 01:00 just started.
+    func auditSucceededAndExtractStarted() -> CronHarness {
+        var harness = cluster()
+        harness.advance(to: "2025-01-01T00:30:00Z")
+        harness.tick()
+        harness.end(runId("audit", "2025-01-01T00:30:00Z"), attempt: 0, .succeeded)
+        harness.advance(to: "2025-01-01T01:00:00Z")
+        harness.tick()
+        return harness
+    }
+
     @Test func graphDotIsWhatJGraphTsExporterWritesForChronos() {
         #expect(cluster().state.graphDot() == """
             digraph G {
@@ -30,12 +41,7 @@ struct CronRenderingTests {
     }
 
     @Test func graphCSVHasTheLastAndCurrentStateOfEachJobThenTheLinks() {
-        var harness = cluster()
-        harness.advance(to: "2025-01-01T00:30:00Z")
-        harness.tick()
-        harness.end(runId("audit", "2025-01-01T00:30:00Z"), attempt: 0, .succeeded)
-        harness.advance(to: "2025-01-01T01:00:00Z")
-        harness.tick()
+        var harness = auditSucceededAndExtractStarted()
         harness.end(runId("extract", "2025-01-01T01:00:00Z"), attempt: 0, .failed)
         #expect(harness.state.graphCSV() == """
             node,audit,success,idle
@@ -123,12 +129,7 @@ struct CronRenderingTests {
     /// `jobs/summary` as Chronos writes it: `status` the last run's outcome, `state` whether a
     /// run is queued or running, an empty schedule for a dependent job.
     @Test func jobsSummaryHasEachJobsLastOutcomeStateScheduleAndParents() {
-        var harness = cluster()
-        harness.advance(to: "2025-01-01T00:30:00Z")
-        harness.tick()
-        harness.end(runId("audit", "2025-01-01T00:30:00Z"), attempt: 0, .succeeded)
-        harness.advance(to: "2025-01-01T01:00:00Z")
-        harness.tick()
+        let harness = auditSucceededAndExtractStarted()
         #expect(harness.state.jobsSummaryJSON().serialized == #"{"jobs":["#
             + #"{"name":"audit","status":"success","state":"idle","schedule":"30 * * * *","parents":[],"disabled":false},"#
             + #"{"name":"extract","status":"fresh","state":"running","schedule":"0 * * * *","parents":[],"disabled":false},"#
