@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import subprocess
+import time
 
 from hdfs_native import WriteOptions
 
@@ -79,3 +80,25 @@ def test_append_through_hdfs_native(client, cluster, tmp_path):
     local = tmp_path / "grow"
     strata_dfs(cluster, "get", "/transfer/grow", str(local))
     assert local.read_bytes() == expected
+
+
+def test_an_append_abandoned_before_its_first_byte_keeps_the_file(client, cluster, tmp_path):
+    """An appender that opens the file and goes away without writing: the name node gave the
+    last block a new generation stamp, its replicas still carry the old one; recovering the
+    lease (from another client) closes the file with every byte it had."""
+    from hdfs_native import Client
+
+    data = payload(11, 300_000)
+    write(client, "/transfer/append-abandoned", data)
+    abandoned = client.append("/transfer/append-abandoned")
+    other = Client(cluster["url"])
+    deadline = time.time() + 60
+    while not other.recover_lease("/transfer/append-abandoned"):
+        assert time.time() < deadline, "the lease was not recovered within 60 s"
+        time.sleep(0.2)
+    assert other.get_file_info("/transfer/append-abandoned").length == len(data)
+    assert other.read("/transfer/append-abandoned").read() == data
+    copy = tmp_path / "append-abandoned"
+    strata_dfs(cluster, "get", "/transfer/append-abandoned", str(copy))
+    assert copy.read_bytes() == data
+    del abandoned
