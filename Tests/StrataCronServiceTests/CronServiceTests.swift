@@ -31,22 +31,8 @@ import Testing
         }, body)
     }
 
-    struct Reply {
-        var status: Int
-        var body: String
-        var json: Any? { try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
-    }
-
-    static func call(_ port: Int, _ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Reply {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = method
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 16 << 20)
-        return Reply(status: Int(response.status.code), body: String(buffer: bytes))
+    static func call(_ port: Int, _ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> HTTPReply {
+        try await httpCall(port, method, path, body: body)
     }
 
     /// The master's jobs of a cron job's runs.

@@ -44,23 +44,8 @@ enum StandaloneLauncher {
     }
 }
 
-struct Reply {
-    var status: Int
-    var body: String
-    var json: Any? { try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
-    var object: [String: Any] { json as? [String: Any] ?? [:] }
-}
-
-func call(_ port: Int, _ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Reply {
-    var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-    request.method = method
-    if let body {
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: body))
-    }
-    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-    let bytes = try await response.body.collect(upTo: 16 << 20)
-    return Reply(status: Int(response.status.code), body: String(buffer: bytes))
+func call(_ port: Int, _ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> HTTPReply {
+    try await httpCall(port, method, path, body: body)
 }
 
 /// Polls `probe` (HTTP state) every 100 ms until it gives a value, within `seconds`.
@@ -103,7 +88,7 @@ func waitHealthy(_ port: Int, _ id: String, count: Int) async throws -> [[String
 }
 
 /// Calls the master's HTTP API as `nobody`.
-func callMaster(_ cluster: LocalCluster, _ method: HTTPMethod, _ path: String) async throws -> Reply {
+func callMaster(_ cluster: LocalCluster, _ method: HTTPMethod, _ path: String) async throws -> HTTPReply {
     let separator = path.contains("?") ? "&" : "?"
     return try await call(cluster.masterPort!, method, path + "\(separator)user.name=\(taskUser)")
 }
