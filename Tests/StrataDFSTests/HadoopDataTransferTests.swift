@@ -208,6 +208,26 @@ import Testing
     }
 
     /// Sends packets and collects the acks the first node sends back for them.
+    /// After a recovery: the replicas on `nodes` are finished under `block`'s generation stamp
+    /// holding all of `data`, the file closes with its last block so, and reads back as `data`.
+    func expectFinishedThenClose(
+        _ cluster: LocalCluster, _ allocated: AllocatedBlock, on nodes: [DataNode], as block: Strata_Wire_ExtendedBlock, _ data: [UInt8],
+        clientName: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        for node in nodes {
+            let replica = try #require(node.store.replica(block.blockID), sourceLocation: sourceLocation)
+            #expect(
+                replica.isFinalized && replica.generationStamp == block.generationStamp && replica.rawLength == UInt64(data.count),
+                "\(what): replica on \(node.nodeId)", sourceLocation: sourceLocation)
+        }
+        var last = block
+        last.numBytes = UInt64(data.count)
+        try await complete(cluster, allocated, last: last, clientName: clientName)
+        try await withClient(cluster) { strata in
+            expectSameBytes(try await strata.readAll(allocated.path), data, what, sourceLocation: sourceLocation)
+        }
+    }
+
     func sendAndAcknowledge(
         _ client: HadoopTransferTestClient, _ packets: [HadoopPacket], nodes: Int, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> [Hadoop_Hdfs_PipelineAckProto] {
@@ -462,17 +482,7 @@ import Testing
             let resent = try await sendAndAcknowledge(recovery, Array(packets[half...]), nodes: 3)
             #expect(resent.count == packets.count - half)
             await recovery.close()
-            for node in pipeline {
-                let replica = try #require(node.store.replica(located.block.blockID))
-                #expect(replica.isFinalized && replica.generationStamp == newStamp && replica.rawLength == UInt64(data.count))
-            }
-
-            var last = bumped.block
-            last.numBytes = UInt64(data.count)
-            try await complete(cluster, allocated, last: last, clientName: clientName)
-            try await withClient(cluster) { strata in
-                expectSameBytes(try await strata.readAll(allocated.path), data, "the recovered file")
-            }
+            try await expectFinishedThenClose(cluster, allocated, on: pipeline, as: bumped.block, data, clientName: clientName, "the recovered file")
         }
     }
 
@@ -523,16 +533,7 @@ import Testing
             let lastPacket = packets[packets.count - 1]
             #expect(try await sendAndAcknowledge(recovery, [lastPacket], nodes: 2).count == 1)
             await recovery.close()
-            for node in survivors {
-                let replica = try #require(node.store.replica(located.block.blockID))
-                #expect(replica.isFinalized && replica.generationStamp == bumped.block.generationStamp && replica.rawLength == UInt64(data.count))
-            }
-            var last = bumped.block
-            last.numBytes = UInt64(data.count)
-            try await complete(cluster, allocated, last: last, clientName: clientName)
-            try await withClient(cluster) { strata in
-                expectSameBytes(try await strata.readAll(allocated.path), data, "the block closed again")
-            }
+            try await expectFinishedThenClose(cluster, allocated, on: survivors, as: bumped.block, data, clientName: clientName, "the block closed again")
         }
     }
 
