@@ -63,8 +63,13 @@ public struct CronState: Sendable {
     /// then. 0: every run starts at its time.
     public let submitAheadMilliseconds: Int64
 
+    /// Chronos' `--disable_after_failures`: a job whose runs have failed (out of retries) this
+    /// many times since its last success is suspended; 0 (the default) never does that.
+    public let disableAfterFailures: Int64
+
     public init(
-        failureRetryDelayMilliseconds: Int64 = CronJobLimits.defaultFailureRetryDelayMilliseconds, submitAheadMilliseconds: Int64 = 0
+        failureRetryDelayMilliseconds: Int64 = CronJobLimits.defaultFailureRetryDelayMilliseconds, submitAheadMilliseconds: Int64 = 0,
+        disableAfterFailures: Int64 = 0
     ) {
         precondition(failureRetryDelayMilliseconds >= 0, "a retry delay is not negative")
         precondition(
@@ -72,6 +77,7 @@ public struct CronState: Sendable {
             "a lead time is 0 to \(CronLimits.maximumSubmitAheadMilliseconds) ms")
         self.failureRetryDelayMilliseconds = failureRetryDelayMilliseconds
         self.submitAheadMilliseconds = submitAheadMilliseconds
+        self.disableAfterFailures = max(0, disableAfterFailures)
     }
 
     /// Whether runs of `job` start ahead of their scheduled time.
@@ -417,6 +423,11 @@ public struct CronState: Sendable {
             now: now, into: &outcome)
         if let job, !willRetry, result == .succeeded || (failed && job.softError) {
             startReadyChildren(of: job.name, now: now, wallTimeMs: wallTimeMs, into: &outcome)
+        }
+        if let job, failed, !willRetry, disableAfterFailures > 0, !job.disabled,
+            (statuses[job.name]?.stats.errorsSinceLastSuccess ?? 0) >= disableAfterFailures
+        {
+            record(.suspended(name: job.name, atMs: wallTimeMs), now: now, into: &outcome)
         }
         return outcome
     }

@@ -31,6 +31,9 @@ public struct CronConfiguration: Sendable {
     public var snapshotEveryRecords = 10_000
     /// How long a failed attempt waits before it is tried again.
     public var failureRetryDelayMs: Int64 = 60_000
+    /// Suspend a job after this many failed runs since its last success (Chronos'
+    /// `--disable_after_failures`); 0: never.
+    public var disableAfterFailures: Int64 = 0
     /// How long before its scheduled time a run of an `Allow` job is submitted to the master,
     /// with its scheduled time as the job's `notBefore`: the master places it and its agent
     /// prepares it ahead, and its command starts at the scheduled time (docs/cron.md "Starting

@@ -57,7 +57,8 @@ public final class CronScheduler: Sendable {
         self.clock = clock
         self.state = Mutex(CronState(
             failureRetryDelayMilliseconds: configuration.failureRetryDelayMs,
-            submitAheadMilliseconds: min(max(configuration.submitAheadMs, 0), CronLimits.maximumSubmitAheadMilliseconds)))
+            submitAheadMilliseconds: min(max(configuration.submitAheadMs, 0), CronLimits.maximumSubmitAheadMilliseconds),
+            disableAfterFailures: configuration.disableAfterFailures))
         var dfs = dfs
         dfs.user = configuration.superuser
         self.client = DFSClient(configuration: dfs, group: group, clock: clock)

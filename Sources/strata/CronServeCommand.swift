@@ -15,10 +15,14 @@ struct CronServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a failed attempt waits before it is tried again (Chronos' --failure_retry).")
     var failureRetry: Double = 60
 
+    @Option(help: "Suspend a job after this many failed runs since its last success (Chronos' --disable_after_failures; 0: never).")
+    var disableAfterFailures: Int64 = 0
+
     @OptionGroup var daemon: MasterClientDaemonOptions
 
     func validate() throws {
         guard failureRetry >= 0, failureRetry.isFinite else { throw ValidationError("--failure-retry must be 0 or more seconds") }
+        guard disableAfterFailures >= 0 else { throw ValidationError("--disable-after-failures must be 0 or more") }
     }
 
     func run() async throws {
@@ -28,6 +32,7 @@ struct CronServeCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.superuser = superuser
         configuration.failureRetryDelayMs = Int64(failureRetry * 1000)
+        configuration.disableAfterFailures = disableAfterFailures
         configuration.token = try daemon.secret.secretIfExposed(host: daemon.host, daemon: "cron")
         let dfs = try daemon.dfs()
         try await daemon.run("cron serve") { group, logger in

@@ -41,9 +41,18 @@ struct CronHarness {
     /// End reports waiting to reach the service.
     var reports: [(runId: RunId, attempt: Int, outcome: CronRunOutcome)] = []
 
-    init(at time: String, retryDelayMilliseconds: Int64 = 60_000, submitAheadMilliseconds: Int64 = 0) {
+    init(at time: String, retryDelayMilliseconds: Int64 = 60_000, submitAheadMilliseconds: Int64 = 0, disableAfterFailures: Int64 = 0) {
         wallTimeMs = instant(time)
-        state = CronState(failureRetryDelayMilliseconds: retryDelayMilliseconds, submitAheadMilliseconds: submitAheadMilliseconds)
+        state = CronState(
+            failureRetryDelayMilliseconds: retryDelayMilliseconds, submitAheadMilliseconds: submitAheadMilliseconds,
+            disableAfterFailures: disableAfterFailures)
+    }
+
+    /// A state with the same settings as this one's, and nothing else.
+    func emptyState() -> CronState {
+        CronState(
+            failureRetryDelayMilliseconds: state.failureRetryDelayMilliseconds, submitAheadMilliseconds: state.submitAheadMilliseconds,
+            disableAfterFailures: state.disableAfterFailures)
     }
 
     mutating func advance(seconds: Int64) {
@@ -114,7 +123,7 @@ struct CronHarness {
         guard isDown else { return }
         isDown = false
         restarts += 1
-        state = CronState(failureRetryDelayMilliseconds: state.failureRetryDelayMilliseconds, submitAheadMilliseconds: state.submitAheadMilliseconds)
+        state = emptyState()
         for record in log { state.apply(record, now: now) }
         absorb(state.recover(now: now, wallTimeMs: wallTimeMs))
         settle()
@@ -200,7 +209,7 @@ struct CronHarness {
 
     /// A fresh state built from the log alone.
     func replayed() -> CronState {
-        var fresh = CronState(failureRetryDelayMilliseconds: state.failureRetryDelayMilliseconds, submitAheadMilliseconds: state.submitAheadMilliseconds)
+        var fresh = emptyState()
         for record in log { fresh.apply(record, now: now) }
         return fresh
     }

@@ -59,6 +59,37 @@ struct CronRunTests {
         #expect(harness.stats("once").errorCount == 1)
     }
 
+    /// Chronos' `--disable_after_failures 2`: a success resets the count; two failed runs in a
+    /// row (each out of retries) suspend the job, which then starts nothing on its schedule;
+    /// the suspension is in the log.
+    @Test func aJobIsSuspendedAfterSoManyFailuresSinceItsLastSuccess() {
+        var harness = CronHarness(at: "2025-01-01T00:00:30Z", disableAfterFailures: 2)
+        harness.put(#"{"name": "flaky", "command": "x", "schedule": "0 * * * *", "retries": 0}"#)
+        for (hour, outcome) in [(1, CronRunOutcome.failed), (2, .succeeded), (3, .failed)] {
+            harness.advance(to: "2025-01-01T0\(hour):00:00Z")
+            harness.tick()
+            harness.end(runId("flaky", "2025-01-01T0\(hour):00:00Z"), attempt: 0, outcome)
+        }
+        #expect(harness.state.jobs["flaky"]?.disabled == false, "one failure since the last success")
+        harness.advance(to: "2025-01-01T04:00:00Z")
+        harness.tick()
+        harness.end(runId("flaky", "2025-01-01T04:00:00Z"), attempt: 0, .failed)
+        #expect(harness.state.jobs["flaky"]?.disabled == true)
+        #expect(harness.replayed().jobs["flaky"]?.disabled == true)
+        harness.advance(to: "2025-01-01T05:00:00Z")
+        harness.tick()
+        #expect(harness.state.runs.isEmpty, "a suspended job starts no scheduled run")
+        // Off (the default): failures never suspend.
+        var off = CronHarness(at: "2025-01-01T00:00:30Z")
+        off.put(#"{"name": "flaky", "command": "x", "schedule": "0 * * * *", "retries": 0}"#)
+        for hour in 1...3 {
+            off.advance(to: "2025-01-01T0\(hour):00:00Z")
+            off.tick()
+            off.end(runId("flaky", "2025-01-01T0\(hour):00:00Z"), attempt: 0, .failed)
+        }
+        #expect(off.state.jobs["flaky"]?.disabled == false)
+    }
+
     @Test func forbidSkipsADueRunWhileOneIsInFlightAndRecordsIt() {
         var harness = CronHarness(at: "2025-01-01T00:00:30Z")
         harness.put(#"{"name": "slow", "command": "sleep 90", "schedule": "* * * * *", "concurrencyPolicy": "Forbid"}"#)
