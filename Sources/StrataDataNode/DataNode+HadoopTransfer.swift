@@ -117,45 +117,6 @@ extension DataNode {
         return try await threadPool.runIfActive { try store.openForReading(id) }
     }
 
-    /// Decodes stored frames into raw bytes for Hadoop readers, a frame at a time on the I/O pool,
-    /// verifying each frame's checksums as Strata's reads do.
-    final class RawRangeReader: @unchecked Sendable {
-        let snapshot: ReplicaSnapshot
-        let decoder = FrameDecoder()
-        private(set) var position: UInt64
-        let end: UInt64
-        private var decoded: [UInt8] = []
-        private var decodedStart: UInt64 = 0
-
-        init(snapshot: ReplicaSnapshot, start: UInt64, end: UInt64) {
-            self.snapshot = snapshot
-            self.position = start
-            self.end = end
-        }
-
-        /// The next `count` raw bytes (fewer at the end), decoding frames as needed.
-        func next(_ count: Int) throws -> ByteBuffer {
-            var out = ByteBuffer()
-            out.reserveCapacity(min(count, Int(end - position)))
-            let frameSize = UInt64(snapshot.reader.rawFrameSize)
-            while out.readableBytes < count && position < end {
-                if position < decodedStart || position >= decodedStart + UInt64(decoded.count) {
-                    let index = Int(position / frameSize)
-                    decoded = try decoder.decode(frame: snapshot.storedFrame(index), maximumRawLength: Int(frameSize))
-                    decodedStart = UInt64(index) * frameSize
-                    guard position < decodedStart + UInt64(decoded.count) else {
-                        throw BlockFormatError(.invalidFrameHeader, "frame \(index) holds \(decoded.count) bytes, too few for offset \(position)")
-                    }
-                }
-                let from = Int(position - decodedStart)
-                let take = min(count - out.readableBytes, decoded.count - from, Int(end - position))
-                _ = decoded.withUnsafeBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[from..<(from + take)])) }
-                position += UInt64(take)
-            }
-            return out
-        }
-    }
-
     /// Raw bytes decoded for one OP_READ_BLOCK batch (about a MiB of frames).
     static let hadoopReadBatchBytes = 1 << 20
     /// Batches decoded ahead of the socket.
@@ -243,7 +204,7 @@ extension DataNode {
                 Self.hadoopResponse(.errorInvalid, "Offset \(op.offset) and length \(op.len) don't match block \(name) ( blockLen \(length) )"))
             return false
         }
-        let checksum = op.sendChecksums ? HadoopChunkChecksum.crc32c512 : HadoopChunkChecksum(type: .checksumNull, bytesPerChecksum: HadoopDataTransfer.bytesPerChecksum)
+        let checksum = op.sendChecksums ? HadoopChunkChecksum.crc32c512 : .none512
         let chunk = UInt64(checksum.bytesPerChecksum)
         let start = op.offset - op.offset % chunk
         var end = op.offset + op.len
@@ -321,11 +282,18 @@ extension DataNode {
             let snapshot = try await openForHadoop(block)
             let length = snapshot.reader.rawLength
             let requested = block.numBytes == 0 ? length : min(block.numBytes, length)
-            let reader = RawRangeReader(snapshot: snapshot, start: 0, end: requested)
+            // The bytes decoded as a read decodes them, a batch of frames at a time; the digest
+            // computes its own chunk CRCs.
+            let frameSize = Int(snapshot.reader.rawFrameSize)
+            let frameCount = requested == 0 ? 0 : Int((requested - 1) / UInt64(frameSize)) + 1
+            let framesPerBatch = max(1, Self.hadoopReadBatchBytes / frameSize)
             let (md5, crcCount) = try await threadPool.runIfActive {
                 var digest = BlockChecksumDigest()
-                while reader.position < reader.end {
-                    try reader.next(Limits.defaultRawFrameSizeBytes).withUnsafeReadableBytes { digest.update($0) }
+                for first in stride(from: 0, to: frameCount, by: framesPerBatch) {
+                    let frames = first..<min(frameCount, first + framesPerBatch)
+                    for packet in try Self.hadoopPackets(snapshot, frames: frames, range: 0..<requested, checksum: .none512) {
+                        packet.data.withUnsafeReadableBytes { digest.update($0) }
+                    }
                 }
                 let md5 = digest.finish()
                 return (md5, digest.crcCount)

@@ -270,10 +270,10 @@ extension DataNode {
     ///
     /// The frame still being filled is stored too (uncompressed, to be replaced by the next
     /// frames), so that an acknowledged packet is on every node's disk, unless more packets
-    /// already wait (`moreWaiting`, asked once the batch's full frames are compressed): then the packets whose bytes lie in that frame are carried
-    /// to the next batch, which comes at once, and the frame is not written again and again
-    /// while a fast writer fills it. `carried`: such packets from the batch before, whose bytes
-    /// the assembler already holds.
+    /// already wait (`moreWaiting`, asked once the batch's full frames are compressed): then the
+    /// packets whose bytes lie in that frame are carried to the next batch, which comes at once,
+    /// and the frame is not written again and again while a fast writer fills it. `carried`:
+    /// such packets from the batch before, whose bytes the assembler already holds.
     func writeHadoopBatch(
         carried: [(item: HadoopWriteQueue.Item, end: UInt64?)], _ items: [HadoopWriteQueue.Item], to target: HadoopWriteTarget, downstream: PipelineConnection?,
         moreWaiting: @escaping @Sendable () -> Bool, strataSequence: inout UInt64, results: AsyncStream<[HadoopPacketResult]>.Continuation

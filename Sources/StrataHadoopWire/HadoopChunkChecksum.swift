@@ -16,6 +16,8 @@ public struct HadoopChunkChecksum: Sendable, Equatable {
 
     /// What Strata's data nodes compute for reads: CRC32C per 512 bytes.
     public static let crc32c512 = HadoopChunkChecksum(type: .checksumCrc32C, bytesPerChecksum: HadoopDataTransfer.bytesPerChecksum)
+    /// No checksums (a read with `sendChecksums` false), in chunks of the same size.
+    public static let none512 = HadoopChunkChecksum(type: .checksumNull, bytesPerChecksum: HadoopDataTransfer.bytesPerChecksum)
 
     /// Validates a writer's requested checksum.
     public init(requested: Hadoop_Hdfs_ChecksumProto) throws {
