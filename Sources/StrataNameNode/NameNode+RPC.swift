@@ -413,9 +413,10 @@ extension NameNode {
                 guard isOpenLast || (blockEnd > request.offset && entry.offset < end) else { continue }
                 var located = Strata_Wire_LocatedBlock()
                 located.block.blockID = entry.id
-                // An open last block's replicas may still carry the stamp from before an append;
-                // a data node serves a replica of the stamp asked for or newer.
-                located.block.generationStamp = isOpenLast ? entry.record.oldestValidStamp : entry.record.generationStamp
+                // An open last block's replicas may still carry the stamp from before an append
+                // (a complete block's oldest valid stamp is its stamp); a data node serves a
+                // replica of the stamp asked for or newer.
+                located.block.generationStamp = entry.record.oldestValidStamp
                 located.block.numBytes = entry.record.numBytes
                 located.offset = entry.offset
                 located.rawFrameSize = UInt32(configuration.rawFrameSize)
