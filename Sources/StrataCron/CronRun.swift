@@ -114,6 +114,14 @@ public struct CronJobStats: Sendable, Hashable, Codable {
 
     public init() {}
 
+    /// A success at `atMs` (a run's, or one marked by hand): counted, and the failures since the
+    /// last success start again from none.
+    mutating func countSuccess(atMs: Int64) {
+        successCount += 1
+        errorsSinceLastSuccess = 0
+        lastSuccessMs = atMs
+    }
+
     /// Chronos' graph/csv "last state": `fresh` before any run ended, else whichever of
     /// success and failure came last (`Exporter.getLastState`).
     public var lastState: String {

@@ -174,9 +174,7 @@ public struct CronState: Sendable {
             var countsForChildren = false
             switch outcome {
             case .succeeded:
-                status.stats.successCount += 1
-                status.stats.errorsSinceLastSuccess = 0
-                status.stats.lastSuccessMs = atMs
+                status.stats.countSuccess(atMs: atMs)
                 status.succeeded.append(entry)
                 countsForChildren = true
             case .failed, .lost:
@@ -195,9 +193,7 @@ public struct CronState: Sendable {
             }
             Self.trim(&status, for: job)
             statuses[id.jobName] = status
-            if countsForChildren {
-                for child in children(of: id.jobName) { statuses[child.name]?.succeededParents.insert(id.jobName) }
-            }
+            if countsForChildren { countForChildren(id.jobName) }
         case .killRequested(let id, let atMs):
             runs[id]?.isBeingKilled = true
             runs[id]?.killRequestedAtMs = atMs
@@ -223,12 +219,9 @@ public struct CronState: Sendable {
         case .suspended(let name, _):
             jobs[name]?.disabled = true
         case .markedSucceeded(let name, let atMs):
-            guard var status = statuses[name] else { return }
-            status.stats.successCount += 1
-            status.stats.errorsSinceLastSuccess = 0
-            status.stats.lastSuccessMs = atMs
-            statuses[name] = status
-            for child in children(of: name) { statuses[child.name]?.succeededParents.insert(name) }
+            guard statuses[name] != nil else { return }
+            statuses[name]?.stats.countSuccess(atMs: atMs)
+            countForChildren(name)
         case .restored(let snapshot):
             jobs = snapshot.jobs
             statuses = snapshot.statuses
@@ -353,6 +346,11 @@ public struct CronState: Sendable {
         record(.markedSucceeded(name: name, atMs: wallTimeMs), now: now, into: &outcome)
         startReadyChildren(of: name, now: now, wallTimeMs: wallTimeMs, into: &outcome)
         return .success(outcome)
+    }
+
+    /// `parent` succeeded, for each of its dependent jobs.
+    private mutating func countForChildren(_ parent: String) {
+        for child in children(of: parent) { statuses[child.name]?.succeededParents.insert(parent) }
     }
 
     public static func notFound(_ name: String) -> CronError {
