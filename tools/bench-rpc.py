@@ -66,22 +66,32 @@ def process_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_written_bytes(pid):
+    """Bytes a process has written so far through write calls, to files and sockets alike
+    (`wchar` of /proc/PID/io)."""
+    with open(f"/proc/{pid}/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("wchar:"))
+
+
 def children_cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
 def timed(args, env=None, cluster_pid=None):
-    """Wall seconds, output, and the CPU seconds the client and the cluster spent meanwhile."""
+    """Wall seconds, output, the CPU seconds the client and the cluster spent meanwhile, and the
+    bytes the cluster wrote meanwhile."""
     os.sync()
     cluster_before = process_cpu_seconds(cluster_pid) if cluster_pid else 0.0
+    written_before = process_written_bytes(cluster_pid) if cluster_pid else 0
     client_before = children_cpu_seconds()
     started = time.monotonic()
     output = run(args, env)
     seconds = time.monotonic() - started
     client = children_cpu_seconds() - client_before
     cluster = process_cpu_seconds(cluster_pid) - cluster_before if cluster_pid else 0.0
-    return seconds, output, (client, cluster)
+    written = process_written_bytes(cluster_pid) - written_before if cluster_pid else 0
+    return seconds, output, (client, cluster), written
 
 
 def wait_for_cluster(strata, env, process, log_path):
@@ -131,11 +141,13 @@ def main():
     speeds = {key: [] for key in kinds}
     cpu_seconds = {key: [] for key in kinds}
     client_cpu_seconds = {key: [] for key in kinds}
+    cluster_written = {key: [] for key in kinds}
     try:
         wait_for_cluster(strata, env, cluster, log_path)
         run([strata, "dfs", "mkdir", "-p", "/bench"], env)
         def measure(key, args, environment=None):
-            seconds, _, (client, servers) = timed(args, environment, cluster.pid)
+            seconds, _, (client, servers), written = timed(args, environment, cluster.pid)
+            cluster_written[key].append(written)
             speeds[key].append(size / seconds)
             cpu_seconds[key].append(client + servers)
             client_cpu_seconds[key].append(client)
@@ -194,6 +206,9 @@ def main():
           f"{size / write_floor / 1e6:6.0f} MB/s = {size / write_floor / medians['dfs put']:.3f} of dfs put")
     print(f"  hdfs-native read at best: its client's CPU + all of dfs get's, on {cores} cores: "
           f"{size / read_floor / 1e6:6.0f} MB/s = {size / read_floor / medians['dfs get']:.3f} of dfs get")
+    for key in ("dfs put", "hdfs-native write"):
+        print(f"  {key}: the cluster process wrote {statistics.median(cluster_written[key]) / size:.2f} bytes per byte of the file"
+              " (files and sockets: its replicas and the pipeline; /proc/PID/io wchar)")
     write_ratio = medians["hdfs-native write"] / medians["dfs put"]
     read_ratio = medians["hdfs-native read, discarded"] / medians["dfs get"]
     print(f"  hdfs-native write                 {write_ratio:.3f} of dfs put")
