@@ -64,11 +64,14 @@ public actor DFSStateStore {
     }
 
     private var queued = Batch()
-    /// Appends that arrived while a snapshot is being written: they go to the log after it.
+    /// Appends that arrived while a snapshot replaces the log: they go to the new log.
     private var deferred = Batch()
     /// The task committing `queued`, while there is one; at most one runs at a time.
     private var committer: Task<Void, Never>?
+    /// A snapshot is under way, from `beginSnapshot` to `finishSnapshot` or `abandonSnapshot`.
     private var snapshotting = false
+    /// `beginSnapshot` is replacing the log: appends wait in `deferred` meanwhile.
+    private var rotating = false
     private var snapshotWaiters: [CheckedContinuation<Void, Never>] = []
     /// Run while a snapshot is being written, after its temporary file is closed (tests hold a
     /// snapshot there to see what happens meanwhile).
@@ -78,7 +81,7 @@ public actor DFSStateStore {
         snapshotHook = hook
     }
 
-    /// Appends waiting for a snapshot to finish.
+    /// Appends waiting for a snapshot to replace the log.
     var appendsWaitingForSnapshot: Int { deferred.waiters.count }
 
     public init(client: DFSClient, directory: String, logger: Logger, options: Options = Options()) {
@@ -88,7 +91,7 @@ public actor DFSStateStore {
         self.options = options
     }
 
-    private func path(_ file: DFSStateStoreFormat.FileName) -> String {
+    private nonisolated func path(_ file: DFSStateStoreFormat.FileName) -> String {
         directory + "/" + file.name
     }
 
@@ -311,7 +314,7 @@ public actor DFSStateStore {
         }
         guard !records.isEmpty else { return }
         try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
-            if snapshotting {
+            if rotating {
                 deferred.add(framed, records: records.count, waiter)
             } else {
                 queued.add(framed, records: records.count, waiter)
@@ -381,76 +384,98 @@ public actor DFSStateStore {
 
     // MARK: - Snapshot
 
+    /// A snapshot begun by `beginSnapshot`, to be written by `finishSnapshot`: the number its
+    /// file takes, one past the log it closed.
+    public struct SnapshotStart: Sendable, Hashable {
+        public let sequence: UInt64
+    }
+
     /// Replaces the state: `bytes` must cover every record passed to `append` before this call
-    /// (whether or not that append has returned yet), and no record passed after it. Written to
-    /// a temporary file, hsync'd and closed, then renamed into place (atomic); a new log starts
-    /// after it and the older snapshots and logs are deleted. Appends made meanwhile wait and go
-    /// to the new log.
+    /// (whether or not that append has returned yet), and no record passed after it. The same as
+    /// `beginSnapshot` then `finishSnapshot`.
     public func writeSnapshot(_ bytes: [UInt8]) async throws {
+        try Self.checkSnapshotSize(bytes, directory: directory)
+        let start = try await beginSnapshot()
+        try await finishSnapshot(start, bytes)
+    }
+
+    /// Starts a snapshot of the state as of every record passed to `append` before this call:
+    /// the current log is finished and a new one started, and appends go on at once in the new
+    /// log while the caller encodes the state and hands it to `finishSnapshot` (or gives up with
+    /// `abandonSnapshot`). Until the snapshot is in place the state is the older snapshot plus
+    /// every log after it, the finished one included, so nothing depends on the snapshot being
+    /// written at all. One snapshot at a time.
+    public func beginSnapshot() async throws -> SnapshotStart {
         try requireOpen()
-        guard bytes.count <= DFSStateStoreFormat.maximumSnapshotBytes else {
-            throw DFSStateStoreError(
-                .snapshotTooLarge, path: directory,
-                "snapshot of \(bytes.count) bytes; a snapshot may have at most \(DFSStateStoreFormat.maximumSnapshotBytes)")
-        }
         guard !snapshotting else {
             throw DFSStateStoreError(.snapshotInProgress, path: directory, "a snapshot is already being written")
         }
         snapshotting = true
+        // Appends made before this call are queued: they go to the current log, which the
+        // snapshot covers. Later ones wait in `deferred` for the next log.
+        rotating = true
+        while let committer { await committer.value }
+        let started: SnapshotStart
         do {
-            try await replaceState(with: bytes)
+            if let failure = hasFailed { throw failure }
+            guard let current = log else { throw DFSStateStoreError(.notOpen, path: directory, "the state store is not open") }
+            let sequence = current.sequence + 1
+            do {
+                try await current.close()
+                log = try await createLog(sequence)
+            } catch {
+                let failure = error as? DFSStateStoreError
+                    ?? DFSStateStoreError(
+                        .writeFailed, path: path(.log(sequence)), "starting the log after a snapshot failed; open the store again",
+                        underlying: error)
+                fail(failure)
+                throw failure
+            }
+            recordsSinceSnapshot = 0
+            started = SnapshotStart(sequence: sequence)
         } catch {
-            finishSnapshot()
+            rotating = false
+            endSnapshot()
             throw error
         }
-        finishSnapshot()
+        rotating = false
+        releaseDeferred()
+        return started
     }
 
-    private func replaceState(with bytes: [UInt8]) async throws {
-        // Appends made before this call are queued: they go to the current log, which the
-        // snapshot covers. Later ones wait in `deferred`.
-        while let committer { await committer.value }
-        if let failure = hasFailed { throw failure }
-        guard let current = log else { throw DFSStateStoreError(.notOpen, path: directory, "the state store is not open") }
-        let sequence = current.sequence + 1
-        let temporary = path(.temporarySnapshot(sequence))
-        let final = path(.snapshot(sequence))
+    /// Writes the snapshot `beginSnapshot` started: `bytes` are the state as of the log it
+    /// finished. Written to a temporary file, hsync'd and closed, then renamed into place
+    /// (atomic); the files it covers are deleted after. Appends go on meanwhile. If any step
+    /// fails the state stays the older snapshot plus the logs, and the store goes on.
+    public func finishSnapshot(_ start: SnapshotStart, _ bytes: [UInt8]) async throws {
+        defer { endSnapshot() }
+        try Self.checkSnapshotSize(bytes, directory: directory)
+        let temporary = path(.temporarySnapshot(start.sequence))
+        let final = path(.snapshot(start.sequence))
         do {
-            let stream = try await client.create(temporary, overwrite: true, replication: options.replication)
-            try await stream.write(DFSStateStoreFormat.snapshotFile(sequence: sequence, payload: bytes))
-            try await stream.hsync()
-            try await stream.close()
+            try await writeTemporarySnapshot(temporary, sequence: start.sequence, bytes)
         } catch {
-            // Nothing has changed: the store goes on with its log.
-            await remove([.temporarySnapshot(sequence)])
+            await remove([.temporarySnapshot(start.sequence)])
             throw DFSStateStoreError(.writeFailed, path: temporary, "writing the snapshot failed; the state is unchanged", underlying: error)
         }
         await snapshotHook?()
-        // From here the current log is finished; if a step fails, the store must be opened
-        // again, which finds either the old state or the new one whole.
         do {
-            try await current.close()
-            do {
-                try await client.rename(temporary, to: final, overwrite: false)
-            } catch let error as RemoteException where error.exceptionClass == .fileAlreadyExists {
-                throw DFSStateStoreError(.takenOver, path: final, "another writer put this snapshot in place first", underlying: error)
-            }
-            snapshotSequence = sequence
-            recordsSinceSnapshot = 0
-            log = try await createLog(sequence)
+            try await client.rename(temporary, to: final, overwrite: false)
+        } catch let error as RemoteException where error.exceptionClass == .fileAlreadyExists {
+            await remove([.temporarySnapshot(start.sequence)])
+            throw DFSStateStoreError(.takenOver, path: final, "another writer put this snapshot in place first", underlying: error)
         } catch {
-            let failure = error as? DFSStateStoreError
-                ?? DFSStateStoreError(.writeFailed, path: final, "putting the snapshot in place failed; open the store again", underlying: error)
-            fail(failure)
-            throw failure
+            await remove([.temporarySnapshot(start.sequence)])
+            throw DFSStateStoreError(.writeFailed, path: final, "putting the snapshot in place failed; the state is unchanged", underlying: error)
         }
+        snapshotSequence = start.sequence
         logger.info("state snapshot written", metadata: ["path": "\(final)", "bytes": "\(bytes.count)"])
         // The snapshot covers every file numbered below it.
         var obsolete: [DFSStateStoreFormat.FileName] = []
         do {
             for entry in try await client.list(directory) {
                 let name = DFSStateStoreFormat.FileName((entry.path as NSString).lastPathComponent)
-                if let name, name.sequence < sequence { obsolete.append(name) }
+                if let name, name.sequence < start.sequence { obsolete.append(name) }
             }
         } catch {
             logger.warning("could not list the state directory to delete old files", metadata: ["directory": "\(directory)", "error": "\(error)"])
@@ -458,16 +483,47 @@ public actor DFSStateStore {
         await remove(obsolete)
     }
 
-    private func finishSnapshot() {
-        snapshotting = false
-        if hasFailed == nil {
-            let waiting = deferred
-            deferred = Batch()
-            queued.bytes += waiting.bytes
-            queued.records += waiting.records
-            queued.waiters += waiting.waiters
-            startCommitter()
+    /// Ends a snapshot `beginSnapshot` started without writing it (its state could not be
+    /// encoded): the logs still hold every record.
+    public func abandonSnapshot(_ start: SnapshotStart) {
+        endSnapshot()
+    }
+
+    static func checkSnapshotSize(_ bytes: [UInt8], directory: String) throws(DFSStateStoreError) {
+        guard bytes.count <= DFSStateStoreFormat.maximumSnapshotBytes else {
+            throw DFSStateStoreError(
+                .snapshotTooLarge, path: directory,
+                "snapshot of \(bytes.count) bytes; a snapshot may have at most \(DFSStateStoreFormat.maximumSnapshotBytes)")
         }
+    }
+
+    /// Writes, hsyncs and closes the temporary snapshot file, off the actor: appends are queued
+    /// and committed meanwhile.
+    private nonisolated func writeTemporarySnapshot(_ temporary: String, sequence: UInt64, _ bytes: [UInt8]) async throws {
+        let stream = try await client.create(temporary, overwrite: true, replication: options.replication)
+        do {
+            try await stream.write(DFSStateStoreFormat.snapshotFile(sequence: sequence, payload: bytes))
+            try await stream.hsync()
+        } catch {
+            try? await stream.close()
+            throw error
+        }
+        try await stream.close()
+    }
+
+    /// Appends that waited while the log was replaced go to the new one.
+    private func releaseDeferred() {
+        guard hasFailed == nil else { return }
+        let waiting = deferred
+        deferred = Batch()
+        queued.bytes += waiting.bytes
+        queued.records += waiting.records
+        queued.waiters += waiting.waiters
+        startCommitter()
+    }
+
+    private func endSnapshot() {
+        snapshotting = false
         let waiters = snapshotWaiters
         snapshotWaiters = []
         for waiter in waiters { waiter.resume() }

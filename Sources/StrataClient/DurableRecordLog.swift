@@ -26,6 +26,8 @@ public final class DurableRecordLog<Record: Codable & Sendable>: Sendable {
     private let pending = Mutex<Pending>(Pending())
     private let queued = EventCounter()
     private let madeDurable = EventCounter()
+    /// A snapshot is being encoded and written in the background: no other starts meanwhile.
+    private let snapshotInFlight = Mutex(false)
 
     struct Pending {
         var records: [Record] = []
@@ -91,7 +93,9 @@ public final class DurableRecordLog<Record: Codable & Sendable>: Sendable {
 
     /// Writes queued records in order until cancelled. `snapshot` is asked, under the state
     /// lock, for the state as records when `snapshotEveryRecords` records were written since the
-    /// last one; the records it covers are not appended again.
+    /// last one. The records it covers are written to the log first, the log is finished there,
+    /// and the snapshot is encoded and written in the background while records go on to the next
+    /// log: a snapshot never holds up a record's durability.
     public func run(snapshot: @Sendable () -> Snapshot) async {
         let encoder = JSONEncoder()
         var sinceSnapshot = 0
@@ -114,23 +118,50 @@ public final class DurableRecordLog<Record: Codable & Sendable>: Sendable {
                     sinceSnapshot += batch.count
                 }
                 pending.withLock { $0.durable += UInt64(batch.count) }
-                if let store, snapshotEveryRecords > 0, sinceSnapshot >= snapshotEveryRecords {
-                    let taken = snapshot()
-                    try await store.writeSnapshot(Array(try encoder.encode(taken.records)))
+                if let store, snapshotEveryRecords > 0, sinceSnapshot >= snapshotEveryRecords, !snapshotInFlight.withLock({ $0 }) {
+                    try await startSnapshot(snapshot(), store: store, encoder: encoder)
                     sinceSnapshot = 0
-                    // Records applied while the snapshot was taken are in it: durable now.
-                    pending.withLock { pending in
-                        let covered = taken.through > pending.taken ? Int(taken.through - pending.taken) : 0
-                        pending.records.removeFirst(min(covered, pending.records.count))
-                        pending.taken = max(pending.taken, taken.through)
-                        pending.durable = max(pending.durable, taken.through)
-                    }
                 }
             } catch {
                 logger.error("the \(service)'s log failed; it accepts no more changes", metadata: ["error": "\(error)"])
                 pending.withLock { $0.failure = "\(error)" }
             }
             madeDurable.signal()
+        }
+    }
+
+    /// Logs the records `taken` covers that are not written yet (applied between the last
+    /// batch and the snapshot), finishes the log there, and writes the snapshot in a task of its
+    /// own. A snapshot that fails is only a warning: the logs still hold every record.
+    private func startSnapshot(_ taken: Snapshot, store: DFSStateStore, encoder: JSONEncoder) async throws {
+        let covered = pending.withLock { pending -> [Record] in
+            let count = taken.through > pending.taken ? Int(min(taken.through - pending.taken, UInt64(pending.records.count))) : 0
+            let records = Array(pending.records.prefix(count))
+            pending.records.removeFirst(count)
+            pending.taken += UInt64(count)
+            return records
+        }
+        if !covered.isEmpty {
+            try await store.append(try covered.map { Array(try encoder.encode($0)) })
+            pending.withLock { $0.durable += UInt64(covered.count) }
+        }
+        let start = try await store.beginSnapshot()
+        snapshotInFlight.withLock { $0 = true }
+        Task.detached { [self] in
+            defer { snapshotInFlight.withLock { $0 = false } }
+            let bytes: [UInt8]
+            do {
+                bytes = Array(try JSONEncoder().encode(taken.records))
+            } catch {
+                await store.abandonSnapshot(start)
+                logger.warning("the \(service)'s state could not be encoded for a snapshot; its log holds every record", metadata: ["error": "\(error)"])
+                return
+            }
+            do {
+                try await store.finishSnapshot(start, bytes)
+            } catch {
+                logger.warning("the \(service)'s snapshot was not written; its log holds every record", metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -335,15 +335,17 @@ import Testing
         }
     }
 
-    /// Appends made while a snapshot is written wait for it and go to the log after it.
-    @Test func appendsDuringASnapshotGoToTheNextLog() async throws {
+    /// Appends made while a snapshot is written go on at once, in the log after it: they are
+    /// durable before the snapshot is in place, and what is on the DFS meanwhile (what a process
+    /// taking over after a crash would read) is the older state plus every record.
+    @Test func appendsDuringASnapshotGoOnInTheNextLog() async throws {
         try await withCluster(Self.configure) { cluster in
             try await withClient(cluster) { client in
                 let store = Self.store(client)
                 _ = try await store.open()
                 try await store.append([Self.record("before")])
                 // The snapshot is held after its temporary file is written until the appends
-                // below are waiting for it.
+                // below have returned.
                 let (started, startedSignal) = AsyncStream<Void>.makeStream()
                 let (release, releaseSignal) = AsyncStream<Void>.makeStream()
                 await store.setSnapshotHook {
@@ -351,21 +353,49 @@ import Testing
                     for await _ in release { break }
                 }
                 let snapshot = randomBytes(300_000, seed: 7)
+                let after = (0..<10).map { "after \($0)" }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await store.writeSnapshot(snapshot) }
                     for await _ in started { break }
-                    for index in 0..<10 {
-                        group.addTask { try await store.append([Self.record("after \(index)")]) }
-                    }
-                    #expect(try await eventually { await store.appendsWaitingForSnapshot == 10 })
+                    for text in after { try await store.append([Self.record(text)]) }
+                    #expect(await store.appendsWaitingForSnapshot == 0)
+                    #expect(
+                        try await Self.names(client)
+                            == [Self.logName(1), Self.logName(2), DFSStateStoreFormat.FileName.temporarySnapshot(2).name])
+                    let meanwhile = try await Self.store(client).readCurrent()
+                    #expect(meanwhile.snapshot == nil)
+                    #expect(meanwhile.records == ([Self.record("before")] + after.map(Self.record)))
                     releaseSignal.yield()
                     try await group.waitForAll()
                 }
                 #expect(await store.recordsSinceSnapshot == 10)
+                #expect(try await Self.names(client) == [Self.logName(2), Self.snapshotName(2)])
                 try await store.close()
                 let state = try await Self.store(client).open()
                 #expect(state.snapshot == snapshot)
-                #expect(Set(state.records.map { String(decoding: $0, as: UTF8.self) }) == Set((0..<10).map { "after \($0)" }))
+                #expect(state.records == after.map(Self.record))
+            }
+        }
+    }
+
+    /// A snapshot that is begun and then abandoned (its state could not be encoded) leaves the
+    /// state whole in the logs, and the next one is written as usual.
+    @Test func anAbandonedSnapshotLeavesTheStateInTheLogs() async throws {
+        try await withCluster(Self.configure) { cluster in
+            try await withClient(cluster) { client in
+                let store = Self.store(client)
+                _ = try await store.open()
+                try await store.append([Self.record("a")])
+                let start = try await store.beginSnapshot()
+                try await store.append([Self.record("b")])
+                await store.abandonSnapshot(start)
+                #expect(try await Self.names(client) == [Self.logName(1), Self.logName(2)])
+                try await store.writeSnapshot(Self.record("a b"))
+                try await store.append([Self.record("c")])
+                try await store.close()
+                let state = try await Self.store(client).open()
+                #expect(state.snapshot == Self.record("a b"))
+                #expect(state.records == [Self.record("c")])
             }
         }
     }
