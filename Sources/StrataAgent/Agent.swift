@@ -271,6 +271,9 @@ public final class Agent: Sendable {
             status.stderrTail = Self.tail(of: sandbox + "/stderr", lines: 20, bytes: 4096)
         }
         await report(status)
+        // What the task held is free and reported; its runner ends once the executor has
+        // removed its cgroup (an agent that shuts down waits for that).
+        if let running = executor.runningTask(order.taskId) { _ = await running.wait() }
     }
 
     /// Prepares the task (its user, sandbox and image), reads the split, runs the command and
@@ -358,7 +361,9 @@ public final class Agent: Sendable {
         let health = order.healthCheck.map { check in
             Task { await self.superviseHealth(check, order: order, running: running, sandbox: sandbox) }
         }
-        let outcome = await running.wait()
+        // Reported as soon as none of its processes is left; `runTask` waits for the cgroup's
+        // removal after the report.
+        let outcome = await running.waitUntilEnded()
         health?.cancel()
         let unhealthy = await health?.value
         // Whatever the task left unread is not needed (and a process it left behind holding its

@@ -297,6 +297,27 @@ struct ExecutorProcessTests {
         }
     }
 
+    /// A task has ended once none of its processes is left, what it left running included
+    /// (what it held is free then, and an agent reports it); `wait` gives the same outcome once
+    /// its cgroup is gone as well, and the executor runs the task until then.
+    @Test func aTaskHasEndedOnceNoProcessIsLeftAndIsDoneOnceItsCgroupIsGone() async throws {
+        try await withExecutorFixture { fixture in
+            let sandbox = try fixture.sandbox()
+            let task = try await fixture.launch("two-phases", ["sh", "-c", "sleep 1000 & echo $!"], sandbox: sandbox)
+            let ended = await task.waitUntilEnded()
+            #expect(ended == TaskOutcome(state: .finished, exitCode: 0, message: "exited with status 0"))
+            let background = try #require(Int32(fixture.read("\(sandbox)/stdout").trimmingCharacters(in: .whitespacesAndNewlines)))
+            let status = fixture.read("/proc/\(background)/stat")
+            #expect(status.isEmpty || status.contains(") Z "), "\(status)")
+            #expect(task.cgroup.pids().isEmpty)
+            #expect(await task.wait() == ended)
+            #expect(!fixture.cgroupExists(taskId: "two-phases"))
+            #expect(fixture.executor.runningTask("two-phases") == nil)
+            // Asked again after the end, it answers at once.
+            #expect(await task.waitUntilEnded() == ended)
+        }
+    }
+
     @Test func anAgentAfterARestartFindsAndKillsWhatTheEarlierOneLeftRunning() async throws {
         try await withExecutorFixture { fixture in
             let task = try await fixture.launch(

@@ -6,10 +6,11 @@ import Synchronization
 /// container), its cgroup and, for a container, runc's record of it.
 ///
 /// A dedicated thread waits for the main process to exit (never a thread of Swift's pool). When
-/// it has, that thread reads the memory cgroup (limit, peak, OOM kills), kills whatever else is
-/// left in the cgroup, deletes the runc container, removes the cgroup, and only then publishes
-/// the outcome: a task whose outcome is known has left nothing behind on the host except its
-/// sandbox.
+/// it has, that thread reads the memory cgroup (limit, peak, OOM kills), deletes the runc
+/// container and kills whatever else is left in the cgroup; the task has then ended
+/// (`waitUntilEnded`): none of its processes is left, so what it held is free. The thread then
+/// removes the cgroup, and only then publishes the outcome (`wait`): a task whose outcome is
+/// known has left nothing behind on the host except its sandbox.
 public final class RunningTask: Sendable {
     public let taskId: String
     /// The task's main process: the command itself for a process (the executor's `sh` and
@@ -30,6 +31,9 @@ public final class RunningTask: Sendable {
         var killRequested = false
         var outcome: TaskOutcome?
         var waiters: [CheckedContinuation<TaskOutcome, Never>] = []
+        /// The outcome once no process of the task is left, before its cgroup is removed.
+        var ended: TaskOutcome?
+        var endWaiters: [CheckedContinuation<TaskOutcome, Never>] = []
         /// The write end of a held task's gate (`TaskLaunch.heldUntilReleased`) until it is
         /// released or the task ends.
         var gate: Int32?
@@ -85,6 +89,20 @@ public final class RunningTask: Sendable {
             let ended = state.withLock { state -> TaskOutcome? in
                 if let outcome = state.outcome { return outcome }
                 state.waiters.append(continuation)
+                return nil
+            }
+            if let ended { continuation.resume(returning: ended) }
+        }
+    }
+
+    /// Waits until no process of the task is left, and returns its outcome: what `wait` returns,
+    /// but before the cgroup is removed. What the task held is free from here; an agent reports
+    /// the end then, and waits for `wait` before it forgets the task.
+    public func waitUntilEnded() async -> TaskOutcome {
+        await withCheckedContinuation { continuation in
+            let ended = state.withLock { state -> TaskOutcome? in
+                if let ended = state.ended { return ended }
+                state.endWaiters.append(continuation)
                 return nil
             }
             if let ended { continuation.resume(returning: ended) }
@@ -195,10 +213,6 @@ public final class RunningTask: Sendable {
         if !cgroup.killEverythingBlocking() {
             logger.error("processes of an ended task would not die", metadata: ["task": "\(taskId)"])
         }
-        let stuck = cgroup.removeBlocking()
-        if !stuck.isEmpty {
-            logger.error("cannot remove an ended task's cgroup", metadata: ["task": "\(taskId)", "cgroups": "\(stuck)"])
-        }
 
         let killRequested = state.withLock { $0.killRequested }
         var outcome = TaskOutcome.decide(
@@ -207,6 +221,17 @@ public final class RunningTask: Sendable {
             // runc gave up before the container's first process existed; it said why on stderr.
             outcome.reason = TaskOutcome.Reason.containerLaunchFailed
             outcome.message = "runc could not start the container (\(outcome.message)); see the sandbox's stderr"
+        }
+        let endWaiters = state.withLock { state in
+            state.ended = outcome
+            defer { state.endWaiters = [] }
+            return state.endWaiters
+        }
+        for waiter in endWaiters { waiter.resume(returning: outcome) }
+
+        let stuck = cgroup.removeBlocking()
+        if !stuck.isEmpty {
+            logger.error("cannot remove an ended task's cgroup", metadata: ["task": "\(taskId)", "cgroups": "\(stuck)"])
         }
         logger.info(
             "task ended",
