@@ -144,12 +144,20 @@ public final class Master: Sendable {
 
     /// Runs an event on the state: its records are queued for the log in the order applied;
     /// returns once they are durable, and then performs its actions.
+    ///
+    /// Placement is woken as soon as the event is applied, not once it is durable: a task's
+    /// end frees its resources for the next placement while the end is still being logged. That
+    /// placement's launches are performed only once its own records are durable, and the log
+    /// keeps the order records were applied in, so the end is durable by then too.
     @discardableResult
     func handle<Result: Sendable>(_ event: (inout MasterState, MonotonicInstant, Int64) throws -> (MasterState.Outcome, Result)) async throws -> Result {
-        let (outcome, result) = try await log.apply(to: state, now: clock.now, wallTimeMs: clock.wallTimeMs, event)
+        let (outcome, result) = try await log.apply(
+            to: state, now: clock.now, wallTimeMs: clock.wallTimeMs,
+            whileLocked: { outcome, _ in
+                if outcome.records.contains(where: Self.wantsPlacement) { self.placementWanted.signal() }
+            }, event)
         perform(outcome.actions)
         if !outcome.records.isEmpty { stateChanges.signal() }
-        if outcome.records.contains(where: Self.wantsPlacement) { placementWanted.signal() }
         return result
     }
 
