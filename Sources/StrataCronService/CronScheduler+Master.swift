@@ -190,15 +190,7 @@ extension CronScheduler {
                 version = list.stateVersion
                 let active = Set(list.jobs.map(\.id))
                 let gone = tracked.withLock { tracked in tracked.keys.filter { !active.contains($0) } }
-                for id in gone {
-                    do {
-                        let detail: ComputeAPI.JobDetail = try await callMaster(.GET, "/api/v1/jobs/\(id)")
-                        if detail.job.state.isTerminal { await ended(id, view: detail.job, task: detail.tasks.last) }
-                    } catch let error as APIError where error.status == .notFound {
-                        // Submitted meanwhile, not yet known; the next answer has it.
-                        continue
-                    }
-                }
+                await ended(await endedJobs(gone))
                 stateChanges.signal()
             } catch {
                 if Task.isCancelled { return }
@@ -208,20 +200,71 @@ extension CronScheduler {
         }
     }
 
+    /// How the master has the jobs that left the active list: the ended ones with their last
+    /// task. Looked up a few at a time (as many as the HTTP client keeps connections to the
+    /// master); a job the master does not know yet (submitted meanwhile) or could not be asked
+    /// about stays tracked for the next answer.
+    func endedJobs(_ ids: [String]) async -> [(id: String, view: ComputeAPI.JobView, task: ComputeAPI.TaskView?)] {
+        await withTaskGroup(of: (String, ComputeAPI.JobDetail?).self) { group in
+            var waiting = ids.makeIterator()
+            func lookUp(_ id: String) {
+                group.addTask {
+                    do {
+                        let detail: ComputeAPI.JobDetail = try await self.callMaster(.GET, "/api/v1/jobs/\(id)")
+                        return (id, detail)
+                    } catch let error as APIError where error.status == .notFound {
+                        return (id, nil)
+                    } catch {
+                        self.logger.warning("could not ask the master how a run's job ended", metadata: ["job": "\(id)", "error": "\(error)"])
+                        return (id, nil)
+                    }
+                }
+            }
+            for _ in 0..<Self.concurrentLookUps { if let id = waiting.next() { lookUp(id) } }
+            var ended: [(id: String, view: ComputeAPI.JobView, task: ComputeAPI.TaskView?)] = []
+            for await (id, detail) in group {
+                if let detail, detail.job.state.isTerminal { ended.append((id, detail.job, detail.tasks.last)) }
+                if let next = waiting.next() { lookUp(next) }
+            }
+            return ended
+        }
+    }
+
+    /// Master jobs looked up at once when many end together (AsyncHTTPClient's connections to
+    /// one host).
+    static let concurrentLookUps = 8
+
     /// Reports how a tracked attempt's master job ended.
     func ended(_ id: String, view: ComputeAPI.JobView, task: ComputeAPI.TaskView?) async {
-        guard let (runId, attempt) = tracked.withLock({ $0.removeValue(forKey: id) }) else { return }
-        let outcome: CronRunOutcome
-        switch view.state {
-        case .finished: outcome = .succeeded
-        case .killed: outcome = .killed
-        default: outcome = task?.attempt.state == .lost ? .lost : .failed
+        await ended([(id, view, task)])
+    }
+
+    /// Reports how tracked attempts' master jobs ended, all in one change of the state (one
+    /// append to the log when a minute's runs end together).
+    func ended(_ jobs: [(id: String, view: ComputeAPI.JobView, task: ComputeAPI.TaskView?)]) async {
+        var ends: [(runId: RunId, attempt: Int, outcome: CronRunOutcome, agentId: String?, message: String?)] = []
+        for (id, view, task) in jobs {
+            guard let (runId, attempt) = tracked.withLock({ $0.removeValue(forKey: id) }) else { continue }
+            let outcome: CronRunOutcome
+            switch view.state {
+            case .finished: outcome = .succeeded
+            case .killed: outcome = .killed
+            default: outcome = task?.attempt.state == .lost ? .lost : .failed
+            }
+            counters.withLock { $0.ended[outcome.rawValue, default: 0] += 1 }
+            logger.info("run ended", metadata: ["run": "\(runId)", "attempt": "\(attempt)", "outcome": "\(outcome.rawValue)"])
+            ends.append((runId, attempt, outcome, task?.attempt.agentId, task?.attempt.message ?? view.message))
         }
-        let message = task?.attempt.message ?? view.message
-        counters.withLock { $0.ended[outcome.rawValue, default: 0] += 1 }
-        logger.info("run ended", metadata: ["run": "\(runId)", "attempt": "\(attempt)", "outcome": "\(outcome.rawValue)"])
+        guard !ends.isEmpty else { return }
         _ = try? await handle { state, now, wall in
-            (state.runEnded(runId, attempt: attempt, outcome: outcome, agentId: task?.attempt.agentId, message: message, now: now, wallTimeMs: wall), ())
+            var combined = CronState.Outcome()
+            for end in ends {
+                let outcome = state.runEnded(
+                    end.runId, attempt: end.attempt, outcome: end.outcome, agentId: end.agentId, message: end.message, now: now, wallTimeMs: wall)
+                combined.records += outcome.records
+                combined.actions += outcome.actions
+            }
+            return (combined, ())
         }
     }
 }
