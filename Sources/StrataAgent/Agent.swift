@@ -42,6 +42,20 @@ public final class Agent: Sendable {
         /// carries a task's latest state only, and sent ahead of a queued RUNNING it would have
         /// the master skip that state (and its time) for a task that already finished.
         var undelivered: [String: Int] = [:]
+
+        /// Queues a report. A STARTING not sent yet is only a step on the way to RUNNING: a
+        /// RUNNING of the same task takes its place (one record and one write at the master
+        /// fewer for every task launched while reports are on their way).
+        mutating func add(_ status: TaskStatus) {
+            if status.state == .running, let index = pending.lastIndex(where: { $0.taskId == status.taskId }),
+               pending[index].state == .starting
+            {
+                pending[index] = status
+                return
+            }
+            pending.append(status)
+            undelivered[status.taskId, default: 0] += 1
+        }
     }
 
     struct AgentTask: Sendable {
@@ -489,8 +503,7 @@ public final class Agent: Sendable {
             if status.state.isTerminal { tasks[status.taskId]?.running = nil }
         }
         let sends = outbox.withLock { outbox -> Bool in
-            outbox.pending.append(status)
-            outbox.undelivered[status.taskId, default: 0] += 1
+            outbox.add(status)
             guard !outbox.sending else { return false }
             outbox.sending = true
             return true
