@@ -7,7 +7,9 @@ extension Agent {
     /// The agent's HTTP API (JSON):
     ///
     /// - `GET /health`; `GET /state` (its id and tasks)
-    /// - `POST /api/v1/tasks` launch (master → agent), `POST /api/v1/tasks/{id}/kill`
+    /// - `POST /api/v1/tasks` launch one task, `POST /api/v1/tasks/launch` launch several (master
+    ///   → agent; `{"tasks": [...]}`, answered with the ids accepted and refused),
+    ///   `POST /api/v1/tasks/{id}/kill`
     /// - `GET /files/read?path=TASK/stdout&offset=N&length=M` a chunk of a sandbox file
     ///   (Mesos' shape; `offset=-1` gives the file's length), `stdout` or `stderr`
     ///
@@ -25,6 +27,20 @@ extension Agent {
                 let order = try await JSONAPI.decode(TaskLaunchOrder.self, from: request)
                 guard accept(order) else { throw APIError.conflict("task \(order.taskId) is already on this agent") }
                 return JSONAPI.response(["accepted": order.taskId], status: .accepted)
+            } else if call.match(.post, "api/v1/tasks/launch") != nil {
+                let batch = try await JSONAPI.decode(ComputeAPI.LaunchBatch.self, from: request)
+                guard batch.tasks.count <= ComputeAPI.LaunchBatch.maximumCount else {
+                    throw APIError.badRequest("\(batch.tasks.count) tasks in one launch; at most \(ComputeAPI.LaunchBatch.maximumCount)")
+                }
+                var reply = ComputeAPI.LaunchBatchReply(accepted: [], refused: [])
+                for order in batch.tasks {
+                    if accept(order) {
+                        reply.accepted.append(order.taskId)
+                    } else {
+                        reply.refused.append(.init(taskId: order.taskId, message: "task \(order.taskId) is already on this agent, or the agent is stopping"))
+                    }
+                }
+                return JSONAPI.response(reply, status: .accepted)
             } else if let taskId = call.match(.post, "api/v1/tasks/*/kill")?.first {
                 await kill(taskId)
                 return JSONAPI.response(["killed": taskId])

@@ -25,6 +25,34 @@ public enum ComputeAPI {
         public static let maximumCount = 1_000
     }
 
+    /// `POST /api/v1/tasks/launch` (master → agent): the tasks one placement put on the agent,
+    /// launched in one call (at most `maximumCount`).
+    public struct LaunchBatch: Sendable, Codable {
+        public var tasks: [TaskLaunchOrder]
+        public init(tasks: [TaskLaunchOrder]) { self.tasks = tasks }
+        /// The most tasks one call carries.
+        public static let maximumCount = 500
+    }
+
+    /// The agent's answer to a `LaunchBatch`: the tasks it took, and those it refused and why
+    /// (a task of that id is on it already, or it is shutting down).
+    public struct LaunchBatchReply: Sendable, Codable, Equatable {
+        public struct Refusal: Sendable, Codable, Equatable {
+            public var taskId: String
+            public var message: String
+            public init(taskId: String, message: String) {
+                self.taskId = taskId
+                self.message = message
+            }
+        }
+        public var accepted: [String]
+        public var refused: [Refusal]
+        public init(accepted: [String], refused: [Refusal]) {
+            self.accepted = accepted
+            self.refused = refused
+        }
+    }
+
     /// The master's answer to a heartbeat.
     public struct HeartbeatReply: Sendable, Codable {
         /// The master does not know the agent (it restarted, or gave the agent up): register again.

@@ -30,8 +30,8 @@ public final class Master: Sendable {
     let placements = Mutex<(nodeLocal: UInt64, remote: UInt64)>((0, 0))
     /// Actions to perform (launches, kills, commits), run as child tasks of `run`, so none
     /// outlives the master.
-    let actions: AsyncStream<MasterState.Action>
-    let actionSink: AsyncStream<MasterState.Action>.Continuation
+    let actions: AsyncStream<Work>
+    let actionSink: AsyncStream<Work>.Continuation
     /// Signalled when an agent registers.
     public let agentRegistrations = EventCounter()
     /// Signalled after every change to the state is durable (what tests and `waitForJob` wait on).
@@ -64,7 +64,7 @@ public final class Master: Sendable {
         self.imageStore = ImageStore(client: clients.client(user: configuration.superuser), options: imageOptions, clock: clock, logger: logger)
         self.http = HTTPClient(eventLoopGroupProvider: .shared(group))
         self.started = clock.now
-        (actions, actionSink) = AsyncStream.makeStream(of: MasterState.Action.self)
+        (actions, actionSink) = AsyncStream.makeStream(of: Work.self)
     }
 
     /// Replays the log (a restarted master continues its jobs), then makes pending commits.
@@ -90,8 +90,8 @@ public final class Master: Sendable {
             loops.addTask { await self.tickLoop() }
             loops.addTask {
                 await withDiscardingTaskGroup { running in
-                    for await action in self.actions {
-                        running.addTask { await self.execute(action) }
+                    for await work in self.actions {
+                        running.addTask { await self.execute(work) }
                     }
                 }
             }
@@ -206,19 +206,75 @@ public final class Master: Sendable {
         return deadline ?? nil
     }
 
-    /// Hands actions to `run`'s action loop.
-    func perform(_ actions: [MasterState.Action]) {
-        for action in actions { actionSink.yield(action) }
+    /// What `run`'s action loop performs: an action, or the launches one event put on one agent,
+    /// sent in one call.
+    enum Work: Sendable {
+        case action(MasterState.Action)
+        case launches([TaskLaunchOrder], agentId: String, address: String)
     }
 
-    func execute(_ action: MasterState.Action) async {
-        switch action {
-        case .launch(let order, let agentId, let address):
+    /// Hands actions to `run`'s action loop, an event's launches on each agent together.
+    func perform(_ actions: [MasterState.Action]) {
+        var launches: [String: (orders: [TaskLaunchOrder], address: String)] = [:]
+        var agentOrder: [String] = []
+        for action in actions {
+            guard case .launch(let order, let agentId, let address) = action else {
+                actionSink.yield(.action(action))
+                continue
+            }
+            if launches[agentId] == nil { agentOrder.append(agentId) }
+            launches[agentId, default: ([], address)].orders.append(order)
+        }
+        for agentId in agentOrder {
+            let (orders, address) = launches[agentId]!
+            for start in stride(from: 0, to: orders.count, by: ComputeAPI.LaunchBatch.maximumCount) {
+                let batch = Array(orders[start..<min(start + ComputeAPI.LaunchBatch.maximumCount, orders.count)])
+                actionSink.yield(batch.count == 1 ? .action(.launch(batch[0], agentId: agentId, agentAddress: address)) : .launches(batch, agentId: agentId, address: address))
+            }
+        }
+    }
+
+    func execute(_ work: Work) async {
+        switch work {
+        case .action(.launch(let order, let agentId, let address)):
             await sendLaunch(order, agentId: agentId, address: address)
-        case .kill(let taskId, _, let address):
+        case .action(.kill(let taskId, _, let address)):
             await sendKill(taskId, address: address)
-        case .commitJob(let jobId, let output, let user):
+        case .action(.commitJob(let jobId, let output, let user)):
             await commit(jobId, output: output, user: user)
+        case .launches(let orders, let agentId, let address):
+            await sendLaunches(orders, agentId: agentId, address: address)
+        }
+    }
+
+    /// Launches several tasks on one agent in one call. Those it refuses, or all of them when it
+    /// cannot be reached, are lost (and placed again as their jobs allow).
+    func sendLaunches(_ orders: [TaskLaunchOrder], agentId: String, address: String) async {
+        var lost: [TaskStatus] = []
+        do {
+            let reply: ComputeAPI.LaunchBatchReply = try await JSONClient.call(
+                http, .POST, url: "http://\(address)/api/v1/tasks/launch", body: ComputeAPI.LaunchBatch(tasks: orders),
+                token: configuration.agentToken)
+            for refusal in reply.refused {
+                logger.warning("an agent refused a task", metadata: ["task": "\(refusal.taskId)", "agent": "\(agentId)", "message": "\(refusal.message)"])
+                lost.append(
+                    TaskStatus(taskId: refusal.taskId, state: .lost, reason: "REASON_AGENT_UNREACHABLE", message: "the agent at \(address) refused it: \(refusal.message)"))
+            }
+        } catch {
+            logger.warning("could not launch tasks on their agent", metadata: ["tasks": "\(orders.count)", "agent": "\(agentId)", "error": "\(error)"])
+            lost = orders.map {
+                TaskStatus(taskId: $0.taskId, state: .lost, reason: "REASON_AGENT_UNREACHABLE", message: "the agent at \(address) could not be reached: \(error)")
+            }
+        }
+        guard !lost.isEmpty else { return }
+        _ = try? await handle { state, now, wall in
+            var outcome = MasterState.Outcome()
+            for status in lost {
+                let one = state.statusUpdate(agentId: agentId, status, now: now, wallTimeMs: wall)
+                outcome.records += one.records
+                outcome.actions += one.actions
+            }
+            return (outcome, ())
         }
     }
 
