@@ -29,11 +29,11 @@ public final class RunningTask: Sendable {
         /// reused, and nothing may signal it.
         var exitObserved = false
         var killRequested = false
-        var outcome: TaskOutcome?
-        var waiters: [CheckedContinuation<TaskOutcome, Never>] = []
-        /// The outcome once no process of the task is left, before its cgroup is removed.
-        var ended: TaskOutcome?
-        var endWaiters: [CheckedContinuation<TaskOutcome, Never>] = []
+        /// The outcome once the task has ended and its cgroup is gone (`wait`).
+        var done = OutcomeLatch()
+        /// The outcome once no process of the task is left, before its cgroup is removed
+        /// (`waitUntilEnded`).
+        var ended = OutcomeLatch()
         /// The write end of a held task's gate (`TaskLaunch.heldUntilReleased`) until it is
         /// released or the task ends.
         var gate: Int32?
@@ -79,33 +79,43 @@ public final class RunningTask: Sendable {
     /// Whether the task is still waiting to be released.
     public var isHeld: Bool { state.withLock { $0.gate != nil } }
 
+    /// An outcome published once, and the callers waiting for it.
+    struct OutcomeLatch {
+        var outcome: TaskOutcome?
+        var waiters: [CheckedContinuation<TaskOutcome, Never>] = []
+
+        /// Sets the outcome and returns the waiters to resume with it (outside the lock).
+        mutating func publish(_ outcome: TaskOutcome) -> [CheckedContinuation<TaskOutcome, Never>] {
+            self.outcome = outcome
+            defer { waiters = [] }
+            return waiters
+        }
+    }
+
     /// The outcome, once the task has ended and been cleaned up; nil while it runs.
-    public var outcome: TaskOutcome? { state.withLock { $0.outcome } }
+    public var outcome: TaskOutcome? { state.withLock { $0.done.outcome } }
 
     /// Waits for the task to end and be cleaned up. Any number of callers may wait; all get the
     /// same outcome. Cancelling the caller does not end the wait: kill the task for that.
     public func wait() async -> TaskOutcome {
-        await withCheckedContinuation { continuation in
-            let ended = state.withLock { state -> TaskOutcome? in
-                if let outcome = state.outcome { return outcome }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let ended { continuation.resume(returning: ended) }
-        }
+        await wait(for: \.done)
     }
 
     /// Waits until no process of the task is left, and returns its outcome: what `wait` returns,
     /// but before the cgroup is removed. What the task held is free from here; an agent reports
     /// the end then, and waits for `wait` before it forgets the task.
     public func waitUntilEnded() async -> TaskOutcome {
+        await wait(for: \.ended)
+    }
+
+    private func wait(for latch: WritableKeyPath<State, OutcomeLatch>) async -> TaskOutcome {
         await withCheckedContinuation { continuation in
-            let ended = state.withLock { state -> TaskOutcome? in
-                if let ended = state.ended { return ended }
-                state.endWaiters.append(continuation)
+            let published = state.withLock { state -> TaskOutcome? in
+                if let outcome = state[keyPath: latch].outcome { return outcome }
+                state[keyPath: latch].waiters.append(continuation)
                 return nil
             }
-            if let ended { continuation.resume(returning: ended) }
+            if let published { continuation.resume(returning: published) }
         }
     }
 
@@ -120,7 +130,7 @@ public final class RunningTask: Sendable {
         let (stillRunning, gate) = state.withLock { state -> (Bool, Int32?) in
             // A held task's gate closes unopened: its shell exits without starting the command.
             defer { state.gate = nil }
-            guard state.outcome == nil, !state.exitObserved else { return (false, state.gate) }
+            guard state.done.outcome == nil, !state.exitObserved else { return (false, state.gate) }
             state.killRequested = true
             return (true, state.gate)
         }
@@ -222,12 +232,7 @@ public final class RunningTask: Sendable {
             outcome.reason = TaskOutcome.Reason.containerLaunchFailed
             outcome.message = "runc could not start the container (\(outcome.message)); see the sandbox's stderr"
         }
-        let endWaiters = state.withLock { state in
-            state.ended = outcome
-            defer { state.endWaiters = [] }
-            return state.endWaiters
-        }
-        for waiter in endWaiters { waiter.resume(returning: outcome) }
+        for waiter in state.withLock({ $0.ended.publish(outcome) }) { waiter.resume(returning: outcome) }
 
         let stuck = cgroup.removeBlocking()
         if !stuck.isEmpty {
@@ -242,9 +247,7 @@ public final class RunningTask: Sendable {
     private func finish(_ outcome: TaskOutcome) {
         let (waiters, gate) = state.withLock { state in
             defer { state.gate = nil }
-            state.outcome = outcome
-            defer { state.waiters = [] }
-            return (state.waiters, state.gate)
+            return (state.done.publish(outcome), state.gate)
         }
         if let gate { Glibc.close(gate) }
         onEnd(self)
