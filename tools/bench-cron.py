@@ -19,6 +19,14 @@ to the master (AsyncHTTPClient's default, 8): `submittedAtMs` to `runningAtMs`, 
 the instant the client started it (what a client that has all the runs due at one instant can
 get), and single jobs one at a time (the master unloaded).
 
+The machine's floor for the same runs, measured in the same run before the cluster's yardstick:
+the runs as bare processes with no master, agent or cron service in between. As many
+`/bin/sh -c true` as the agents' offers hold at once are started ahead and held (a shell waiting
+on a pipe, as an agent holds a run placed ahead of its time), released at one instant, and the
+rest are started one by one as slots free (each as a held one ends). A run's start is its release,
+or the return of its `posix_spawn`; best of FLOOR_ROUNDS rounds by p99. No scheduler can start the
+runs sooner on this machine than its exec and exit of the same processes allow.
+
 To tell the cron service's part from the master's, each run's lateness is split at the master's
 timestamps: scheduled -> submitted (the cron service: its tick, logging the runs' start on the
 DFS, the HTTP call), submitted -> staged (the master: logging the job, placement) and staged ->
@@ -76,6 +84,8 @@ CPUS = 0.01
 MEM_MB = 16
 # Not 0: a cron job's 0 means Chronos' 256 MB, and 1,000 of those are more disk than the agents offer.
 DISK_MB = 1e-15
+# Rounds of the machine's floor (bare processes); the best p99 is kept.
+FLOOR_ROUNDS = 3
 # The cron service submits through AsyncHTTPClient's pool: at most 8 connections to one host.
 SUBMIT_CONNECTIONS = 8
 # Connections adding the cron jobs (their stores are batched into the cron service's DFS log).
@@ -257,6 +267,48 @@ def burst(cluster):
             "count": len(views)}
 
 
+def slots_offered(offers):
+    # How many of one run's task the agents' offers hold at once (the master's tolerance of 1e-9).
+    def fits(available, need):
+        return int((available + 1e-9) // need) if need > 0 else JOBS
+    return sum(min(fits(offer.get("cpus", 0), CPUS), fits(offer.get("memMB", 0), MEM_MB), fits(offer.get("diskMB", 0), DISK_MB))
+               for offer in offers)
+
+
+def floor_round(slots):
+    # One round of the machine's floor: `slots` held shells released at once, the other runs
+    # started as held ones end. Returns each run's start, in ms after the release.
+    held = []
+    for _ in range(min(slots, JOBS)):
+        read_end, write_end = os.pipe()
+        pid = os.posix_spawn("/bin/sh", ["/bin/sh", "-c", "read gate <&3; exec 3<&-; exec /bin/sh -c true"], {},
+                             file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 3)])
+        os.close(read_end)
+        held.append((pid, write_end))
+    time.sleep(0.5)
+    starts = []
+    released = time.monotonic()
+    for _, write_end in held:
+        os.write(write_end, b"go\n")
+        os.close(write_end)
+        starts.append(time.monotonic() - released)
+    running = {pid for pid, _ in held}
+    left = JOBS - len(held)
+    while running:
+        pid, _ = os.wait()
+        running.discard(pid)
+        if left:
+            running.add(os.posix_spawn("/bin/sh", ["/bin/sh", "-c", "true"], {}))
+            starts.append(time.monotonic() - released)
+            left -= 1
+    return [start * 1000 for start in starts]
+
+
+def machine_floor(slots):
+    rounds = [floor_round(slots) for _ in range(FLOOR_ROUNDS)]
+    return min(rounds, key=lambda starts: percentile(starts, 0.99))
+
+
 def machine_cpu_ticks():
     # The machine's CPU time so far, all cores: (busy, idle and iowait) in clock ticks.
     with open("/proc/stat") as file:
@@ -286,6 +338,10 @@ def main():
         cluster.wait_until_ready()
         agents = http_json("GET", f"{cluster.master}/api/v1/agents")
         offered = [agent["info"]["resources"] for agent in agents]
+        slots = slots_offered(offered)
+        print(f"machine floor: {JOBS} bare runs, {min(slots, JOBS)} held and released at once, the rest as slots free"
+              f" ({FLOOR_ROUNDS} rounds)", file=sys.stderr)
+        floor = machine_floor(slots)
 
         print(f"yardstick: {SINGLE_LAUNCHES} single jobs one at a time, then {JOBS} at once through {SUBMIT_CONNECTIONS} connections",
               file=sys.stderr)
@@ -379,9 +435,10 @@ def main():
         if not running:
             never_ran.append((job["id"], job["state"], job.get("message")))
             continue
+        ended = [a["endedAtMs"] for a in tries if a.get("endedAtMs") is not None]
         samples.append({
             "scheduled": scheduled, "submitted": job["submittedAtMs"], "staged": min(a["stagedAtMs"] for a in tries),
-            "running": min(running), "finished": job["state"] == "FINISHED"})
+            "running": min(running), "ended": max(ended) if ended else None, "finished": job["state"] == "FINISHED"})
 
     def ms_line(label, values, note=""):
         print(f"  {label:<44}{spread(values)} ms{note}")
@@ -411,6 +468,10 @@ def main():
     if ahead:
         ms_line(f"staged ahead of the scheduled time ({len(ahead)} runs)", [s["running"] - s["scheduled"] for s in ahead])
         ms_line("  scheduled -> staged (how far ahead, negative)", [s["staged"] - s["scheduled"] for s in ahead])
+        ahead_ended = [s["ended"] - s["running"] for s in ahead if s["ended"] is not None]
+        if ahead_ended:
+            # What frees their resources for the runs that could not be placed ahead.
+            ms_line("  RUNNING -> ended (agent: run, clean up, report)", ahead_ended)
     if behind:
         ms_line(f"staged at or after it ({len(behind)} runs)", [s["running"] - s["scheduled"] for s in behind])
         ms_line("  scheduled -> staged", [s["staged"] - s["scheduled"] for s in behind])
@@ -436,6 +497,10 @@ def main():
     ms_line("  staged -> RUNNING", [s["running"] - s["staged"] for s in direct["samples"]])
     ms_line(f"{JOBS} at once: burst started -> RUNNING", burst_from_start, "   (context: the client's instant, as a run's scheduled time)")
     ms_line("one at a time: submitted -> RUNNING", single, f"   (context: {SINGLE_LAUNCHES} jobs, the master unloaded)")
+
+    print(f"\nthe machine's floor (same run, before the cluster's yardstick): the same {JOBS} runs as bare processes, no scheduler")
+    ms_line(f"{min(slots, JOBS)} held, released at once; the rest as slots free", floor,
+            f"   (best of {FLOOR_ROUNDS} rounds by p99; the offers hold {slots} at once)")
 
     print(f"\nduring the cron window ({window_seconds:.0f} s from {SUBMIT_AHEAD_SECONDS + 1} s before the first fire time until every run ended)")
     print(f"  cluster process CPU {cpu_seconds:.1f} s (master, agents, cron service, DFS); machine {machine_busy:.0%} busy on"
@@ -469,6 +534,8 @@ def main():
           f" p99 {p99 / max(1, percentile(burst_running, 0.99)):.2f}"
           f"; against the burst's start: p50 {p50 / max(1, percentile(burst_from_start, 0.5)):.2f},"
           f" p99 {p99 / max(1, percentile(burst_from_start, 0.99)):.2f}")
+    print(f"context: cron lateness / the machine's floor for the same runs: p50 {p50 / max(1, percentile(floor, 0.5)):.2f},"
+          f" p99 {p99 / max(1, percentile(floor, 0.99)):.2f} (the floor's p99 is {percentile(floor, 0.99):.0f} ms)")
     if AGENT_RESOURCES:
         print(f"\nCONTEXT RUN: every agent offered --agent-resources {AGENT_RESOURCES} instead of what it measures;"
               " the benchmark's check is made with the measured offers")
