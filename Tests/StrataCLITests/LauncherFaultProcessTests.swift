@@ -101,8 +101,12 @@ import Testing
             "maxLaunchDelaySeconds": 60,
         ])
         let launches = 4
-        let seen = try secondsUntil(timeoutSeconds: 40, intervalSeconds: 0.2) { try launcher.services(of: app).count >= launches }
-        try #require(seen != nil, "fewer than \(launches) launches: \(launcher.describe(app))")
+        // Until the first `launches` have failed: the app is removed only after, so that none of
+        // them is killed by the removal while it is still starting.
+        let seen = try secondsUntil(timeoutSeconds: 40, intervalSeconds: 0.2) {
+            try launcher.services(of: app).prefix(launches).filter { $0.jobState == "FAILED" }.count >= launches
+        }
+        try #require(seen != nil, "fewer than \(launches) failed launches: \(launcher.describe(app))")
         let removed = try launcher.callLauncher("DELETE", "/v2/apps\(app)")
         #expect(removed.status == 200, "\(removed.text)")
 
