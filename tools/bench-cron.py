@@ -25,7 +25,11 @@ the runs as bare processes with no master, agent or cron service in between. As 
 on a pipe, as an agent holds a run placed ahead of its time), released at one instant, and the
 rest are started one by one as slots free (each as a held one ends). A run's start is its release,
 or the return of its `posix_spawn`; best of FLOOR_ROUNDS rounds by p99. No scheduler can start the
-runs sooner on this machine than its exec and exit of the same processes allow.
+runs sooner on this machine than its exec and exit of the same processes allow. A second floor
+gives each run the isolation an agent gives a task, with still no scheduler: cgroups of its own in
+every hierarchy an agent uses (a cpu share and a memory limit), joined by a shell before the
+command, a sandbox with stdout and stderr files, and the cgroups removed once it ended (after the
+next run is started, as an agent reports an end before it removes the cgroups).
 
 To tell the cron service's part from the master's, each run's lateness is split at the master's
 timestamps: scheduled -> submitted (the cron service: its tick, logging the runs' start on the
@@ -304,9 +308,105 @@ def floor_round(slots):
     return [start * 1000 for start in starts]
 
 
-def machine_floor(slots):
-    rounds = [floor_round(slots) for _ in range(FLOOR_ROUNDS)]
+def machine_floor(slots, isolated=False):
+    rounds = [(isolated_floor_round if isolated else floor_round)(slots) for _ in range(FLOOR_ROUNDS)]
     return min(rounds, key=lambda starts: percentile(starts, 0.99))
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_hierarchies():
+    # The hierarchies an agent puts a task in (TaskCgroup): the unified one on v2; on v1 memory,
+    # cpu, cpuacct, pids and freezer, each mounted (cgroup.procs there), once per mount.
+    if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers"):
+        return [CGROUP_ROOT]
+    found, seen = [], set()
+    for controller in ("memory", "cpu", "cpuacct", "pids", "freezer"):
+        path = f"{CGROUP_ROOT}/{controller}"
+        if os.path.exists(f"{path}/cgroup.procs") and os.path.realpath(path) not in seen:
+            seen.add(os.path.realpath(path))
+            found.append(path)
+    return found
+
+
+def isolated_floor_round(slots):
+    # The floor with an agent's isolation for every run (see the module's text). Only under
+    # mounted hierarchies, in a parent of its own that is removed at the end.
+    hierarchies = cgroup_hierarchies()
+    parent = f"strata-bench-floor-{os.getpid()}"
+    sandboxes = os.path.join(os.environ.get("TMPDIR", "/tmp"), parent)
+    for hierarchy in hierarchies:
+        os.mkdir(f"{hierarchy}/{parent}")
+    os.mkdir(sandboxes)
+    join = 'for procs do echo $$ > "$procs" || exit 125; done; '
+
+    def prepare(index):
+        directories = [f"{hierarchy}/{parent}/r{index}" for hierarchy in hierarchies]
+        for directory in directories:
+            os.mkdir(directory)
+            if directory.startswith(f"{CGROUP_ROOT}/cpu/"):
+                with open(f"{directory}/cpu.shares", "w") as file:
+                    file.write(str(max(2, round(CPUS * 1024))))
+            if directory.startswith(f"{CGROUP_ROOT}/memory/"):
+                with open(f"{directory}/memory.limit_in_bytes", "w") as file:
+                    file.write(str(int(MEM_MB * 1048576)))
+        sandbox = f"{sandboxes}/r{index}"
+        os.mkdir(sandbox)
+        output = os.open(f"{sandbox}/stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        error = os.open(f"{sandbox}/stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        return directories, [f"{directory}/cgroup.procs" for directory in directories], output, error
+
+    def spawn(script, procs, output, error, extra=()):
+        pid = os.posix_spawn("/bin/sh", ["/bin/sh", "-c", script, "strata-floor", *procs], {},
+                             file_actions=[(os.POSIX_SPAWN_DUP2, output, 1), (os.POSIX_SPAWN_DUP2, error, 2), *extra])
+        os.close(output)
+        os.close(error)
+        return pid
+
+    cgroups = {}
+    try:
+        held = []
+        for index in range(min(slots, JOBS)):
+            directories, procs, output, error = prepare(index)
+            read_end, write_end = os.pipe()
+            pid = spawn(join + "read gate <&3; exec 3<&-; exec /bin/sh -c true", procs, output, error,
+                        [(os.POSIX_SPAWN_DUP2, read_end, 3)])
+            os.close(read_end)
+            cgroups[pid] = directories
+            held.append((pid, write_end))
+        time.sleep(0.5)
+        starts = []
+        released = time.monotonic()
+        for _, write_end in held:
+            os.write(write_end, b"go\n")
+            os.close(write_end)
+            starts.append(time.monotonic() - released)
+        running = set(cgroups)
+        next_index = len(held)
+        while running:
+            pid, _ = os.wait()
+            running.discard(pid)
+            if next_index < JOBS:
+                directories, procs, output, error = prepare(next_index)
+                started = spawn(join + "exec /bin/sh -c true", procs, output, error)
+                starts.append(time.monotonic() - released)
+                cgroups[started] = directories
+                running.add(started)
+                next_index += 1
+            for directory in cgroups.pop(pid):
+                os.rmdir(directory)
+        return [start * 1000 for start in starts]
+    finally:
+        for directories in cgroups.values():
+            for directory in directories:
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    pass
+        for hierarchy in hierarchies:
+            os.rmdir(f"{hierarchy}/{parent}")
+        shutil.rmtree(sandboxes, ignore_errors=True)
 
 
 def machine_cpu_ticks():
@@ -342,6 +442,7 @@ def main():
         print(f"machine floor: {JOBS} bare runs, {min(slots, JOBS)} held and released at once, the rest as slots free"
               f" ({FLOOR_ROUNDS} rounds)", file=sys.stderr)
         floor = machine_floor(slots)
+        isolated_floor = machine_floor(slots, isolated=True) if os.geteuid() == 0 and cgroup_hierarchies() else None
 
         print(f"yardstick: {SINGLE_LAUNCHES} single jobs one at a time, then {JOBS} at once through {SUBMIT_CONNECTIONS} connections",
               file=sys.stderr)
@@ -501,6 +602,11 @@ def main():
     print(f"\nthe machine's floor (same run, before the cluster's yardstick): the same {JOBS} runs as bare processes, no scheduler")
     ms_line(f"{min(slots, JOBS)} held, released at once; the rest as slots free", floor,
             f"   (best of {FLOOR_ROUNDS} rounds by p99; the offers hold {slots} at once)")
+    if isolated_floor:
+        ms_line("the same, each with a task's isolation", isolated_floor,
+                f"   (cgroups in {len(cgroup_hierarchies())} hierarchies, sandbox files; best of {FLOOR_ROUNDS} rounds by p99)")
+    else:
+        print("  (the floor with a task's isolation needs root and a cgroup file system; not measured)")
 
     print(f"\nduring the cron window ({window_seconds:.0f} s from {SUBMIT_AHEAD_SECONDS + 1} s before the first fire time until every run ended)")
     print(f"  cluster process CPU {cpu_seconds:.1f} s (master, agents, cron service, DFS); machine {machine_busy:.0%} busy on"
@@ -536,6 +642,9 @@ def main():
           f" p99 {p99 / max(1, percentile(burst_from_start, 0.99)):.2f}")
     print(f"context: cron lateness / the machine's floor for the same runs: p50 {p50 / max(1, percentile(floor, 0.5)):.2f},"
           f" p99 {p99 / max(1, percentile(floor, 0.99)):.2f} (the floor's p99 is {percentile(floor, 0.99):.0f} ms)")
+    if isolated_floor:
+        print(f"context: cron lateness / the floor with a task's isolation: p50 {p50 / max(1, percentile(isolated_floor, 0.5)):.2f},"
+              f" p99 {p99 / max(1, percentile(isolated_floor, 0.99)):.2f} (its p99 is {percentile(isolated_floor, 0.99):.0f} ms)")
     if AGENT_RESOURCES:
         print(f"\nCONTEXT RUN: every agent offered --agent-resources {AGENT_RESOURCES} instead of what it measures;"
               " the benchmark's check is made with the measured offers")
