@@ -279,6 +279,19 @@ def slots_offered(offers):
                for offer in offers)
 
 
+def release(held):
+    # Lets the held shells (pid, write end of the pipe each waits on) go, all at one instant after
+    # a pause for the machine to settle. Returns that instant and each one's start after it (s).
+    time.sleep(0.5)
+    starts = []
+    released = time.monotonic()
+    for _, write_end in held:
+        os.write(write_end, b"go\n")
+        os.close(write_end)
+        starts.append(time.monotonic() - released)
+    return released, starts
+
+
 def floor_round(slots):
     # One round of the machine's floor: `slots` held shells released at once, the other runs
     # started as held ones end. Returns each run's start, in ms after the release.
@@ -289,13 +302,7 @@ def floor_round(slots):
                              file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 3)])
         os.close(read_end)
         held.append((pid, write_end))
-    time.sleep(0.5)
-    starts = []
-    released = time.monotonic()
-    for _, write_end in held:
-        os.write(write_end, b"go\n")
-        os.close(write_end)
-        starts.append(time.monotonic() - released)
+    released, starts = release(held)
     running = {pid for pid, _ in held}
     left = JOBS - len(held)
     while running:
@@ -375,13 +382,7 @@ def isolated_floor_round(slots):
             os.close(read_end)
             cgroups[pid] = directories
             held.append((pid, write_end))
-        time.sleep(0.5)
-        starts = []
-        released = time.monotonic()
-        for _, write_end in held:
-            os.write(write_end, b"go\n")
-            os.close(write_end)
-            starts.append(time.monotonic() - released)
+        released, starts = release(held)
         running = set(cgroups)
         next_index = len(held)
         while running:
