@@ -414,8 +414,11 @@ public actor DFSStateStore {
         // Appends made before this call are queued: they go to the current log, which the
         // snapshot covers. Later ones wait in `deferred` for the next log.
         rotating = true
+        defer {
+            rotating = false
+            releaseDeferred()
+        }
         while let committer { await committer.value }
-        let started: SnapshotStart
         do {
             if let failure = hasFailed { throw failure }
             guard let current = log else { throw DFSStateStoreError(.notOpen, path: directory, "the state store is not open") }
@@ -432,15 +435,11 @@ public actor DFSStateStore {
                 throw failure
             }
             recordsSinceSnapshot = 0
-            started = SnapshotStart(sequence: sequence)
+            return SnapshotStart(sequence: sequence)
         } catch {
-            rotating = false
             endSnapshot()
             throw error
         }
-        rotating = false
-        releaseDeferred()
-        return started
     }
 
     /// Writes the snapshot `beginSnapshot` started: `bytes` are the state as of the log it

@@ -40,6 +40,12 @@ public struct CronState: Sendable {
         public var records: [CronRecord] = []
         public var actions: [Action] = []
         public init() {}
+
+        /// Adds another change's records and actions after these.
+        public mutating func append(_ other: Outcome) {
+            records += other.records
+            actions += other.actions
+        }
     }
 
     /// How long a failed attempt waits before it is tried again (Chronos' `--failure_retry`).
@@ -505,9 +511,7 @@ public struct CronState: Sendable {
         for job in jobs.values.sorted(by: { $0.name < $1.name }) where job.isDependent {
             startIfReady(job, now: now, wallTimeMs: wallTimeMs, into: &outcome)
         }
-        let ticked = tick(now: now, wallTimeMs: wallTimeMs)
-        outcome.records += ticked.records
-        outcome.actions += ticked.actions
+        outcome.append(tick(now: now, wallTimeMs: wallTimeMs))
         return outcome
     }
 

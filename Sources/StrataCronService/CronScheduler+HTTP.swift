@@ -81,9 +81,7 @@ extension CronScheduler {
                     throw CronError(.neitherScheduleNorParents, "a job posted to dependency needs parents (scheduled jobs go to iso8601)")
                 }
                 var outcome = try state.put(job, now: now, wallTimeMs: wall).get()
-                let due = state.tick(now: now, wallTimeMs: wall)
-                outcome.records += due.records
-                outcome.actions += due.actions
+                outcome.append(state.tick(now: now, wallTimeMs: wall))
                 return (outcome, job)
             }
             logger.info("cron job stored", metadata: ["job": "\(job.name)"])

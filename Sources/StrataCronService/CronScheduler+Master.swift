@@ -259,10 +259,9 @@ extension CronScheduler {
         _ = try? await handle { state, now, wall in
             var combined = CronState.Outcome()
             for end in ends {
-                let outcome = state.runEnded(
-                    end.runId, attempt: end.attempt, outcome: end.outcome, agentId: end.agentId, message: end.message, now: now, wallTimeMs: wall)
-                combined.records += outcome.records
-                combined.actions += outcome.actions
+                combined.append(
+                    state.runEnded(
+                        end.runId, attempt: end.attempt, outcome: end.outcome, agentId: end.agentId, message: end.message, now: now, wallTimeMs: wall))
             }
             return (combined, ())
         }

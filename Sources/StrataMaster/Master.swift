@@ -206,8 +206,8 @@ public final class Master: Sendable {
         return deadline ?? nil
     }
 
-    /// What `run`'s action loop performs: an action, or the launches one event put on one agent,
-    /// sent in one call.
+    /// What `run`'s action loop performs: a kill or a commit, or the launches one event put on
+    /// one agent, sent in one call.
     enum Work: Sendable {
         case action(MasterState.Action)
         case launches([TaskLaunchOrder], agentId: String, address: String)
@@ -229,7 +229,7 @@ public final class Master: Sendable {
             let (orders, address) = launches[agentId]!
             for start in stride(from: 0, to: orders.count, by: ComputeAPI.LaunchBatch.maximumCount) {
                 let batch = Array(orders[start..<min(start + ComputeAPI.LaunchBatch.maximumCount, orders.count)])
-                actionSink.yield(batch.count == 1 ? .action(.launch(batch[0], agentId: agentId, agentAddress: address)) : .launches(batch, agentId: agentId, address: address))
+                actionSink.yield(.launches(batch, agentId: agentId, address: address))
             }
         }
     }
@@ -237,7 +237,7 @@ public final class Master: Sendable {
     func execute(_ work: Work) async {
         switch work {
         case .action(.launch(let order, let agentId, let address)):
-            await sendLaunch(order, agentId: agentId, address: address)
+            await sendLaunches([order], agentId: agentId, address: address)
         case .action(.kill(let taskId, _, let address)):
             await sendKill(taskId, address: address)
         case .action(.commitJob(let jobId, let output, let user)):
@@ -247,8 +247,8 @@ public final class Master: Sendable {
         }
     }
 
-    /// Launches several tasks on one agent in one call. Those it refuses, or all of them when it
-    /// cannot be reached, are lost (and placed again as their jobs allow).
+    /// Launches tasks on one agent in one call (`POST /api/v1/tasks/launch`). Those it refuses,
+    /// or all of them when it cannot be reached, are lost (and placed again as their jobs allow).
     func sendLaunches(_ orders: [TaskLaunchOrder], agentId: String, address: String) async {
         var lost: [TaskStatus] = []
         do {
@@ -267,28 +267,7 @@ public final class Master: Sendable {
             }
         }
         guard !lost.isEmpty else { return }
-        _ = try? await handle { state, now, wall in
-            var outcome = MasterState.Outcome()
-            for status in lost {
-                let one = state.statusUpdate(agentId: agentId, status, now: now, wallTimeMs: wall)
-                outcome.records += one.records
-                outcome.actions += one.actions
-            }
-            return (outcome, ())
-        }
-    }
-
-    func sendLaunch(_ order: TaskLaunchOrder, agentId: String, address: String) async {
-        do {
-            try await post("http://\(address)/api/v1/tasks", body: order)
-        } catch {
-            logger.warning("could not launch a task on its agent", metadata: ["task": "\(order.taskId)", "agent": "\(agentId)", "error": "\(error)"])
-            let status = TaskStatus(
-                taskId: order.taskId, state: .lost, reason: "REASON_AGENT_UNREACHABLE", message: "the agent at \(address) could not be reached: \(error)")
-            _ = try? await handle { state, now, wall in
-                (state.statusUpdate(agentId: agentId, status, now: now, wallTimeMs: wall), ())
-            }
-        }
+        _ = try? await handle { state, now, wall in (state.statusUpdates(agentId: agentId, lost, now: now, wallTimeMs: wall), ()) }
     }
 
     func sendKill(_ taskId: String, address: String) async {
